@@ -1,0 +1,142 @@
+//! Session configuration, passed explicitly to everything that needs it.
+//!
+//! Nothing in floe reads configuration from globals or environment variables deep in
+//! the code: a [`SessionConfig`] is built once (defaults come from the machine: 80% of
+//! the cgroup memory limit or of physical RAM, and the number of cores) and handed down.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Default morsel size in rows; chosen by the micro-benchmarks (see README).
+pub const DEFAULT_CHUNK_ROWS: usize = 64 * 1024;
+
+/// Settings of one [`crate::Session`].
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Bytes the memory pool may hand out in total.
+    pub memory_limit: usize,
+    /// Worker threads of the session's rayon pool.
+    pub threads: usize,
+    /// Rows per morsel (Arrow record batch) flowing through pipelines.
+    pub chunk_rows: usize,
+    /// Directory under which each query makes its spill directory.
+    pub spill_dir: PathBuf,
+    /// Cap on bytes written to spill files by one query.
+    pub max_spill_bytes: u64,
+    /// Testing knob (DuckDB's `force_external`): operators spill whenever they can.
+    pub force_spill: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            memory_limit: default_memory_limit(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+            spill_dir: std::env::temp_dir(),
+            max_spill_bytes: u64::MAX,
+            force_spill: false,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Checks that the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        if self.threads == 0 {
+            return Err(Error::Config("threads must be at least 1".into()));
+        }
+        if self.chunk_rows == 0 {
+            return Err(Error::Config("chunk_rows must be at least 1".into()));
+        }
+        if self.memory_limit == 0 {
+            return Err(Error::Config("memory_limit must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// 80% of the cgroup memory limit, or of physical RAM when no cgroup limit applies.
+pub fn default_memory_limit() -> usize {
+    let physical = physical_memory().unwrap_or(4 << 30);
+    let limit = cgroup_memory_limit()
+        .filter(|&l| l < physical)
+        .unwrap_or(physical);
+    (limit as f64 * 0.8) as usize
+}
+
+fn cgroup_memory_limit() -> Option<usize> {
+    // cgroup v2, then v1.
+    for path in [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ] {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(v) = text.trim().parse::<u64>() {
+                return usize::try_from(v).ok();
+            }
+        }
+    }
+    None
+}
+
+fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Parses a byte size such as `2GiB`, `512MB`, `1.5G` or `1048576`.
+/// Binary units are used for both `G` and `GiB`, as DuckDB and the `memcap` tool do.
+pub fn parse_byte_size(text: &str) -> Result<usize> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| Error::Config(format!("cannot parse byte size '{text}'")))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(Error::Config(format!(
+                "unknown byte-size unit '{other}' in '{text}'"
+            )))
+        }
+    };
+    if value <= 0.0 {
+        return Err(Error::Config(format!("byte size '{text}' must be positive")));
+    }
+    Ok((value * mult) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_byte_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_byte_size("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_byte_size("1.5k").unwrap(), 1536);
+        assert_eq!(parse_byte_size("100").unwrap(), 100);
+        assert!(parse_byte_size("lots").is_err());
+        assert!(parse_byte_size("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn default_limit_is_positive_and_below_ram() {
+        let l = default_memory_limit();
+        assert!(l > 0);
+        assert!(l <= physical_memory().unwrap());
+    }
+}

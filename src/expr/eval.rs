@@ -1,0 +1,284 @@
+//! Evaluation of an [`Expr`] on a record batch, with arrow's compute kernels.
+//!
+//! Literals stay scalars ([`ColumnarValue::Scalar`]) and reach the kernels as arrow
+//! `Scalar` datums, so `col("x").gt(lit(3))` never materialises a column of threes.
+//! Operands are cast to the type chosen by [`super::types::coerce_binary`], the same
+//! function that typed the plan, so evaluation produces the planned type.
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum, RecordBatch, Scalar};
+use arrow::compute::kernels::{boolean, cmp, numeric};
+use arrow::compute::{cast, cast_with_options, CastOptions};
+use arrow::datatypes::DataType;
+
+use super::types::{coerce_binary, common_type};
+use super::{BinaryOp, Expr, ScalarValue};
+use crate::error::{Error, Result};
+
+/// The value of an expression over a batch: a column, or one value for every row.
+#[derive(Debug, Clone)]
+pub enum ColumnarValue {
+    Array(ArrayRef),
+    Scalar(ScalarValue),
+}
+
+impl ColumnarValue {
+    /// The value as an array of `len` rows.
+    pub fn to_array(&self, len: usize) -> ArrayRef {
+        match self {
+            ColumnarValue::Array(a) => Arc::clone(a),
+            ColumnarValue::Scalar(s) => s.to_array(len),
+        }
+    }
+
+    /// The Arrow type.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            ColumnarValue::Array(a) => a.data_type().clone(),
+            ColumnarValue::Scalar(s) => s.data_type(),
+        }
+    }
+
+    /// The value cast to `to`, as a kernel operand.
+    pub fn to_datum(&self, to: &DataType) -> Result<Box<dyn Datum>> {
+        Ok(match self {
+            ColumnarValue::Array(a) => Box::new(cast_to(a, to)?),
+            ColumnarValue::Scalar(s) => Box::new(Scalar::new(cast_to(&s.to_array(1), to)?)),
+        })
+    }
+}
+
+fn cast_to(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if a.data_type() == to {
+        Ok(Arc::clone(a))
+    } else {
+        Ok(cast(a, to)?)
+    }
+}
+
+/// Evaluates `expr` over `batch` to an array of `batch.num_rows()` rows.
+pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<ArrayRef> {
+    Ok(evaluate_columnar(expr, batch)?.to_array(batch.num_rows()))
+}
+
+/// Evaluates a predicate to a boolean array (nulls count as false when filtering).
+pub fn evaluate_predicate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray> {
+    let a = evaluate(expr, batch)?;
+    match a.data_type() {
+        DataType::Boolean => Ok(a.as_boolean().clone()),
+        DataType::Null => Ok(BooleanArray::new_null(a.len())),
+        t => Err(Error::Schema(format!("predicate {expr} is {t}, not boolean"))),
+    }
+}
+
+/// Evaluates `expr`, keeping constants as scalars.
+pub fn evaluate_columnar(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
+    let n = batch.num_rows();
+    Ok(match expr {
+        Expr::Column(name) => {
+            let idx = batch.schema().index_of(name).map_err(|_| {
+                Error::Internal(format!("column '{name}' missing from batch at execution"))
+            })?;
+            ColumnarValue::Array(Arc::clone(batch.column(idx)))
+        }
+        Expr::Literal(v) => ColumnarValue::Scalar(v.clone()),
+        Expr::Alias(e, _) => evaluate_columnar(e, batch)?,
+        Expr::Binary { left, op, right } => {
+            let l = evaluate_columnar(left, batch)?;
+            let r = evaluate_columnar(right, batch)?;
+            ColumnarValue::Array(binary(&l, *op, &r, n)?)
+        }
+        Expr::Not(e) => {
+            let a = evaluate(e, batch)?;
+            ColumnarValue::Array(Arc::new(boolean::not(&as_bool(&a)?)?))
+        }
+        Expr::Negative(e) => {
+            let a = evaluate(e, batch)?;
+            ColumnarValue::Array(numeric::neg(&a)?)
+        }
+        Expr::IsNull(e) => {
+            let a = evaluate(e, batch)?;
+            ColumnarValue::Array(Arc::new(boolean::is_null(&a)?))
+        }
+        Expr::IsNotNull(e) => {
+            let a = evaluate(e, batch)?;
+            ColumnarValue::Array(Arc::new(boolean::is_not_null(&a)?))
+        }
+        Expr::Cast { expr: e, to } => {
+            let a = evaluate(e, batch)?;
+            let options = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let out = cast_with_options(&a, to, &options)
+                .map_err(|err| Error::Schema(format!("CAST({e} AS {to}) failed: {err}")))?;
+            ColumnarValue::Array(out)
+        }
+        Expr::Case {
+            branches,
+            otherwise,
+        } => ColumnarValue::Array(case(branches, otherwise.as_deref(), batch)?),
+        Expr::InList {
+            expr: e,
+            list,
+            negated,
+        } => {
+            let v = evaluate_columnar(e, batch)?;
+            let mut acc: Option<BooleanArray> = None;
+            for item in list {
+                let i = evaluate_columnar(item, batch)?;
+                let eq = binary(&v, BinaryOp::Eq, &i, n)?;
+                let eq = eq.as_boolean().clone();
+                acc = Some(match acc {
+                    None => eq,
+                    Some(a) => boolean::or_kleene(&a, &eq)?,
+                });
+            }
+            let out = acc.unwrap_or_else(|| BooleanArray::from(vec![false; n]));
+            let out = if *negated { boolean::not(&out)? } else { out };
+            ColumnarValue::Array(Arc::new(out))
+        }
+        Expr::Like {
+            expr: e,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let v = evaluate_columnar(e, batch)?.to_datum(&DataType::Utf8)?;
+            let p = evaluate_columnar(pattern, batch)?.to_datum(&DataType::Utf8)?;
+            use arrow::compute::kernels::comparison as c;
+            let out = match (negated, case_insensitive) {
+                (false, false) => c::like(v.as_ref(), p.as_ref())?,
+                (true, false) => c::nlike(v.as_ref(), p.as_ref())?,
+                (false, true) => c::ilike(v.as_ref(), p.as_ref())?,
+                (true, true) => c::nilike(v.as_ref(), p.as_ref())?,
+            };
+            ColumnarValue::Array(broadcast(Arc::new(out), n))
+        }
+        Expr::Function { func, args } => {
+            let values = args
+                .iter()
+                .map(|a| evaluate_columnar(a, batch))
+                .collect::<Result<Vec<_>>>()?;
+            ColumnarValue::Array(broadcast(func.evaluate(&values, n)?, n))
+        }
+        Expr::Aggregate { .. } => {
+            return Err(Error::Plan(format!(
+                "aggregate {expr} used outside of an aggregation"
+            )))
+        }
+    })
+}
+
+/// A kernel's one-row result for two scalar inputs, repeated to `n` rows.
+fn broadcast(a: ArrayRef, n: usize) -> ArrayRef {
+    if a.len() == n {
+        a
+    } else if a.len() == 1 {
+        let idx = arrow::array::UInt32Array::from(vec![0u32; n]);
+        arrow::compute::take(&a, &idx, None).unwrap_or(a)
+    } else {
+        a
+    }
+}
+
+fn as_bool(a: &ArrayRef) -> Result<BooleanArray> {
+    match a.data_type() {
+        DataType::Boolean => Ok(a.as_boolean().clone()),
+        DataType::Null => Ok(BooleanArray::new_null(a.len())),
+        t => Err(Error::Schema(format!("expected boolean, got {t}"))),
+    }
+}
+
+/// `l op r` with coercion; scalars stay scalars inside the kernels.
+pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> Result<ArrayRef> {
+    let (operand, _) = coerce_binary(&l.data_type(), op, &r.data_type())?;
+    if operand == DataType::Null || l.data_type() == DataType::Null || r.data_type() == DataType::Null {
+        if !matches!(op, BinaryOp::And | BinaryOp::Or) {
+            let (_, out) = coerce_binary(&l.data_type(), op, &r.data_type())?;
+            return Ok(new_null_array(&out, n));
+        }
+    }
+    if matches!(op, BinaryOp::And | BinaryOp::Or) {
+        let la = as_bool(&l.to_array(n))?;
+        let ra = as_bool(&r.to_array(n))?;
+        let out = if op == BinaryOp::And {
+            boolean::and_kleene(&la, &ra)?
+        } else {
+            boolean::or_kleene(&la, &ra)?
+        };
+        return Ok(Arc::new(out));
+    }
+    let ld = l.to_datum(&operand)?;
+    let rd = r.to_datum(&operand)?;
+    let (ld, rd) = (ld.as_ref(), rd.as_ref());
+    let out: ArrayRef = match op {
+        BinaryOp::Plus => numeric::add(ld, rd)?,
+        BinaryOp::Minus => numeric::sub(ld, rd)?,
+        BinaryOp::Multiply => numeric::mul(ld, rd)?,
+        BinaryOp::Divide => divide(ld, rd)?,
+        BinaryOp::Modulo => numeric::rem(ld, rd).map_err(|e| match e {
+            arrow::error::ArrowError::DivideByZero => {
+                Error::Plan("modulo by zero".into())
+            }
+            e => e.into(),
+        })?,
+        BinaryOp::Eq => Arc::new(cmp::eq(ld, rd)?),
+        BinaryOp::NotEq => Arc::new(cmp::neq(ld, rd)?),
+        BinaryOp::Lt => Arc::new(cmp::lt(ld, rd)?),
+        BinaryOp::LtEq => Arc::new(cmp::lt_eq(ld, rd)?),
+        BinaryOp::Gt => Arc::new(cmp::gt(ld, rd)?),
+        BinaryOp::GtEq => Arc::new(cmp::gt_eq(ld, rd)?),
+        BinaryOp::And | BinaryOp::Or => unreachable_op(op)?,
+    };
+    Ok(broadcast(out, n))
+}
+
+fn unreachable_op(op: BinaryOp) -> Result<ArrayRef> {
+    Err(Error::Internal(format!("operator {op:?} handled above")))
+}
+
+/// Float division where x / 0 is NULL (DuckDB's behaviour), never an error or infinity.
+fn divide(l: &dyn Datum, r: &dyn Datum) -> Result<ArrayRef> {
+    let (ra, r_scalar) = r.get();
+    let zero = arrow::array::Float64Array::new_scalar(0.0);
+    let is_zero = cmp::eq(&ra, &zero)?;
+    let out = numeric::div(l, r)?;
+    if is_zero.true_count() == 0 {
+        return Ok(out);
+    }
+    if r_scalar {
+        return Ok(new_null_array(&DataType::Float64, out.len()));
+    }
+    Ok(arrow::compute::nullif(&out, &is_zero)?)
+}
+
+fn case(branches: &[(Expr, Expr)], otherwise: Option<&Expr>, batch: &RecordBatch) -> Result<ArrayRef> {
+    let n = batch.num_rows();
+    let mut values = Vec::with_capacity(branches.len() + 1);
+    for (_, v) in branches {
+        values.push(evaluate_columnar(v, batch)?);
+    }
+    let other = match otherwise {
+        Some(e) => evaluate_columnar(e, batch)?,
+        None => ColumnarValue::Scalar(ScalarValue::Null),
+    };
+    let out_type = values
+        .iter()
+        .chain(std::iter::once(&other))
+        .try_fold(DataType::Null, |acc, v| common_type(&acc, &v.data_type()))
+        .ok_or_else(|| Error::Schema("CASE branches of incompatible types".into()))?;
+    let mut result = cast_to(&other.to_array(n), &out_type)?;
+    for ((cond, _), value) in branches.iter().zip(values).rev() {
+        let c = evaluate_predicate(cond, batch)?;
+        // A null condition does not match.
+        let c = match c.nulls() {
+            Some(_) => arrow::compute::prep_null_mask_filter(&c),
+            None => c,
+        };
+        let v = cast_to(&value.to_array(n), &out_type)?;
+        result = arrow::compute::kernels::zip::zip(&c, &v, &result)?;
+    }
+    Ok(result)
+}

@@ -1,0 +1,162 @@
+//! Options of the scans and sinks, as plain structs with `with_*` builders.
+
+use arrow::datatypes::{DataType, SchemaRef};
+
+/// What a CSV scan does with a row that does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadRowPolicy {
+    /// Fail with the file, line and column (the default).
+    #[default]
+    Error,
+    /// Drop the row, and count it.
+    Skip,
+    /// Keep the row with nulls in the fields that do not parse, and count it.
+    Null,
+}
+
+/// How to read CSV files.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    pub has_header: bool,
+    pub delimiter: u8,
+    /// `None` disables quoting.
+    pub quote: Option<u8>,
+    /// Escape character inside quoted fields (`None`: quotes are escaped by doubling).
+    pub escape: Option<u8>,
+    /// Field values read as NULL (the empty field always is).
+    pub null_values: Vec<String>,
+    /// The full schema, skipping inference.
+    pub schema: Option<SchemaRef>,
+    /// Types for some columns, overriding inference.
+    pub column_types: Vec<(String, DataType)>,
+    /// Rows sampled per file for type inference.
+    pub infer_rows: usize,
+    pub on_bad_row: BadRowPolicy,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            has_header: true,
+            delimiter: b',',
+            quote: Some(b'"'),
+            escape: None,
+            null_values: vec![],
+            schema: None,
+            column_types: vec![],
+            infer_rows: 1000,
+            on_bad_row: BadRowPolicy::Error,
+        }
+    }
+}
+
+impl CsvOptions {
+    pub fn with_header(mut self, has_header: bool) -> Self {
+        self.has_header = has_header;
+        self
+    }
+    pub fn with_delimiter(mut self, d: u8) -> Self {
+        self.delimiter = d;
+        self
+    }
+    pub fn with_quote(mut self, q: Option<u8>) -> Self {
+        self.quote = q;
+        self
+    }
+    pub fn with_escape(mut self, e: Option<u8>) -> Self {
+        self.escape = e;
+        self
+    }
+    pub fn with_null_values(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.null_values = v.into_iter().map(Into::into).collect();
+        self
+    }
+    pub fn with_schema(mut self, s: SchemaRef) -> Self {
+        self.schema = Some(s);
+        self
+    }
+    pub fn with_column_type(mut self, name: impl Into<String>, t: DataType) -> Self {
+        self.column_types.push((name.into(), t));
+        self
+    }
+    pub fn with_infer_rows(mut self, n: usize) -> Self {
+        self.infer_rows = n;
+        self
+    }
+    pub fn with_bad_rows(mut self, p: BadRowPolicy) -> Self {
+        self.on_bad_row = p;
+        self
+    }
+}
+
+/// How to read Parquet files.
+#[derive(Debug, Clone, Default)]
+pub struct ParquetOptions {
+    /// The schema to read as, skipping footer merging.
+    pub schema: Option<SchemaRef>,
+}
+
+/// How to write Parquet output.
+#[derive(Debug, Clone)]
+pub struct ParquetSinkOptions {
+    /// Columns that become hive `key=value` directories.
+    pub partition_by: Vec<String>,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// zstd level.
+    pub zstd_level: i32,
+}
+
+impl Default for ParquetSinkOptions {
+    fn default() -> Self {
+        ParquetSinkOptions {
+            partition_by: vec![],
+            row_group_rows: 1 << 20,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl ParquetSinkOptions {
+    pub fn partition_by(mut self, cols: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.partition_by = cols.into_iter().map(Into::into).collect();
+        self
+    }
+    pub fn with_row_group_rows(mut self, n: usize) -> Self {
+        self.row_group_rows = n;
+        self
+    }
+}
+
+/// How to write CSV output.
+#[derive(Debug, Clone)]
+pub struct CsvSinkOptions {
+    pub partition_by: Vec<String>,
+    pub has_header: bool,
+    pub delimiter: u8,
+}
+
+impl Default for CsvSinkOptions {
+    fn default() -> Self {
+        CsvSinkOptions {
+            partition_by: vec![],
+            has_header: true,
+            delimiter: b',',
+        }
+    }
+}
+
+impl CsvSinkOptions {
+    pub fn partition_by(mut self, cols: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.partition_by = cols.into_iter().map(Into::into).collect();
+        self
+    }
+    pub fn with_header(mut self, h: bool) -> Self {
+        self.has_header = h;
+        self
+    }
+    pub fn with_delimiter(mut self, d: u8) -> Self {
+        self.delimiter = d;
+        self
+    }
+}

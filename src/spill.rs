@@ -1,0 +1,330 @@
+//! Spilling: the one module that owns the spill file format, the lifetime of temp
+//! files, the spill byte cap and the spill metrics. Operators decide only *what* to
+//! spill and when.
+//!
+//! * Format: an Arrow IPC stream compressed with LZ4 frames, written in large batches.
+//! * Place: a per-query [`tempfile::TempDir`] under the session's `spill_dir`, made on
+//!   the first spill. Each [`SpillFile`] deletes itself on drop, and the directory goes
+//!   when the [`SpillManager`] drops, so files vanish on success, on error and on cancel.
+//! * Cap: `max_spill_bytes` bounds the bytes one query writes; passing it is
+//!   [`Error::SpillLimit`], and a full disk is [`Error::DiskFull`], both distinct from
+//!   running out of RAM.
+//! * Reading back streams one batch at a time through a buffered reader: LZ4
+//!   decompression copies every buffer anyway, so a memory map would save nothing and
+//!   would make the file's pages count towards the process's RSS.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
+
+use crate::error::{Error, Result};
+
+/// Owns one query's spill directory and counts what is spilled.
+#[derive(Debug)]
+pub struct SpillManager {
+    parent: PathBuf,
+    dir: Mutex<Option<Arc<tempfile::TempDir>>>,
+    max_bytes: u64,
+    bytes_written: AtomicU64,
+    files_written: AtomicUsize,
+}
+
+impl SpillManager {
+    /// A manager that will put its files under `parent` and write at most `max_bytes`.
+    pub fn new(parent: impl Into<PathBuf>, max_bytes: u64) -> Arc<Self> {
+        Arc::new(SpillManager {
+            parent: parent.into(),
+            dir: Mutex::new(None),
+            max_bytes,
+            bytes_written: AtomicU64::new(0),
+            files_written: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes written to spill files so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// Spill files written so far.
+    pub fn files_written(&self) -> usize {
+        self.files_written.load(Ordering::Relaxed)
+    }
+
+    /// The spill directory, if a spill has happened.
+    pub fn dir_path(&self) -> Option<PathBuf> {
+        self.dir
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().map(|d| d.path().to_path_buf()))
+    }
+
+    fn dir(&self) -> Result<Arc<tempfile::TempDir>> {
+        let mut guard = self
+            .dir
+            .lock()
+            .map_err(|_| Error::Internal("spill directory lock poisoned".into()))?;
+        if let Some(d) = guard.as_ref() {
+            return Ok(Arc::clone(d));
+        }
+        std::fs::create_dir_all(&self.parent).map_err(|e| Error::io(&self.parent, e))?;
+        let d = Arc::new(
+            tempfile::Builder::new()
+                .prefix("floe-spill-")
+                .tempdir_in(&self.parent)
+                .map_err(|e| Error::io(&self.parent, e))?,
+        );
+        *guard = Some(Arc::clone(&d));
+        Ok(d)
+    }
+
+    /// Starts a new spill file for batches of `schema`.
+    pub fn create_writer(self: &Arc<Self>, schema: &SchemaRef) -> Result<SpillWriter> {
+        let dir = self.dir()?;
+        let file = tempfile::Builder::new()
+            .prefix("run-")
+            .suffix(".arrows")
+            .tempfile_in(dir.path())
+            .map_err(|e| Error::io(dir.path(), e))?;
+        let path = file.path().to_path_buf();
+        let counting = CountingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file.reopen().map_err(|e| Error::io(&path, e))?),
+            manager: Arc::clone(self),
+            written: 0,
+        };
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+        let writer = StreamWriter::try_new_with_options(counting, schema, options)
+            .map_err(|e| self.map_write_error(e, &path))?;
+        Ok(SpillWriter {
+            writer,
+            file: Some(file),
+            _dir: dir,
+            schema: Arc::clone(schema),
+            rows: 0,
+            path,
+        })
+    }
+
+    /// Writes `batches` to one new spill file.
+    pub fn spill_batches<'a>(
+        self: &Arc<Self>,
+        schema: &SchemaRef,
+        batches: impl IntoIterator<Item = &'a RecordBatch>,
+    ) -> Result<SpillFile> {
+        let mut w = self.create_writer(schema)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()
+    }
+
+    fn map_write_error(&self, e: arrow::error::ArrowError, path: &Path) -> Error {
+        match e {
+            arrow::error::ArrowError::IoError(msg, io) => {
+                if msg.contains("spill limit") {
+                    Error::SpillLimit {
+                        requested: 0,
+                        limit: self.max_bytes,
+                    }
+                } else {
+                    Error::io(path, io)
+                }
+            }
+            other => Error::Arrow(other),
+        }
+    }
+}
+
+/// Counts bytes into the manager's total and enforces `max_spill_bytes`.
+struct CountingWriter {
+    inner: BufWriter<File>,
+    manager: Arc<SpillManager>,
+    written: u64,
+}
+
+impl Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let total = self
+            .manager
+            .bytes_written
+            .fetch_add(buf.len() as u64, Ordering::Relaxed)
+            + buf.len() as u64;
+        if total > self.manager.max_bytes {
+            self.manager
+                .bytes_written
+                .fetch_sub(buf.len() as u64, Ordering::Relaxed);
+            return Err(std::io::Error::other("spill limit"));
+        }
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        if n < buf.len() {
+            self.manager
+                .bytes_written
+                .fetch_sub((buf.len() - n) as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// An open spill file being written.
+pub struct SpillWriter {
+    writer: StreamWriter<CountingWriter>,
+    file: Option<tempfile::NamedTempFile>,
+    _dir: Arc<tempfile::TempDir>,
+    schema: SchemaRef,
+    rows: usize,
+    path: PathBuf,
+}
+
+impl SpillWriter {
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows();
+        let manager = Arc::clone(&self.writer.get_ref().manager);
+        self.writer
+            .write(batch)
+            .map_err(|e| manager.map_write_error(e, &self.path))
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Closes the file; it stays on disk until the returned [`SpillFile`] drops.
+    pub fn finish(mut self) -> Result<SpillFile> {
+        let manager = Arc::clone(&self.writer.get_ref().manager);
+        self.writer
+            .finish()
+            .map_err(|e| manager.map_write_error(e, &self.path))?;
+        self.writer
+            .get_mut()
+            .flush()
+            .map_err(|e| Error::io(&self.path, e))?;
+        let bytes = self.writer.get_ref().written;
+        manager.files_written.fetch_add(1, Ordering::Relaxed);
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::Internal("spill file finished twice".into()))?;
+        Ok(SpillFile {
+            file: Arc::new(file.into_temp_path()),
+            _dir: Arc::clone(&self._dir),
+            schema: Arc::clone(&self.schema),
+            rows: self.rows,
+            bytes,
+        })
+    }
+}
+
+/// A finished spill file; deleted when the last clone drops.
+#[derive(Debug, Clone)]
+pub struct SpillFile {
+    file: Arc<tempfile::TempPath>,
+    _dir: Arc<tempfile::TempDir>,
+    schema: SchemaRef,
+    rows: usize,
+    bytes: u64,
+}
+
+impl SpillFile {
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Compressed bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Schema of the batches.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Path on disk.
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// Streams the batches back, one at a time.
+    pub fn read(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+        let path = self.path().to_path_buf();
+        let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, f), None)?;
+        let keep_alive = self.clone();
+        Ok(reader.map(move |b| {
+            let _ = &keep_alive;
+            b.map_err(Error::from)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(n: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter((0..n).map(|i| (i % 3 != 0).then(|| format!("v{i}"))))),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_cleanup() {
+        let parent = tempfile::tempdir().unwrap();
+        let m = SpillManager::new(parent.path(), u64::MAX);
+        let b = batch(1000);
+        let f = m.spill_batches(&b.schema(), [&b, &b]).unwrap();
+        assert_eq!(f.rows(), 2000);
+        assert!(m.bytes_written() > 0);
+        assert_eq!(m.files_written(), 1);
+        let back: Vec<_> = f.read().unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(back, vec![b.clone(), b]);
+        let path = f.path().to_path_buf();
+        assert!(path.exists());
+        drop(f);
+        assert!(!path.exists());
+        drop(m);
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn byte_cap_is_spill_limit() {
+        let parent = tempfile::tempdir().unwrap();
+        let m = SpillManager::new(parent.path(), 100);
+        let b = batch(10_000);
+        let err = m.spill_batches(&b.schema(), [&b]).unwrap_err();
+        assert!(matches!(err, Error::SpillLimit { .. }), "{err}");
+        drop(m);
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+    }
+}
