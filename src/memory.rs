@@ -163,6 +163,12 @@ impl Reservation {
         }
     }
 
+    /// Takes over the bytes of `other` (of the same pool) without touching the pool.
+    pub fn absorb(&mut self, mut other: Reservation) {
+        self.size += other.size;
+        other.size = 0;
+    }
+
     /// The error for a request of `bytes` that the pool cannot grant.
     pub fn exhausted(&self, bytes: usize) -> Error {
         Error::ResourcesExhausted {

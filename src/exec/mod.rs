@@ -1,5 +1,10 @@
 //! Execution: the physical planner, the pipeline driver and one file per operator.
 
+pub mod aggregate;
+pub mod collect;
+pub mod filter;
 pub mod pipeline;
+pub mod planner;
+pub mod project;
 
 pub use pipeline::{ExecContext, LocalSink, Morsel, Operator, Seq, Sink, SinkStatus, Source, Task};

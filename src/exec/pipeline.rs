@@ -88,13 +88,17 @@ pub enum SinkStatus {
 /// worker at the end, and `finalize` once, single-threaded, after every combine.
 pub trait Sink: Send + Sync {
     fn name(&self) -> String;
-    fn local_state(&self) -> Result<Box<dyn LocalSink>>;
+    fn local_state(&self) -> Result<Box<dyn LocalSink + '_>>;
     fn finalize(&self) -> Result<Box<dyn Source>>;
 }
 
 /// One worker's private part of a sink.
 pub trait LocalSink: Send {
     fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus>;
+    /// Called when this worker has pushed every morsel of task `task`.
+    fn task_done(&mut self, _task: u64) -> Result<SinkStatus> {
+        Ok(SinkStatus::NeedMore)
+    }
     fn combine(self: Box<Self>) -> Result<()>;
 }
 
@@ -104,6 +108,8 @@ pub struct ExecContext {
     pub pool: Arc<rayon::ThreadPool>,
     pub threads: usize,
     pub cancel: Arc<AtomicBool>,
+    /// Rows produced by sources so far, session-wide (for progress bars).
+    pub rows_scanned: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A streaming operator with its metrics.
@@ -152,9 +158,17 @@ pub fn run_pipeline(
                     let started = Instant::now();
                     let next = batches.next();
                     source_metrics.add_time(started.elapsed());
-                    let Some(batch) = next else { break };
+                    let Some(batch) = next else {
+                        if local.task_done(task.index)? == SinkStatus::Finished {
+                            stop.store(true, Ordering::Relaxed);
+                            break 'tasks;
+                        }
+                        break;
+                    };
                     let mut batch = Some(batch?);
-                    source_metrics.add_rows(batch.as_ref().map_or(0, |b| b.num_rows()));
+                    let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+                    source_metrics.add_rows(rows);
+                    ctx.rows_scanned.fetch_add(rows as u64, Ordering::Relaxed);
                     for op in operators {
                         let Some(b) = batch.take() else { break };
                         let started = Instant::now();

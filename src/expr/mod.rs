@@ -373,10 +373,8 @@ impl Expr {
     }
 
     /// Rebuilds the expression bottom-up with `f` applied to every node.
-    pub fn transform(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
-        let b = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Expr| -> Box<Expr> {
-            Box::new(e.transform(&mut |x| f(x)))
-        };
+    pub fn transform(self, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
+        let b = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Expr| -> Box<Expr> { Box::new(e.transform(f)) };
         let node = match self {
             e @ (Expr::Column(_) | Expr::Literal(_)) => e,
             Expr::Alias(e, n) => Expr::Alias(b(e, f), n),

@@ -1,12 +1,29 @@
-//! Datasets: the files behind a scan.
+//! Datasets: the files behind a scan, and the one schema they are read as.
 //!
-//! (Discovery is being written: file / glob / recursive directory, hive partitions,
-//! schema inference and union by name.)
+//! [`Dataset::try_new`] runs once, when a plan is built:
+//!
+//! 1. **Discovery** ([`super::discovery`]): a file, a glob or a directory (recursive)
+//!    becomes a sorted list of files; hive `key=value` directories below the dataset
+//!    root become typed partition values.
+//! 2. **Per-file schemas**, read in parallel: a CSV file's header plus a type
+//!    inference over its first `infer_rows` records; a Parquet file's footer, parsed
+//!    once and kept in [`DataFile::parquet`] so that scans never re-read it.
+//! 3. **Union by name**: a column that is missing from a file reads as nulls there;
+//!    types must agree, except that CSV widens Int64 and Float64 to Float64 (a column
+//!    that is all empty in a sample takes the other files' type). Any other mismatch
+//!    is an [`Error::Schema`] naming both files and the column.
+//!
+//! Memory: only schemas and Parquet footers are held, never data.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use arrow::datatypes::{FieldRef, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use rayon::prelude::*;
 
+use super::discovery;
 use super::options::{CsvOptions, ParquetOptions};
 use crate::error::{Error, Result};
 use crate::expr::ScalarValue;
@@ -25,6 +42,11 @@ pub struct DataFile {
     pub size: u64,
     /// Values of the dataset's hive partition columns for this file, in `partition_fields` order.
     pub partition_values: Vec<ScalarValue>,
+    /// The file's own columns, in the file's order. CSV: typed as the dataset reads
+    /// them (so a scan decodes straight into the dataset type). Parquet: as stored.
+    pub schema: SchemaRef,
+    /// The parsed Parquet footer (`None` for CSV).
+    pub parquet: Option<ArrowReaderMetadata>,
 }
 
 /// A set of files read as one table.
@@ -42,10 +64,234 @@ pub struct Dataset {
     pub schema: SchemaRef,
 }
 
+/// A file's schema as read from the file, before the union.
+struct FileSchema {
+    schema: Schema,
+    parquet: Option<ArrowReaderMetadata>,
+}
+
 impl Dataset {
     /// Finds the files at `location` and resolves their schema.
+    ///
+    /// Errors: [`Error::NoFiles`] when nothing matches, [`Error::Io`] for a missing
+    /// path, [`Error::Parquet`] for an unreadable footer, [`Error::Csv`] for a CSV
+    /// sample that cannot be read, [`Error::Schema`] for files that disagree.
     pub fn try_new(location: &str, format: FileFormat) -> Result<Dataset> {
-        let _ = format;
-        Err(Error::NoFiles(location.to_string()))
+        let listing = discovery::list_files(location, &format)?;
+        let partitions = discovery::hive_partitions(&listing)?;
+
+        let per_file: Vec<FileSchema> = listing
+            .files
+            .par_iter()
+            .map(|(path, size)| read_file_schema(path, *size, &format))
+            .collect::<Result<_>>()?;
+
+        let csv = matches!(format, FileFormat::Csv(_));
+        let given = match &format {
+            FileFormat::Csv(o) => o.schema.clone(),
+            FileFormat::Parquet(o) => o.schema.clone(),
+        };
+        let file_schema: SchemaRef = match given {
+            Some(s) => s,
+            None => {
+                let named: Vec<(&Path, &Schema)> = listing
+                    .files
+                    .iter()
+                    .zip(&per_file)
+                    .map(|((p, _), f)| (p.as_path(), &f.schema))
+                    .collect();
+                let mut merged = union_by_name(&named, csv)?;
+                if let FileFormat::Csv(o) = &format {
+                    merged = apply_overrides(merged, o)?;
+                }
+                Arc::new(merged)
+            }
+        };
+
+        // Hive keys that are also stored columns would be ambiguous.
+        if let Some(f) = partitions
+            .fields
+            .iter()
+            .find(|f| file_schema.field_with_name(f.name()).is_ok())
+        {
+            return Err(Error::Schema(format!(
+                "hive partition key '{}' in '{location}' is also a column stored in the files",
+                f.name()
+            )));
+        }
+
+        let files = listing
+            .files
+            .into_iter()
+            .zip(per_file)
+            .zip(partitions.values)
+            .map(|(((path, size), fs), partition_values)| {
+                let schema = match &format {
+                    // CSV files decode straight into the dataset's types.
+                    FileFormat::Csv(o) if o.schema.is_some() => Arc::clone(&file_schema),
+                    FileFormat::Csv(_) => Arc::new(retype(&fs.schema, &file_schema)),
+                    FileFormat::Parquet(_) => Arc::new(fs.schema),
+                };
+                DataFile {
+                    path,
+                    size,
+                    partition_values,
+                    schema,
+                    parquet: fs.parquet,
+                }
+            })
+            .collect();
+
+        let partition_fields: Vec<FieldRef> = partitions.fields.into_iter().map(Arc::new).collect();
+        let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
+        fields.extend(partition_fields.iter().cloned());
+        Ok(Dataset {
+            location: location.to_string(),
+            format,
+            files,
+            schema: Arc::new(Schema::new(fields)),
+            file_schema,
+            partition_fields,
+        })
     }
+
+    /// Names of the hive partition columns.
+    pub fn partition_names(&self) -> Vec<&str> {
+        self.partition_fields.iter().map(|f| f.name().as_str()).collect()
+    }
+
+    /// Total size of the files in bytes (for progress and size estimates).
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+fn read_file_schema(path: &Path, size: u64, format: &FileFormat) -> Result<FileSchema> {
+    match format {
+        FileFormat::Csv(o) => {
+            let schema = match &o.schema {
+                Some(s) => s.as_ref().clone(),
+                None => super::csv::infer_file_schema(path, size, o)?,
+            };
+            Ok(FileSchema {
+                schema,
+                parquet: None,
+            })
+        }
+        FileFormat::Parquet(_) => {
+            let meta = super::parquet::load_metadata(path)?;
+            Ok(FileSchema {
+                schema: meta.schema().as_ref().clone(),
+                parquet: Some(meta),
+            })
+        }
+    }
+}
+
+/// The union by name of the files' schemas, in order of first appearance.
+fn union_by_name(files: &[(&Path, &Schema)], csv: bool) -> Result<Schema> {
+    // name -> (type, file that set it)
+    let mut order: Vec<String> = vec![];
+    let mut types: HashMap<String, (DataType, &Path)> = HashMap::new();
+    for (path, schema) in files {
+        let mut seen = std::collections::HashSet::new();
+        for field in schema.fields() {
+            let name = field.name();
+            if !seen.insert(name.as_str()) {
+                return Err(Error::Schema(format!(
+                    "column '{name}' appears twice in {}",
+                    path.display()
+                )));
+            }
+            match types.get_mut(name) {
+                None => {
+                    order.push(name.clone());
+                    types.insert(name.clone(), (field.data_type().clone(), path));
+                }
+                Some((current, from)) => {
+                    let merged = merge_types(current, field.data_type(), csv).ok_or_else(|| {
+                        Error::Schema(format!(
+                            "column '{name}' is {current} in {} but {} in {}",
+                            from.display(),
+                            field.data_type(),
+                            path.display()
+                        ))
+                    })?;
+                    if merged != *current {
+                        *current = merged;
+                        *from = path;
+                    }
+                }
+            }
+        }
+    }
+    let fields: Vec<Field> = order
+        .into_iter()
+        .map(|name| {
+            let t = match types.remove(&name) {
+                // A column that is empty in every sample reads as text.
+                Some((DataType::Null, _)) if csv => DataType::Utf8,
+                Some((t, _)) => t,
+                None => DataType::Utf8,
+            };
+            Field::new(name, t, true)
+        })
+        .collect();
+    Ok(Schema::new(fields))
+}
+
+/// The type two files' columns meet at, or `None` for a conflict.
+fn merge_types(a: &DataType, b: &DataType, csv: bool) -> Option<DataType> {
+    use DataType::*;
+    if a == b {
+        return Some(a.clone());
+    }
+    match (a, b) {
+        (Null, t) | (t, Null) => Some(t.clone()),
+        (Int64, Float64) | (Float64, Int64) if csv => Some(Float64),
+        (Timestamp(u1, None), Timestamp(u2, None)) if csv => Some(Timestamp(finer(*u1, *u2), None)),
+        (Date32, Timestamp(u, None)) | (Timestamp(u, None), Date32) if csv => {
+            Some(Timestamp(*u, None))
+        }
+        _ => None,
+    }
+}
+
+fn finer(a: TimeUnit, b: TimeUnit) -> TimeUnit {
+    let rank = |u: TimeUnit| match u {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
+    };
+    if rank(a) >= rank(b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Applies `column_types` overrides to the merged CSV schema.
+fn apply_overrides(schema: Schema, options: &CsvOptions) -> Result<Schema> {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, t) in &options.column_types {
+        let f = fields.iter_mut().find(|f| f.name() == name).ok_or_else(|| {
+            Error::Schema(format!("column_types names '{name}', which no file has"))
+        })?;
+        *f = Field::new(name, t.clone(), true);
+    }
+    Ok(Schema::new(fields))
+}
+
+/// A file's own column list, typed as in `dataset`.
+fn retype(file: &Schema, dataset: &Schema) -> Schema {
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|f| match dataset.field_with_name(f.name()) {
+            Ok(d) => Field::new(f.name(), d.data_type().clone(), true),
+            Err(_) => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new(fields)
 }

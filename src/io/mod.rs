@@ -1,11 +1,22 @@
 //! Reading and writing files: dataset discovery (files, globs, directories, hive
 //! partitions), the CSV and Parquet scans, and the atomic file sinks.
+//!
+//! The read side: [`Dataset::try_new`] lists the files and resolves one schema;
+//! [`scan()`] turns a dataset plus a [`ScanRequest`] (projection, filters, limit hint)
+//! into a pipeline [`Source`](crate::exec::Source) with one task per CSV byte range or
+//! Parquet row group.
 
 pub mod csv;
 pub mod dataset;
+pub(crate) mod discovery;
 pub mod options;
 pub mod parquet;
+pub mod scan;
 pub mod sink;
+
+#[cfg(test)]
+mod tests;
 
 pub use dataset::{DataFile, Dataset, FileFormat};
 pub use options::{BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetOptions, ParquetSinkOptions};
+pub use scan::{scan, scan_schema, scan_source, ScanRequest, ScanSource, ScanStats};

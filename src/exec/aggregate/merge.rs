@@ -1,0 +1,249 @@
+//! The final phase of the hash aggregate: merge one partition's partial states.
+//!
+//! Algorithm and memory behaviour are described in the parent module. This file holds
+//! the per-partition merge with recursive re-partitioning: when the merge table's
+//! reservation cannot grow, what the table holds and every input not yet read are split
+//! by the next [`SUB_RADIX_BITS`](super::table::SUB_RADIX_BITS) of the key hash into
+//! spill files, the table is freed, and each sub-partition is merged on its own.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+
+use super::table::{max_depth, GroupTable, SUB_RADIX_BITS};
+use super::{drain_state, hash_keys, split_by_partition, AggregateContext, AggregateSpec};
+use crate::error::{Error, Result};
+use crate::exec::pipeline::{Source, Task};
+use crate::memory::Reservation;
+use crate::spill::{SpillFile, SpillWriter};
+
+type Partition = (Vec<RecordBatch>, Vec<SpillFile>);
+
+/// One task per non-empty partition; each merges and emits that partition's groups.
+pub struct FinalAggregateSource {
+    spec: Arc<AggregateSpec>,
+    ctx: AggregateContext,
+    partitions: Mutex<std::iter::Enumerate<std::vec::IntoIter<Partition>>>,
+    /// Holds the bytes of the in-memory partial states until their partition is merged.
+    held: Mutex<Option<Reservation>>,
+    global: bool,
+}
+
+impl FinalAggregateSource {
+    pub fn new(
+        spec: Arc<AggregateSpec>,
+        ctx: AggregateContext,
+        partitions: Vec<Partition>,
+        held: Option<Reservation>,
+    ) -> Self {
+        let global = spec.keys.is_empty();
+        FinalAggregateSource {
+            spec,
+            ctx,
+            partitions: Mutex::new(partitions.into_iter().enumerate()),
+            held: Mutex::new(held),
+            global,
+        }
+    }
+
+    fn merge_partition(&self, partition: Partition) -> Result<Vec<RecordBatch>> {
+        let (batches, files) = partition;
+        let in_memory: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = Box::new(
+            batches
+                .into_iter()
+                .map(Ok)
+                .chain(files.into_iter().flat_map(|f| match f.read() {
+                    Ok(it) => Box::new(it) as Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                })),
+        );
+        let mut out = vec![];
+        let result = self.merge(inputs, 0, &mut out);
+        if let Ok(mut held) = self.held.lock() {
+            if let Some(r) = held.as_mut() {
+                r.shrink(in_memory);
+            }
+        }
+        result?;
+        Ok(out)
+    }
+
+    /// Merges `inputs` (state batches) and appends final batches to `out`.
+    fn merge(
+        &self,
+        mut inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+        depth: u32,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let spec = &self.spec;
+        let mut table = GroupTable::new(spec.new_accumulators()?);
+        let mut reservation = self.ctx.pool.reservation("HashAggregate(final)");
+        let mut ids = vec![];
+        let mut hashes = vec![];
+        while let Some(batch) = inputs.next() {
+            let batch = batch?;
+            merge_batch(&mut table, spec, &batch, &mut ids, &mut hashes)?;
+            let size = table.size();
+            self.ctx.metrics.record_reserved(size);
+            if reservation.try_resize(size).is_err() {
+                if depth >= max_depth() {
+                    return Err(reservation.exhausted(size - reservation.size()));
+                }
+                return self.repartition(table, reservation, inputs, depth, out);
+            }
+        }
+        if self.global && table.num_groups() == 0 {
+            // A global aggregate over no rows still has one row: count 0, sum NULL, ...
+            hashes.clear();
+            hashes.push(0);
+            table.intern(std::iter::once(&[][..]), &hashes, &mut ids);
+            let empty: Vec<Vec<ArrayRef>> = spec
+                .state_schema
+                .fields()
+                .iter()
+                .skip(1)
+                .map(|f| arrow::array::new_empty_array(f.data_type()))
+                .collect::<Vec<_>>()
+                .chunks(1)
+                .map(|c| c.to_vec())
+                .collect();
+            let mut col = 0;
+            for (acc, call) in table.accumulators.iter_mut().zip(&spec.calls) {
+                let n = super::accumulator::state_fields(call.func, &call.arg_type, "").len();
+                let states: Vec<ArrayRef> = empty[col..col + n].iter().flatten().cloned().collect();
+                col += n;
+                acc.merge(&states, &[], 1)?;
+            }
+        }
+        self.emit(&mut table, out)?;
+        drop(reservation);
+        Ok(())
+    }
+
+    /// Splits the table's state and the remaining inputs into sub-partition files and
+    /// merges each of them.
+    fn repartition(
+        &self,
+        mut table: GroupTable,
+        reservation: Reservation,
+        inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+        depth: u32,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let spec = &self.spec;
+        let parts = 1usize << SUB_RADIX_BITS;
+        let mut writers: Vec<Option<SpillWriter>> = (0..parts).map(|_| None).collect();
+        let mut write = |batch: &RecordBatch, hashes: &[u64]| -> Result<()> {
+            for (p, b) in split_by_partition(batch, hashes, depth + 1, parts)? {
+                let w = match &mut writers[p] {
+                    Some(w) => w,
+                    slot => slot.insert(self.ctx.spill.create_writer(&spec.state_schema)?),
+                };
+                w.write(&b)?;
+            }
+            Ok(())
+        };
+        let (state, hashes) = drain_state(&mut table, spec)?;
+        drop(table);
+        drop(reservation);
+        write(&state, &hashes)?;
+        drop(state);
+        let mut batch_hashes = vec![];
+        for batch in inputs {
+            let batch = batch?;
+            let keys = batch.column(0).as_binary::<i32>();
+            hash_keys(keys.iter().map(|k| k.unwrap_or_default()), &mut batch_hashes);
+            write(&batch, &batch_hashes)?;
+        }
+        let mut files = vec![];
+        for w in writers.into_iter().flatten() {
+            let f = w.finish()?;
+            self.ctx.metrics.add_spill(f.bytes(), 1);
+            files.push(f);
+        }
+        self.ctx
+            .metrics
+            .set_note(format!("spilled, re-partitioned to depth {}", depth + 1));
+        for f in files {
+            let it = Box::new(f.read()?);
+            self.merge(it, depth + 1, out)?;
+        }
+        Ok(())
+    }
+
+    /// Turns a merged table into output batches of at most `chunk_rows` rows.
+    fn emit(&self, table: &mut GroupTable, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let spec = &self.spec;
+        let drained = table.drain(true)?;
+        let mut cols: Vec<ArrayRef> = vec![];
+        if !spec.keys.is_empty() {
+            let converter = spec.key_converter()?;
+            let parser = converter.parser();
+            let keys = drained.keys.as_binary::<i32>();
+            let rows = (0..keys.len()).map(|i| parser.parse(keys.value(i)));
+            cols.extend(converter.convert_rows(rows)?);
+        }
+        cols.extend(drained.values.into_iter().flatten());
+        let schema: SchemaRef = Arc::clone(&spec.output_schema);
+        let batch = RecordBatch::try_new(schema, cols)?;
+        let chunk = self.ctx.chunk_rows.max(1);
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = chunk.min(batch.num_rows() - offset);
+            out.push(batch.slice(offset, len));
+            offset += len;
+        }
+        Ok(())
+    }
+}
+
+/// Folds one state batch into `table`.
+fn merge_batch(
+    table: &mut GroupTable,
+    spec: &AggregateSpec,
+    batch: &RecordBatch,
+    ids: &mut Vec<u32>,
+    hashes: &mut Vec<u64>,
+) -> Result<()> {
+    let keys = batch.column(0).as_binary::<i32>();
+    hash_keys(keys.iter().map(|k| k.unwrap_or_default()), hashes);
+    table.intern(keys.iter().map(|k| k.unwrap_or_default()), hashes, ids);
+    let groups = table.num_groups();
+    let mut col = 1;
+    for (acc, call) in table.accumulators.iter_mut().zip(&spec.calls) {
+        let n = super::accumulator::state_fields(call.func, &call.arg_type, "").len();
+        acc.merge(&batch.columns()[col..col + n], ids, groups)?;
+        col += n;
+    }
+    Ok(())
+}
+
+impl Source for FinalAggregateSource {
+    fn next_task(&self) -> Result<Option<Task>> {
+        loop {
+            let next = self
+                .partitions
+                .lock()
+                .map_err(|_| Error::Internal("aggregate partitions poisoned".into()))?
+                .next();
+            let Some((index, partition)) = next else { return Ok(None) };
+            let empty = partition.0.is_empty() && partition.1.is_empty();
+            if empty && !(self.global && index == 0) {
+                continue;
+            }
+            let batches = self.merge_partition(partition)?;
+            self.ctx.metrics.add_rows(batches.iter().map(|b| b.num_rows()).sum());
+            return Ok(Some(Task {
+                index: index as u64,
+                batches: Box::new(batches.into_iter().map(Ok)),
+            }));
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.spec.output_schema)
+    }
+}
+

@@ -1,0 +1,402 @@
+//! Hash aggregate: two phases, radix-partitioned, spilling.
+//!
+//! ```text
+//!  partial phase (sink, per worker)            final phase (source, per partition)
+//!  morsel ─▶ keys ─▶ arrow-row ─▶ hash ─┐
+//!                                        ▼
+//!            local GroupTable + accumulators     partition p: state batches in memory
+//!               │ reservation can't grow               + spill files of p from every worker
+//!               ▼                                        │ merge into a fresh table
+//!            drain state, split by the top              │ reservation can't grow?
+//!            RADIX_BITS of the hash into P              ▼   re-partition p by the next
+//!            per-partition spill files (IPC+LZ4)          SUB_RADIX_BITS into spill files,
+//!                                                         merge each sub-partition in turn
+//! ```
+//!
+//! *Partial phase.* Each worker folds its morsels into a private [`table::GroupTable`]
+//! whose size it reserves after every morsel. When the reservation cannot grow (or
+//! `force_spill` is set) the worker drains the table's partial state — key bytes plus
+//! the accumulators' Arrow state — splits it by partition and appends it to its own
+//! per-partition spill writers, then starts over with an empty table. At the end
+//! (`combine`) a worker that never spilled hands its state to the shared sink in
+//! memory; one that did appends the rest to its files.
+//!
+//! *Final phase.* `finalize` returns a source with one task per partition, so the
+//! partitions merge in parallel on the workers. A task merges every state batch of its
+//! partition into one table and emits final values. If that table's reservation cannot
+//! grow, the task re-partitions what it has and what is left by the next hash bits
+//! into sub-partition spill files and merges them one at a time, recursively, so a
+//! skewed or huge partition still finishes within the budget.
+//!
+//! Memory: at most one table per worker in the partial phase, and one merge table per
+//! running partition task in the final phase, all behind reservations. Output order is
+//! unspecified (by partition, then first appearance).
+
+mod accumulator;
+mod merge;
+mod table;
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+
+use self::accumulator::{create_accumulator, input_type, state_fields, GroupsAccumulator};
+use self::table::{key_hasher, partition_of, GroupTable, PARTITIONS};
+use super::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
+use crate::error::{Error, Result};
+use crate::expr::eval::evaluate;
+use crate::expr::{types, AggFunc, Expr};
+use crate::memory::{MemoryPool, Reservation};
+use crate::metrics::OperatorMetrics;
+use crate::spill::{SpillFile, SpillManager, SpillWriter};
+
+/// One aggregate of an aggregation.
+#[derive(Debug, Clone)]
+pub struct AggregateCall {
+    pub func: AggFunc,
+    pub args: Vec<Expr>,
+    /// Type the arguments are evaluated at (the first argument's).
+    pub arg_type: DataType,
+    pub output: Field,
+}
+
+/// What to compute: keys and aggregates over an input schema.
+#[derive(Debug)]
+pub struct AggregateSpec {
+    pub keys: Vec<Expr>,
+    pub key_fields: Vec<Field>,
+    pub calls: Vec<AggregateCall>,
+    pub output_schema: SchemaRef,
+    /// Key bytes (Binary) followed by every call's state fields.
+    pub state_schema: SchemaRef,
+}
+
+impl AggregateSpec {
+    /// Resolves `keys` and `aggs` (aggregate expressions, optionally aliased) over `input`.
+    pub fn try_new(input: &Schema, keys: &[Expr], aggs: &[Expr]) -> Result<Self> {
+        let key_fields = keys
+            .iter()
+            .map(|k| types::field(k, input))
+            .collect::<Result<Vec<_>>>()?;
+        let mut calls = vec![];
+        for a in aggs {
+            let name = a.output_name();
+            let Expr::Aggregate { func, args } = a.unalias() else {
+                return Err(Error::Plan(format!("{a} is not an aggregate")));
+            };
+            let arg_types = args
+                .iter()
+                .map(|e| types::data_type(e, input))
+                .collect::<Result<Vec<_>>>()?;
+            let out = func.return_type(&arg_types)?;
+            calls.push(AggregateCall {
+                func: *func,
+                args: args.clone(),
+                arg_type: arg_types.first().cloned().unwrap_or(DataType::Null),
+                output: Field::new(name, out, func.nullable()),
+            });
+        }
+        let mut fields: Vec<Field> = key_fields.clone();
+        fields.extend(calls.iter().map(|c| c.output.clone()));
+        let mut state = vec![Field::new("#key", DataType::Binary, false)];
+        for (i, c) in calls.iter().enumerate() {
+            state.extend(state_fields(c.func, &c.arg_type, &format!("{i}")));
+        }
+        Ok(AggregateSpec {
+            keys: keys.to_vec(),
+            key_fields,
+            calls,
+            output_schema: Arc::new(Schema::new(fields)),
+            state_schema: Arc::new(Schema::new(state)),
+        })
+    }
+
+    fn new_accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+        self.calls
+            .iter()
+            .map(|c| create_accumulator(c.func, &input_type(c.func, &c.arg_type), c.output.data_type()))
+            .collect()
+    }
+
+    fn key_converter(&self) -> Result<RowConverter> {
+        let fields = self
+            .key_fields
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(RowConverter::new(fields)?)
+    }
+
+    fn needs_order(&self) -> bool {
+        self.calls.iter().any(|c| matches!(c.func, AggFunc::First | AggFunc::Last))
+    }
+}
+
+/// Shared settings of one aggregation.
+#[derive(Clone)]
+pub struct AggregateContext {
+    pub pool: Arc<MemoryPool>,
+    pub spill: Arc<SpillManager>,
+    pub chunk_rows: usize,
+    pub threads: usize,
+    pub force_spill: bool,
+    pub metrics: Arc<OperatorMetrics>,
+}
+
+/// Partial state collected by `combine`, per partition.
+#[derive(Default)]
+struct Collected {
+    in_memory: Vec<Vec<RecordBatch>>,
+    spilled: Vec<Vec<SpillFile>>,
+    reservation: Option<Reservation>,
+}
+
+/// The hash aggregate's sink (partial phase); `finalize` gives the final phase's source.
+pub struct HashAggregateSink {
+    spec: Arc<AggregateSpec>,
+    ctx: AggregateContext,
+    collected: Mutex<Collected>,
+}
+
+impl HashAggregateSink {
+    pub fn new(spec: Arc<AggregateSpec>, ctx: AggregateContext) -> Self {
+        let collected = Collected {
+            in_memory: vec![vec![]; PARTITIONS],
+            spilled: vec![vec![]; PARTITIONS],
+            reservation: Some(ctx.pool.reservation("HashAggregate(partial state)")),
+        };
+        HashAggregateSink {
+            spec,
+            ctx,
+            collected: Mutex::new(collected),
+        }
+    }
+}
+
+impl Sink for HashAggregateSink {
+    fn name(&self) -> String {
+        "HashAggregate".into()
+    }
+
+    fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
+        Ok(Box::new(PartialAggregate {
+            table: GroupTable::new(self.spec.new_accumulators()?),
+            converter: self.spec.key_converter()?,
+            reservation: self.ctx.pool.reservation("HashAggregate(partial)"),
+            writers: None,
+            sink: self,
+            ids: vec![],
+            hashes: vec![],
+        }))
+    }
+
+    fn finalize(&self) -> Result<Box<dyn Source>> {
+        let mut c = self
+            .collected
+            .lock()
+            .map_err(|_| Error::Internal("aggregate state poisoned".into()))?;
+        let spilled: usize = c.spilled.iter().map(|f| f.len()).sum();
+        self.ctx.metrics.set_note(if spilled > 0 {
+            format!("spilled ({spilled} files)")
+        } else {
+            "in memory".into()
+        });
+        let partitions = std::mem::take(&mut c.in_memory)
+            .into_iter()
+            .zip(std::mem::take(&mut c.spilled))
+            .collect();
+        Ok(Box::new(merge::FinalAggregateSource::new(
+            Arc::clone(&self.spec),
+            self.ctx.clone(),
+            partitions,
+            c.reservation.take(),
+        )))
+    }
+}
+
+/// One worker's partial aggregation.
+struct PartialAggregate<'a> {
+    table: GroupTable,
+    converter: RowConverter,
+    reservation: Reservation,
+    writers: Option<Vec<Option<SpillWriter>>>,
+    sink: &'a HashAggregateSink,
+    ids: Vec<u32>,
+    hashes: Vec<u64>,
+}
+
+/// Evaluates the key columns of `batch` and encodes them, one row per input row.
+fn encode_keys(
+    spec: &AggregateSpec,
+    converter: &RowConverter,
+    batch: &RecordBatch,
+) -> Result<Option<arrow::row::Rows>> {
+    if spec.keys.is_empty() {
+        return Ok(None);
+    }
+    let cols = spec
+        .keys
+        .iter()
+        .zip(&spec.key_fields)
+        .map(|(k, f)| Ok(arrow::compute::cast(&evaluate(k, batch)?, f.data_type())?))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(Some(converter.convert_columns(&cols)?))
+}
+
+/// Hashes every key; a global aggregate (no keys) has one group with hash 0.
+fn hash_keys<'k>(keys: impl Iterator<Item = &'k [u8]>, out: &mut Vec<u64>) {
+    let hasher = key_hasher();
+    out.clear();
+    out.extend(keys.map(|k| hasher.hash_one(k)));
+}
+
+impl PartialAggregate<'_> {
+    fn spill(&mut self) -> Result<()> {
+        let spec = &self.sink.spec;
+        let state = drain_state(&mut self.table, spec)?;
+        let writers = self
+            .writers
+            .get_or_insert_with(|| (0..PARTITIONS).map(|_| None).collect());
+        for (p, batch) in split_by_partition(&state.0, &state.1, 0, PARTITIONS)? {
+            let w = match &mut writers[p] {
+                Some(w) => w,
+                slot => slot.insert(self.sink.ctx.spill.create_writer(&spec.state_schema)?),
+            };
+            w.write(&batch)?;
+        }
+        self.table.shrink();
+        self.reservation.try_resize(self.table.size()).ok();
+        Ok(())
+    }
+}
+
+impl LocalSink for PartialAggregate<'_> {
+    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
+        let spec = &self.sink.spec;
+        let batch = &morsel.batch;
+        let n = batch.num_rows();
+        match encode_keys(spec, &self.converter, batch)? {
+            Some(rows) => {
+                hash_keys(rows.iter().map(|r| r.data()), &mut self.hashes);
+                self.table
+                    .intern(rows.iter().map(|r| r.data()), &self.hashes, &mut self.ids);
+            }
+            None => {
+                self.hashes.clear();
+                self.hashes.push(0);
+                self.table.intern(std::iter::once(&[][..]), &self.hashes, &mut self.ids);
+                self.ids.resize(n, 0);
+            }
+        }
+        let order: Vec<i64> = if spec.needs_order() {
+            let base = ((morsel.seq.task as i64) << 40) | ((morsel.seq.batch as i64) << 20);
+            (0..n as i64).map(|i| base | i).collect()
+        } else {
+            vec![]
+        };
+        let groups = self.table.num_groups();
+        for (acc, call) in self.table.accumulators.iter_mut().zip(&spec.calls) {
+            let values = call
+                .args
+                .iter()
+                .map(|a| Ok(arrow::compute::cast(&evaluate(a, batch)?, &input_type(call.func, &call.arg_type))?))
+                .collect::<Result<Vec<_>>>()?;
+            acc.update(&values, &self.ids, groups, &order)?;
+        }
+        let size = self.table.size();
+        self.sink.ctx.metrics.record_reserved(size);
+        if self.sink.ctx.force_spill || self.reservation.try_resize(size).is_err() {
+            self.spill()?;
+        }
+        Ok(SinkStatus::NeedMore)
+    }
+
+    fn combine(mut self: Box<Self>) -> Result<()> {
+        let sink = self.sink;
+        if self.writers.is_some() {
+            self.spill()?;
+            let writers = self.writers.take().unwrap_or_default();
+            let mut files = vec![];
+            for (p, w) in writers.into_iter().enumerate() {
+                if let Some(w) = w {
+                    let f = w.finish()?;
+                    sink.ctx.metrics.add_spill(f.bytes(), 1);
+                    files.push((p, f));
+                }
+            }
+            let mut c = sink
+                .collected
+                .lock()
+                .map_err(|_| Error::Internal("aggregate state poisoned".into()))?;
+            for (p, f) in files {
+                c.spilled[p].push(f);
+            }
+            return Ok(());
+        }
+        let state = drain_state(&mut self.table, &sink.spec)?;
+        let parts = split_by_partition(&state.0, &state.1, 0, PARTITIONS)?;
+        let bytes: usize = parts.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+        let mut c = sink
+            .collected
+            .lock()
+            .map_err(|_| Error::Internal("aggregate state poisoned".into()))?;
+        let reservation = c.reservation.get_or_insert_with(|| sink.ctx.pool.reservation("HashAggregate"));
+        // Hand the table's bytes over, then settle on the batches' real size.
+        let local = std::mem::replace(&mut self.reservation, sink.ctx.pool.reservation("HashAggregate"));
+        reservation.absorb(local);
+        let fits = reservation.try_resize(reservation.size().saturating_sub(self.table.size()).max(bytes)).is_ok();
+        if fits && !sink.ctx.force_spill {
+            for (p, b) in parts {
+                c.in_memory[p].push(b);
+            }
+        } else {
+            drop(c);
+            for (p, b) in parts {
+                let f = sink.ctx.spill.spill_batches(&sink.spec.state_schema, [&b])?;
+                sink.ctx.metrics.add_spill(f.bytes(), 1);
+                let mut c = sink
+                    .collected
+                    .lock()
+                    .map_err(|_| Error::Internal("aggregate state poisoned".into()))?;
+                c.spilled[p].push(f);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drains a table's partial state into one state batch (plus each row's hash).
+fn drain_state(table: &mut GroupTable, spec: &AggregateSpec) -> Result<(RecordBatch, Vec<u64>)> {
+    let drained = table.drain(false)?;
+    let mut cols = vec![drained.keys];
+    cols.extend(drained.values.into_iter().flatten());
+    let batch = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
+    Ok((batch, drained.hashes))
+}
+
+/// Splits `batch` into per-partition batches by `partition_of(hash, depth)`.
+fn split_by_partition(
+    batch: &RecordBatch,
+    hashes: &[u64],
+    depth: u32,
+    partitions: usize,
+) -> Result<Vec<(usize, RecordBatch)>> {
+    if batch.num_rows() == 0 {
+        return Ok(vec![]);
+    }
+    let mut indices: Vec<Vec<u32>> = vec![vec![]; partitions];
+    for (i, &h) in hashes.iter().enumerate() {
+        indices[partition_of(h, depth)].push(i as u32);
+    }
+    let mut out = vec![];
+    for (p, idx) in indices.into_iter().enumerate() {
+        if idx.is_empty() {
+            continue;
+        }
+        let idx = arrow::array::UInt32Array::from(idx);
+        out.push((p, arrow::compute::take_record_batch(batch, &idx)?));
+    }
+    Ok(out)
+}

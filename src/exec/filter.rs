@@ -1,0 +1,29 @@
+//! Filter: keeps the rows of a morsel for which the predicate is true (NULL drops).
+//! Streams; holds nothing between morsels.
+
+use arrow::array::{Array, RecordBatch};
+use arrow::compute::filter_record_batch;
+
+use super::pipeline::Operator;
+use crate::error::Result;
+use crate::expr::eval::evaluate_predicate;
+use crate::expr::Expr;
+
+pub struct FilterOperator {
+    pub predicate: Expr,
+}
+
+impl Operator for FilterOperator {
+    fn name(&self) -> String {
+        format!("Filter: {}", self.predicate)
+    }
+
+    fn execute(&self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        let mask = evaluate_predicate(&self.predicate, &batch)?;
+        if mask.true_count() == batch.num_rows() && mask.null_count() == 0 {
+            return Ok(Some(batch));
+        }
+        let out = filter_record_batch(&batch, &mask)?;
+        Ok((out.num_rows() > 0).then_some(out))
+    }
+}

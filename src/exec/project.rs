@@ -1,0 +1,41 @@
+//! Project: computes the output columns of a morsel from its input columns.
+//! Streams; holds nothing between morsels.
+
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::SchemaRef;
+
+use super::pipeline::Operator;
+use crate::error::Result;
+use crate::expr::eval::evaluate;
+use crate::expr::Expr;
+
+pub struct ProjectOperator {
+    pub exprs: Vec<Expr>,
+    pub schema: SchemaRef,
+}
+
+impl Operator for ProjectOperator {
+    fn name(&self) -> String {
+        let items: Vec<String> = self.exprs.iter().map(|e| e.to_string()).collect();
+        format!("Project: {}", items.join(", "))
+    }
+
+    fn execute(&self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        let mut columns = Vec::with_capacity(self.exprs.len());
+        for (e, f) in self.exprs.iter().zip(self.schema.fields()) {
+            let a = evaluate(e, &batch)?;
+            let a = if a.data_type() == f.data_type() {
+                a
+            } else {
+                arrow::compute::cast(&a, f.data_type())?
+            };
+            columns.push(a);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(Some(RecordBatch::try_new_with_options(
+            std::sync::Arc::clone(&self.schema),
+            columns,
+            &options,
+        )?))
+    }
+}

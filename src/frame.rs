@@ -1,0 +1,287 @@
+//! `LazyFrame`, the builder of logical plans, and `DataFrame`, a collected result.
+//!
+//! Builder methods that can meet a type error return `Result`, so the error is
+//! reported where the query is written. Nothing runs until `collect()`, `sink_*()` or
+//! `explain_analyze()`.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{Error, Result};
+use crate::exec::planner::{collect, describe_pipelines, run_into};
+use crate::expr::Expr;
+use crate::io::sink::{csv_sink, parquet_sink};
+use crate::io::{CsvSinkOptions, ParquetSinkOptions};
+use crate::metrics::{human_bytes, QueryMetrics};
+use crate::plan::aggregate::build_aggregate;
+use crate::plan::explain::format_plan;
+use crate::plan::optimizer::optimize;
+use crate::plan::LogicalPlan;
+use crate::session::Session;
+
+/// A query being built; nothing runs until it is collected or sunk.
+#[derive(Clone)]
+pub struct LazyFrame {
+    session: Session,
+    plan: Arc<LogicalPlan>,
+}
+
+/// The result of `group_by`, waiting for its aggregates.
+pub struct GroupBy {
+    frame: LazyFrame,
+    keys: Vec<Expr>,
+}
+
+/// What a sink wrote.
+#[derive(Debug, Clone)]
+pub struct SinkReport {
+    pub rows: u64,
+    pub files: Vec<std::path::PathBuf>,
+}
+
+impl LazyFrame {
+    pub(crate) fn new(session: Session, plan: LogicalPlan) -> Self {
+        LazyFrame {
+            session,
+            plan: Arc::new(plan),
+        }
+    }
+
+    fn derive(&self, plan: LogicalPlan) -> LazyFrame {
+        LazyFrame::new(self.session.clone(), plan)
+    }
+
+    /// The logical plan as built (before optimization).
+    pub fn plan(&self) -> &Arc<LogicalPlan> {
+        &self.plan
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.plan.schema()
+    }
+
+    /// Computes `exprs` as the new columns.
+    pub fn select(&self, exprs: impl IntoIterator<Item = Expr>) -> Result<LazyFrame> {
+        let exprs: Vec<Expr> = exprs.into_iter().collect();
+        if exprs.iter().any(|e| e.contains_aggregate()) {
+            if !exprs.iter().all(|e| e.contains_aggregate() || matches!(e, Expr::Literal(_))) {
+                return Err(Error::Plan("select() mixes aggregates and columns; use group_by(..).agg(..)".into()));
+            }
+            return Ok(self.derive(build_aggregate(Arc::clone(&self.plan), vec![], exprs, None)?));
+        }
+        Ok(self.derive(LogicalPlan::try_project(Arc::clone(&self.plan), exprs)?))
+    }
+
+    /// Adds (or replaces, by name) columns.
+    pub fn with_columns(&self, exprs: impl IntoIterator<Item = Expr>) -> Result<LazyFrame> {
+        let new: Vec<Expr> = exprs.into_iter().collect();
+        let names: Vec<String> = new.iter().map(|e| e.output_name()).collect();
+        let mut all: Vec<Expr> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match names.iter().position(|n| n == f.name()) {
+                Some(i) => new[i].clone(),
+                None => Expr::Column(f.name().clone()),
+            })
+            .collect();
+        let schema = self.schema();
+        for e in new {
+            if schema.field_with_name(&e.output_name()).is_err() {
+                all.push(e);
+            }
+        }
+        self.select(all)
+    }
+
+    /// Keeps the rows where `predicate` is true.
+    pub fn filter(&self, predicate: Expr) -> Result<LazyFrame> {
+        Ok(self.derive(LogicalPlan::try_filter(Arc::clone(&self.plan), predicate)?))
+    }
+
+    /// Groups by `keys`; follow with `.agg(..)`.
+    pub fn group_by(&self, keys: impl IntoIterator<Item = Expr>) -> GroupBy {
+        GroupBy {
+            frame: self.clone(),
+            keys: keys.into_iter().collect(),
+        }
+    }
+
+    /// The first `n` rows.
+    pub fn limit(&self, n: usize) -> LazyFrame {
+        self.derive(LogicalPlan::limit(Arc::clone(&self.plan), 0, n))
+    }
+
+    /// The first `n` rows.
+    pub fn head(&self, n: usize) -> LazyFrame {
+        self.limit(n)
+    }
+
+    /// Rows `offset .. offset + n`.
+    pub fn slice(&self, offset: usize, n: usize) -> LazyFrame {
+        self.derive(LogicalPlan::limit(Arc::clone(&self.plan), offset, n))
+    }
+
+    /// The optimized plan.
+    pub fn optimized_plan(&self) -> Result<LogicalPlan> {
+        optimize(&self.plan)
+    }
+
+    /// Runs the query and returns its result.
+    pub fn collect(&self) -> Result<DataFrame> {
+        Ok(self.collect_with_metrics()?.0)
+    }
+
+    /// Runs the query; also returns every operator's metrics.
+    pub fn collect_with_metrics(&self) -> Result<(DataFrame, QueryMetrics)> {
+        let plan = optimize(&self.plan)?;
+        let ctx = self.session.query_context();
+        let batches = collect(&plan, &ctx)?;
+        Ok((
+            DataFrame {
+                schema: plan.schema(),
+                batches,
+            },
+            ctx.metrics,
+        ))
+    }
+
+    /// The optimized logical plan and the pipelines it runs as.
+    pub fn explain(&self) -> Result<String> {
+        let plan = optimize(&self.plan)?;
+        Ok(format!(
+            "Logical plan (optimized):\n{}\nPipelines:\n{}",
+            format_plan(&plan),
+            describe_pipelines(&plan)
+        ))
+    }
+
+    /// Runs the query and reports, per operator: rows out, time, peak reserved memory,
+    /// and spilled bytes and files.
+    pub fn explain_analyze(&self) -> Result<String> {
+        let started = Instant::now();
+        let pool = self.session.memory_pool();
+        pool.reset_peak();
+        let (df, metrics) = self.collect_with_metrics()?;
+        Ok(format!(
+            "{}\nExecution:\n{}\ntotal: {} rows in {:.3} s; pool peak {} of {}; spilled {} in {} files\n",
+            self.explain()?,
+            metrics,
+            df.num_rows(),
+            started.elapsed().as_secs_f64(),
+            human_bytes(pool.peak() as u64),
+            human_bytes(pool.limit() as u64),
+            human_bytes(metrics.spilled_bytes()),
+            metrics.spill_files()
+        ))
+    }
+
+    /// Streams the result into Parquet (zstd), atomically.
+    pub fn sink_parquet(&self, path: impl AsRef<Path>, options: ParquetSinkOptions) -> Result<SinkReport> {
+        let plan = optimize(&self.plan)?;
+        let ctx = self.session.query_context();
+        let metrics = ctx.metrics.register(format!("ParquetSink {}", path.as_ref().display()));
+        let sink = parquet_sink(path.as_ref(), plan.schema(), options, Arc::clone(&ctx.pool), metrics)?;
+        run_into(&plan, &ctx, sink.as_ref())?;
+        Ok(SinkReport {
+            rows: sink.rows_written(),
+            files: sink.files(),
+        })
+    }
+
+    /// Streams the result into CSV, atomically.
+    pub fn sink_csv(&self, path: impl AsRef<Path>, options: CsvSinkOptions) -> Result<SinkReport> {
+        let plan = optimize(&self.plan)?;
+        let ctx = self.session.query_context();
+        let metrics = ctx.metrics.register(format!("CsvSink {}", path.as_ref().display()));
+        let sink = csv_sink(path.as_ref(), plan.schema(), options, Arc::clone(&ctx.pool), metrics)?;
+        run_into(&plan, &ctx, sink.as_ref())?;
+        Ok(SinkReport {
+            rows: sink.rows_written(),
+            files: sink.files(),
+        })
+    }
+
+    /// Runs the query into any sink (e.g. a streaming writer of the CLI).
+    pub fn sink_into(&self, sink: &dyn crate::exec::Sink) -> Result<QueryMetrics> {
+        let plan = optimize(&self.plan)?;
+        let ctx = self.session.query_context();
+        run_into(&plan, &ctx, sink)?;
+        Ok(ctx.metrics)
+    }
+}
+
+impl GroupBy {
+    /// Computes `aggs` per group. Each may be an aggregate or an expression over
+    /// aggregates and keys (`col("a").sum() / len()`).
+    pub fn agg(self, aggs: impl IntoIterator<Item = Expr>) -> Result<LazyFrame> {
+        let mut select: Vec<Expr> = self.keys.iter().map(|k| Expr::Column(k.output_name())).collect();
+        select.extend(aggs);
+        let keys = self.keys;
+        let plan = build_aggregate(Arc::clone(&self.frame.plan), keys, select, None)?;
+        Ok(self.frame.derive(plan))
+    }
+}
+
+/// A materialised result: a schema and record batches.
+#[derive(Debug, Clone)]
+pub struct DataFrame {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+impl DataFrame {
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        DataFrame { schema, batches }
+    }
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+    /// All rows as one batch.
+    pub fn to_batch(&self) -> Result<RecordBatch> {
+        Ok(arrow::compute::concat_batches(&self.schema, &self.batches)?)
+    }
+    /// One column, all rows.
+    pub fn column(&self, name: &str) -> Result<ArrayRef> {
+        let i = self
+            .schema
+            .index_of(name)
+            .map_err(|_| Error::Plan(format!("no column '{name}'")))?;
+        Ok(self.to_batch()?.column(i).clone())
+    }
+    /// Back to a lazy frame, to query further.
+    pub fn lazy(&self, session: &Session) -> LazyFrame {
+        LazyFrame::new(
+            session.clone(),
+            LogicalPlan::Values {
+                schema: Arc::clone(&self.schema),
+                batches: self.batches.clone(),
+            },
+        )
+    }
+}
+
+impl fmt::Display for DataFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options = arrow::util::display::FormatOptions::default().with_null("null");
+        match arrow::util::pretty::pretty_format_batches_with_options(&self.batches, &options) {
+            Ok(t) if !self.batches.is_empty() => write!(f, "{t}"),
+            _ => {
+                let names: Vec<&str> = self.schema.fields().iter().map(|x| x.name().as_str()).collect();
+                write!(f, "(0 rows) [{}]", names.join(", "))
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The CSV reader: one large file parses on all cores.
+//!
+//! ```text
+//!  file (mmap, read-only, private)
+//!  ├── chunk 0 ──┼── chunk 1 ──┼── chunk 2 ──┤   fixed 16 MiB chunks; task j counts chunk j's
+//!  │range 0   │     range 1   │    range 2  │   quotes and newlines, then waits for the counts
+//!  └──────────┴───────────────┴─────────────┘   of chunks < j: the prefix parity says whether
+//!             ^ first newline at even quote parity   chunk j starts inside quotes
+//! ```
+//!
+//! * [`split`]: the file is mapped and cut into fixed chunks of `range_bytes`. Task `j`
+//!   (handed out in file order) counts its own chunk's quote characters and newlines —
+//!   in parallel with the other workers' tasks — and publishes the counts. The prefix
+//!   sums of the earlier chunks give the quote parity and the absolute line number at
+//!   the chunk start; the range boundary is the first newline at even parity, so a
+//!   quoted field containing newlines never straddles two ranges. An escape character
+//!   other than the quote breaks the parity argument, so then each file is one range.
+//!   Nothing is counted before a task needs it, so `head(5)` touches one chunk.
+//! * [`range`]: each range is decoded lazily, one batch of `chunk_rows` rows per
+//!   `next()`, by arrow's push decoder (projection applied while parsing; the header is
+//!   skipped on range 0 only). The range's bytes are reserved in the memory pool while
+//!   it is parsed, and its pages are released (`MADV_DONTNEED`) when it is done, so RSS
+//!   does not grow with the file.
+//! * [`repair`]: the slow path, only when a batch fails to decode: the batch's bytes are
+//!   re-read record by record with the `csv` crate to find the exact line and column,
+//!   then the bad-row policy applies (error, skip, or null the bad fields).
+//!
+//! Schema inference ([`infer_file_schema`]) samples the first `infer_rows` records.
+
+pub(crate) mod range;
+pub(crate) mod repair;
+pub(crate) mod split;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use arrow::csv::reader::Format;
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use regex::Regex;
+
+use super::options::CsvOptions;
+use crate::error::{Error, Result};
+
+/// Default size of the byte ranges one large file is cut into.
+pub(crate) const DEFAULT_RANGE_BYTES: usize = 16 << 20;
+
+/// The parsing settings shared by inference, the fast decoder and the slow path.
+#[derive(Debug, Clone)]
+pub(crate) struct Dialect {
+    pub has_header: bool,
+    pub delimiter: u8,
+    /// `None`: quoting is off.
+    pub quote: Option<u8>,
+    /// An escape character other than the quote (`None`: quotes are doubled).
+    pub escape: Option<u8>,
+    /// Matches the empty field and every `null_values` entry.
+    pub null_regex: Regex,
+}
+
+impl Dialect {
+    pub fn try_new(o: &CsvOptions) -> Result<Self> {
+        let mut alternatives = vec![String::new()];
+        alternatives.extend(o.null_values.iter().map(|v| regex::escape(v)));
+        let pattern = format!("^(?:{})$", alternatives.join("|"));
+        let null_regex = Regex::new(&pattern)
+            .map_err(|e| Error::Config(format!("CSV null_values do not form a pattern: {e}")))?;
+        Ok(Dialect {
+            has_header: o.has_header,
+            delimiter: o.delimiter,
+            quote: o.quote,
+            escape: o.escape.filter(|e| Some(*e) != o.quote),
+            null_regex,
+        })
+    }
+
+    /// The quote byte handed to the parsers. With quoting off it is NUL, a byte that
+    /// text files do not contain, because arrow's decoder cannot turn quoting off.
+    pub fn quote_byte(&self) -> u8 {
+        self.quote.unwrap_or(0)
+    }
+
+    /// Whether quote parity finds record boundaries (no separate escape character).
+    pub fn splittable(&self) -> bool {
+        self.escape.is_none()
+    }
+
+    /// The arrow format (header off; callers set it per range).
+    pub fn arrow_format(&self) -> Format {
+        let f = Format::default()
+            .with_delimiter(self.delimiter)
+            .with_quote(self.quote_byte())
+            .with_null_regex(self.null_regex.clone());
+        match self.escape {
+            Some(e) => f.with_escape(e),
+            None => f,
+        }
+    }
+
+    /// A `csv` crate reader over raw bytes, for the slow path: no header handling,
+    /// ragged rows allowed (the caller checks field counts).
+    pub fn record_reader<'a>(&self, data: &'a [u8]) -> csv::Reader<&'a [u8]> {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .quote(self.quote_byte())
+            .escape(self.escape)
+            .from_reader(data)
+    }
+
+    /// A `csv` crate writer that the fast decoder reads back identically.
+    pub fn record_writer(&self) -> csv::Writer<Vec<u8>> {
+        csv::WriterBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .quote(self.quote_byte())
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(vec![])
+    }
+}
+
+/// The columns of one CSV file: header names (or `column_1..n`) and types inferred from
+/// its first `infer_rows` records, with `column_types` applied.
+pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Result<Schema> {
+    if size == 0 {
+        return Ok(Schema::empty());
+    }
+    let dialect = Dialect::try_new(o)?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let format = dialect
+        .arrow_format()
+        .with_header(o.has_header)
+        .with_truncated_rows(true);
+    let (schema, _) = format
+        .infer_schema(BufReader::new(file), Some(o.infer_rows.max(1)))
+        .map_err(|e| csv_error(path, 1, None, e))?;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut name = f.name().clone();
+            if i == 0 {
+                name = name.trim_start_matches('\u{feff}').to_string();
+            }
+            let overridden = o.column_types.iter().find(|(n, _)| *n == name);
+            let t = match overridden {
+                Some((_, t)) => t.clone(),
+                None => normalize_inferred(f.data_type()),
+            };
+            Field::new(name, t, true)
+        })
+        .collect();
+    Ok(Schema::new(fields))
+}
+
+/// Second and millisecond timestamps read as microseconds, floe's timestamp unit.
+fn normalize_inferred(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, tz) => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+        }
+        t => t.clone(),
+    }
+}
+
+/// A CSV error at `line` of `path`.
+pub(crate) fn csv_error(
+    path: &Path,
+    line: u64,
+    column: Option<String>,
+    message: impl std::fmt::Display,
+) -> Error {
+    Error::Csv {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: message.to_string(),
+    }
+}

@@ -1,0 +1,214 @@
+//! Cutting one mapped CSV file into byte ranges at record boundaries, lazily.
+//!
+//! The file is split into fixed chunks of `range_bytes`. Range `j` runs from the first
+//! record boundary at or after chunk `j`'s start to the first one at or after chunk
+//! `j + 1`'s start. A record boundary is a byte just after a `\n` that lies outside
+//! quotes, i.e. at an even count of quote characters since the start of the file
+//! (doubled quotes `""` keep the parity right).
+//!
+//! The parity at a chunk start needs the quote counts of every earlier chunk. Task `j`
+//! counts its own chunk ([`CsvFile::count_chunk`], called as the task is handed out)
+//! and publishes the count; [`CsvFile::range`] then waits for the counts of chunks
+//! `0..j`. Tasks are handed out in order and every handed-out task counts before it
+//! waits, so the wait is short (the earlier tasks are counting right now on other
+//! workers) and cannot deadlock. The same pass counts newlines, which gives each range
+//! its absolute first line number for error messages.
+//!
+//! Memory: the mapping costs address space, not memory; pages become resident as they
+//! are read and are released by the range reader when its range is done.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use memmap2::{Mmap, MmapOptions};
+
+use super::Dialect;
+use crate::error::{Error, Result};
+
+/// Quote and newline counts of one chunk.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    quotes: u64,
+    newlines: u64,
+}
+
+/// One byte range of a file, at record boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ByteRange {
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line number of the byte at `start`.
+    pub first_line: u64,
+    /// Bytes this range's task touched (its chunk and the tail it read past it), to
+    /// release when done.
+    pub touched_start: usize,
+    pub touched_end: usize,
+}
+
+/// A mapped CSV file and the chunk counts published so far.
+pub(crate) struct CsvFile {
+    pub path: PathBuf,
+    mmap: Mmap,
+    /// First byte after a UTF-8 byte order mark.
+    data_start: usize,
+    chunk_bytes: usize,
+    chunks: usize,
+    quote: Option<u8>,
+    counts: Mutex<Vec<Option<Counts>>>,
+    published: Condvar,
+}
+
+impl std::fmt::Debug for CsvFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvFile")
+            .field("path", &self.path)
+            .field("len", &self.mmap.len())
+            .field("chunks", &self.chunks)
+            .finish()
+    }
+}
+
+impl CsvFile {
+    /// Maps `path` and plans its chunks; `None` for an empty file.
+    pub fn open(path: &Path, dialect: &Dialect, range_bytes: usize) -> Result<Option<Arc<CsvFile>>> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len == 0 {
+            return Ok(None);
+        }
+        // SAFETY: a private, read-only mapping. floe never writes through it; as with
+        // every mmap reader, a file truncated by another process while it is read can
+        // fault, which is the documented limit of reading files in place.
+        let mmap = unsafe { MmapOptions::new().map_copy_read_only(&file) }
+            .map_err(|e| Error::io(path, e))?;
+        let data_start = if mmap.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let body = mmap.len() - data_start;
+        if body == 0 {
+            return Ok(None);
+        }
+        let chunk_bytes = if dialect.splittable() {
+            range_bytes.max(1)
+        } else {
+            body
+        };
+        let chunks = body.div_ceil(chunk_bytes);
+        Ok(Some(Arc::new(CsvFile {
+            path: path.to_path_buf(),
+            mmap,
+            data_start,
+            chunk_bytes,
+            chunks,
+            quote: dialect.quote,
+            counts: Mutex::new(vec![None; chunks]),
+            published: Condvar::new(),
+        })))
+    }
+
+    /// Number of chunks, which is the number of ranges (some may be empty).
+    pub fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    /// The mapped bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.mmap
+    }
+
+    /// The mapping, for releasing pages.
+    pub fn mmap(&self) -> &Mmap {
+        &self.mmap
+    }
+
+    fn chunk_start(&self, j: usize) -> usize {
+        (self.data_start + j * self.chunk_bytes).min(self.mmap.len())
+    }
+
+    /// Counts chunk `j` and publishes the counts. Call exactly once per chunk, before
+    /// anything that can fail, so that later chunks waiting on it are never stranded.
+    pub fn count_chunk(&self, j: usize) {
+        let bytes = &self.mmap[self.chunk_start(j)..self.chunk_start(j + 1)];
+        let counts = Counts {
+            newlines: count_byte(bytes, b'\n'),
+            quotes: self.quote.map_or(0, |q| count_byte(bytes, q)),
+        };
+        // A poisoned lock means a panic elsewhere; the waiter reports it.
+        if let Ok(mut slots) = self.counts.lock() {
+            if let Some(slot) = slots.get_mut(j) {
+                *slot = Some(counts);
+            }
+        }
+        self.published.notify_all();
+    }
+
+    /// The byte range of chunk `j`, waiting until chunks `0..=j` are counted.
+    pub fn range(&self, j: usize) -> Result<ByteRange> {
+        let poisoned = || Error::Internal(format!("CSV chunk counts of {} poisoned", self.path.display()));
+        let (before, own) = {
+            let mut slots = self.counts.lock().map_err(|_| poisoned())?;
+            while slots.iter().take(j + 1).any(Option::is_none) {
+                slots = self.published.wait(slots).map_err(|_| poisoned())?;
+            }
+            let mut before = Counts::default();
+            for c in slots.iter().take(j).flatten() {
+                before.quotes += c.quotes;
+                before.newlines += c.newlines;
+            }
+            let own = slots.get(j).copied().flatten().unwrap_or_default();
+            (before, own)
+        };
+        let chunk_start = self.chunk_start(j);
+        let (start, newlines_to_start) = if j == 0 {
+            (self.data_start, 0)
+        } else {
+            self.boundary(chunk_start, before.quotes)
+        };
+        let (end, _) = if j + 1 >= self.chunks {
+            (self.mmap.len(), 0)
+        } else {
+            self.boundary(self.chunk_start(j + 1), before.quotes + own.quotes)
+        };
+        let end = end.max(start);
+        Ok(ByteRange {
+            start,
+            end,
+            first_line: 1 + before.newlines + newlines_to_start,
+            touched_start: chunk_start.min(start),
+            touched_end: self.chunk_start(j + 1).max(end),
+        })
+    }
+
+    /// The first record boundary at or after `from`, where `quotes_before` quote
+    /// characters precede `from`; also the newlines in `from..boundary`.
+    fn boundary(&self, from: usize, quotes_before: u64) -> (usize, u64) {
+        let data = &self.mmap[..];
+        let mut even = quotes_before % 2 == 0;
+        if from >= data.len() {
+            return (data.len(), 0);
+        }
+        if from > self.data_start && data[from - 1] == b'\n' && even {
+            return (from, 0);
+        }
+        let mut newlines = 0;
+        for (i, &b) in data[from..].iter().enumerate() {
+            if Some(b) == self.quote {
+                even = !even;
+            } else if b == b'\n' {
+                newlines += 1;
+                if even {
+                    return (from + i + 1, newlines);
+                }
+            }
+        }
+        (data.len(), newlines)
+    }
+}
+
+/// Occurrences of `needle` (a loop the compiler vectorises).
+pub(crate) fn count_byte(bytes: &[u8], needle: u8) -> u64 {
+    let mut total = 0u64;
+    for block in bytes.chunks(1 << 16) {
+        total += block.iter().filter(|&&b| b == needle).count() as u64;
+    }
+    total
+}

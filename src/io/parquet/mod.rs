@@ -1,0 +1,149 @@
+//! The Parquet reader: one task per (file, row group), in file then row-group order.
+//!
+//! * The footer is parsed once, at discovery, and kept in the dataset
+//!   ([`crate::io::DataFile::parquet`]); tasks reuse it and never re-read it.
+//! * Row groups whose statistics prove that a pushed filter cannot hold are never
+//!   handed out ([`prune`]); the filters are still applied exactly to what is read.
+//! * A task decodes lazily: its file is opened and its reader built on the first
+//!   `next()`, and each `next()` decodes one batch of `chunk_rows` rows of the
+//!   projected root columns only.
+//!
+//! Memory: while a row group is decoded, its compressed size (projected columns only)
+//! is reserved in the pool — the reader holds column-chunk pages of about that size —
+//! and returned when the row group is done or the task is dropped.
+
+pub(crate) mod prune;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
+
+use crate::error::{Error, Result};
+use crate::io::scan::ScanReservation;
+
+/// Reads and parses the footer of `path`.
+pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| Error::parquet(path, None, e))
+}
+
+/// How one Parquet file is read by a scan; shared by its row-group tasks.
+#[derive(Debug)]
+pub(crate) struct ParquetFileScan {
+    pub path: PathBuf,
+    pub metadata: ArrowReaderMetadata,
+    /// Root (top-level) column indices to decode, ascending.
+    pub projection: Vec<usize>,
+    pub chunk_rows: usize,
+}
+
+impl ParquetFileScan {
+    /// Rows in row group `rg`.
+    pub fn row_group_rows(&self, rg: usize) -> u64 {
+        self.metadata
+            .metadata()
+            .row_groups()
+            .get(rg)
+            .map_or(0, |g| g.num_rows().max(0) as u64)
+    }
+
+    /// Compressed bytes of the projected columns of row group `rg`.
+    pub fn row_group_bytes(&self, rg: usize) -> usize {
+        let schema = self.metadata.parquet_schema();
+        let Some(group) = self.metadata.metadata().row_groups().get(rg) else {
+            return 0;
+        };
+        group
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(leaf, _)| {
+                *leaf < schema.num_columns()
+                    && self.projection.contains(&schema.get_column_root_idx(*leaf))
+            })
+            .map(|(_, c)| c.compressed_size().max(0) as usize)
+            .sum()
+    }
+
+    fn build_reader(&self, rg: usize) -> Result<ParquetRecordBatchReader> {
+        let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mask = ProjectionMask::roots(self.metadata.parquet_schema(), self.projection.iter().copied());
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+            .with_row_groups(vec![rg])
+            .with_projection(mask)
+            .with_batch_size(self.chunk_rows.max(1))
+            .build()
+            .map_err(|e| Error::parquet(&self.path, Some(rg), e))
+    }
+}
+
+/// The batches of one row group.
+pub(crate) struct RowGroupReader {
+    scan: Arc<ParquetFileScan>,
+    row_group: usize,
+    reader: Option<ParquetRecordBatchReader>,
+    reservation: Option<ScanReservation>,
+    done: bool,
+}
+
+impl RowGroupReader {
+    /// A lazy reader of `row_group`, holding `reservation` until it is done.
+    pub fn new(scan: Arc<ParquetFileScan>, row_group: usize, reservation: ScanReservation) -> Self {
+        RowGroupReader {
+            scan,
+            row_group,
+            reader: None,
+            reservation: Some(reservation),
+            done: false,
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.reader.is_none() {
+            self.reader = Some(self.scan.build_reader(self.row_group)?);
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        match reader.next() {
+            None => Ok(None),
+            Some(Ok(b)) => Ok(Some(b)),
+            Some(Err(e)) => Err(Error::parquet(&self.scan.path, Some(self.row_group), e)),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.reader = None;
+        self.reservation = None;
+    }
+}
+
+impl Iterator for RowGroupReader {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_batch() {
+            Ok(Some(b)) => Some(Ok(b)),
+            Ok(None) => {
+                self.finish();
+                None
+            }
+            Err(e) => {
+                self.finish();
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Projection pushdown: walks the plan top-down with the set of columns each node's
+//! parent needs, drops projection outputs nobody uses, and narrows every scan to the
+//! columns actually read. For CSV this skips building arrays; for Parquet it skips
+//! reading and decoding whole column chunks.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::expr::Expr;
+use crate::io::scan::scan_schema;
+use crate::plan::LogicalPlan;
+
+/// Prunes `plan` given the columns its parent needs (`None` = all of them).
+pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<LogicalPlan> {
+    match plan {
+        LogicalPlan::Scan(scan) => {
+            let Some(required) = required else {
+                return Ok(plan.clone());
+            };
+            let ds = &scan.dataset.schema;
+            let mut cols: Vec<String> = ds
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|n| required.contains(n))
+                .collect();
+            if cols.is_empty() {
+                // Counting rows still needs one column to count.
+                cols.extend(ds.fields().first().map(|f| f.name().clone()));
+            }
+            let mut scan = scan.clone();
+            scan.schema = scan_schema(&scan.dataset, Some(&cols))?;
+            scan.projection = Some(cols);
+            Ok(LogicalPlan::Scan(scan))
+        }
+        LogicalPlan::Values { .. } => Ok(plan.clone()),
+        LogicalPlan::Filter { input, predicate } => {
+            let child = required.map(|r| with_refs(r, [predicate]));
+            let input = prune(input, child.as_ref())?;
+            plan.with_inputs(vec![Arc::new(input)])
+        }
+        LogicalPlan::Limit { input, .. } => {
+            let input = prune(input, required)?;
+            plan.with_inputs(vec![Arc::new(input)])
+        }
+        LogicalPlan::Project { input, exprs, .. } => {
+            let kept: Vec<Expr> = match required {
+                Some(r) => exprs
+                    .iter()
+                    .filter(|e| r.contains(&e.output_name()))
+                    .cloned()
+                    .collect(),
+                None => exprs.clone(),
+            };
+            let kept = if kept.is_empty() {
+                exprs.iter().take(1).cloned().collect()
+            } else {
+                kept
+            };
+            let child = with_refs(&BTreeSet::new(), kept.iter());
+            let input = prune(input, Some(&child))?;
+            LogicalPlan::try_project(Arc::new(input), kept)
+        }
+        LogicalPlan::Aggregate {
+            input, keys, aggs, ..
+        } => {
+            let child = with_refs(&BTreeSet::new(), keys.iter().chain(aggs));
+            let input = prune(input, Some(&child))?;
+            plan.with_inputs(vec![Arc::new(input)])
+        }
+    }
+}
+
+fn with_refs<'a>(base: &BTreeSet<String>, exprs: impl IntoIterator<Item = &'a Expr>) -> BTreeSet<String> {
+    let mut out = base.clone();
+    for e in exprs {
+        out.extend(e.column_refs());
+    }
+    out
+}
+

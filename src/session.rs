@@ -1,0 +1,207 @@
+//! The session: configuration, the one memory pool, the worker thread pool and the
+//! registered tables. Every query of a session draws on the same pool, so concurrent
+//! queries share one budget.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, RwLock};
+
+use crate::config::{parse_byte_size, SessionConfig};
+use crate::error::{Error, Result};
+use crate::exec::planner::QueryContext;
+use crate::exec::ExecContext;
+use crate::frame::LazyFrame;
+use crate::io::{CsvOptions, Dataset, FileFormat, ParquetOptions};
+use crate::memory::MemoryPool;
+use crate::metrics::QueryMetrics;
+use crate::plan::LogicalPlan;
+use crate::spill::SpillManager;
+
+struct SessionInner {
+    config: SessionConfig,
+    pool: Arc<MemoryPool>,
+    threads: Arc<rayon::ThreadPool>,
+    tables: RwLock<HashMap<String, Arc<LogicalPlan>>>,
+    cancel: Arc<AtomicBool>,
+    rows_scanned: Arc<AtomicU64>,
+}
+
+/// A floe session. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("config", &self.inner.config).finish()
+    }
+}
+
+/// Builds a [`Session`].
+#[derive(Debug, Default)]
+pub struct SessionBuilder {
+    config: SessionConfig,
+    error: Option<Error>,
+}
+
+impl SessionBuilder {
+    /// Budget of the memory pool, e.g. `"2GiB"`, `"512MB"`.
+    pub fn memory_limit(mut self, limit: &str) -> Self {
+        match parse_byte_size(limit) {
+            Ok(v) => self.config.memory_limit = v,
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+    /// Budget of the memory pool in bytes.
+    pub fn memory_limit_bytes(mut self, bytes: usize) -> Self {
+        self.config.memory_limit = bytes;
+        self
+    }
+    pub fn threads(mut self, n: usize) -> Self {
+        self.config.threads = n;
+        self
+    }
+    pub fn chunk_rows(mut self, n: usize) -> Self {
+        self.config.chunk_rows = n;
+        self
+    }
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.spill_dir = dir.into();
+        self
+    }
+    pub fn max_spill_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_spill_bytes = bytes;
+        self
+    }
+    /// Operators spill whenever they can (testing; DuckDB's `force_external`).
+    pub fn force_spill(mut self, on: bool) -> Self {
+        self.config.force_spill = on;
+        self
+    }
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: SessionConfig) -> Self {
+        self.config = config;
+        self
+    }
+    pub fn build(self) -> Result<Session> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Session::try_new(self.config)
+    }
+}
+
+impl Session {
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder::default()
+    }
+
+    /// A session with `config`.
+    pub fn try_new(config: SessionConfig) -> Result<Session> {
+        config.validate()?;
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .thread_name(|i| format!("floe-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", config.threads)))?;
+        Ok(Session {
+            inner: Arc::new(SessionInner {
+                pool: MemoryPool::new(config.memory_limit),
+                config,
+                threads: Arc::new(threads),
+                tables: RwLock::new(HashMap::new()),
+                cancel: Arc::new(AtomicBool::new(false)),
+                rows_scanned: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// The session's memory pool.
+    pub fn memory_pool(&self) -> &Arc<MemoryPool> {
+        &self.inner.pool
+    }
+
+    /// Setting this flag cancels running queries with [`Error::Cancelled`].
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.inner.cancel)
+    }
+
+    /// Rows read by scans of this session so far (for progress display).
+    pub fn rows_scanned(&self) -> u64 {
+        self.inner.rows_scanned.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A lazy scan of CSV files: a file, a glob, or a directory.
+    pub fn scan_csv(&self, location: &str, options: CsvOptions) -> Result<LazyFrame> {
+        let ds = Dataset::try_new(location, FileFormat::Csv(options))?;
+        Ok(LazyFrame::new(self.clone(), LogicalPlan::scan(Arc::new(ds))))
+    }
+
+    /// A lazy scan of Parquet files: a file, a glob, or a directory.
+    pub fn scan_parquet(&self, location: &str, options: ParquetOptions) -> Result<LazyFrame> {
+        let ds = Dataset::try_new(location, FileFormat::Parquet(options))?;
+        Ok(LazyFrame::new(self.clone(), LogicalPlan::scan(Arc::new(ds))))
+    }
+
+    /// Names a frame so SQL can use it in FROM.
+    pub fn register(&self, name: &str, frame: &LazyFrame) -> Result<()> {
+        let mut t = self
+            .inner
+            .tables
+            .write()
+            .map_err(|_| Error::Internal("table registry poisoned".into()))?;
+        t.insert(name.to_ascii_lowercase(), Arc::clone(frame.plan()));
+        Ok(())
+    }
+
+    /// Registers CSV files as table `name`.
+    pub fn register_csv(&self, name: &str, location: &str, options: CsvOptions) -> Result<()> {
+        let f = self.scan_csv(location, options)?;
+        self.register(name, &f)
+    }
+
+    /// Registers Parquet files as table `name`.
+    pub fn register_parquet(&self, name: &str, location: &str, options: ParquetOptions) -> Result<()> {
+        let f = self.scan_parquet(location, options)?;
+        self.register(name, &f)
+    }
+
+    /// The plan of registered table `name`.
+    pub fn table(&self, name: &str) -> Option<Arc<LogicalPlan>> {
+        self.inner
+            .tables
+            .read()
+            .ok()
+            .and_then(|t| t.get(&name.to_ascii_lowercase()).cloned())
+    }
+
+    /// Plans a SQL query.
+    pub fn sql(&self, query: &str) -> Result<LazyFrame> {
+        let plan = crate::sql::plan_sql(self, query)?;
+        Ok(LazyFrame::new(self.clone(), plan))
+    }
+
+    /// A fresh context for one query: its own spill directory and metrics.
+    pub(crate) fn query_context(&self) -> QueryContext {
+        let c = &self.inner.config;
+        QueryContext {
+            exec: ExecContext {
+                pool: Arc::clone(&self.inner.threads),
+                threads: c.threads,
+                cancel: Arc::clone(&self.inner.cancel),
+                rows_scanned: Arc::clone(&self.inner.rows_scanned),
+            },
+            pool: Arc::clone(&self.inner.pool),
+            spill: SpillManager::new(&c.spill_dir, c.max_spill_bytes),
+            config: c.clone(),
+            metrics: QueryMetrics::default(),
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! SQL expressions (sqlparser's AST) to floe [`Expr`]s.
+//!
+//! Names are resolved against the input schema as they are lowered: an identifier
+//! matches a column exactly, or else case-insensitively (as in DuckDB), so every
+//! [`Expr::Column`] this module produces names a real column. Where SQL lets a clause
+//! use select-list aliases (WHERE, GROUP BY, HAVING), an identifier that is not a
+//! column falls back to the aliased expression; input columns win over aliases.
+//!
+//! Anything valid in SQL that floe cannot compute yet is [`Error::NotSupported`]
+//! naming the construct; anything meaningless is [`Error::Sql`] or [`Error::Plan`].
+
+use arrow::datatypes::{DataType, Schema, TimeUnit};
+use sqlparser::ast::{
+    self, BinaryOperator, CastKind, DateTimeField, FunctionArg, FunctionArgExpr, FunctionArguments,
+    UnaryOperator, Value,
+};
+
+use crate::error::{Error, Result};
+use crate::expr::{lit, AggFunc, BinaryOp, Expr, ScalarFunc, ScalarValue};
+
+/// What identifiers resolve against.
+pub(crate) struct Scope<'a> {
+    pub schema: &'a Schema,
+    /// `(alias, expression)` of the select list, for clauses that may use aliases.
+    pub aliases: &'a [(String, Expr)],
+}
+
+impl<'a> Scope<'a> {
+    /// A scope of input columns only.
+    pub fn new(schema: &'a Schema) -> Self {
+        Scope {
+            schema,
+            aliases: &[],
+        }
+    }
+
+    /// The same input columns, with select-list aliases as a fallback.
+    pub fn with_aliases(schema: &'a Schema, aliases: &'a [(String, Expr)]) -> Self {
+        Scope { schema, aliases }
+    }
+
+    /// The column `name` refers to: exact match first, then a unique case-insensitive one.
+    pub fn resolve_column(&self, name: &str) -> Option<Result<String>> {
+        if self.schema.field_with_name(name).is_ok() {
+            return Some(Ok(name.to_string()));
+        }
+        let matches: Vec<&String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .filter(|n| n.eq_ignore_ascii_case(name))
+            .collect();
+        match matches.as_slice() {
+            [] => None,
+            [one] => Some(Ok((*one).clone())),
+            many => Some(Err(Error::Plan(format!(
+                "column reference '{name}' is ambiguous: it matches {}",
+                many.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+            )))),
+        }
+    }
+
+    fn identifier(&self, name: &str) -> Result<Expr> {
+        if let Some(c) = self.resolve_column(name) {
+            return c.map(Expr::Column);
+        }
+        let alias = self
+            .aliases
+            .iter()
+            .find(|(a, _)| a == name)
+            .or_else(|| self.aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)));
+        if let Some((_, e)) = alias {
+            return Ok(e.clone());
+        }
+        let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Err(Error::Plan(format!(
+            "column '{name}' not found; available columns: [{}]",
+            names.join(", ")
+        )))
+    }
+
+    /// Lowers one SQL expression.
+    pub fn expr(&self, e: &ast::Expr) -> Result<Expr> {
+        use ast::Expr as S;
+        let boxed = |e: &ast::Expr| self.expr(e).map(Box::new);
+        Ok(match e {
+            S::Identifier(id) => self.identifier(&id.value)?,
+            // Single FROM item: the qualifier (table or alias) adds nothing.
+            S::CompoundIdentifier(parts) => match parts.last() {
+                Some(id) => self.identifier(&id.value)?,
+                None => return Err(Error::Sql("empty compound identifier".into())),
+            },
+            S::Nested(inner) => self.expr(inner)?,
+            S::Value(v) => Expr::Literal(literal(&v.value)?),
+            S::TypedString(ts) => typed_string(&ts.data_type, &ts.value.value)?,
+            S::UnaryOp { op, expr } => match op {
+                UnaryOperator::Minus => match expr.as_ref() {
+                    // Fold `-3` into one literal so it keeps its type and name.
+                    S::Value(ast::ValueWithSpan {
+                        value: Value::Number(n, _),
+                        ..
+                    }) => Expr::Literal(number(&format!("-{n}"))?),
+                    other => Expr::Negative(boxed(other)?),
+                },
+                UnaryOperator::Plus => self.expr(expr)?,
+                UnaryOperator::Not | UnaryOperator::BangNot => Expr::Not(boxed(expr)?),
+                other => return Err(Error::NotSupported(format!("unary operator {other}"))),
+            },
+            S::BinaryOp { left, op, right } => Expr::Binary {
+                left: boxed(left)?,
+                op: binary_op(op)?,
+                right: boxed(right)?,
+            },
+            S::IsNull(e) => Expr::IsNull(boxed(e)?),
+            S::IsNotNull(e) => Expr::IsNotNull(boxed(e)?),
+            S::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let b = self.expr(expr)?.between(self.expr(low)?, self.expr(high)?);
+                if *negated {
+                    b.not()
+                } else {
+                    b
+                }
+            }
+            S::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => match target {
+                ast::InTarget::List(list) => Expr::InList {
+                    expr: boxed(expr)?,
+                    list: list.iter().map(|e| self.expr(e)).collect::<Result<_>>()?,
+                    negated: *negated,
+                },
+                ast::InTarget::Subquery(_) => return Err(Error::NotSupported("IN (subquery)".into())),
+                ast::InTarget::Unnest(_) => return Err(Error::NotSupported("IN UNNEST".into())),
+                ast::InTarget::Table { .. } => return Err(Error::NotSupported("IN table".into())),
+            },
+            S::Like {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => self.like(*negated, *any, expr, pattern, escape_char.is_some(), false)?,
+            S::ILike {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => self.like(*negated, *any, expr, pattern, escape_char.is_some(), true)?,
+            S::Cast {
+                kind,
+                expr,
+                data_type,
+                format,
+            } => {
+                if format.is_some() {
+                    return Err(Error::NotSupported("CAST ... FORMAT".into()));
+                }
+                match kind {
+                    CastKind::Cast | CastKind::DoubleColon => {}
+                    // floe's CAST fails on a bad value; a cast that yields NULL instead is not there yet.
+                    CastKind::TryCast | CastKind::SafeCast => {
+                        return Err(Error::NotSupported("TRY_CAST".into()))
+                    }
+                }
+                self.expr(expr)?.cast(sql_type(data_type)?)
+            }
+            S::Extract { field, expr, .. } => Expr::Function {
+                func: extract_field(field)?,
+                args: vec![self.expr(expr)?],
+            },
+            S::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![self.expr(expr)?];
+                args.push(match substring_from {
+                    Some(f) => self.expr(f)?,
+                    None => lit(1i64),
+                });
+                if let Some(n) = substring_for {
+                    args.push(self.expr(n)?);
+                }
+                Expr::Function {
+                    func: ScalarFunc::Substring,
+                    args,
+                }
+            }
+            S::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let operand = operand.as_deref().map(|o| self.expr(o)).transpose()?;
+                let branches = conditions
+                    .iter()
+                    .map(|cw| {
+                        let c = self.expr(&cw.condition)?;
+                        let c = match &operand {
+                            Some(o) => o.clone().eq(c),
+                            None => c,
+                        };
+                        Ok((c, self.expr(&cw.result)?))
+                    })
+                    .collect::<Result<_>>()?;
+                Expr::Case {
+                    branches,
+                    otherwise: else_result.as_deref().map(boxed).transpose()?,
+                }
+            }
+            S::Function(f) => self.function(f)?,
+            S::Subquery(_) | S::Exists { .. } => return Err(Error::NotSupported("subquery".into())),
+            S::IsTrue(_) | S::IsNotTrue(_) | S::IsFalse(_) | S::IsNotFalse(_) => {
+                return Err(Error::NotSupported("IS [NOT] TRUE/FALSE".into()))
+            }
+            S::IsDistinctFrom(..) | S::IsNotDistinctFrom(..) => {
+                return Err(Error::NotSupported("IS [NOT] DISTINCT FROM".into()))
+            }
+            S::SimilarTo { .. } => return Err(Error::NotSupported("SIMILAR TO".into())),
+            S::RLike { .. } => return Err(Error::NotSupported("REGEXP/RLIKE".into())),
+            S::Interval(_) => return Err(Error::NotSupported("INTERVAL".into())),
+            S::Ceil { .. } => return Err(Error::NotSupported("CEIL".into())),
+            S::Floor { .. } => return Err(Error::NotSupported("FLOOR".into())),
+            S::Trim { .. } => return Err(Error::NotSupported("TRIM".into())),
+            S::Position { .. } => return Err(Error::NotSupported("POSITION".into())),
+            S::AtTimeZone { .. } => return Err(Error::NotSupported("AT TIME ZONE".into())),
+            S::GroupingSets(_) => return Err(Error::NotSupported("GROUPING SETS".into())),
+            S::Cube(_) => return Err(Error::NotSupported("CUBE".into())),
+            S::Rollup(_) => return Err(Error::NotSupported("ROLLUP".into())),
+            S::Wildcard(_) | S::QualifiedWildcard(..) => {
+                return Err(Error::Sql(format!("'{e}' is only allowed in the select list or count(*)")))
+            }
+            other => return Err(Error::NotSupported(format!("expression '{other}'"))),
+        })
+    }
+
+    fn like(
+        &self,
+        negated: bool,
+        any: bool,
+        expr: &ast::Expr,
+        pattern: &ast::Expr,
+        escape: bool,
+        case_insensitive: bool,
+    ) -> Result<Expr> {
+        let op = if case_insensitive { "ILIKE" } else { "LIKE" };
+        if any {
+            return Err(Error::NotSupported(format!("{op} ANY")));
+        }
+        if escape {
+            return Err(Error::NotSupported(format!("{op} ... ESCAPE")));
+        }
+        Ok(Expr::Like {
+            expr: Box::new(self.expr(expr)?),
+            pattern: Box::new(self.expr(pattern)?),
+            negated,
+            case_insensitive,
+        })
+    }
+
+    /// A function call: aggregate, scalar, or one of the few rewritten here.
+    fn function(&self, f: &ast::Function) -> Result<Expr> {
+        let name = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_ascii_lowercase())
+            .ok_or_else(|| Error::Sql(format!("invalid function name '{}'", f.name)))?;
+        if f.over.is_some() {
+            return Err(Error::NotSupported(format!("window function {name}() OVER")));
+        }
+        if f.filter.is_some() {
+            return Err(Error::NotSupported("aggregate FILTER (WHERE ...)".into()));
+        }
+        if !f.within_group.is_empty() {
+            return Err(Error::NotSupported("WITHIN GROUP".into()));
+        }
+        if f.null_treatment.is_some() {
+            return Err(Error::NotSupported("IGNORE/RESPECT NULLS".into()));
+        }
+        if !matches!(f.parameters, FunctionArguments::None) {
+            return Err(Error::NotSupported("parametric function call".into()));
+        }
+        if matches!(
+            name.as_str(),
+            "median" | "quantile" | "quantile_cont" | "quantile_disc" | "percentile_cont" | "percentile_disc" | "mode"
+        ) {
+            // Exact quantiles are computed out of core through the sort, which comes later.
+            return Err(Error::NotSupported(name));
+        }
+
+        let (distinct, args): (bool, &[FunctionArg]) = match &f.args {
+            FunctionArguments::None => (false, &[]),
+            FunctionArguments::Subquery(_) => return Err(Error::NotSupported("subquery".into())),
+            FunctionArguments::List(l) => {
+                if !l.clauses.is_empty() {
+                    return Err(Error::NotSupported(format!(
+                        "{name}() with {}",
+                        l.clauses.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")
+                    )));
+                }
+                let distinct = matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                (distinct, &l.args)
+            }
+        };
+
+        // count(*) and count() count rows.
+        if name == "count" && !distinct {
+            if matches!(args, [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) {
+                return Ok(Expr::Aggregate {
+                    func: AggFunc::CountStar,
+                    args: vec![],
+                });
+            }
+        }
+
+        let args: Vec<Expr> = args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => self.expr(e),
+                FunctionArg::Unnamed(w) => Err(Error::Sql(format!("'{w}' is not allowed as an argument of {name}()"))),
+                FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. } => {
+                    Err(Error::NotSupported(format!("named arguments in {name}()")))
+                }
+            })
+            .collect::<Result<_>>()?;
+
+        if let Some(func) = AggFunc::from_name(&name) {
+            let func = match (distinct, func) {
+                (false, func) => func,
+                (true, AggFunc::Count) => AggFunc::CountDistinct,
+                (true, _) => return Err(Error::NotSupported(format!("{name}(DISTINCT ...)"))),
+            };
+            return Ok(Expr::Aggregate { func, args });
+        }
+        if distinct {
+            return Err(Error::Sql(format!("DISTINCT is only allowed in aggregates, not {name}()")));
+        }
+        if let Some(func) = ScalarFunc::from_name(&name) {
+            return Ok(Expr::Function { func, args });
+        }
+        rewritten_function(&name, args)
+    }
+}
+
+/// Functions lowered to other expressions.
+fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
+    let arity = |n: usize| -> Result<()> {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(Error::Plan(format!("{name}() takes {n} arguments, got {}", args.len())))
+        }
+    };
+    match name {
+        "if" | "iff" => {
+            arity(3)?;
+            let mut it = args.into_iter();
+            let (c, t, e) = (it.next(), it.next(), it.next());
+            match (c, t, e) {
+                (Some(c), Some(t), Some(e)) => Ok(Expr::Case {
+                    branches: vec![(c, t)],
+                    otherwise: Some(Box::new(e)),
+                }),
+                _ => Err(Error::Internal("if(): arity checked".into())),
+            }
+        }
+        "nullif" => {
+            arity(2)?;
+            let (a, b) = (args[0].clone(), args[1].clone());
+            Ok(Expr::Case {
+                branches: vec![(a.clone().eq(b), Expr::Literal(ScalarValue::Null))],
+                otherwise: Some(Box::new(a)),
+            })
+        }
+        "date_part" | "datepart" => {
+            arity(2)?;
+            let Expr::Literal(ScalarValue::Utf8(part)) = &args[0] else {
+                return Err(Error::NotSupported("date_part() with a non-constant part".into()));
+            };
+            let field = match part.to_ascii_lowercase().as_str() {
+                "year" => ScalarFunc::Year,
+                "quarter" => ScalarFunc::Quarter,
+                "month" => ScalarFunc::Month,
+                "day" => ScalarFunc::Day,
+                "hour" => ScalarFunc::Hour,
+                "minute" => ScalarFunc::Minute,
+                "second" => ScalarFunc::Second,
+                "dow" | "dayofweek" => ScalarFunc::DayOfWeek,
+                "isodow" => ScalarFunc::Weekday,
+                other => return Err(Error::NotSupported(format!("date_part('{other}', ...)"))),
+            };
+            Ok(Expr::Function {
+                func: field,
+                args: vec![args[1].clone()],
+            })
+        }
+        _ => Err(Error::Plan(format!("unknown function {name}"))),
+    }
+}
+
+fn extract_field(field: &DateTimeField) -> Result<ScalarFunc> {
+    Ok(match field {
+        DateTimeField::Year | DateTimeField::Years => ScalarFunc::Year,
+        DateTimeField::Quarter => ScalarFunc::Quarter,
+        DateTimeField::Month | DateTimeField::Months => ScalarFunc::Month,
+        DateTimeField::Day | DateTimeField::Days => ScalarFunc::Day,
+        DateTimeField::Hour | DateTimeField::Hours => ScalarFunc::Hour,
+        DateTimeField::Minute | DateTimeField::Minutes => ScalarFunc::Minute,
+        DateTimeField::Second | DateTimeField::Seconds => ScalarFunc::Second,
+        DateTimeField::Dow | DateTimeField::DayOfWeek => ScalarFunc::DayOfWeek,
+        DateTimeField::Isodow => ScalarFunc::Weekday,
+        DateTimeField::Custom(id) => match id.value.to_ascii_lowercase().as_str() {
+            "dow" | "dayofweek" => ScalarFunc::DayOfWeek,
+            "isodow" => ScalarFunc::Weekday,
+            "quarter" => ScalarFunc::Quarter,
+            other => return Err(Error::NotSupported(format!("EXTRACT({other} FROM ...)"))),
+        },
+        other => return Err(Error::NotSupported(format!("EXTRACT({other} FROM ...)"))),
+    })
+}
+
+fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
+    use BinaryOperator as B;
+    Ok(match op {
+        B::Plus => BinaryOp::Plus,
+        B::Minus => BinaryOp::Minus,
+        B::Multiply => BinaryOp::Multiply,
+        B::Divide => BinaryOp::Divide,
+        B::Modulo => BinaryOp::Modulo,
+        B::Eq => BinaryOp::Eq,
+        B::NotEq => BinaryOp::NotEq,
+        B::Lt => BinaryOp::Lt,
+        B::LtEq => BinaryOp::LtEq,
+        B::Gt => BinaryOp::Gt,
+        B::GtEq => BinaryOp::GtEq,
+        B::And => BinaryOp::And,
+        B::Or => BinaryOp::Or,
+        B::StringConcat => return Err(Error::NotSupported("|| (string concatenation)".into())),
+        other => return Err(Error::NotSupported(format!("operator {other}"))),
+    })
+}
+
+/// A literal value.
+pub(crate) fn literal(v: &Value) -> Result<ScalarValue> {
+    Ok(match v {
+        Value::Number(n, _) => number(n)?,
+        Value::Boolean(b) => ScalarValue::Boolean(*b),
+        Value::Null => ScalarValue::Null,
+        Value::SingleQuotedString(s)
+        | Value::TripleSingleQuotedString(s)
+        | Value::TripleDoubleQuotedString(s)
+        | Value::EscapedStringLiteral(s)
+        | Value::UnicodeStringLiteral(s)
+        | Value::NationalStringLiteral(s)
+        | Value::DoubleQuotedString(s) => ScalarValue::Utf8(s.clone()),
+        Value::DollarQuotedString(s) => ScalarValue::Utf8(s.value.clone()),
+        Value::Placeholder(p) => return Err(Error::NotSupported(format!("parameter placeholder {p}"))),
+        other => return Err(Error::NotSupported(format!("literal {other}"))),
+    })
+}
+
+/// An integer literal is Int64 (Float64 past its range); a decimal point or exponent makes Float64.
+fn number(text: &str) -> Result<ScalarValue> {
+    if !text.contains(['.', 'e', 'E']) {
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(ScalarValue::Int64(i));
+        }
+    }
+    text.parse::<f64>()
+        .map(ScalarValue::Float64)
+        .map_err(|_| Error::Sql(format!("invalid number literal {text}")))
+}
+
+/// `DATE '2024-01-01'`, `TIMESTAMP '2024-01-01 12:00:00'`, or `<type> '<text>'` as a cast.
+fn typed_string(t: &ast::DataType, v: &Value) -> Result<Expr> {
+    let text = match v {
+        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.as_str(),
+        other => return Err(Error::Sql(format!("expected a string after {t}, got {other}"))),
+    };
+    let to = sql_type(t)?;
+    Ok(Expr::Literal(match to {
+        DataType::Date32 => ScalarValue::Date32(parse_date(text)?),
+        DataType::Timestamp(..) => ScalarValue::TimestampMicros(parse_timestamp(text)?),
+        _ => return Ok(lit(text).cast(to)),
+    }))
+}
+
+fn parse_date(s: &str) -> Result<i32> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| Error::Sql(format!("invalid DATE literal '{s}': {e}")))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| Error::Internal("epoch".into()))?;
+    i32::try_from((d - epoch).num_days()).map_err(|_| Error::Sql(format!("DATE literal '{s}' out of range")))
+}
+
+fn parse_timestamp(s: &str) -> Result<i64> {
+    let t = s.trim();
+    let formats = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
+    let parsed = formats
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .ok_or_else(|| Error::Sql(format!("invalid TIMESTAMP literal '{s}'")))?;
+    Ok(parsed.and_utc().timestamp_micros())
+}
+
+/// The Arrow type of a SQL type name.
+pub(crate) fn sql_type(t: &ast::DataType) -> Result<DataType> {
+    use ast::DataType as T;
+    Ok(match t {
+        T::TinyInt(_) => DataType::Int8,
+        T::SmallInt(_) | T::Int2(_) => DataType::Int16,
+        T::Int(_)
+        | T::Integer(_)
+        | T::Int4(_)
+        | T::BigInt(_)
+        | T::Int8(_)
+        | T::Int64
+        | T::Signed
+        | T::SignedInteger => DataType::Int64,
+        T::Int16 => DataType::Int16,
+        T::Int32 => DataType::Int32,
+        T::Double(_)
+        | T::DoublePrecision
+        | T::Float(_)
+        | T::Float4
+        | T::Float8
+        | T::Float32
+        | T::Float64
+        | T::Real
+        | T::Decimal(_)
+        | T::Dec(_)
+        | T::Numeric(_) => DataType::Float64,
+        T::Varchar(_)
+        | T::Nvarchar(_)
+        | T::CharacterVarying(_)
+        | T::CharVarying(_)
+        | T::Char(_)
+        | T::Character(_)
+        | T::Text
+        | T::String(_) => DataType::Utf8,
+        T::Bool | T::Boolean => DataType::Boolean,
+        T::Date => DataType::Date32,
+        T::Timestamp(_, tz) => match tz {
+            ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone => {
+                DataType::Timestamp(TimeUnit::Microsecond, None)
+            }
+            _ => return Err(Error::NotSupported("TIMESTAMP WITH TIME ZONE".into())),
+        },
+        T::Datetime(_) | T::TimestampNtz(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        other => return Err(Error::NotSupported(format!("type {other}"))),
+    })
+}

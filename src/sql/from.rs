@@ -1,0 +1,273 @@
+//! The FROM clause: one relation, lowered to the plan that produces it.
+//!
+//! * `FROM 'data/*.csv'`: a path, glob or directory in single quotes (DuckDB's
+//!   replacement scan). The format comes from the extension (`.csv`/`.tsv`/`.txt` are
+//!   CSV, `.tsv` tab-separated; `.parquet`/`.parq`/`.pq` are Parquet); for a glob or a
+//!   directory without one, from the first file it holds with a known extension.
+//! * `read_csv('…', header=true, delim=',')` / `read_csv_auto`, `read_parquet('…')`.
+//! * A table registered with [`Session::register`].
+//! * No FROM at all: one row with no columns, so `SELECT 1 + 1` yields one row.
+//!
+//! Joins, subqueries and other table factors are [`Error::NotSupported`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::Schema;
+use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, TableFactor, TableWithJoins};
+
+use super::expr::literal;
+use crate::error::{Error, Result};
+use crate::expr::ScalarValue;
+use crate::io::{CsvOptions, ParquetOptions};
+use crate::plan::LogicalPlan;
+use crate::session::Session;
+
+/// The plan for a FROM clause.
+pub(crate) fn plan_from(session: &Session, from: &[TableWithJoins]) -> Result<Arc<LogicalPlan>> {
+    match from {
+        [] => one_empty_row(),
+        [t] => {
+            if !t.joins.is_empty() {
+                return Err(Error::NotSupported("JOIN".into()));
+            }
+            relation(session, &t.relation)
+        }
+        _ => Err(Error::NotSupported(
+            "JOIN (several FROM items, an implicit cross join)".into(),
+        )),
+    }
+}
+
+/// A single row with no columns, the input of a SELECT without FROM.
+fn one_empty_row() -> Result<Arc<LogicalPlan>> {
+    let schema = Arc::new(Schema::empty());
+    let options = RecordBatchOptions::new().with_row_count(Some(1));
+    let batch = RecordBatch::try_new_with_options(Arc::clone(&schema), vec![], &options)?;
+    Ok(Arc::new(LogicalPlan::Values {
+        schema,
+        batches: vec![batch],
+    }))
+}
+
+fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
+    match t {
+        TableFactor::Table {
+            name,
+            args,
+            version,
+            sample,
+            ..
+        } => {
+            if version.is_some() {
+                return Err(Error::NotSupported("time travel (FOR SYSTEM_TIME / AT)".into()));
+            }
+            if sample.is_some() {
+                return Err(Error::NotSupported("TABLESAMPLE".into()));
+            }
+            match args {
+                Some(a) => table_function(session, name, &a.args),
+                None => named_relation(session, name),
+            }
+        }
+        TableFactor::Derived { .. } => Err(Error::NotSupported("subquery in FROM".into())),
+        TableFactor::NestedJoin { .. } => Err(Error::NotSupported("JOIN".into())),
+        TableFactor::UNNEST { .. } => Err(Error::NotSupported("UNNEST".into())),
+        TableFactor::Pivot { .. } => Err(Error::NotSupported("PIVOT".into())),
+        TableFactor::Unpivot { .. } => Err(Error::NotSupported("UNPIVOT".into())),
+        other => Err(Error::NotSupported(format!("FROM item '{other}'"))),
+    }
+}
+
+/// A quoted path, or a registered table.
+fn named_relation(session: &Session, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
+    let parts: Vec<&ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    if let [id] = parts.as_slice() {
+        if id.quote_style == Some('\'') {
+            return scan_path(session, &id.value, None);
+        }
+        if let Some(plan) = session.table(&id.value) {
+            return Ok(plan);
+        }
+        // DuckDB also reads `FROM "data.csv"` as a file when no table has that name.
+        if id.quote_style == Some('"') && has_known_extension(&id.value) && Path::new(&id.value).exists() {
+            return scan_path(session, &id.value, None);
+        }
+    }
+    Err(Error::Plan(format!(
+        "table '{name}' is not registered; register it with Session::register, or read files \
+         directly, e.g. FROM 'data/*.csv' or FROM read_parquet('dir/')"
+    )))
+}
+
+/// `read_csv(...)`, `read_csv_auto(...)`, `read_parquet(...)`.
+fn table_function(session: &Session, name: &ast::ObjectName, args: &[FunctionArg]) -> Result<Arc<LogicalPlan>> {
+    let fname = name.to_string().to_ascii_lowercase();
+    let format = match fname.as_str() {
+        "read_csv" | "read_csv_auto" => Format::Csv,
+        "read_parquet" | "parquet_scan" => Format::Parquet,
+        _ => return Err(Error::Plan(format!("unknown table function {fname}"))),
+    };
+    let mut path = None;
+    let mut csv = CsvOptions::default();
+    let mut delimiter_given = false;
+    for arg in args {
+        match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if path.is_none() => path = Some(const_string(e, &fname)?),
+            FunctionArg::Unnamed(_) => {
+                return Err(Error::Sql(format!("{fname}() takes one path, then named options")))
+            }
+            FunctionArg::Named { name, arg, .. } => {
+                let FunctionArgExpr::Expr(value) = arg else {
+                    return Err(Error::Sql(format!("invalid value for option {name} of {fname}()")));
+                };
+                let option = name.value.to_ascii_lowercase();
+                match (format, option.as_str()) {
+                    (Format::Csv, "header") => csv.has_header = const_bool(value, &option)?,
+                    (Format::Csv, "delim" | "sep" | "delimiter") => {
+                        csv.delimiter = one_byte(&const_string(value, &option)?, &option)?;
+                        delimiter_given = true;
+                    }
+                    (Format::Csv, "quote") => csv.quote = Some(one_byte(&const_string(value, &option)?, &option)?),
+                    (Format::Csv, "escape") => csv.escape = Some(one_byte(&const_string(value, &option)?, &option)?),
+                    (Format::Csv, "nullstr") => csv.null_values = vec![const_string(value, &option)?],
+                    // Type detection always runs; these only confirm it.
+                    (Format::Csv, "auto_detect") => {}
+                    _ => return Err(Error::NotSupported(format!("{fname}() option {option}"))),
+                }
+            }
+            FunctionArg::ExprNamed { .. } => {
+                return Err(Error::NotSupported(format!("{fname}() option syntax '{arg}'")))
+            }
+        }
+    }
+    let path = path.ok_or_else(|| Error::Sql(format!("{fname}() needs a path")))?;
+    match format {
+        Format::Csv => {
+            if !delimiter_given && detect_format(&path)? == Some(Format::Tsv) {
+                csv.delimiter = b'\t';
+            }
+            Ok(Arc::clone(session.scan_csv(&path, csv)?.plan()))
+        }
+        Format::Tsv | Format::Parquet => scan_path(session, &path, Some(format)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Tsv,
+    Parquet,
+}
+
+fn scan_path(session: &Session, location: &str, format: Option<Format>) -> Result<Arc<LogicalPlan>> {
+    let format = match format {
+        Some(f) => f,
+        None => detect_format(location)?.ok_or_else(|| {
+            Error::Plan(format!(
+                "cannot tell the file format of '{location}' from its extension; \
+                 use read_csv('{location}') or read_parquet('{location}')"
+            ))
+        })?,
+    };
+    let frame = match format {
+        Format::Csv => session.scan_csv(location, CsvOptions::default())?,
+        Format::Tsv => session.scan_csv(location, CsvOptions::default().with_delimiter(b'\t'))?,
+        Format::Parquet => session.scan_parquet(location, ParquetOptions::default())?,
+    };
+    Ok(Arc::clone(frame.plan()))
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" | "txt" => Some(Format::Csv),
+        "tsv" => Some(Format::Tsv),
+        "parquet" | "parq" | "pq" => Some(Format::Parquet),
+        _ => None,
+    }
+}
+
+fn has_known_extension(location: &str) -> bool {
+    format_of(Path::new(location)).is_some()
+}
+
+/// The format a location's extension names; for a glob or directory without one, the
+/// format of the first matching file (in path order) that has a known extension.
+fn detect_format(location: &str) -> Result<Option<Format>> {
+    let path = Path::new(location);
+    if let Some(f) = format_of(path) {
+        return Ok(Some(f));
+    }
+    if location.contains(['*', '?', '[']) {
+        let entries = glob::glob(location).map_err(|e| Error::Plan(format!("invalid glob '{location}': {e}")))?;
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok()).filter(|p| p.is_file()).collect();
+        files.sort();
+        return Ok(files.iter().find_map(|p| format_of(p)));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return first_format_in_dir(path);
+    }
+    Ok(None)
+}
+
+/// Walks `dir` in path order, skipping hidden and `_`-prefixed entries as discovery does.
+fn first_format_in_dir(dir: &Path) -> Result<Option<Format>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_'))
+        })
+        .collect();
+    entries.sort();
+    for p in &entries {
+        if p.is_file() {
+            if let Some(f) = format_of(p) {
+                return Ok(Some(f));
+            }
+        }
+    }
+    for p in entries.iter().filter(|p| p.is_dir()) {
+        if let Some(f) = first_format_in_dir(p)? {
+            return Ok(Some(f));
+        }
+    }
+    Ok(None)
+}
+
+fn const_value(e: &ast::Expr, what: &str) -> Result<ScalarValue> {
+    match e {
+        ast::Expr::Value(v) => literal(&v.value),
+        ast::Expr::Nested(inner) => const_value(inner, what),
+        other => Err(Error::NotSupported(format!("non-constant {what} '{other}'"))),
+    }
+}
+
+fn const_string(e: &ast::Expr, what: &str) -> Result<String> {
+    match const_value(e, what)? {
+        ScalarValue::Utf8(s) => Ok(s),
+        other => Err(Error::Sql(format!("{what} must be a string, got {other}"))),
+    }
+}
+
+fn const_bool(e: &ast::Expr, what: &str) -> Result<bool> {
+    match const_value(e, what)? {
+        ScalarValue::Boolean(b) => Ok(b),
+        ScalarValue::Int64(i) => Ok(i != 0),
+        other => Err(Error::Sql(format!("{what} must be true or false, got {other}"))),
+    }
+}
+
+/// A one-character option; `'\t'` written as backslash-t means a tab, as in DuckDB.
+fn one_byte(s: &str, what: &str) -> Result<u8> {
+    match s {
+        "\\t" => Ok(b'\t'),
+        _ if s.len() == 1 => Ok(s.as_bytes()[0]),
+        _ => Err(Error::Sql(format!("{what} must be a single ASCII character, got '{s}'"))),
+    }
+}

@@ -1,0 +1,271 @@
+//! The hash aggregate under memory pressure: forced spills with tiny budgets and
+//! several chunk sizes must give the same answer as the unlimited run and as a naive
+//! reference computed here, and must leave the pool at zero and the spill dir empty.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use floe::prelude::*;
+
+const ROWS: usize = 20_000;
+
+/// Deterministic data: string keys with nulls and skew, int keys, float/int values with nulls.
+fn data() -> (Arc<Schema>, RecordBatch) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k1", DataType::Utf8, true),
+        Field::new("k2", DataType::Int64, false),
+        Field::new("v", DataType::Float64, true),
+        Field::new("w", DataType::Int64, true),
+    ]));
+    let mut s = 7u64;
+    let mut next = |n: u64| {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) % n
+    };
+    let mut k1 = vec![];
+    let mut k2 = vec![];
+    let mut v = vec![];
+    let mut w = vec![];
+    for _ in 0..ROWS {
+        let skew = next(4) == 0;
+        k1.push(match next(50) {
+            0 => None,
+            x if skew => Some(format!("hot{}", x % 2)),
+            x => Some(format!("key{x}")),
+        });
+        k2.push(next(40) as i64);
+        v.push((next(10) != 0).then(|| next(100_000) as f64 / 100.0 - 300.0));
+        w.push((next(7) != 0).then(|| next(1000) as i64 - 500));
+    }
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(k1)),
+            Arc::new(Int64Array::from(k2)),
+            Arc::new(Float64Array::from(v)),
+            Arc::new(Int64Array::from(w)),
+        ],
+    )
+    .unwrap();
+    (schema, batch)
+}
+
+#[derive(Debug, Default, Clone)]
+struct Naive {
+    n: i64,
+    sum_w: Option<i64>,
+    count_v: i64,
+    sum_v: f64,
+    min_v: Option<f64>,
+    max_k2w: Option<i64>,
+    distinct_w: std::collections::BTreeSet<i64>,
+    sq_v: Vec<f64>,
+    first_v: Option<Option<f64>>,
+}
+
+type Key = (Option<String>, i64);
+
+fn naive(batch: &RecordBatch) -> BTreeMap<Key, Naive> {
+    let k1 = batch.column(0).as_string::<i32>();
+    let k2 = batch.column(1).as_primitive::<Int64Type>();
+    let v = batch.column(2).as_primitive::<Float64Type>();
+    let w = batch.column(3).as_primitive::<Int64Type>();
+    let mut out: BTreeMap<Key, Naive> = BTreeMap::new();
+    for i in 0..batch.num_rows() {
+        let key = (k1.is_valid(i).then(|| k1.value(i).to_string()), k2.value(i));
+        let g = out.entry(key).or_default();
+        g.n += 1;
+        let vi = v.is_valid(i).then(|| v.value(i));
+        if g.first_v.is_none() {
+            g.first_v = Some(vi);
+        }
+        if let Some(x) = vi {
+            g.count_v += 1;
+            g.sum_v += x;
+            g.min_v = Some(g.min_v.map_or(x, |m| m.min(x)));
+            g.sq_v.push(x);
+        }
+        if w.is_valid(i) {
+            let x = w.value(i);
+            g.sum_w = Some(g.sum_w.unwrap_or(0) + x);
+            g.distinct_w.insert(x);
+            g.max_k2w = Some(g.max_k2w.map_or(x, |m| m.max(x)));
+        }
+    }
+    out
+}
+
+fn std_of(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    Some((xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+fn query(session: &Session, schema: &Arc<Schema>, batch: &RecordBatch) -> Result<(DataFrame, floe::metrics::QueryMetrics)> {
+    DataFrame::new(schema.clone(), vec![batch.clone()])
+        .lazy(session)
+        .group_by([col("k1"), col("k2")])
+        .agg([
+            len().alias("n"),
+            col("w").sum().alias("sum_w"),
+            col("v").count().alias("count_v"),
+            col("v").mean().alias("mean_v"),
+            col("v").min().alias("min_v"),
+            col("w").max().alias("max_w"),
+            col("w").count_distinct().alias("distinct_w"),
+            col("v").std().alias("std_v"),
+            col("v").first().alias("first_v"),
+        ])?
+        .collect_with_metrics()
+}
+
+fn check(df: &DataFrame, expected: &BTreeMap<Key, Naive>) {
+    let b = df.to_batch().unwrap();
+    assert_eq!(b.num_rows(), expected.len(), "group count");
+    let get_f = |name: &str, i: usize| {
+        let a = b.column(b.schema().index_of(name).unwrap());
+        let a = a.as_primitive::<Float64Type>();
+        a.is_valid(i).then(|| a.value(i))
+    };
+    let get_i = |name: &str, i: usize| {
+        let a = b.column(b.schema().index_of(name).unwrap());
+        let a = a.as_primitive::<Int64Type>();
+        a.is_valid(i).then(|| a.value(i))
+    };
+    let k1 = b.column(0).as_string::<i32>();
+    let k2 = b.column(1).as_primitive::<Int64Type>();
+    for i in 0..b.num_rows() {
+        let key = (k1.is_valid(i).then(|| k1.value(i).to_string()), k2.value(i));
+        let g = expected.get(&key).unwrap_or_else(|| panic!("unexpected group {key:?}"));
+        assert_eq!(get_i("n", i), Some(g.n), "{key:?} n");
+        assert_eq!(get_i("sum_w", i), g.sum_w, "{key:?} sum_w");
+        assert_eq!(get_i("count_v", i), Some(g.count_v), "{key:?} count_v");
+        let mean = (g.count_v > 0).then(|| g.sum_v / g.count_v as f64);
+        assert!(close(get_f("mean_v", i), mean), "{key:?} mean");
+        assert!(close(get_f("min_v", i), g.min_v), "{key:?} min");
+        assert_eq!(get_i("max_w", i), g.max_k2w, "{key:?} max");
+        assert_eq!(get_i("distinct_w", i), Some(g.distinct_w.len() as i64), "{key:?} distinct");
+        assert!(close(get_f("std_v", i), std_of(&g.sq_v)), "{key:?} std");
+        assert!(close(get_f("first_v", i), g.first_v.flatten()), "{key:?} first");
+    }
+}
+
+#[test]
+fn unlimited_run_matches_naive_reference() {
+    let (schema, batch) = data();
+    let session = Session::builder().threads(2).build().unwrap();
+    let (df, metrics) = query(&session, &schema, &batch).unwrap();
+    check(&df, &naive(&batch));
+    assert_eq!(metrics.spilled_bytes(), 0, "the unlimited run must not spill");
+    assert_eq!(session.memory_pool().used(), 0);
+}
+
+#[test]
+fn forced_spill_with_tiny_limits_and_chunk_sizes() {
+    let (schema, batch) = data();
+    let expected = naive(&batch);
+    for &(limit, chunk, force) in &[
+        (2 << 20, 1usize, false),
+        (1 << 20, 7, false),
+        (1 << 20, 64 * 1024, true),
+        (600 << 10, 7, true),
+        (64 << 20, 1000, true),
+    ] {
+        let spill_dir = tempfile::tempdir().unwrap();
+        let session = Session::builder()
+            .threads(2)
+            .memory_limit_bytes(limit)
+            .chunk_rows(chunk)
+            .force_spill(force)
+            .spill_dir(spill_dir.path())
+            .build()
+            .unwrap();
+        let (df, metrics) = query(&session, &schema, &batch)
+            .unwrap_or_else(|e| panic!("limit {limit} chunk {chunk}: {e}"));
+        check(&df, &expected);
+        assert!(metrics.spilled_bytes() > 0, "limit {limit} chunk {chunk} force {force}: expected a spill");
+        drop(df);
+        assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
+        let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
+}
+
+#[test]
+fn final_phase_repartitions_an_oversized_partition() {
+    // Nearly one group per row and a budget far below the table size: partitions do
+    // not fit in the final phase either and must be re-partitioned.
+    let n = 60_000;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let keys: Vec<i64> = (0..n).map(|i| (i * 7919) % 50_000).collect();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int64Array::from(keys.clone())), Arc::new(Int64Array::from_iter_values(0..n))],
+    )
+    .unwrap();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let session = Session::builder()
+        .threads(2)
+        .memory_limit_bytes(48 << 10)
+        .chunk_rows(4096)
+        .spill_dir(spill_dir.path())
+        .build()
+        .unwrap();
+    let (df, metrics) = DataFrame::new(schema, vec![batch])
+        .lazy(&session)
+        .group_by([col("k")])
+        .agg([col("v").sum().alias("s"), len().alias("c")])
+        .unwrap()
+        .select([col("k").sum().alias("ks"), col("s").sum().alias("ss"), col("c").sum().alias("cs"), len().alias("groups")])
+        .unwrap()
+        .collect_with_metrics()
+        .unwrap();
+    let b = df.to_batch().unwrap();
+    let get = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
+    let distinct: std::collections::BTreeSet<i64> = keys.iter().copied().collect();
+    assert_eq!(get(3), distinct.len() as i64);
+    assert_eq!(get(0), distinct.iter().sum::<i64>());
+    assert_eq!(get(1), (0..n).sum::<i64>());
+    assert_eq!(get(2), n);
+    assert!(metrics.spilled_bytes() > 0);
+    assert!(
+        metrics.operators().iter().any(|o| o.note().contains("re-partitioned")),
+        "expected a re-partition: {metrics}"
+    );
+    assert_eq!(session.memory_pool().used(), 0);
+    assert_eq!(std::fs::read_dir(spill_dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn global_aggregate_over_no_rows_has_one_row() {
+    let (schema, batch) = data();
+    let session = Session::builder().threads(2).build().unwrap();
+    let df = DataFrame::new(schema, vec![batch])
+        .lazy(&session)
+        .filter(col("k2").lt(lit(-1)))
+        .unwrap()
+        .select([len().alias("n"), col("v").sum().alias("s"), col("v").mean().alias("m")])
+        .unwrap()
+        .collect()
+        .unwrap();
+    let b = df.to_batch().unwrap();
+    assert_eq!(b.num_rows(), 1);
+    assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 0);
+    assert!(b.column(1).is_null(0));
+    assert!(b.column(2).is_null(0));
+}

@@ -1,0 +1,172 @@
+//! Golden answers: queries over the shipped data, compared with DuckDB's answers
+//! (tests/golden/answers/*.csv, made by tests/golden/make_golden.py).
+//!
+//! Every `queries/*.sql` runs through floe's SQL; the `api_*` ones also run as the
+//! equivalent LazyFrame program. Rows are compared as sets (no ORDER BY yet), floats
+//! with a relative tolerance of 1e-9.
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use floe::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn session() -> Session {
+    Session::builder().threads(2).build().unwrap()
+}
+
+/// Rows of a result as strings (nulls as empty strings, like the answer files).
+fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("");
+    let mut out = vec![];
+    for b in batches {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            out.push(fmts.iter().map(|f| f.value(i).to_string()).collect());
+        }
+    }
+    out
+}
+
+fn read_answer(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::ReaderBuilder::new().has_headers(true).from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()).collect();
+    (header, rows)
+}
+
+fn normalize(v: &str) -> String {
+    // Timestamps: arrow prints 2024-01-01T12:00:00, Python 2024-01-01 12:00:00.
+    let v = if v.len() >= 19 && v.as_bytes()[10] == b'T' { v.replacen('T', " ", 1) } else { v.to_string() };
+    match v.parse::<f64>() {
+        Ok(f) if v.contains('.') || v.contains('e') => format!("{:.6e}", f),
+        _ => v,
+    }
+}
+
+fn same_value(a: &str, b: &str) -> bool {
+    if normalize(a) == normalize(b) {
+        return true;
+    }
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-12),
+        _ => false,
+    }
+}
+
+fn compare(name: &str, got: Vec<Vec<String>>, expected: Vec<Vec<String>>) {
+    let sort = |mut rows: Vec<Vec<String>>| {
+        rows.sort_by_key(|r| r.iter().map(|v| normalize(v)).collect::<Vec<_>>());
+        rows
+    };
+    let (got, expected) = (sort(got), sort(expected));
+    assert_eq!(got.len(), expected.len(), "{name}: row count\n got {got:?}\n expected {expected:?}");
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g.len(), e.len(), "{name}: column count");
+        for (a, b) in g.iter().zip(e) {
+            assert!(same_value(a, b), "{name}: value {a} != {b}\n row {g:?}\n expected {e:?}");
+        }
+    }
+}
+
+fn queries() -> Vec<(String, String)> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(root().join("tests/golden/queries")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "sql") {
+            let name = p.file_stem().unwrap().to_string_lossy().to_string();
+            out.push((name, std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn with_root<T>(f: impl FnOnce() -> T) -> T {
+    // Query paths are relative to the repository root.
+    std::env::set_current_dir(root()).unwrap();
+    f()
+}
+
+#[test]
+fn sql_matches_duckdb() {
+    with_root(|| {
+        let s = session();
+        let qs = queries();
+        assert!(qs.len() >= 10, "golden queries missing");
+        for (name, sql) in qs {
+            let answer = root().join(format!("tests/golden/answers/{name}.csv"));
+            let (header, expected) = read_answer(&answer);
+            let frame = s.sql(&sql).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let df = frame.collect().unwrap_or_else(|e| panic!("{name}: {e}"));
+            let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+            assert_eq!(names.len(), header.len(), "{name}: columns {names:?} vs {header:?}");
+            compare(&name, rows_of(df.batches()), expected);
+        }
+    });
+}
+
+#[test]
+fn api_matches_duckdb() {
+    with_root(|| {
+        let s = session();
+        let sensors = || s.scan_csv("data/sensors/*.csv", CsvOptions::default()).unwrap();
+        let frames: Vec<(&str, LazyFrame)> = vec![
+            (
+                "api_01_filter_groupby",
+                sensors()
+                    .filter(col("temperature").gt(lit(30)))
+                    .unwrap()
+                    .group_by([col("sensor_id")])
+                    .agg([
+                        col("temperature").mean().alias("mean_temp"),
+                        len().alias("n"),
+                        col("humidity").max().alias("max_h"),
+                    ])
+                    .unwrap(),
+            ),
+            (
+                "api_02_with_columns",
+                sensors()
+                    .filter(col("sensor_id").neq(lit("D")))
+                    .unwrap()
+                    .with_columns([
+                        col("timestamp").hour().alias("hour"),
+                        col("temperature").sub(lit(25)).alias("dev"),
+                        when(col("humidity").gt(lit(60))).then(lit(1)).otherwise(lit(0)).alias("humid"),
+                    ])
+                    .unwrap()
+                    .group_by([col("hour")])
+                    .agg([col("dev").sum().alias("dev"), col("humid").sum().alias("humid")])
+                    .unwrap(),
+            ),
+            (
+                "api_03_parquet_global",
+                s.scan_parquet("data/sensors_parquet/**/*.parquet", ParquetOptions::default())
+                    .unwrap()
+                    .filter(col("sensor_id").is_in(vec![lit("A"), lit("B")]))
+                    .unwrap()
+                    .select([
+                        len().alias("n"),
+                        col("pressure").min().alias("p_min"),
+                        col("pressure").max().alias("p_max"),
+                        col("humidity").std().alias("h_std"),
+                    ])
+                    .unwrap(),
+            ),
+        ];
+        for (name, frame) in frames {
+            let (_, expected) = read_answer(&root().join(format!("tests/golden/answers/{name}.csv")));
+            let df = frame.collect().unwrap_or_else(|e| panic!("{name}: {e}"));
+            compare(name, rows_of(df.batches()), expected);
+        }
+    });
+}

@@ -1,0 +1,1 @@
+SELECT CASE WHEN temperature >= 25 THEN 'warm' ELSE 'cool' END AS band, sensor_id IN ('A', 'C') AS ac, count(*) AS n, round(avg(pressure), 3) AS p FROM 'data/sensors/*.csv' WHERE sensor_id LIKE '%' GROUP BY 1, 2

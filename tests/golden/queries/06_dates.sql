@@ -1,0 +1,1 @@
+SELECT day(timestamp) AS d, month(timestamp) AS m, count(*) AS n, min(timestamp) AS first_ts FROM 'data/sensors/*.csv' WHERE timestamp >= TIMESTAMP '2024-01-01 12:00:00' AND timestamp < TIMESTAMP '2024-01-02 06:00:00' GROUP BY 1, 2
