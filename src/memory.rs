@@ -100,6 +100,21 @@ impl MemoryPool {
     }
 }
 
+/// Bytes a batch keeps alive, counting only the sliced part of shared buffers, so
+/// that slices of one large batch are not each charged for the whole.
+pub fn batch_memory_size(batch: &arrow::array::RecordBatch) -> usize {
+    use arrow::array::Array;
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
+}
+
 /// Bytes held against a [`MemoryPool`] by one operator; returned on drop.
 #[derive(Debug)]
 pub struct Reservation {

@@ -177,8 +177,8 @@ fn forced_spill_with_tiny_limits_and_chunk_sizes() {
     let (schema, batch) = data();
     let expected = naive(&batch);
     for &(limit, chunk, force) in &[
-        (2 << 20, 1usize, false),
-        (1 << 20, 7, false),
+        (400 << 10, 1usize, false),
+        (400 << 10, 7, false),
         (1 << 20, 64 * 1024, true),
         (600 << 10, 7, true),
         (64 << 20, 1000, true),

@@ -137,7 +137,7 @@ impl LocalCollect<'_> {
 
 impl LocalSink for LocalCollect<'_> {
     fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
-        let bytes = morsel.batch.get_array_memory_size();
+        let bytes = crate::memory::batch_memory_size(&morsel.batch);
         self.reservation.try_grow(bytes)?;
         self.sink.metrics.record_reserved(self.reservation.size());
         let (seq, rows) = (morsel.seq, morsel.batch.num_rows());

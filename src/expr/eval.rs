@@ -111,6 +111,7 @@ pub fn evaluate_columnar(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarVal
                 safe: false,
                 ..Default::default()
             };
+            let a = round_before_integer_cast(a, to)?;
             let out = cast_with_options(&a, to, &options)
                 .map_err(|err| Error::Schema(format!("CAST({e} AS {to}) failed: {err}")))?;
             ColumnarValue::Array(out)
@@ -169,6 +170,26 @@ pub fn evaluate_columnar(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarVal
             )))
         }
     })
+}
+
+/// DuckDB rounds when casting to an integer type (doubles half-to-even, decimals half
+/// away from zero); arrow truncates. Round first so the answers agree.
+fn round_before_integer_cast(a: ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    use arrow::datatypes::Float64Type;
+    if !to.is_integer() {
+        return Ok(a);
+    }
+    let half_even = a.data_type().is_floating();
+    if !half_even && !matches!(a.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) {
+        return Ok(a);
+    }
+    let f = cast(&a, &DataType::Float64)?;
+    let rounded: arrow::array::Float64Array = if half_even {
+        f.as_primitive::<Float64Type>().unary(f64::round_ties_even)
+    } else {
+        f.as_primitive::<Float64Type>().unary(f64::round)
+    };
+    Ok(Arc::new(rounded))
 }
 
 /// A kernel's one-row result for two scalar inputs, repeated to `n` rows.

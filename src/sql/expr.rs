@@ -318,13 +318,11 @@ impl<'a> Scope<'a> {
         };
 
         // count(*) and count() count rows.
-        if name == "count" && !distinct {
-            if matches!(args, [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) {
-                return Ok(Expr::Aggregate {
-                    func: AggFunc::CountStar,
-                    args: vec![],
-                });
-            }
+        if name == "count" && !distinct && matches!(args, [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) {
+            return Ok(Expr::Aggregate {
+                func: AggFunc::CountStar,
+                args: vec![],
+            });
         }
 
         let args: Vec<Expr> = args

@@ -575,7 +575,14 @@ impl GroupsAccumulator for RowValueAcc {
     fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, order: &[i64]) -> Result<()> {
         self.grow(n);
         let rows = self.converter.convert_columns(&values[..1])?;
-        for_valid(values[0].as_ref(), group_ids, |g, i| self.offer(g, rows.row(i).as_ref(), order[i]));
+        if matches!(self.func, AggFunc::First | AggFunc::Last) {
+            // first/last keep nulls, as in DuckDB and Polars: the encoded row of a null decodes to null.
+            for (i, &g) in group_ids.iter().enumerate() {
+                self.offer(g as usize, rows.row(i).as_ref(), order[i]);
+            }
+        } else {
+            for_valid(values[0].as_ref(), group_ids, |g, i| self.offer(g, rows.row(i).as_ref(), order.get(i).copied().unwrap_or(0)));
+        }
         Ok(())
     }
     fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], n: usize) -> Result<()> {
@@ -606,8 +613,8 @@ impl GroupsAccumulator for RowValueAcc {
         let parser = self.converter.parser();
         let rows = values.iter().map(|v| parser.parse(v.as_deref().unwrap_or(&filler)));
         let decoded = self.converter.convert_rows(rows)?.remove(0);
-        let nulls = NullBuffer::from_iter(valid);
-        let data = decoded.into_data().into_builder().nulls(Some(nulls)).build()?;
+        let nulls = NullBuffer::union(Some(&NullBuffer::from_iter(valid)), decoded.nulls());
+        let data = decoded.into_data().into_builder().nulls(nulls).build()?;
         Ok(cast(&arrow::array::make_array(data), &self.output)?)
     }
     fn size(&self) -> usize {

@@ -49,7 +49,7 @@ impl FinalAggregateSource {
 
     fn merge_partition(&self, partition: Partition) -> Result<Vec<RecordBatch>> {
         let (batches, files) = partition;
-        let in_memory: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let in_memory: usize = batches.iter().map(|b| crate::memory::batch_memory_size(b)).sum();
         let inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = Box::new(
             batches
                 .into_iter()

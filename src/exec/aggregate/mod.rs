@@ -337,7 +337,7 @@ impl LocalSink for PartialAggregate<'_> {
         }
         let state = drain_state(&mut self.table, &sink.spec)?;
         let parts = split_by_partition(&state.0, &state.1, 0, PARTITIONS)?;
-        let bytes: usize = parts.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+        let bytes: usize = parts.iter().map(|(_, b)| crate::memory::batch_memory_size(b)).sum();
         let mut c = sink
             .collected
             .lock()

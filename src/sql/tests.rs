@@ -1,0 +1,343 @@
+//! SQL front end tests: in-memory tables queried end to end, values computed by hand.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::error::{Error, Result};
+use crate::frame::DataFrame;
+use crate::session::Session;
+
+fn days(y: i32, m: u32, d: u32) -> i32 {
+    let date = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    (date - epoch).num_days() as i32
+}
+
+/// Table `t`, in two batches:
+///
+/// | id | name    | v    | k    | d          | Grp |
+/// |----|---------|------|------|------------|-----|
+/// | 1  | apple   | 1.5  | 10   | 2024-01-01 | x   |
+/// | 2  | banana  | 2.5  | null | 2024-02-15 | y   |
+/// | 3  | cherry  | 3.0  | 30   | 2024-03-10 | x   |
+/// | 4  | apple   | 4.0  | 40   | 2024-01-20 | y   |
+/// | 5  | avocado | null | 50   | 2024-05-05 | x   |
+/// | 6  | banana  | 6.0  | 60   | 2023-12-31 | x   |
+fn session() -> Session {
+    let session = Session::builder().threads(2).build().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("v", DataType::Float64, true),
+        Field::new("k", DataType::Int64, true),
+        Field::new("d", DataType::Date32, false),
+        Field::new("Grp", DataType::Utf8, false),
+    ]));
+    let batch = |ids: Vec<i64>,
+                 names: Vec<&str>,
+                 v: Vec<Option<f64>>,
+                 k: Vec<Option<i64>>,
+                 d: Vec<i32>,
+                 g: Vec<&str>| {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(StringArray::from(names)),
+            Arc::new(Float64Array::from(v)),
+            Arc::new(Int64Array::from(k)),
+            Arc::new(Date32Array::from(d)),
+            Arc::new(StringArray::from(g)),
+        ];
+        RecordBatch::try_new(Arc::clone(&schema), cols).unwrap()
+    };
+    let b1 = batch(
+        vec![1, 2, 3, 4],
+        vec!["apple", "banana", "cherry", "apple"],
+        vec![Some(1.5), Some(2.5), Some(3.0), Some(4.0)],
+        vec![Some(10), None, Some(30), Some(40)],
+        vec![days(2024, 1, 1), days(2024, 2, 15), days(2024, 3, 10), days(2024, 1, 20)],
+        vec!["x", "y", "x", "y"],
+    );
+    let b2 = batch(
+        vec![5, 6],
+        vec!["avocado", "banana"],
+        vec![None, Some(6.0)],
+        vec![Some(50), Some(60)],
+        vec![days(2024, 5, 5), days(2023, 12, 31)],
+        vec!["x", "x"],
+    );
+    let frame = DataFrame::new(Arc::clone(&schema), vec![b1, b2]).lazy(&session);
+    session.register("t", &frame).unwrap();
+    session
+}
+
+fn run(sql: &str) -> Result<DataFrame> {
+    session().sql(sql)?.collect()
+}
+
+/// Every row as strings (nulls as "null"), in output order.
+fn rows(df: &DataFrame) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("null");
+    let mut out = vec![];
+    for b in df.batches() {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out
+}
+
+fn sorted_rows(sql: &str) -> Vec<Vec<String>> {
+    let df = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut r = rows(&df);
+    r.sort();
+    r
+}
+
+fn expect(sql: &str, want: &[&[&str]]) {
+    let want: Vec<Vec<String>> = {
+        let mut w: Vec<Vec<String>> = want.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(sorted_rows(sql), want, "{sql}");
+}
+
+fn names(sql: &str) -> Vec<String> {
+    let df = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    df.schema().fields().iter().map(|f| f.name().clone()).collect()
+}
+
+fn err(sql: &str) -> Error {
+    match session().sql(sql).and_then(|f| f.collect()) {
+        Ok(df) => panic!("{sql}: expected an error, got\n{df}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn projection_with_arithmetic_and_aliases() {
+    expect(
+        "SELECT id, id * 2 + 1 AS x, v / 2, -id AS neg FROM t WHERE id <= 3",
+        &[&["1", "3", "0.75", "-1"], &["2", "5", "1.25", "-2"], &["3", "7", "1.5", "-3"]],
+    );
+    assert_eq!(names("SELECT id, id * 2 + 1 AS x, v / 2 FROM t WHERE false"), ["id", "x", "v / 2"]);
+}
+
+#[test]
+fn star_and_case_insensitive_names() {
+    assert_eq!(names("SELECT * FROM t LIMIT 1"), ["id", "name", "v", "k", "d", "Grp"]);
+    // Identifiers match case-insensitively and keep the schema's spelling; qualifiers drop.
+    expect("SELECT grp, T.ID FROM t AS T WHERE Id = 2", &[&["y", "2"]]);
+    assert_eq!(names("SELECT GRP FROM t WHERE id = 2"), ["Grp"]);
+}
+
+#[test]
+fn where_predicates() {
+    let ids = |sql: &str| -> Vec<String> { sorted_rows(sql).into_iter().map(|r| r[0].clone()).collect() };
+    assert_eq!(ids("SELECT id FROM t WHERE id BETWEEN 2 AND 4"), ["2", "3", "4"]);
+    assert_eq!(ids("SELECT id FROM t WHERE id NOT BETWEEN 2 AND 4"), ["1", "5", "6"]);
+    assert_eq!(ids("SELECT id FROM t WHERE name IN ('apple', 'cherry')"), ["1", "3", "4"]);
+    assert_eq!(ids("SELECT id FROM t WHERE v IS NOT NULL AND id NOT IN (1, 2)"), ["3", "4", "6"]);
+    assert_eq!(ids("SELECT id FROM t WHERE name LIKE 'a%'"), ["1", "4", "5"]);
+    assert_eq!(ids("SELECT id FROM t WHERE name NOT LIKE '%an%'"), ["1", "3", "4", "5"]);
+    assert_eq!(ids("SELECT id FROM t WHERE name ILIKE 'A%O'"), ["5"]);
+    assert_eq!(ids("SELECT id FROM t WHERE k IS NULL"), ["2"]);
+    assert_eq!(ids("SELECT id FROM t WHERE v IS NULL OR (id > 5 AND NOT grp = 'y')"), ["5", "6"]);
+    assert_eq!(ids("SELECT id FROM t WHERE k % 20 = 0 AND k <> 60"), ["4"]);
+}
+
+#[test]
+fn group_by_name_ordinal_alias_and_having() {
+    expect(
+        "SELECT name, count(*) AS n, sum(v) FROM t GROUP BY name",
+        &[
+            &["apple", "2", "5.5"],
+            &["avocado", "1", "null"],
+            &["banana", "2", "8.5"],
+            &["cherry", "1", "3.0"],
+        ],
+    );
+    assert_eq!(names("SELECT name, count(*), sum(v), avg(v) FROM t GROUP BY name"), [
+        "name", "count(*)", "sum(v)", "avg(v)"
+    ]);
+    expect("SELECT grp, sum(id) FROM t GROUP BY 1", &[&["x", "15"], &["y", "6"]]);
+    expect(
+        "SELECT upper(name) AS u, count(*) AS c FROM t GROUP BY u HAVING c > 1",
+        &[&["APPLE", "2"], &["BANANA", "2"]],
+    );
+    expect(
+        "SELECT name FROM t GROUP BY name HAVING max(id) >= 4",
+        &[&["apple"], &["avocado"], &["banana"]],
+    );
+    expect(
+        "SELECT Grp, sum(id) * 10 / count(*) AS r FROM t GROUP BY GRP",
+        &[&["x", "37.5"], &["y", "30.0"]],
+    );
+    expect(
+        "SELECT year(d) AS yr, count(*) FROM t WHERE id > 1 GROUP BY yr",
+        &[&["2023", "1"], &["2024", "4"]],
+    );
+    expect("SELECT grp, count(k) FROM t GROUP BY ALL", &[&["x", "4"], &["y", "1"]]);
+}
+
+#[test]
+fn global_aggregates() {
+    expect(
+        "SELECT count(*), count(k), sum(id), avg(v), min(name), max(d), count(DISTINCT name) FROM t",
+        &[&["6", "5", "21", "3.4", "apple", "2024-05-05", "4"]],
+    );
+    expect("SELECT max(id) - min(id) AS span FROM t WHERE grp = 'x'", &[&["5"]]);
+}
+
+#[test]
+fn case_expressions() {
+    expect(
+        "SELECT id, CASE WHEN v > 3 THEN 'big' WHEN v IS NULL THEN 'none' ELSE 'small' END AS size, \
+         CASE grp WHEN 'x' THEN 1 ELSE 0 END AS is_x FROM t",
+        &[
+            &["1", "small", "1"],
+            &["2", "small", "0"],
+            &["3", "small", "1"],
+            &["4", "big", "0"],
+            &["5", "none", "1"],
+            &["6", "big", "1"],
+        ],
+    );
+}
+
+#[test]
+fn casts() {
+    expect(
+        "SELECT CAST(id AS VARCHAR) AS s, v::INTEGER AS vi, CAST('2.5' AS DOUBLE) AS f FROM t WHERE id IN (3, 4)",
+        &[&["3", "3", "2.5"], &["4", "4", "2.5"]],
+    );
+    let df = run("SELECT CAST(id AS VARCHAR) AS s, CAST(k AS DOUBLE) AS kd FROM t LIMIT 1").unwrap();
+    assert_eq!(df.schema().field(0).data_type(), &DataType::Utf8);
+    assert_eq!(df.schema().field(1).data_type(), &DataType::Float64);
+}
+
+#[test]
+fn dates_and_functions() {
+    let ids = |sql: &str| -> Vec<String> { sorted_rows(sql).into_iter().map(|r| r[0].clone()).collect() };
+    assert_eq!(ids("SELECT id FROM t WHERE d >= DATE '2024-02-01'"), ["2", "3", "5"]);
+    assert_eq!(ids("SELECT id FROM t WHERE d < '2024-01-15'"), ["1", "6"]);
+    assert_eq!(ids("SELECT id FROM t WHERE EXTRACT(year FROM d) = 2023"), ["6"]);
+    assert_eq!(ids("SELECT id FROM t WHERE month(d) = 1 AND day(d) > 1"), ["4"]);
+    expect(
+        "SELECT id, substring(name, 2, 3), SUBSTRING(name FROM 1 FOR 2) AS p, length(name), \
+         coalesce(k, -1) AS kk FROM t WHERE id IN (1, 2)",
+        &[&["1", "ppl", "ap", "5", "10"], &["2", "ana", "ba", "6", "-1"]],
+    );
+    expect(
+        "SELECT date_trunc('month', d) AS m, count(*) FROM t WHERE grp = 'y' GROUP BY 1",
+        &[&["2024-01-01", "1"], &["2024-02-01", "1"]],
+    );
+}
+
+#[test]
+fn limit_and_offset() {
+    assert_eq!(run("SELECT id FROM t LIMIT 2").unwrap().num_rows(), 2);
+    assert_eq!(run("SELECT id FROM t LIMIT 10 OFFSET 4").unwrap().num_rows(), 2);
+    assert_eq!(run("SELECT id FROM t LIMIT 2 OFFSET 5").unwrap().num_rows(), 1);
+    assert_eq!(run("SELECT id FROM t OFFSET 3").unwrap().num_rows(), 3);
+    assert_eq!(run("SELECT id FROM t LIMIT 0").unwrap().num_rows(), 0);
+    let all: Vec<String> = sorted_rows("SELECT id FROM t").into_iter().map(|r| r[0].clone()).collect();
+    for r in sorted_rows("SELECT id FROM t LIMIT 3 OFFSET 1") {
+        assert!(all.contains(&r[0]));
+    }
+}
+
+#[test]
+fn select_without_from() {
+    expect(
+        "SELECT 1 + 1 AS two, 'a' AS s, DATE '2024-03-01' AS d, TIMESTAMP '2024-03-01 12:30:00' AS ts;",
+        &[&["2", "a", "2024-03-01", "2024-03-01T12:30:00"]],
+    );
+    expect("SELECT 7 / 2, 1.5e1, -3", &[&["3.5", "15.0", "-3"]]);
+}
+
+#[test]
+fn from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("a.csv"), "g,x\na,1\nb,2\n").unwrap();
+    std::fs::write(p.join("b.csv"), "g,x\na,3\n").unwrap();
+    std::fs::create_dir(p.join("tsv")).unwrap();
+    std::fs::write(p.join("tsv").join("c.tsv"), "g\tx\nc\t5\n").unwrap();
+    std::fs::write(p.join("semi.txt"), "g;x\nd;7\n").unwrap();
+    let s = session();
+    let q = |sql: String| -> Vec<Vec<String>> {
+        let mut r = rows(&s.sql(&sql).and_then(|f| f.collect()).unwrap_or_else(|e| panic!("{sql}: {e}")));
+        r.sort();
+        r
+    };
+    let d = p.display();
+    assert_eq!(q(format!("SELECT g, sum(x) FROM '{d}/*.csv' GROUP BY g")), [["a", "4"], ["b", "2"]]);
+    assert_eq!(q(format!("SELECT f.g, x FROM '{d}/tsv' AS f")), [["c", "5"]]);
+    assert_eq!(q(format!("SELECT * FROM read_csv('{d}/semi.txt', header = true, delim = ';')")), [["d", "7"]]);
+    assert_eq!(q(format!("SELECT count(*) FROM read_csv_auto('{d}/a.csv')")), [["2"]]);
+}
+
+#[test]
+fn unsupported_constructs() {
+    let not_supported = |sql: &str, what: &str| match err(sql) {
+        Error::NotSupported(m) => assert!(m.contains(what), "{sql}: {m}"),
+        e => panic!("{sql}: expected NotSupported({what}), got {e:?}"),
+    };
+    not_supported("SELECT id FROM t ORDER BY id", "ORDER BY");
+    not_supported("SELECT * FROM t JOIN t AS u ON t.id = u.id", "JOIN");
+    not_supported("SELECT * FROM t, t AS u", "JOIN");
+    not_supported("SELECT DISTINCT name FROM t", "SELECT DISTINCT");
+    not_supported("WITH a AS (SELECT 1) SELECT * FROM a", "WITH");
+    not_supported("SELECT id FROM t UNION SELECT id FROM t", "UNION");
+    not_supported("SELECT * FROM (SELECT id FROM t)", "subquery");
+    not_supported("SELECT id FROM t WHERE id IN (SELECT id FROM t)", "subquery");
+    not_supported("SELECT median(v) FROM t", "median");
+    not_supported("SELECT sum(v) OVER () FROM t", "window");
+    not_supported("SELECT sum(DISTINCT v) FROM t", "DISTINCT");
+    not_supported("SELECT name || 'x' FROM t", "||");
+    not_supported("SELECT TRY_CAST(name AS INTEGER) FROM t", "TRY_CAST");
+    not_supported("SELECT id FROM t QUALIFY id > 1", "QUALIFY");
+}
+
+#[test]
+fn errors() {
+    assert!(matches!(err("SELEC id FROM t"), Error::Sql(_)));
+    assert!(matches!(err("SELECT id FROM t WHERE"), Error::Sql(_)));
+    assert!(matches!(err("SELECT id FROM t LIMIT -1"), Error::Sql(_)));
+    match err("SELECT nope FROM t") {
+        Error::Plan(m) => assert!(m.contains("nope") && m.contains("available columns"), "{m}"),
+        e => panic!("{e:?}"),
+    }
+    match err("SELECT name, sum(v) FROM t GROUP BY grp") {
+        Error::Plan(m) => assert!(m.contains("GROUP BY"), "{m}"),
+        e => panic!("{e:?}"),
+    }
+    match err("SELECT name, count(*) FROM t") {
+        Error::Plan(m) => assert!(m.contains("name"), "{m}"),
+        e => panic!("{e:?}"),
+    }
+    match err("SELECT frobnicate(id) FROM t") {
+        Error::Plan(m) => assert!(m.contains("unknown function frobnicate"), "{m}"),
+        e => panic!("{e:?}"),
+    }
+    match err("SELECT * FROM missing_table") {
+        Error::Plan(m) => assert!(m.contains("missing_table") && m.contains("not registered"), "{m}"),
+        e => panic!("{e:?}"),
+    }
+    match err("SELECT id FROM t WHERE sum(id) > 1") {
+        Error::Plan(m) => assert!(m.contains("aggregate"), "{m}"),
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(err("SELECT id FROM t GROUP BY 3"), Error::Plan(_)));
+    assert!(matches!(err("SELECT id + name FROM t"), Error::Schema(_)));
+    assert!(matches!(err("SELECT id FROM t WHERE d = DATE 'not a date'"), Error::Sql(_)));
+}
