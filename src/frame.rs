@@ -31,6 +31,12 @@ pub struct LazyFrame {
     plan: Arc<LogicalPlan>,
 }
 
+impl fmt::Debug for LazyFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LazyFrame\n{}", format_plan(&self.plan))
+    }
+}
+
 /// The result of `group_by`, waiting for its aggregates.
 pub struct GroupBy {
     frame: LazyFrame,

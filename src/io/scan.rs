@@ -77,7 +77,7 @@ pub fn scan_schema(dataset: &Dataset, projection: Option<&[String]>) -> Result<S
     };
     let fields = columns
         .iter()
-        .map(|c| field_of(&dataset.schema, c).map(|f| f.clone()))
+        .map(|c| field_of(&dataset.schema, c).cloned())
         .collect::<Result<Vec<Field>>>()?;
     Ok(Arc::new(Schema::new(fields)))
 }
@@ -312,6 +312,9 @@ enum Work {
     Parquet(Arc<ParquetFileScan>, usize),
 }
 
+/// A task's index, its work, and how to assemble its batches.
+type NextWork = (u64, Work, Arc<Vec<ColumnSource>>);
+
 /// The scan's [`Source`]: hands out one task per CSV range or Parquet row group.
 pub struct ScanSource {
     dataset: Arc<Dataset>,
@@ -357,7 +360,7 @@ impl ScanSource {
     }
 
     /// Picks the next piece of work under the lock (cheap), with its task index.
-    fn next_work(&self) -> Result<Option<(u64, Work, Arc<Vec<ColumnSource>>)>> {
+    fn next_work(&self) -> Result<Option<NextWork>> {
         let mut cur = self
             .state
             .lock()
@@ -470,7 +473,7 @@ pub(crate) fn scan_source_with(
     }
     let work_fields = work_names
         .iter()
-        .map(|n| field_of(&dataset.schema, n).map(|f| f.clone()))
+        .map(|n| field_of(&dataset.schema, n).cloned())
         .collect::<Result<Vec<_>>>()?;
     let work_schema = Arc::new(Schema::new(work_fields));
     let output_in_work = output_schema

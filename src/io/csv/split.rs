@@ -182,7 +182,7 @@ impl CsvFile {
     /// characters precede `from`; also the newlines in `from..boundary`.
     fn boundary(&self, from: usize, quotes_before: u64) -> (usize, u64) {
         let data = &self.mmap[..];
-        let mut even = quotes_before % 2 == 0;
+        let mut even = quotes_before.is_multiple_of(2);
         if from >= data.len() {
             return (data.len(), 0);
         }
