@@ -88,11 +88,21 @@ fn main() {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => {}
+        // A closed stdout (`floe ... | head`) ends the output; it is not a failure.
+        Err(e) if is_broken_pipe(&e) => {}
         Err(e) => {
             let _ = std::io::stdout().flush();
             eprintln!("error: {}", e.to_string().replace('\n', " "));
             std::process::exit(1);
         }
+    }
+}
+
+fn is_broken_pipe(e: &Error) -> bool {
+    match e {
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::BrokenPipe,
+        Error::Arrow(arrow::error::ArrowError::IoError(_, io)) => io.kind() == std::io::ErrorKind::BrokenPipe,
+        _ => false,
     }
 }
 

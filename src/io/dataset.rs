@@ -2,7 +2,7 @@
 //!
 //! [`Dataset::try_new`] runs once, when a plan is built:
 //!
-//! 1. **Discovery** ([`super::discovery`]): a file, a glob or a directory (recursive)
+//! 1. **Discovery** (`super::discovery`): a file, a glob or a directory (recursive)
 //!    becomes a sorted list of files; hive `key=value` directories below the dataset
 //!    root become typed partition values.
 //! 2. **Per-file schemas**, read in parallel: a CSV file's header plus a type

@@ -6,6 +6,7 @@
 //! into a pipeline [`Source`](crate::exec::Source) with one task per CSV byte range or
 //! Parquet row group.
 
+pub(crate) mod assemble;
 pub mod csv;
 pub mod dataset;
 pub(crate) mod discovery;

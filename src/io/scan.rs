@@ -16,10 +16,12 @@
 //! decodes lazily, one batch per `next()`. Only the columns needed by the projection or
 //! the filters are decoded.
 //!
+//! * **Assembly** (`super::assemble`): partition constants, nulls for the columns a
+//!   file lacks, casts to the dataset's types, then the filters, then the projection.
 //! * **Partition pruning**: a filter that reads only partition columns is evaluated on
 //!   a one-row batch of each file's partition values; files where it is not true are
 //!   skipped.
-//! * **Row-group pruning**: see [`super::parquet::prune`]. Filters are always applied
+//! * **Row-group pruning**: see `super::parquet::prune`. Filters are always applied
 //!   exactly afterwards; pruning only saves I/O.
 //! * **Limit**: with a limit and no filters, Parquet tasks stop being handed out once
 //!   the row groups handed out hold enough rows. CSV row counts are unknown up front,
@@ -27,7 +29,7 @@
 //!   the scan after a few batches.
 //!
 //! Memory: each running task reserves the bytes it holds resident (a CSV range, a
-//! Parquet row group's compressed columns) through a [`ScanReservation`]; an exhausted
+//! Parquet row group's compressed columns) through a `ScanReservation`; an exhausted
 //! pool fails the task with [`Error::ResourcesExhausted`]. [`ScanStats`] carries the
 //! counters (malformed rows, pruned files and row groups) and writes them into the
 //! operator's metrics note.
@@ -35,22 +37,20 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
-use arrow::compute::kernels::boolean::and_kleene;
-use arrow::compute::{cast, filter_record_batch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use super::assemble::{file_layout, partitions_may_match, AssembledIter, Assembler, ColumnSource};
 use super::csv::range::{CsvFileScan, RangeReader};
 use super::csv::split::CsvFile;
-use super::csv::{Dialect, DEFAULT_RANGE_BYTES};
-use super::dataset::{DataFile, Dataset, FileFormat};
+use super::csv::{Dialect, DEFAULT_RANGE_BYTES, MAX_BATCH_ROWS};
+use super::dataset::{Dataset, FileFormat};
 use super::options::BadRowPolicy;
 use super::parquet::prune::keep_row_groups;
 use super::parquet::{ParquetFileScan, RowGroupReader};
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{BatchIter, Source, Task};
-use crate::expr::eval::evaluate_predicate;
-use crate::expr::{Expr, ScalarValue};
+use crate::expr::Expr;
 use crate::memory::{MemoryPool, Reservation};
 use crate::metrics::OperatorMetrics;
 
@@ -185,101 +185,6 @@ impl Drop for ScanReservation {
     }
 }
 
-/// Where a column of the working batch comes from, for one file.
-#[derive(Debug, Clone)]
-enum ColumnSource {
-    Decoded(String),
-    Constant(ScalarValue),
-    Missing,
-}
-
-/// Turns decoded file columns into output batches; shared by all tasks.
-#[derive(Debug)]
-struct Assembler {
-    /// Output columns, then the extra columns the filters read.
-    work_schema: SchemaRef,
-    output_schema: SchemaRef,
-    output_in_work: Vec<usize>,
-    filters: Vec<Expr>,
-}
-
-impl Assembler {
-    fn finish(&self, layout: &[ColumnSource], decoded: &RecordBatch) -> Result<RecordBatch> {
-        let n = decoded.num_rows();
-        let columns = self
-            .work_schema
-            .fields()
-            .iter()
-            .zip(layout)
-            .map(|(field, source)| column(field.data_type(), source, decoded, n))
-            .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(n));
-        let work = RecordBatch::try_new_with_options(Arc::clone(&self.work_schema), columns, &options)?;
-        let work = if self.filters.is_empty() {
-            work
-        } else {
-            let mut mask: Option<BooleanArray> = None;
-            for f in &self.filters {
-                let m = evaluate_predicate(f, &work)?;
-                mask = Some(match mask {
-                    None => m,
-                    Some(a) => and_kleene(&a, &m)?,
-                });
-            }
-            match mask {
-                Some(m) => filter_record_batch(&work, &m)?,
-                None => work,
-            }
-        };
-        let columns: Vec<ArrayRef> = self
-            .output_in_work
-            .iter()
-            .map(|&i| Arc::clone(work.column(i)))
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(work.num_rows()));
-        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.output_schema), columns, &options)?)
-    }
-}
-
-fn column(t: &DataType, source: &ColumnSource, decoded: &RecordBatch, n: usize) -> Result<ArrayRef> {
-    let array = match source {
-        ColumnSource::Decoded(name) => match decoded.column_by_name(name) {
-            Some(a) => Arc::clone(a),
-            None => return Err(Error::Internal(format!("decoded batch lacks column '{name}'"))),
-        },
-        ColumnSource::Constant(ScalarValue::Null) | ColumnSource::Missing => return Ok(new_null_array(t, n)),
-        ColumnSource::Constant(v) => v.to_array(n),
-    };
-    if array.data_type() == t {
-        Ok(array)
-    } else {
-        Ok(cast(&array, t)?)
-    }
-}
-
-/// The batches of one task, assembled, filtered and projected; empty ones are skipped.
-struct AssembledIter {
-    inner: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
-    layout: Arc<Vec<ColumnSource>>,
-    assembler: Arc<Assembler>,
-}
-
-impl Iterator for AssembledIter {
-    type Item = Result<RecordBatch>;
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let decoded = match self.inner.next()? {
-                Ok(b) => b,
-                Err(e) => return Some(Err(e)),
-            };
-            match self.assembler.finish(&self.layout, &decoded) {
-                Ok(b) if b.num_rows() == 0 => continue,
-                other => return Some(other),
-            }
-        }
-    }
-}
-
 enum UnitKind {
     Csv,
     Parquet {
@@ -353,7 +258,7 @@ impl ScanSource {
             schema: Arc::clone(&file.schema),
             projection: unit.projection.clone(),
             dialect,
-            chunk_rows: self.chunk_rows,
+            chunk_rows: self.chunk_rows.min(MAX_BATCH_ROWS),
             policy: options.on_bad_row,
             stats: Arc::clone(&self.stats),
         })))
@@ -566,56 +471,4 @@ pub(crate) fn scan_source_with(
         pool: request.pool,
         stats,
     })
-}
-
-/// False if a partition-only filter is not true for this file's partition values.
-fn partitions_may_match(dataset: &Dataset, file: &DataFile, filters: &[&Expr]) -> bool {
-    if filters.is_empty() {
-        return true;
-    }
-    let columns: Option<Vec<ArrayRef>> = dataset
-        .partition_fields
-        .iter()
-        .zip(&file.partition_values)
-        .map(|(f, v)| column(f.data_type(), &ColumnSource::Constant(v.clone()), &empty_batch(), 1).ok())
-        .collect();
-    let schema = Arc::new(Schema::new(dataset.partition_fields.clone()));
-    let options = RecordBatchOptions::new().with_row_count(Some(1));
-    let Some(batch) = columns.and_then(|c| RecordBatch::try_new_with_options(schema, c, &options).ok())
-    else {
-        return true;
-    };
-    filters.iter().all(|f| match evaluate_predicate(f, &batch) {
-        Ok(m) => m.is_valid(0) && m.value(0),
-        // An error here resurfaces when the filter runs on the data.
-        Err(_) => true,
-    })
-}
-
-fn empty_batch() -> RecordBatch {
-    RecordBatch::new_empty(Arc::new(Schema::empty()))
-}
-
-/// Where each working column comes from in `file`, and which file columns to decode.
-fn file_layout(dataset: &Dataset, file: &DataFile, work_names: &[String]) -> (Vec<ColumnSource>, Vec<usize>) {
-    let mut projection = vec![];
-    let layout = work_names
-        .iter()
-        .map(|name| {
-            if let Some(k) = dataset.partition_fields.iter().position(|f| f.name() == name) {
-                let v = file.partition_values.get(k).cloned().unwrap_or(ScalarValue::Null);
-                return ColumnSource::Constant(v);
-            }
-            match file.schema.index_of(name) {
-                Ok(i) => {
-                    projection.push(i);
-                    ColumnSource::Decoded(name.clone())
-                }
-                Err(_) => ColumnSource::Missing,
-            }
-        })
-        .collect();
-    projection.sort_unstable();
-    projection.dedup();
-    (layout, projection)
 }

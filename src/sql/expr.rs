@@ -56,7 +56,10 @@ impl<'a> Scope<'a> {
             [one] => Some(Ok((*one).clone())),
             many => Some(Err(Error::Plan(format!(
                 "column reference '{name}' is ambiguous: it matches {}",
-                many.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))),
         }
     }
@@ -65,15 +68,20 @@ impl<'a> Scope<'a> {
         if let Some(c) = self.resolve_column(name) {
             return c.map(Expr::Column);
         }
-        let alias = self
-            .aliases
-            .iter()
-            .find(|(a, _)| a == name)
-            .or_else(|| self.aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)));
+        let alias = self.aliases.iter().find(|(a, _)| a == name).or_else(|| {
+            self.aliases
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        });
         if let Some((_, e)) = alias {
             return Ok(e.clone());
         }
-        let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         Err(Error::Plan(format!(
             "column '{name}' not found; available columns: [{}]",
             names.join(", ")
@@ -138,7 +146,9 @@ impl<'a> Scope<'a> {
                     list: list.iter().map(|e| self.expr(e)).collect::<Result<_>>()?,
                     negated: *negated,
                 },
-                ast::InTarget::Subquery(_) => return Err(Error::NotSupported("IN (subquery)".into())),
+                ast::InTarget::Subquery(_) => {
+                    return Err(Error::NotSupported("IN (subquery)".into()))
+                }
                 ast::InTarget::Unnest(_) => return Err(Error::NotSupported("IN UNNEST".into())),
                 ast::InTarget::Table { .. } => return Err(Error::NotSupported("IN table".into())),
             },
@@ -221,7 +231,9 @@ impl<'a> Scope<'a> {
                 }
             }
             S::Function(f) => self.function(f)?,
-            S::Subquery(_) | S::Exists { .. } => return Err(Error::NotSupported("subquery".into())),
+            S::Subquery(_) | S::Exists { .. } => {
+                return Err(Error::NotSupported("subquery".into()))
+            }
             S::IsTrue(_) | S::IsNotTrue(_) | S::IsFalse(_) | S::IsNotFalse(_) => {
                 return Err(Error::NotSupported("IS [NOT] TRUE/FALSE".into()))
             }
@@ -240,7 +252,9 @@ impl<'a> Scope<'a> {
             S::Cube(_) => return Err(Error::NotSupported("CUBE".into())),
             S::Rollup(_) => return Err(Error::NotSupported("ROLLUP".into())),
             S::Wildcard(_) | S::QualifiedWildcard(..) => {
-                return Err(Error::Sql(format!("'{e}' is only allowed in the select list or count(*)")))
+                return Err(Error::Sql(format!(
+                    "'{e}' is only allowed in the select list or count(*)"
+                )))
             }
             other => return Err(Error::NotSupported(format!("expression '{other}'"))),
         })
@@ -280,7 +294,9 @@ impl<'a> Scope<'a> {
             .map(|i| i.value.to_ascii_lowercase())
             .ok_or_else(|| Error::Sql(format!("invalid function name '{}'", f.name)))?;
         if f.over.is_some() {
-            return Err(Error::NotSupported(format!("window function {name}() OVER")));
+            return Err(Error::NotSupported(format!(
+                "window function {name}() OVER"
+            )));
         }
         if f.filter.is_some() {
             return Err(Error::NotSupported("aggregate FILTER (WHERE ...)".into()));
@@ -296,7 +312,13 @@ impl<'a> Scope<'a> {
         }
         if matches!(
             name.as_str(),
-            "median" | "quantile" | "quantile_cont" | "quantile_disc" | "percentile_cont" | "percentile_disc" | "mode"
+            "median"
+                | "quantile"
+                | "quantile_cont"
+                | "quantile_disc"
+                | "percentile_cont"
+                | "percentile_disc"
+                | "mode"
         ) {
             // Exact quantiles are computed out of core through the sort, which comes later.
             return Err(Error::NotSupported(name));
@@ -309,16 +331,26 @@ impl<'a> Scope<'a> {
                 if !l.clauses.is_empty() {
                     return Err(Error::NotSupported(format!(
                         "{name}() with {}",
-                        l.clauses.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")
+                        l.clauses
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     )));
                 }
-                let distinct = matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    l.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 (distinct, &l.args)
             }
         };
 
         // count(*) and count() count rows.
-        if name == "count" && !distinct && matches!(args, [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) {
+        if name == "count"
+            && !distinct
+            && matches!(args, [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)])
+        {
             return Ok(Expr::Aggregate {
                 func: AggFunc::CountStar,
                 args: vec![],
@@ -329,7 +361,9 @@ impl<'a> Scope<'a> {
             .iter()
             .map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => self.expr(e),
-                FunctionArg::Unnamed(w) => Err(Error::Sql(format!("'{w}' is not allowed as an argument of {name}()"))),
+                FunctionArg::Unnamed(w) => Err(Error::Sql(format!(
+                    "'{w}' is not allowed as an argument of {name}()"
+                ))),
                 FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. } => {
                     Err(Error::NotSupported(format!("named arguments in {name}()")))
                 }
@@ -345,7 +379,9 @@ impl<'a> Scope<'a> {
             return Ok(Expr::Aggregate { func, args });
         }
         if distinct {
-            return Err(Error::Sql(format!("DISTINCT is only allowed in aggregates, not {name}()")));
+            return Err(Error::Sql(format!(
+                "DISTINCT is only allowed in aggregates, not {name}()"
+            )));
         }
         if let Some(func) = ScalarFunc::from_name(&name) {
             return Ok(Expr::Function { func, args });
@@ -360,7 +396,10 @@ fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(Error::Plan(format!("{name}() takes {n} arguments, got {}", args.len())))
+            Err(Error::Plan(format!(
+                "{name}() takes {n} arguments, got {}",
+                args.len()
+            )))
         }
     };
     match name {
@@ -387,7 +426,9 @@ fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
         "date_part" | "datepart" => {
             arity(2)?;
             let Expr::Literal(ScalarValue::Utf8(part)) = &args[0] else {
-                return Err(Error::NotSupported("date_part() with a non-constant part".into()));
+                return Err(Error::NotSupported(
+                    "date_part() with a non-constant part".into(),
+                ));
             };
             let field = match part.to_ascii_lowercase().as_str() {
                 "year" => ScalarFunc::Year,
@@ -466,7 +507,9 @@ pub(crate) fn literal(v: &Value) -> Result<ScalarValue> {
         | Value::NationalStringLiteral(s)
         | Value::DoubleQuotedString(s) => ScalarValue::Utf8(s.clone()),
         Value::DollarQuotedString(s) => ScalarValue::Utf8(s.value.clone()),
-        Value::Placeholder(p) => return Err(Error::NotSupported(format!("parameter placeholder {p}"))),
+        Value::Placeholder(p) => {
+            return Err(Error::NotSupported(format!("parameter placeholder {p}")))
+        }
         other => return Err(Error::NotSupported(format!("literal {other}"))),
     })
 }
@@ -487,7 +530,11 @@ fn number(text: &str) -> Result<ScalarValue> {
 fn typed_string(t: &ast::DataType, v: &Value) -> Result<Expr> {
     let text = match v {
         Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.as_str(),
-        other => return Err(Error::Sql(format!("expected a string after {t}, got {other}"))),
+        other => {
+            return Err(Error::Sql(format!(
+                "expected a string after {t}, got {other}"
+            )))
+        }
     };
     let to = sql_type(t)?;
     Ok(Expr::Literal(match to {
@@ -500,13 +547,20 @@ fn typed_string(t: &ast::DataType, v: &Value) -> Result<Expr> {
 fn parse_date(s: &str) -> Result<i32> {
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|e| Error::Sql(format!("invalid DATE literal '{s}': {e}")))?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| Error::Internal("epoch".into()))?;
-    i32::try_from((d - epoch).num_days()).map_err(|_| Error::Sql(format!("DATE literal '{s}' out of range")))
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .ok_or_else(|| Error::Internal("epoch".into()))?;
+    i32::try_from((d - epoch).num_days())
+        .map_err(|_| Error::Sql(format!("DATE literal '{s}' out of range")))
 }
 
 fn parse_timestamp(s: &str) -> Result<i64> {
     let t = s.trim();
-    let formats = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
+    let formats = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ];
     let parsed = formats
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())

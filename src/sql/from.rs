@@ -61,7 +61,9 @@ fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
             ..
         } => {
             if version.is_some() {
-                return Err(Error::NotSupported("time travel (FOR SYSTEM_TIME / AT)".into()));
+                return Err(Error::NotSupported(
+                    "time travel (FOR SYSTEM_TIME / AT)".into(),
+                ));
             }
             if sample.is_some() {
                 return Err(Error::NotSupported("TABLESAMPLE".into()));
@@ -71,7 +73,9 @@ fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
                 None => named_relation(session, name),
             }
         }
-        TableFactor::Derived { .. } => Err(Error::NotSupported("subquery in FROM".into())),
+        TableFactor::Derived { lateral: true, .. } => Err(Error::NotSupported("LATERAL subquery".into())),
+        // A derived table: the subquery's plan is the relation (its alias only qualifies names).
+        TableFactor::Derived { subquery, .. } => Ok(Arc::new(super::plan_query(session, subquery)?)),
         TableFactor::NestedJoin { .. } => Err(Error::NotSupported("JOIN".into())),
         TableFactor::UNNEST { .. } => Err(Error::NotSupported("UNNEST".into())),
         TableFactor::Pivot { .. } => Err(Error::NotSupported("PIVOT".into())),
@@ -91,7 +95,10 @@ fn named_relation(session: &Session, name: &ast::ObjectName) -> Result<Arc<Logic
             return Ok(plan);
         }
         // DuckDB also reads `FROM "data.csv"` as a file when no table has that name.
-        if id.quote_style == Some('"') && has_known_extension(&id.value) && Path::new(&id.value).exists() {
+        if id.quote_style == Some('"')
+            && has_known_extension(&id.value)
+            && Path::new(&id.value).exists()
+        {
             return scan_path(session, &id.value, None);
         }
     }
@@ -102,7 +109,11 @@ fn named_relation(session: &Session, name: &ast::ObjectName) -> Result<Arc<Logic
 }
 
 /// `read_csv(...)`, `read_csv_auto(...)`, `read_parquet(...)`.
-fn table_function(session: &Session, name: &ast::ObjectName, args: &[FunctionArg]) -> Result<Arc<LogicalPlan>> {
+fn table_function(
+    session: &Session,
+    name: &ast::ObjectName,
+    args: &[FunctionArg],
+) -> Result<Arc<LogicalPlan>> {
     let fname = name.to_string().to_ascii_lowercase();
     let format = match fname.as_str() {
         "read_csv" | "read_csv_auto" => Format::Csv,
@@ -114,13 +125,19 @@ fn table_function(session: &Session, name: &ast::ObjectName, args: &[FunctionArg
     let mut delimiter_given = false;
     for arg in args {
         match arg {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if path.is_none() => path = Some(const_string(e, &fname)?),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if path.is_none() => {
+                path = Some(const_string(e, &fname)?)
+            }
             FunctionArg::Unnamed(_) => {
-                return Err(Error::Sql(format!("{fname}() takes one path, then named options")))
+                return Err(Error::Sql(format!(
+                    "{fname}() takes one path, then named options"
+                )))
             }
             FunctionArg::Named { name, arg, .. } => {
                 let FunctionArgExpr::Expr(value) = arg else {
-                    return Err(Error::Sql(format!("invalid value for option {name} of {fname}()")));
+                    return Err(Error::Sql(format!(
+                        "invalid value for option {name} of {fname}()"
+                    )));
                 };
                 let option = name.value.to_ascii_lowercase();
                 match (format, option.as_str()) {
@@ -129,16 +146,24 @@ fn table_function(session: &Session, name: &ast::ObjectName, args: &[FunctionArg
                         csv.delimiter = one_byte(&const_string(value, &option)?, &option)?;
                         delimiter_given = true;
                     }
-                    (Format::Csv, "quote") => csv.quote = Some(one_byte(&const_string(value, &option)?, &option)?),
-                    (Format::Csv, "escape") => csv.escape = Some(one_byte(&const_string(value, &option)?, &option)?),
-                    (Format::Csv, "nullstr") => csv.null_values = vec![const_string(value, &option)?],
+                    (Format::Csv, "quote") => {
+                        csv.quote = Some(one_byte(&const_string(value, &option)?, &option)?)
+                    }
+                    (Format::Csv, "escape") => {
+                        csv.escape = Some(one_byte(&const_string(value, &option)?, &option)?)
+                    }
+                    (Format::Csv, "nullstr") => {
+                        csv.null_values = vec![const_string(value, &option)?]
+                    }
                     // Type detection always runs; these only confirm it.
                     (Format::Csv, "auto_detect") => {}
                     _ => return Err(Error::NotSupported(format!("{fname}() option {option}"))),
                 }
             }
             FunctionArg::ExprNamed { .. } => {
-                return Err(Error::NotSupported(format!("{fname}() option syntax '{arg}'")))
+                return Err(Error::NotSupported(format!(
+                    "{fname}() option syntax '{arg}'"
+                )))
             }
         }
     }
@@ -161,7 +186,11 @@ enum Format {
     Parquet,
 }
 
-fn scan_path(session: &Session, location: &str, format: Option<Format>) -> Result<Arc<LogicalPlan>> {
+fn scan_path(
+    session: &Session,
+    location: &str,
+    format: Option<Format>,
+) -> Result<Arc<LogicalPlan>> {
     let format = match format {
         Some(f) => f,
         None => detect_format(location)?.ok_or_else(|| {
@@ -201,8 +230,12 @@ fn detect_format(location: &str) -> Result<Option<Format>> {
         return Ok(Some(f));
     }
     if location.contains(['*', '?', '[']) {
-        let entries = glob::glob(location).map_err(|e| Error::Plan(format!("invalid glob '{location}': {e}")))?;
-        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok()).filter(|p| p.is_file()).collect();
+        let entries = glob::glob(location)
+            .map_err(|e| Error::Plan(format!("invalid glob '{location}': {e}")))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|p| p.is_file())
+            .collect();
         files.sort();
         return Ok(files.iter().find_map(|p| format_of(p)));
     }
@@ -244,7 +277,9 @@ fn const_value(e: &ast::Expr, what: &str) -> Result<ScalarValue> {
     match e {
         ast::Expr::Value(v) => literal(&v.value),
         ast::Expr::Nested(inner) => const_value(inner, what),
-        other => Err(Error::NotSupported(format!("non-constant {what} '{other}'"))),
+        other => Err(Error::NotSupported(format!(
+            "non-constant {what} '{other}'"
+        ))),
     }
 }
 
@@ -259,7 +294,9 @@ fn const_bool(e: &ast::Expr, what: &str) -> Result<bool> {
     match const_value(e, what)? {
         ScalarValue::Boolean(b) => Ok(b),
         ScalarValue::Int64(i) => Ok(i != 0),
-        other => Err(Error::Sql(format!("{what} must be true or false, got {other}"))),
+        other => Err(Error::Sql(format!(
+            "{what} must be true or false, got {other}"
+        ))),
     }
 }
 
@@ -268,6 +305,8 @@ fn one_byte(s: &str, what: &str) -> Result<u8> {
     match s {
         "\\t" => Ok(b'\t'),
         _ if s.len() == 1 => Ok(s.as_bytes()[0]),
-        _ => Err(Error::Sql(format!("{what} must be a single ASCII character, got '{s}'"))),
+        _ => Err(Error::Sql(format!(
+            "{what} must be a single ASCII character, got '{s}'"
+        ))),
     }
 }

@@ -46,11 +46,16 @@ use crate::session::Session;
 /// [`Error::NotSupported`] for valid SQL floe does not run yet, [`Error::Plan`] /
 /// [`Error::Schema`] for unknown names and type errors.
 pub fn plan_sql(session: &Session, query: &str) -> Result<LogicalPlan> {
-    let statements = Parser::parse_sql(&DuckDbDialect {}, query).map_err(|e| Error::Sql(e.to_string()))?;
+    let statements =
+        Parser::parse_sql(&DuckDbDialect {}, query).map_err(|e| Error::Sql(e.to_string()))?;
     let statement = match statements.as_slice() {
         [s] => s,
         [] => return Err(Error::Sql("empty query".into())),
-        _ => return Err(Error::NotSupported("several statements in one query".into())),
+        _ => {
+            return Err(Error::NotSupported(
+                "several statements in one query".into(),
+            ))
+        }
     };
     match statement {
         Statement::Query(q) => plan_query(session, q),
@@ -59,15 +64,23 @@ pub fn plan_sql(session: &Session, query: &str) -> Result<LogicalPlan> {
         )),
         other => {
             let text = other.to_string();
-            let kind = text.split_whitespace().next().unwrap_or("this").to_ascii_uppercase();
-            Err(Error::NotSupported(format!("{kind} statement; only SELECT is supported")))
+            let kind = text
+                .split_whitespace()
+                .next()
+                .unwrap_or("this")
+                .to_ascii_uppercase();
+            Err(Error::NotSupported(format!(
+                "{kind} statement; only SELECT is supported"
+            )))
         }
     }
 }
 
-fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPlan> {
+pub(crate) fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPlan> {
     if q.with.is_some() {
-        return Err(Error::NotSupported("WITH (common table expressions)".into()));
+        return Err(Error::NotSupported(
+            "WITH (common table expressions)".into(),
+        ));
     }
     if q.order_by.is_some() {
         return Err(Error::NotSupported("ORDER BY".into()));
@@ -75,7 +88,11 @@ fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPlan> {
     if q.fetch.is_some() {
         return Err(Error::NotSupported("FETCH".into()));
     }
-    if !q.locks.is_empty() || q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() {
+    if !q.locks.is_empty()
+        || q.for_clause.is_some()
+        || q.settings.is_some()
+        || q.format_clause.is_some()
+    {
         return Err(Error::NotSupported(format!("query clause in '{q}'")));
     }
     if !q.pipe_operators.is_empty() {
@@ -119,27 +136,34 @@ fn limit_offset(limit: &LimitClause) -> Result<(usize, usize)> {
             };
             Ok((skip, fetch))
         }
-        LimitClause::OffsetCommaLimit { offset, limit } => {
-            Ok((count_literal(offset, "OFFSET")?, count_literal(limit, "LIMIT")?))
-        }
+        LimitClause::OffsetCommaLimit { offset, limit } => Ok((
+            count_literal(offset, "OFFSET")?,
+            count_literal(limit, "LIMIT")?,
+        )),
     }
 }
 
 fn count_literal(e: &ast::Expr, clause: &str) -> Result<usize> {
     match e {
         ast::Expr::Value(v) => match &v.value {
-            ast::Value::Number(n, _) => n
-                .parse::<usize>()
-                .map_err(|_| Error::Sql(format!("{clause} must be a non-negative integer, got {n}"))),
+            ast::Value::Number(n, _) => n.parse::<usize>().map_err(|_| {
+                Error::Sql(format!("{clause} must be a non-negative integer, got {n}"))
+            }),
             ast::Value::Null => Ok(usize::MAX),
-            other => Err(Error::Sql(format!("{clause} must be a non-negative integer, got {other}"))),
+            other => Err(Error::Sql(format!(
+                "{clause} must be a non-negative integer, got {other}"
+            ))),
         },
         ast::Expr::UnaryOp {
             op: ast::UnaryOperator::Minus,
             ..
-        } => Err(Error::Sql(format!("{clause} must be a non-negative integer, got {e}"))),
+        } => Err(Error::Sql(format!(
+            "{clause} must be a non-negative integer, got {e}"
+        ))),
         ast::Expr::Nested(inner) => count_literal(inner, clause),
-        other => Err(Error::NotSupported(format!("non-constant {clause} '{other}'"))),
+        other => Err(Error::NotSupported(format!(
+            "non-constant {clause} '{other}'"
+        ))),
     }
 }
 
@@ -160,9 +184,13 @@ fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
                     other => other.alias(e.to_string()),
                 });
             }
-            SelectItem::ExprWithAlias { expr, alias } => items.push(scope.expr(expr)?.alias(alias.value.clone())),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                items.push(scope.expr(expr)?.alias(alias.value.clone()))
+            }
             SelectItem::ExprWithAliases { .. } => {
-                return Err(Error::NotSupported("several aliases for one select item".into()))
+                return Err(Error::NotSupported(
+                    "several aliases for one select item".into(),
+                ))
             }
             SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
                 if opts.opt_ilike.is_some()
@@ -174,13 +202,23 @@ fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
                 {
                     return Err(Error::NotSupported(format!("'{item}' (wildcard options)")));
                 }
-                items.extend(schema.fields().iter().map(|f| Expr::Column(f.name().clone())));
+                items.extend(
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| Expr::Column(f.name().clone())),
+                );
             }
         }
     }
     // `FROM t` alone (DuckDB) selects everything.
     if s.projection.is_empty() {
-        items.extend(schema.fields().iter().map(|f| Expr::Column(f.name().clone())));
+        items.extend(
+            schema
+                .fields()
+                .iter()
+                .map(|f| Expr::Column(f.name().clone())),
+        );
     }
     let aliases: Vec<(String, Expr)> = items
         .iter()
@@ -198,8 +236,13 @@ fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
     }
 
     let keys = group_keys(&s.group_by, &clause_scope, &items)?;
-    let having = s.having.as_ref().map(|h| clause_scope.expr(h)).transpose()?;
-    let aggregating = keys.is_some() || having.is_some() || items.iter().any(Expr::contains_aggregate);
+    let having = s
+        .having
+        .as_ref()
+        .map(|h| clause_scope.expr(h))
+        .transpose()?;
+    let aggregating =
+        keys.is_some() || having.is_some() || items.iter().any(Expr::contains_aggregate);
     if aggregating {
         build_aggregate(plan, keys.unwrap_or_default(), items, having)
     } else {
@@ -262,7 +305,10 @@ fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<O
     match group_by {
         GroupByExpr::All(modifiers) => {
             if !modifiers.is_empty() {
-                return Err(Error::NotSupported(format!("GROUP BY ALL {}", modifiers[0])));
+                return Err(Error::NotSupported(format!(
+                    "GROUP BY ALL {}",
+                    modifiers[0]
+                )));
             }
             for item in items.iter().filter(|e| !e.contains_aggregate()) {
                 push(item.unalias().clone());
@@ -308,10 +354,11 @@ fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<O
 fn ordinal(e: &ast::Expr) -> Result<Option<usize>> {
     match e {
         ast::Expr::Value(v) => match &v.value {
-            ast::Value::Number(n, _) if !n.contains(['.', 'e', 'E']) => n
-                .parse::<usize>()
-                .map(Some)
-                .map_err(|_| Error::Plan(format!("GROUP BY position {n} is not in the select list"))),
+            ast::Value::Number(n, _) if !n.contains(['.', 'e', 'E']) => {
+                n.parse::<usize>().map(Some).map_err(|_| {
+                    Error::Plan(format!("GROUP BY position {n} is not in the select list"))
+                })
+            }
             _ => Ok(None),
         },
         _ => Ok(None),

@@ -57,7 +57,12 @@ fn session() -> Session {
         vec!["apple", "banana", "cherry", "apple"],
         vec![Some(1.5), Some(2.5), Some(3.0), Some(4.0)],
         vec![Some(10), None, Some(30), Some(40)],
-        vec![days(2024, 1, 1), days(2024, 2, 15), days(2024, 3, 10), days(2024, 1, 20)],
+        vec![
+            days(2024, 1, 1),
+            days(2024, 2, 15),
+            days(2024, 3, 10),
+            days(2024, 1, 20),
+        ],
         vec!["x", "y", "x", "y"],
     );
     let b2 = batch(
@@ -103,7 +108,10 @@ fn sorted_rows(sql: &str) -> Vec<Vec<String>> {
 
 fn expect(sql: &str, want: &[&[&str]]) {
     let want: Vec<Vec<String>> = {
-        let mut w: Vec<Vec<String>> = want.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
+        let mut w: Vec<Vec<String>> = want
+            .iter()
+            .map(|r| r.iter().map(|s| s.to_string()).collect())
+            .collect();
         w.sort();
         w
     };
@@ -112,7 +120,11 @@ fn expect(sql: &str, want: &[&[&str]]) {
 
 fn names(sql: &str) -> Vec<String> {
     let df = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    df.schema().fields().iter().map(|f| f.name().clone()).collect()
+    df.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 fn err(sql: &str) -> Error {
@@ -126,14 +138,24 @@ fn err(sql: &str) -> Error {
 fn projection_with_arithmetic_and_aliases() {
     expect(
         "SELECT id, id * 2 + 1 AS x, v / 2, -id AS neg FROM t WHERE id <= 3",
-        &[&["1", "3", "0.75", "-1"], &["2", "5", "1.25", "-2"], &["3", "7", "1.5", "-3"]],
+        &[
+            &["1", "3", "0.75", "-1"],
+            &["2", "5", "1.25", "-2"],
+            &["3", "7", "1.5", "-3"],
+        ],
     );
-    assert_eq!(names("SELECT id, id * 2 + 1 AS x, v / 2 FROM t WHERE false"), ["id", "x", "v / 2"]);
+    assert_eq!(
+        names("SELECT id, id * 2 + 1 AS x, v / 2 FROM t WHERE false"),
+        ["id", "x", "v / 2"]
+    );
 }
 
 #[test]
 fn star_and_case_insensitive_names() {
-    assert_eq!(names("SELECT * FROM t LIMIT 1"), ["id", "name", "v", "k", "d", "Grp"]);
+    assert_eq!(
+        names("SELECT * FROM t LIMIT 1"),
+        ["id", "name", "v", "k", "d", "Grp"]
+    );
     // Identifiers match case-insensitively and keep the schema's spelling; qualifiers drop.
     expect("SELECT grp, T.ID FROM t AS T WHERE Id = 2", &[&["y", "2"]]);
     assert_eq!(names("SELECT GRP FROM t WHERE id = 2"), ["Grp"]);
@@ -141,16 +163,38 @@ fn star_and_case_insensitive_names() {
 
 #[test]
 fn where_predicates() {
-    let ids = |sql: &str| -> Vec<String> { sorted_rows(sql).into_iter().map(|r| r[0].clone()).collect() };
-    assert_eq!(ids("SELECT id FROM t WHERE id BETWEEN 2 AND 4"), ["2", "3", "4"]);
-    assert_eq!(ids("SELECT id FROM t WHERE id NOT BETWEEN 2 AND 4"), ["1", "5", "6"]);
-    assert_eq!(ids("SELECT id FROM t WHERE name IN ('apple', 'cherry')"), ["1", "3", "4"]);
-    assert_eq!(ids("SELECT id FROM t WHERE v IS NOT NULL AND id NOT IN (1, 2)"), ["3", "4", "6"]);
-    assert_eq!(ids("SELECT id FROM t WHERE name LIKE 'a%'"), ["1", "4", "5"]);
-    assert_eq!(ids("SELECT id FROM t WHERE name NOT LIKE '%an%'"), ["1", "3", "4", "5"]);
+    let ids =
+        |sql: &str| -> Vec<String> { sorted_rows(sql).into_iter().map(|r| r[0].clone()).collect() };
+    assert_eq!(
+        ids("SELECT id FROM t WHERE id BETWEEN 2 AND 4"),
+        ["2", "3", "4"]
+    );
+    assert_eq!(
+        ids("SELECT id FROM t WHERE id NOT BETWEEN 2 AND 4"),
+        ["1", "5", "6"]
+    );
+    assert_eq!(
+        ids("SELECT id FROM t WHERE name IN ('apple', 'cherry')"),
+        ["1", "3", "4"]
+    );
+    assert_eq!(
+        ids("SELECT id FROM t WHERE v IS NOT NULL AND id NOT IN (1, 2)"),
+        ["3", "4", "6"]
+    );
+    assert_eq!(
+        ids("SELECT id FROM t WHERE name LIKE 'a%'"),
+        ["1", "4", "5"]
+    );
+    assert_eq!(
+        ids("SELECT id FROM t WHERE name NOT LIKE '%an%'"),
+        ["1", "3", "4", "5"]
+    );
     assert_eq!(ids("SELECT id FROM t WHERE name ILIKE 'A%O'"), ["5"]);
     assert_eq!(ids("SELECT id FROM t WHERE k IS NULL"), ["2"]);
-    assert_eq!(ids("SELECT id FROM t WHERE v IS NULL OR (id > 5 AND NOT grp = 'y')"), ["5", "6"]);
+    assert_eq!(
+        ids("SELECT id FROM t WHERE v IS NULL OR (id > 5 AND NOT grp = 'y')"),
+        ["5", "6"]
+    );
     assert_eq!(ids("SELECT id FROM t WHERE k % 20 = 0 AND k <> 60"), ["4"]);
 }
 
@@ -165,10 +209,14 @@ fn group_by_name_ordinal_alias_and_having() {
             &["cherry", "1", "3.0"],
         ],
     );
-    assert_eq!(names("SELECT name, count(*), sum(v), avg(v) FROM t GROUP BY name"), [
-        "name", "count(*)", "sum(v)", "avg(v)"
-    ]);
-    expect("SELECT grp, sum(id) FROM t GROUP BY 1", &[&["x", "15"], &["y", "6"]]);
+    assert_eq!(
+        names("SELECT name, count(*), sum(v), avg(v) FROM t GROUP BY name"),
+        ["name", "count(*)", "sum(v)", "avg(v)"]
+    );
+    expect(
+        "SELECT grp, sum(id) FROM t GROUP BY 1",
+        &[&["x", "15"], &["y", "6"]],
+    );
     expect(
         "SELECT upper(name) AS u, count(*) AS c FROM t GROUP BY u HAVING c > 1",
         &[&["APPLE", "2"], &["BANANA", "2"]],
@@ -185,7 +233,23 @@ fn group_by_name_ordinal_alias_and_having() {
         "SELECT year(d) AS yr, count(*) FROM t WHERE id > 1 GROUP BY yr",
         &[&["2023", "1"], &["2024", "4"]],
     );
-    expect("SELECT grp, count(k) FROM t GROUP BY ALL", &[&["x", "4"], &["y", "1"]]);
+    expect(
+        "SELECT grp, count(k) FROM t GROUP BY ALL",
+        &[&["x", "4"], &["y", "1"]],
+    );
+    // A renamed key, and an expression key repeated in the select list.
+    expect(
+        "SELECT grp AS g, min(id) FROM t GROUP BY grp",
+        &[&["x", "1"], &["y", "2"]],
+    );
+    expect(
+        "SELECT id % 2 AS parity, sum(k) FROM t GROUP BY id % 2",
+        &[&["0", "100"], &["1", "90"]],
+    );
+    assert_eq!(
+        names("SELECT id % 2, count(*) FROM t GROUP BY id % 2"),
+        ["id % 2", "count(*)"]
+    );
 }
 
 #[test]
@@ -194,7 +258,10 @@ fn global_aggregates() {
         "SELECT count(*), count(k), sum(id), avg(v), min(name), max(d), count(DISTINCT name) FROM t",
         &[&["6", "5", "21", "3.4", "apple", "2024-05-05", "4"]],
     );
-    expect("SELECT max(id) - min(id) AS span FROM t WHERE grp = 'x'", &[&["5"]]);
+    expect(
+        "SELECT max(id) - min(id) AS span FROM t WHERE grp = 'x'",
+        &[&["5"]],
+    );
 }
 
 #[test]
@@ -219,22 +286,36 @@ fn casts() {
         "SELECT CAST(id AS VARCHAR) AS s, v::INTEGER AS vi, CAST('2.5' AS DOUBLE) AS f FROM t WHERE id IN (3, 4)",
         &[&["3", "3", "2.5"], &["4", "4", "2.5"]],
     );
-    let df = run("SELECT CAST(id AS VARCHAR) AS s, CAST(k AS DOUBLE) AS kd FROM t LIMIT 1").unwrap();
+    let df =
+        run("SELECT CAST(id AS VARCHAR) AS s, CAST(k AS DOUBLE) AS kd FROM t LIMIT 1").unwrap();
     assert_eq!(df.schema().field(0).data_type(), &DataType::Utf8);
     assert_eq!(df.schema().field(1).data_type(), &DataType::Float64);
 }
 
 #[test]
 fn dates_and_functions() {
-    let ids = |sql: &str| -> Vec<String> { sorted_rows(sql).into_iter().map(|r| r[0].clone()).collect() };
-    assert_eq!(ids("SELECT id FROM t WHERE d >= DATE '2024-02-01'"), ["2", "3", "5"]);
+    let ids =
+        |sql: &str| -> Vec<String> { sorted_rows(sql).into_iter().map(|r| r[0].clone()).collect() };
+    assert_eq!(
+        ids("SELECT id FROM t WHERE d >= DATE '2024-02-01'"),
+        ["2", "3", "5"]
+    );
     assert_eq!(ids("SELECT id FROM t WHERE d < '2024-01-15'"), ["1", "6"]);
-    assert_eq!(ids("SELECT id FROM t WHERE EXTRACT(year FROM d) = 2023"), ["6"]);
-    assert_eq!(ids("SELECT id FROM t WHERE month(d) = 1 AND day(d) > 1"), ["4"]);
+    assert_eq!(
+        ids("SELECT id FROM t WHERE EXTRACT(year FROM d) = 2023"),
+        ["6"]
+    );
+    assert_eq!(
+        ids("SELECT id FROM t WHERE month(d) = 1 AND day(d) > 1"),
+        ["4"]
+    );
     expect(
         "SELECT id, substring(name, 2, 3), SUBSTRING(name FROM 1 FOR 2) AS p, length(name), \
          coalesce(k, -1) AS kk FROM t WHERE id IN (1, 2)",
-        &[&["1", "ppl", "ap", "5", "10"], &["2", "ana", "ba", "6", "-1"]],
+        &[
+            &["1", "ppl", "ap", "5", "10"],
+            &["2", "ana", "ba", "6", "-1"],
+        ],
     );
     expect(
         "SELECT date_trunc('month', d) AS m, count(*) FROM t WHERE grp = 'y' GROUP BY 1",
@@ -245,11 +326,22 @@ fn dates_and_functions() {
 #[test]
 fn limit_and_offset() {
     assert_eq!(run("SELECT id FROM t LIMIT 2").unwrap().num_rows(), 2);
-    assert_eq!(run("SELECT id FROM t LIMIT 10 OFFSET 4").unwrap().num_rows(), 2);
-    assert_eq!(run("SELECT id FROM t LIMIT 2 OFFSET 5").unwrap().num_rows(), 1);
+    assert_eq!(
+        run("SELECT id FROM t LIMIT 10 OFFSET 4")
+            .unwrap()
+            .num_rows(),
+        2
+    );
+    assert_eq!(
+        run("SELECT id FROM t LIMIT 2 OFFSET 5").unwrap().num_rows(),
+        1
+    );
     assert_eq!(run("SELECT id FROM t OFFSET 3").unwrap().num_rows(), 3);
     assert_eq!(run("SELECT id FROM t LIMIT 0").unwrap().num_rows(), 0);
-    let all: Vec<String> = sorted_rows("SELECT id FROM t").into_iter().map(|r| r[0].clone()).collect();
+    let all: Vec<String> = sorted_rows("SELECT id FROM t")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
     for r in sorted_rows("SELECT id FROM t LIMIT 3 OFFSET 1") {
         assert!(all.contains(&r[0]));
     }
@@ -275,15 +367,33 @@ fn from_files() {
     std::fs::write(p.join("semi.txt"), "g;x\nd;7\n").unwrap();
     let s = session();
     let q = |sql: String| -> Vec<Vec<String>> {
-        let mut r = rows(&s.sql(&sql).and_then(|f| f.collect()).unwrap_or_else(|e| panic!("{sql}: {e}")));
+        let mut r = rows(
+            &s.sql(&sql)
+                .and_then(|f| f.collect())
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        );
         r.sort();
         r
     };
     let d = p.display();
-    assert_eq!(q(format!("SELECT g, sum(x) FROM '{d}/*.csv' GROUP BY g")), [["a", "4"], ["b", "2"]]);
-    assert_eq!(q(format!("SELECT f.g, x FROM '{d}/tsv' AS f")), [["c", "5"]]);
-    assert_eq!(q(format!("SELECT * FROM read_csv('{d}/semi.txt', header = true, delim = ';')")), [["d", "7"]]);
-    assert_eq!(q(format!("SELECT count(*) FROM read_csv_auto('{d}/a.csv')")), [["2"]]);
+    assert_eq!(
+        q(format!("SELECT g, sum(x) FROM '{d}/*.csv' GROUP BY g")),
+        [["a", "4"], ["b", "2"]]
+    );
+    assert_eq!(
+        q(format!("SELECT f.g, x FROM '{d}/tsv' AS f")),
+        [["c", "5"]]
+    );
+    assert_eq!(
+        q(format!(
+            "SELECT * FROM read_csv('{d}/semi.txt', header = true, delim = ';')"
+        )),
+        [["d", "7"]]
+    );
+    assert_eq!(
+        q(format!("SELECT count(*) FROM read_csv_auto('{d}/a.csv')")),
+        [["2"]]
+    );
 }
 
 #[test]
@@ -299,7 +409,10 @@ fn unsupported_constructs() {
     not_supported("WITH a AS (SELECT 1) SELECT * FROM a", "WITH");
     not_supported("SELECT id FROM t UNION SELECT id FROM t", "UNION");
     not_supported("SELECT * FROM (SELECT id FROM t)", "subquery");
-    not_supported("SELECT id FROM t WHERE id IN (SELECT id FROM t)", "subquery");
+    not_supported(
+        "SELECT id FROM t WHERE id IN (SELECT id FROM t)",
+        "subquery",
+    );
     not_supported("SELECT median(v) FROM t", "median");
     not_supported("SELECT sum(v) OVER () FROM t", "window");
     not_supported("SELECT sum(DISTINCT v) FROM t", "DISTINCT");
@@ -330,7 +443,10 @@ fn errors() {
         e => panic!("{e:?}"),
     }
     match err("SELECT * FROM missing_table") {
-        Error::Plan(m) => assert!(m.contains("missing_table") && m.contains("not registered"), "{m}"),
+        Error::Plan(m) => assert!(
+            m.contains("missing_table") && m.contains("not registered"),
+            "{m}"
+        ),
         e => panic!("{e:?}"),
     }
     match err("SELECT id FROM t WHERE sum(id) > 1") {
@@ -339,5 +455,22 @@ fn errors() {
     }
     assert!(matches!(err("SELECT id FROM t GROUP BY 3"), Error::Plan(_)));
     assert!(matches!(err("SELECT id + name FROM t"), Error::Schema(_)));
-    assert!(matches!(err("SELECT id FROM t WHERE d = DATE 'not a date'"), Error::Sql(_)));
+    assert!(matches!(
+        err("SELECT id FROM t WHERE d = DATE 'not a date'"),
+        Error::Sql(_)
+    ));
+}
+
+#[test]
+fn derived_table_in_from() {
+    let s = Session::builder().threads(2).build().unwrap();
+    let df = s
+        .sql("SELECT count(*) AS groups, sum(n) AS total FROM (SELECT x % 3 AS k, count(*) AS n FROM (SELECT 1 AS x) GROUP BY 1) AS t")
+        .unwrap()
+        .collect()
+        .unwrap();
+    let b = df.to_batch().unwrap();
+    use arrow::array::AsArray;
+    assert_eq!(b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1);
+    assert_eq!(b.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1);
 }

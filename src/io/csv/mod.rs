@@ -8,7 +8,7 @@
 //!             ^ first newline at even quote parity   chunk j starts inside quotes
 //! ```
 //!
-//! * [`split`]: the file is mapped and cut into fixed chunks of `range_bytes`. Task `j`
+//! * `split`: the file is mapped and cut into fixed chunks of `range_bytes`. Task `j`
 //!   (handed out in file order) counts its own chunk's quote characters and newlines —
 //!   in parallel with the other workers' tasks — and publishes the counts. The prefix
 //!   sums of the earlier chunks give the quote parity and the absolute line number at
@@ -16,16 +16,16 @@
 //!   quoted field containing newlines never straddles two ranges. An escape character
 //!   other than the quote breaks the parity argument, so then each file is one range.
 //!   Nothing is counted before a task needs it, so `head(5)` touches one chunk.
-//! * [`range`]: each range is decoded lazily, one batch of `chunk_rows` rows per
+//! * `range`: each range is decoded lazily, one batch of `chunk_rows` rows per
 //!   `next()`, by arrow's push decoder (projection applied while parsing; the header is
 //!   skipped on range 0 only). The range's bytes are reserved in the memory pool while
 //!   it is parsed, and its pages are released (`MADV_DONTNEED`) when it is done, so RSS
 //!   does not grow with the file.
-//! * [`repair`]: the slow path, only when a batch fails to decode: the batch's bytes are
+//! * `repair`: the slow path, only when a batch fails to decode: the batch's bytes are
 //!   re-read record by record with the `csv` crate to find the exact line and column,
 //!   then the bad-row policy applies (error, skip, or null the bad fields).
 //!
-//! Schema inference ([`infer_file_schema`]) samples the first `infer_rows` records.
+//! Schema inference (`infer_file_schema`) samples the first `infer_rows` records.
 
 pub(crate) mod range;
 pub(crate) mod repair;
@@ -44,6 +44,10 @@ use crate::error::{Error, Result};
 
 /// Default size of the byte ranges one large file is cut into.
 pub(crate) const DEFAULT_RANGE_BYTES: usize = 16 << 20;
+
+/// Most records decoded into one batch: arrow's decoder preallocates field offsets
+/// for a whole batch, so an unbounded `chunk_rows` must not reach it.
+pub(crate) const MAX_BATCH_ROWS: usize = 1 << 20;
 
 /// The parsing settings shared by inference, the fast decoder and the slow path.
 #[derive(Debug, Clone)]
@@ -135,7 +139,10 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
         .with_truncated_rows(true);
     let (schema, _) = format
         .infer_schema(BufReader::new(file), Some(o.infer_rows.max(1)))
-        .map_err(|e| csv_error(path, 1, None, e))?;
+        .map_err(|e| {
+            let message = e.to_string();
+            csv_error(path, line_in(&message).unwrap_or(1), None, message)
+        })?;
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -154,6 +161,13 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
         })
         .collect();
     Ok(Schema::new(fields))
+}
+
+/// The line number in a `csv` crate message ("... at line 7"), if any.
+fn line_in(message: &str) -> Option<u64> {
+    let rest = &message[message.rfind(" at line ")? + " at line ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Second and millisecond timestamps read as microseconds, floe's timestamp unit.

@@ -14,6 +14,12 @@
 //! workers) and cannot deadlock. The same pass counts newlines, which gives each range
 //! its absolute first line number for error messages.
 //!
+//! Limit: parity assumes RFC 4180 quoting. A stray quote inside an unquoted field
+//! (`ab"c`), which the parser reads literally, flips the parity; later boundaries then
+//! fall at the next even-parity newline, which is usually just a less even split, but
+//! can cut a later quoted field that contains newlines. Such files read correctly with
+//! `escape` set (one range per file).
+//!
 //! Memory: the mapping costs address space, not memory; pages become resident as they
 //! are read and are released by the range reader when its range is done.
 

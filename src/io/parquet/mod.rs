@@ -3,7 +3,7 @@
 //! * The footer is parsed once, at discovery, and kept in the dataset
 //!   ([`crate::io::DataFile::parquet`]); tasks reuse it and never re-read it.
 //! * Row groups whose statistics prove that a pushed filter cannot hold are never
-//!   handed out ([`prune`]); the filters are still applied exactly to what is read.
+//!   handed out (`prune`); the filters are still applied exactly to what is read.
 //! * A task decodes lazily: its file is opened and its reader built on the first
 //!   `next()`, and each `next()` decodes one batch of `chunk_rows` rows of the
 //!   projected root columns only.
