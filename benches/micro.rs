@@ -19,14 +19,27 @@ fn h2o_csv(rows: usize) -> PathBuf {
     writeln!(w, "id1,id2,id3,id4,id5,id6,v1,v2,v3").unwrap();
     let mut s = 108u64;
     let mut next = |n: u64| {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 33) % n) + 1
     };
     let groups = (rows as u64 / 100).max(1);
     for _ in 0..rows {
-        let (a, b, c, d, e, f) = (next(100), next(100), next(groups), next(100), next(100), next(groups));
+        let (a, b, c, d, e, f) = (
+            next(100),
+            next(100),
+            next(groups),
+            next(100),
+            next(100),
+            next(groups),
+        );
         let (v1, v2, v3) = (next(5), next(15), next(100_000_000) as f64 / 1e6);
-        writeln!(w, "id{a:03},id{b:03},id{c:010},{d},{e},{f},{v1},{v2},{v3:.6}").unwrap();
+        writeln!(
+            w,
+            "id{a:03},id{b:03},id{c:010},{d},{e},{f},{v1},{v2},{v3:.6}"
+        )
+        .unwrap();
     }
     w.flush().unwrap();
     std::fs::rename(&tmp, &path).unwrap();
@@ -39,7 +52,10 @@ fn h2o_parquet(csv: &Path, session: &Session) -> PathBuf {
         session
             .scan_csv(csv.to_str().unwrap(), CsvOptions::default())
             .unwrap()
-            .sink_parquet(&path, ParquetSinkOptions::default().with_row_group_rows(128 * 1024))
+            .sink_parquet(
+                &path,
+                ParquetSinkOptions::default().with_row_group_rows(128 * 1024),
+            )
             .unwrap();
     }
     path

@@ -14,7 +14,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use floe::prelude::*;
 use parquet::arrow::ArrowWriter;
 
-const NAMES: [&str; 8] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
+const NAMES: [&str; 8] = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+];
 
 fn generate(dir: &Path, files: usize, rows: usize) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -25,13 +27,16 @@ fn generate(dir: &Path, files: usize, rows: usize) -> Result<()> {
     ]));
     let mut state = 42u64;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as f64 / (1u64 << 31) as f64
     };
     for f in 0..files {
         let path = dir.join(format!("part-{f:03}.parquet"));
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut w = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| Error::parquet(&path, None, e))?;
+        let mut w = ArrowWriter::try_new(file, schema.clone(), None)
+            .map_err(|e| Error::parquet(&path, None, e))?;
         let mut names = vec![];
         let mut values = vec![];
         let mut amounts = vec![];
@@ -48,7 +53,8 @@ fn generate(dir: &Path, files: usize, rows: usize) -> Result<()> {
                 Arc::new(Float64Array::from(amounts)),
             ],
         )?;
-        w.write(&batch).map_err(|e| Error::parquet(&path, None, e))?;
+        w.write(&batch)
+            .map_err(|e| Error::parquet(&path, None, e))?;
         w.close().map_err(|e| Error::parquet(&path, None, e))?;
     }
     Ok(())
@@ -57,7 +63,10 @@ fn generate(dir: &Path, files: usize, rows: usize) -> Result<()> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let dir = args.first().map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().join("glob"));
+    let dir = args
+        .first()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("glob"));
     let files = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(64);
     let rows = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(50_000);
     generate(&dir, files, rows)?;

@@ -10,7 +10,7 @@
 //! the bytes spilled.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use floe::metrics::human_bytes;
@@ -24,14 +24,19 @@ fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
     let groups = (rows as u64 / k).max(1);
     let mut s = 108u64;
     let mut next = |n: u64| {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 33) % n) + 1
     };
     for _ in 0..rows {
         let (a, b, c) = (next(k), next(k), next(groups));
         let (d, e, f) = (next(k), next(k), next(groups));
         let (v1, v2, v3) = (next(5), next(15), next(100_000_000) as f64 / 1e6);
-        writeln!(w, "id{a:03},id{b:03},id{c:010},{d},{e},{f},{v1},{v2},{v3:.6}")?;
+        writeln!(
+            w,
+            "id{a:03},id{b:03},id{c:010},{d},{e},{f},{v1},{v2},{v3:.6}"
+        )?;
     }
     w.flush()?;
     std::fs::rename(tmp, path)
@@ -40,22 +45,35 @@ fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
 fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_string())
+        })
         .unwrap_or_else(|| "n/a".into())
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rows: usize = args.first().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let rows: usize = args
+        .first()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
     let limit = args.get(1).cloned().unwrap_or_else(|| "64MiB".into());
-    let path = PathBuf::from(std::env::temp_dir()).join(format!("floe-h2o-{rows}.csv"));
+    let path = std::env::temp_dir().join(format!("floe-h2o-{rows}.csv"));
     if !path.exists() {
         eprintln!("generating {} ...", path.display());
         generate(&path, rows).map_err(|e| Error::io(&path, e))?;
     }
-    let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+    let size = std::fs::metadata(&path)
+        .map_err(|e| Error::io(&path, e))?
+        .len();
     let session = Session::builder().memory_limit(&limit).build()?;
-    println!("input {} ({}), memory limit {limit}", path.display(), human_bytes(size));
+    println!(
+        "input {} ({}), memory limit {limit}",
+        path.display(),
+        human_bytes(size)
+    );
     let queries = [
         ("id3: sum(v1), avg(v3)", "SELECT id3, sum(v1) AS v1, avg(v3) AS v3 FROM x GROUP BY id3"),
         (

@@ -56,7 +56,8 @@ fn generate(dir: &Path, files: usize, rows: usize) -> std::io::Result<()> {
             let ts = start + chrono::Duration::minutes(i as i64);
             let hour = ts.format("%H").to_string().parse::<f64>().unwrap_or(0.0);
             let sensor = ["A", "B", "C", "D"][(rng.next_u64() % 4) as usize];
-            let temp = 25.0 + 5.0 * (2.0 * std::f64::consts::PI * hour / 24.0).sin() + rng.normal(2.0);
+            let temp =
+                25.0 + 5.0 * (2.0 * std::f64::consts::PI * hour / 24.0).sin() + rng.normal(2.0);
             let hum = 60.0 + rng.normal(5.0);
             let pres = 1013.0 + rng.normal(10.0);
             writeln!(
@@ -100,10 +101,21 @@ fn report(session: &Session, file: &Path) -> Result<()> {
         .to_batch()?;
     let hours = hourly.column(0).as_primitive::<Int64Type>();
     let temps: &Float64Array = hourly.column(1).as_primitive::<Float64Type>();
-    let mut by_hour: Vec<(i64, f64)> = hours.values().iter().copied().zip(temps.values().iter().copied()).collect();
+    let mut by_hour: Vec<(i64, f64)> = hours
+        .values()
+        .iter()
+        .copied()
+        .zip(temps.values().iter().copied())
+        .collect();
     by_hour.sort_by_key(|(h, _)| *h);
-    let peak = by_hour.iter().copied().fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
-    let low = by_hour.iter().copied().fold((0, f64::MAX), |a, b| if b.1 < a.1 { b } else { a });
+    let peak = by_hour
+        .iter()
+        .copied()
+        .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    let low = by_hour
+        .iter()
+        .copied()
+        .fold((0, f64::MAX), |a, b| if b.1 < a.1 { b } else { a });
     println!("== {}", file.display());
     println!(
         "rows {:>8}   temperature mean {:.3} std {:.3} min {:.3} max {:.3}",
@@ -121,9 +133,15 @@ fn report(session: &Session, file: &Path) -> Result<()> {
         f64_at(&stats, "p_std")?,
         f64_at(&stats, "corr_t_h")?
     );
-    let line: Vec<String> = by_hour.iter().map(|(h, t)| format!("{h:02}:{t:.1}")).collect();
+    let line: Vec<String> = by_hour
+        .iter()
+        .map(|(h, t)| format!("{h:02}:{t:.1}"))
+        .collect();
     println!("hourly mean temperature: {}", line.join(" "));
-    println!("peak hour {:02} ({:.2})   lowest hour {:02} ({:.2})", peak.0, peak.1, low.0, low.1);
+    println!(
+        "peak hour {:02} ({:.2})   lowest hour {:02} ({:.2})",
+        peak.0, peak.1, low.0, low.1
+    );
     Ok(())
 }
 

@@ -114,7 +114,9 @@ pub fn parse_byte_size(text: &str) -> Result<usize> {
         }
     };
     if value <= 0.0 {
-        return Err(Error::Config(format!("byte size '{text}' must be positive")));
+        return Err(Error::Config(format!(
+            "byte size '{text}' must be positive"
+        )));
     }
     Ok((value * mult) as usize)
 }

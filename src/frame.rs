@@ -76,10 +76,20 @@ impl LazyFrame {
     pub fn select(&self, exprs: impl IntoIterator<Item = Expr>) -> Result<LazyFrame> {
         let exprs: Vec<Expr> = exprs.into_iter().collect();
         if exprs.iter().any(|e| e.contains_aggregate()) {
-            if !exprs.iter().all(|e| e.contains_aggregate() || matches!(e, Expr::Literal(_))) {
-                return Err(Error::Plan("select() mixes aggregates and columns; use group_by(..).agg(..)".into()));
+            if !exprs
+                .iter()
+                .all(|e| e.contains_aggregate() || matches!(e, Expr::Literal(_)))
+            {
+                return Err(Error::Plan(
+                    "select() mixes aggregates and columns; use group_by(..).agg(..)".into(),
+                ));
             }
-            return Ok(self.derive(build_aggregate(Arc::clone(&self.plan), vec![], exprs, None)?));
+            return Ok(self.derive(build_aggregate(
+                Arc::clone(&self.plan),
+                vec![],
+                exprs,
+                None,
+            )?));
         }
         Ok(self.derive(LogicalPlan::try_project(Arc::clone(&self.plan), exprs)?))
     }
@@ -148,7 +158,9 @@ impl LazyFrame {
     pub fn collect_with_metrics(&self) -> Result<(DataFrame, QueryMetrics)> {
         let plan = optimize(&self.plan)?;
         let ctx = self.session.query_context();
-        let batches = collect(&plan, &ctx)?;
+        let batches = collect(&plan, &ctx);
+        self.session.record_query(&ctx);
+        let batches = batches?;
         Ok((
             DataFrame {
                 schema: plan.schema(),
@@ -189,12 +201,26 @@ impl LazyFrame {
     }
 
     /// Streams the result into Parquet (zstd), atomically.
-    pub fn sink_parquet(&self, path: impl AsRef<Path>, options: ParquetSinkOptions) -> Result<SinkReport> {
+    pub fn sink_parquet(
+        &self,
+        path: impl AsRef<Path>,
+        options: ParquetSinkOptions,
+    ) -> Result<SinkReport> {
         let plan = optimize(&self.plan)?;
         let ctx = self.session.query_context();
-        let metrics = ctx.metrics.register(format!("ParquetSink {}", path.as_ref().display()));
-        let sink = parquet_sink(path.as_ref(), plan.schema(), options, Arc::clone(&ctx.pool), metrics)?;
-        run_into(&plan, &ctx, sink.as_ref())?;
+        let metrics = ctx
+            .metrics
+            .register(format!("ParquetSink {}", path.as_ref().display()));
+        let sink = parquet_sink(
+            path.as_ref(),
+            plan.schema(),
+            options,
+            Arc::clone(&ctx.pool),
+            metrics,
+        )?;
+        let result = run_into(&plan, &ctx, sink.as_ref());
+        self.session.record_query(&ctx);
+        result?;
         Ok(SinkReport {
             rows: sink.rows_written(),
             files: sink.files(),
@@ -205,9 +231,19 @@ impl LazyFrame {
     pub fn sink_csv(&self, path: impl AsRef<Path>, options: CsvSinkOptions) -> Result<SinkReport> {
         let plan = optimize(&self.plan)?;
         let ctx = self.session.query_context();
-        let metrics = ctx.metrics.register(format!("CsvSink {}", path.as_ref().display()));
-        let sink = csv_sink(path.as_ref(), plan.schema(), options, Arc::clone(&ctx.pool), metrics)?;
-        run_into(&plan, &ctx, sink.as_ref())?;
+        let metrics = ctx
+            .metrics
+            .register(format!("CsvSink {}", path.as_ref().display()));
+        let sink = csv_sink(
+            path.as_ref(),
+            plan.schema(),
+            options,
+            Arc::clone(&ctx.pool),
+            metrics,
+        )?;
+        let result = run_into(&plan, &ctx, sink.as_ref());
+        self.session.record_query(&ctx);
+        result?;
         Ok(SinkReport {
             rows: sink.rows_written(),
             files: sink.files(),
@@ -218,7 +254,9 @@ impl LazyFrame {
     pub fn sink_into(&self, sink: &dyn crate::exec::Sink) -> Result<QueryMetrics> {
         let plan = optimize(&self.plan)?;
         let ctx = self.session.query_context();
-        run_into(&plan, &ctx, sink)?;
+        let result = run_into(&plan, &ctx, sink);
+        self.session.record_query(&ctx);
+        result?;
         Ok(ctx.metrics)
     }
 }
@@ -227,7 +265,11 @@ impl GroupBy {
     /// Computes `aggs` per group. Each may be an aggregate or an expression over
     /// aggregates and keys (`col("a").sum() / len()`).
     pub fn agg(self, aggs: impl IntoIterator<Item = Expr>) -> Result<LazyFrame> {
-        let mut select: Vec<Expr> = self.keys.iter().map(|k| Expr::Column(k.output_name())).collect();
+        let mut select: Vec<Expr> = self
+            .keys
+            .iter()
+            .map(|k| Expr::Column(k.output_name()))
+            .collect();
         select.extend(aggs);
         let keys = self.keys;
         let plan = build_aggregate(Arc::clone(&self.frame.plan), keys, select, None)?;
@@ -285,7 +327,12 @@ impl fmt::Display for DataFrame {
         match arrow::util::pretty::pretty_format_batches_with_options(&self.batches, &options) {
             Ok(t) if !self.batches.is_empty() => write!(f, "{t}"),
             _ => {
-                let names: Vec<&str> = self.schema.fields().iter().map(|x| x.name().as_str()).collect();
+                let names: Vec<&str> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|x| x.name().as_str())
+                    .collect();
                 write!(f, "(0 rows) [{}]", names.join(", "))
             }
         }

@@ -43,7 +43,6 @@
 //! # Ok::<(), floe::Error>(())
 //! ```
 
-
 pub mod config;
 pub mod error;
 pub mod exec;
@@ -67,6 +66,8 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::expr::{col, corr, len, lit, null, when, Expr};
     pub use crate::frame::{DataFrame, LazyFrame};
-    pub use crate::io::{BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetOptions, ParquetSinkOptions};
+    pub use crate::io::{
+        BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetOptions, ParquetSinkOptions,
+    };
     pub use crate::session::Session;
 }

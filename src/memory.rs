@@ -213,7 +213,10 @@ mod tests {
         a.try_grow(60).unwrap();
         let mut b = pool.reservation("b");
         let err = b.try_grow(50).unwrap_err();
-        assert!(matches!(err, Error::ResourcesExhausted { requested: 50, .. }));
+        assert!(matches!(
+            err,
+            Error::ResourcesExhausted { requested: 50, .. }
+        ));
         assert_eq!(pool.used(), 60);
         b.try_grow(40).unwrap();
         assert_eq!(pool.used(), 100);

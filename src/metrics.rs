@@ -32,7 +32,8 @@ impl OperatorMetrics {
         self.rows_out.fetch_add(n as u64, Ordering::Relaxed);
     }
     pub fn add_time(&self, d: Duration) {
-        self.time_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.time_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
     pub fn record_reserved(&self, bytes: usize) {
         self.peak_reserved.fetch_max(bytes, Ordering::Relaxed);

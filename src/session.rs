@@ -25,6 +25,8 @@ struct SessionInner {
     tables: RwLock<HashMap<String, Arc<LogicalPlan>>>,
     cancel: Arc<AtomicBool>,
     rows_scanned: Arc<AtomicU64>,
+    spilled_bytes: AtomicU64,
+    spill_files: AtomicU64,
 }
 
 /// A floe session. Cheap to clone; clones share everything.
@@ -35,7 +37,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("config", &self.inner.config).finish()
+        f.debug_struct("Session")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
@@ -115,6 +119,8 @@ impl Session {
                 tables: RwLock::new(HashMap::new()),
                 cancel: Arc::new(AtomicBool::new(false)),
                 rows_scanned: Arc::new(AtomicU64::new(0)),
+                spilled_bytes: AtomicU64::new(0),
+                spill_files: AtomicU64::new(0),
             }),
         })
     }
@@ -135,19 +141,47 @@ impl Session {
 
     /// Rows read by scans of this session so far (for progress display).
     pub fn rows_scanned(&self) -> u64 {
-        self.inner.rows_scanned.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner
+            .rows_scanned
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes and files spilled by all queries of this session so far.
+    pub fn spilled(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.inner.spilled_bytes.load(Relaxed),
+            self.inner.spill_files.load(Relaxed),
+        )
+    }
+
+    /// Adds a finished query's spill totals to the session's.
+    pub(crate) fn record_query(&self, ctx: &QueryContext) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.inner
+            .spilled_bytes
+            .fetch_add(ctx.spill.bytes_written(), Relaxed);
+        self.inner
+            .spill_files
+            .fetch_add(ctx.spill.files_written() as u64, Relaxed);
     }
 
     /// A lazy scan of CSV files: a file, a glob, or a directory.
     pub fn scan_csv(&self, location: &str, options: CsvOptions) -> Result<LazyFrame> {
         let ds = Dataset::try_new(location, FileFormat::Csv(options))?;
-        Ok(LazyFrame::new(self.clone(), LogicalPlan::scan(Arc::new(ds))))
+        Ok(LazyFrame::new(
+            self.clone(),
+            LogicalPlan::scan(Arc::new(ds)),
+        ))
     }
 
     /// A lazy scan of Parquet files: a file, a glob, or a directory.
     pub fn scan_parquet(&self, location: &str, options: ParquetOptions) -> Result<LazyFrame> {
         let ds = Dataset::try_new(location, FileFormat::Parquet(options))?;
-        Ok(LazyFrame::new(self.clone(), LogicalPlan::scan(Arc::new(ds))))
+        Ok(LazyFrame::new(
+            self.clone(),
+            LogicalPlan::scan(Arc::new(ds)),
+        ))
     }
 
     /// Names a frame so SQL can use it in FROM.
@@ -168,7 +202,12 @@ impl Session {
     }
 
     /// Registers Parquet files as table `name`.
-    pub fn register_parquet(&self, name: &str, location: &str, options: ParquetOptions) -> Result<()> {
+    pub fn register_parquet(
+        &self,
+        name: &str,
+        location: &str,
+        options: ParquetOptions,
+    ) -> Result<()> {
         let f = self.scan_parquet(location, options)?;
         self.register(name, &f)
     }

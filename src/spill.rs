@@ -96,12 +96,15 @@ impl SpillManager {
             .map_err(|e| Error::io(dir.path(), e))?;
         let path = file.path().to_path_buf();
         let counting = CountingWriter {
-            inner: BufWriter::with_capacity(1 << 20, file.reopen().map_err(|e| Error::io(&path, e))?),
+            inner: BufWriter::with_capacity(
+                1 << 20,
+                file.reopen().map_err(|e| Error::io(&path, e))?,
+            ),
             manager: Arc::clone(self),
             written: 0,
         };
-        let options = IpcWriteOptions::default()
-            .try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+        let options =
+            IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
         let writer = StreamWriter::try_new_with_options(counting, schema, options)
             .map_err(|e| self.map_write_error(e, &path))?;
         Ok(SpillWriter {
@@ -292,7 +295,9 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from_iter_values(0..n)),
-                Arc::new(StringArray::from_iter((0..n).map(|i| (i % 3 != 0).then(|| format!("v{i}"))))),
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| (i % 3 != 0).then(|| format!("v{i}"))),
+                )),
             ],
         )
         .unwrap()

@@ -21,7 +21,9 @@ fn data() -> (Arc<Schema>, RecordBatch) {
     ]));
     let mut s = 7u64;
     let mut next = |n: u64| {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (s >> 33) % n
     };
     let mut k1 = vec![];
@@ -113,7 +115,11 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
-fn query(session: &Session, schema: &Arc<Schema>, batch: &RecordBatch) -> Result<(DataFrame, floe::metrics::QueryMetrics)> {
+fn query(
+    session: &Session,
+    schema: &Arc<Schema>,
+    batch: &RecordBatch,
+) -> Result<(DataFrame, floe::metrics::QueryMetrics)> {
     DataFrame::new(schema.clone(), vec![batch.clone()])
         .lazy(session)
         .group_by([col("k1"), col("k2")])
@@ -148,7 +154,9 @@ fn check(df: &DataFrame, expected: &BTreeMap<Key, Naive>) {
     let k2 = b.column(1).as_primitive::<Int64Type>();
     for i in 0..b.num_rows() {
         let key = (k1.is_valid(i).then(|| k1.value(i).to_string()), k2.value(i));
-        let g = expected.get(&key).unwrap_or_else(|| panic!("unexpected group {key:?}"));
+        let g = expected
+            .get(&key)
+            .unwrap_or_else(|| panic!("unexpected group {key:?}"));
         assert_eq!(get_i("n", i), Some(g.n), "{key:?} n");
         assert_eq!(get_i("sum_w", i), g.sum_w, "{key:?} sum_w");
         assert_eq!(get_i("count_v", i), Some(g.count_v), "{key:?} count_v");
@@ -156,9 +164,16 @@ fn check(df: &DataFrame, expected: &BTreeMap<Key, Naive>) {
         assert!(close(get_f("mean_v", i), mean), "{key:?} mean");
         assert!(close(get_f("min_v", i), g.min_v), "{key:?} min");
         assert_eq!(get_i("max_w", i), g.max_k2w, "{key:?} max");
-        assert_eq!(get_i("distinct_w", i), Some(g.distinct_w.len() as i64), "{key:?} distinct");
+        assert_eq!(
+            get_i("distinct_w", i),
+            Some(g.distinct_w.len() as i64),
+            "{key:?} distinct"
+        );
         assert!(close(get_f("std_v", i), std_of(&g.sq_v)), "{key:?} std");
-        assert!(close(get_f("first_v", i), g.first_v.flatten()), "{key:?} first");
+        assert!(
+            close(get_f("first_v", i), g.first_v.flatten()),
+            "{key:?} first"
+        );
     }
 }
 
@@ -168,7 +183,11 @@ fn unlimited_run_matches_naive_reference() {
     let session = Session::builder().threads(2).build().unwrap();
     let (df, metrics) = query(&session, &schema, &batch).unwrap();
     check(&df, &naive(&batch));
-    assert_eq!(metrics.spilled_bytes(), 0, "the unlimited run must not spill");
+    assert_eq!(
+        metrics.spilled_bytes(),
+        0,
+        "the unlimited run must not spill"
+    );
     assert_eq!(session.memory_pool().used(), 0);
 }
 
@@ -195,7 +214,10 @@ fn forced_spill_with_tiny_limits_and_chunk_sizes() {
         let (df, metrics) = query(&session, &schema, &batch)
             .unwrap_or_else(|e| panic!("limit {limit} chunk {chunk}: {e}"));
         check(&df, &expected);
-        assert!(metrics.spilled_bytes() > 0, "limit {limit} chunk {chunk} force {force}: expected a spill");
+        assert!(
+            metrics.spilled_bytes() > 0,
+            "limit {limit} chunk {chunk} force {force}: expected a spill"
+        );
         drop(df);
         assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
         let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
@@ -215,7 +237,10 @@ fn final_phase_repartitions_an_oversized_partition() {
     let keys: Vec<i64> = (0..n).map(|i| (i * 7919) % 50_000).collect();
     let batch = RecordBatch::try_new(
         schema.clone(),
-        vec![Arc::new(Int64Array::from(keys.clone())), Arc::new(Int64Array::from_iter_values(0..n))],
+        vec![
+            Arc::new(Int64Array::from(keys.clone())),
+            Arc::new(Int64Array::from_iter_values(0..n)),
+        ],
     )
     .unwrap();
     let spill_dir = tempfile::tempdir().unwrap();
@@ -231,7 +256,12 @@ fn final_phase_repartitions_an_oversized_partition() {
         .group_by([col("k")])
         .agg([col("v").sum().alias("s"), len().alias("c")])
         .unwrap()
-        .select([col("k").sum().alias("ks"), col("s").sum().alias("ss"), col("c").sum().alias("cs"), len().alias("groups")])
+        .select([
+            col("k").sum().alias("ks"),
+            col("s").sum().alias("ss"),
+            col("c").sum().alias("cs"),
+            len().alias("groups"),
+        ])
         .unwrap()
         .collect_with_metrics()
         .unwrap();
@@ -244,7 +274,10 @@ fn final_phase_repartitions_an_oversized_partition() {
     assert_eq!(get(2), n);
     assert!(metrics.spilled_bytes() > 0);
     assert!(
-        metrics.operators().iter().any(|o| o.note().contains("re-partitioned")),
+        metrics
+            .operators()
+            .iter()
+            .any(|o| o.note().contains("re-partitioned")),
         "expected a re-partition: {metrics}"
     );
     assert_eq!(session.memory_pool().used(), 0);
@@ -259,7 +292,11 @@ fn global_aggregate_over_no_rows_has_one_row() {
         .lazy(&session)
         .filter(col("k2").lt(lit(-1)))
         .unwrap()
-        .select([len().alias("n"), col("v").sum().alias("s"), col("v").mean().alias("m")])
+        .select([
+            len().alias("n"),
+            col("v").sum().alias("s"),
+            col("v").mean().alias("m"),
+        ])
         .unwrap()
         .collect()
         .unwrap();

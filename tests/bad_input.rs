@@ -40,7 +40,10 @@ fn malformed_csv_row_names_file_line_and_column() {
     text.push_str("2000,not_a_number,x\n");
     write(&p, &text);
     let err = session()
-        .scan_csv(p.to_str().unwrap(), CsvOptions::default().with_column_type("amount", arrow::datatypes::DataType::Float64))
+        .scan_csv(
+            p.to_str().unwrap(),
+            CsvOptions::default().with_column_type("amount", arrow::datatypes::DataType::Float64),
+        )
         .unwrap()
         .select([col("amount").sum()])
         .unwrap()
@@ -60,7 +63,10 @@ fn bad_rows_can_be_skipped_or_nulled_and_are_counted() {
     let opts = CsvOptions::default().with_column_type("b", arrow::datatypes::DataType::Int64);
     let s = session();
     let skipped = s
-        .scan_csv(p.to_str().unwrap(), opts.clone().with_bad_rows(BadRowPolicy::Skip))
+        .scan_csv(
+            p.to_str().unwrap(),
+            opts.clone().with_bad_rows(BadRowPolicy::Skip),
+        )
         .unwrap()
         .select([len().alias("n"), col("b").sum().alias("s")])
         .unwrap()
@@ -70,11 +76,19 @@ fn bad_rows_can_be_skipped_or_nulled_and_are_counted() {
     let (nulled, metrics) = s
         .scan_csv(p.to_str().unwrap(), opts.with_bad_rows(BadRowPolicy::Null))
         .unwrap()
-        .select([len().alias("n"), col("b").sum().alias("s"), col("b").count().alias("c")])
+        .select([
+            len().alias("n"),
+            col("b").sum().alias("s"),
+            col("b").count().alias("c"),
+        ])
         .unwrap()
         .collect_with_metrics()
         .unwrap();
-    assert_eq!(first_row(&nulled), vec![Some(4), Some(40), Some(2)], "{nulled}");
+    assert_eq!(
+        first_row(&nulled),
+        vec![Some(4), Some(40), Some(2)],
+        "{nulled}"
+    );
     assert!(
         metrics.operators().iter().any(|o| o.note().contains('2')),
         "the affected-row count is reported: {metrics}"
@@ -84,11 +98,18 @@ fn bad_rows_can_be_skipped_or_nulled_and_are_counted() {
 #[test]
 fn missing_file_and_empty_glob() {
     let s = session();
-    let err = s.scan_csv("/definitely/not/here.csv", CsvOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("/definitely/not/here.csv"), "{err}");
+    let err = s
+        .scan_csv("/definitely/not/here.csv", CsvOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/definitely/not/here.csv"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let glob = format!("{}/*.parquet", dir.path().display());
-    let err = s.scan_parquet(&glob, ParquetOptions::default()).unwrap_err();
+    let err = s
+        .scan_parquet(&glob, ParquetOptions::default())
+        .unwrap_err();
     assert!(matches!(err, Error::NoFiles(_)), "{err}");
     assert!(err.to_string().contains(&glob), "{err}");
 }
@@ -99,10 +120,16 @@ fn mismatched_schemas_name_both_files_and_the_column() {
     write(&dir.path().join("a.csv"), "id,v\n1,2\n");
     write(&dir.path().join("b.csv"), "id,v\n1,hello\n");
     let err = session()
-        .scan_csv(&format!("{}/*.csv", dir.path().display()), CsvOptions::default())
+        .scan_csv(
+            &format!("{}/*.csv", dir.path().display()),
+            CsvOptions::default(),
+        )
         .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("a.csv") && msg.contains("b.csv") && msg.contains('v'), "{msg}");
+    assert!(
+        msg.contains("a.csv") && msg.contains("b.csv") && msg.contains('v'),
+        "{msg}"
+    );
     assert!(matches!(err, Error::Schema(_)), "{msg}");
 }
 
@@ -112,9 +139,16 @@ fn union_by_name_fills_missing_columns_with_nulls() {
     write(&dir.path().join("a.csv"), "id,v\n1,2\n2,3\n");
     write(&dir.path().join("b.csv"), "v,id,extra\n10,3,x\n");
     let df = session()
-        .scan_csv(&format!("{}/*.csv", dir.path().display()), CsvOptions::default())
+        .scan_csv(
+            &format!("{}/*.csv", dir.path().display()),
+            CsvOptions::default(),
+        )
         .unwrap()
-        .select([col("id").sum().alias("ids"), col("v").sum().alias("vs"), col("extra").count().alias("e")])
+        .select([
+            col("id").sum().alias("ids"),
+            col("v").sum().alias("vs"),
+            col("extra").count().alias("e"),
+        ])
         .unwrap()
         .collect()
         .unwrap();
@@ -131,17 +165,22 @@ fn truncated_parquet_is_an_error_naming_the_file() {
         .map(|_| ())
         .or_else(|_| -> Result<()> {
             // Fall back to writing with parquet directly if SELECT without FROM is unsupported.
-            let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
-                "x",
-                arrow::datatypes::DataType::Int64,
-                false,
-            )]));
+            let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, false),
+            ]));
             let b = arrow::array::RecordBatch::try_new(
                 schema.clone(),
-                vec![std::sync::Arc::new(arrow::array::Int64Array::from(vec![1i64; 1000]))],
+                vec![std::sync::Arc::new(arrow::array::Int64Array::from(
+                    vec![1i64; 1000],
+                ))],
             )
             .unwrap();
-            let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&good).unwrap(), schema, None).unwrap();
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                std::fs::File::create(&good).unwrap(),
+                schema,
+                None,
+            )
+            .unwrap();
             w.write(&b).unwrap();
             w.close().unwrap();
             Ok(())
@@ -168,7 +207,11 @@ fn memory_limit_too_small_for_unspillable_work_is_resources_exhausted() {
     }
     write(&p, &text);
     // Collecting the whole result cannot spill; 16 KiB cannot hold it.
-    let s = Session::builder().threads(2).memory_limit("16KiB").build().unwrap();
+    let s = Session::builder()
+        .threads(2)
+        .memory_limit("16KiB")
+        .build()
+        .unwrap();
     let err = s
         .scan_csv(p.to_str().unwrap(), CsvOptions::default())
         .unwrap()
@@ -183,9 +226,17 @@ fn type_errors_surface_when_the_plan_is_built() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.csv");
     write(&p, "a,s\n1,x\n");
-    let f = session().scan_csv(p.to_str().unwrap(), CsvOptions::default()).unwrap();
-    assert!(matches!(f.filter(col("a").add(lit(1))), Err(Error::Schema(_))));
-    assert!(matches!(f.select([col("s").add(lit(1))]), Err(Error::Schema(_))));
+    let f = session()
+        .scan_csv(p.to_str().unwrap(), CsvOptions::default())
+        .unwrap();
+    assert!(matches!(
+        f.filter(col("a").add(lit(1))),
+        Err(Error::Schema(_))
+    ));
+    assert!(matches!(
+        f.select([col("s").add(lit(1))]),
+        Err(Error::Schema(_))
+    ));
     assert!(matches!(f.select([col("nope")]), Err(Error::Plan(_))));
     assert!(matches!(f.select([col("s").sum()]), Err(Error::Schema(_))));
 }

@@ -21,7 +21,11 @@ fn csv_format_prints_header_and_rows_only() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
@@ -33,7 +37,10 @@ fn csv_format_prints_header_and_rows_only() {
 
 #[test]
 fn failure_is_one_error_line_and_nonzero_exit() {
-    let out = floe().args(["sql", "SELECT nope FROM 'data/sensors/*.csv'"]).output().unwrap();
+    let out = floe()
+        .args(["sql", "SELECT nope FROM 'data/sensors/*.csv'"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     let last = stderr.lines().last().unwrap_or("");
@@ -41,7 +48,13 @@ fn failure_is_one_error_line_and_nonzero_exit() {
     assert!(last.contains("nope"), "{stderr}");
     assert!(out.stdout.is_empty());
 
-    let out = floe().args(["sql", "SELECT * FROM 'data/sensors/*.csv' ORDER BY temperature"]).output().unwrap();
+    let out = floe()
+        .args([
+            "sql",
+            "SELECT * FROM 'data/sensors/*.csv' ORDER BY temperature",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported"));
 }
@@ -61,14 +74,23 @@ fn output_file_is_written_atomically_and_readable() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     assert_eq!(names, vec!["out.parquet".to_string()], "no temp files left");
     let out = floe()
-        .args(["sql", "--format", "csv", &format!("SELECT count(*) AS n FROM '{}'", target.display())])
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) AS n FROM '{}'", target.display()),
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "n\n4\n");
@@ -81,8 +103,14 @@ fn explain_shows_plan_and_pipelines_and_analyze_shows_metrics() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Aggregate"), "{text}");
     assert!(text.contains("Pipeline 2"), "{text}");
-    assert!(text.contains("filters=["), "predicate pushed into the scan: {text}");
+    assert!(
+        text.contains("filters=["),
+        "predicate pushed into the scan: {text}"
+    );
     let out = floe().args(["explain", "--analyze", q]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("rows_out") && text.contains("spilled"), "{text}");
+    assert!(
+        text.contains("rows_out") && text.contains("spilled"),
+        "{text}"
+    );
 }

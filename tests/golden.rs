@@ -37,15 +37,25 @@ fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<String>> {
 }
 
 fn read_answer(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::ReaderBuilder::new().has_headers(true).from_path(path).unwrap();
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .unwrap();
     let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
     (header, rows)
 }
 
 fn normalize(v: &str) -> String {
     // Timestamps: arrow prints 2024-01-01T12:00:00, Python 2024-01-01 12:00:00.
-    let v = if v.len() >= 19 && v.as_bytes()[10] == b'T' { v.replacen('T', " ", 1) } else { v.to_string() };
+    let v = if v.len() >= 19 && v.as_bytes()[10] == b'T' {
+        v.replacen('T', " ", 1)
+    } else {
+        v.to_string()
+    };
     match v.parse::<f64>() {
         Ok(f) if v.contains('.') || v.contains('e') => format!("{:.6e}", f),
         _ => v,
@@ -68,11 +78,18 @@ fn compare(name: &str, got: Vec<Vec<String>>, expected: Vec<Vec<String>>) {
         rows
     };
     let (got, expected) = (sort(got), sort(expected));
-    assert_eq!(got.len(), expected.len(), "{name}: row count\n got {got:?}\n expected {expected:?}");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "{name}: row count\n got {got:?}\n expected {expected:?}"
+    );
     for (g, e) in got.iter().zip(&expected) {
         assert_eq!(g.len(), e.len(), "{name}: column count");
         for (a, b) in g.iter().zip(e) {
-            assert!(same_value(a, b), "{name}: value {a} != {b}\n row {g:?}\n expected {e:?}");
+            assert!(
+                same_value(a, b),
+                "{name}: value {a} != {b}\n row {g:?}\n expected {e:?}"
+            );
         }
     }
 }
@@ -107,8 +124,17 @@ fn sql_matches_duckdb() {
             let (header, expected) = read_answer(&answer);
             let frame = s.sql(&sql).unwrap_or_else(|e| panic!("{name}: {e}"));
             let df = frame.collect().unwrap_or_else(|e| panic!("{name}: {e}"));
-            let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-            assert_eq!(names.len(), header.len(), "{name}: columns {names:?} vs {header:?}");
+            let names: Vec<String> = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            assert_eq!(
+                names.len(),
+                header.len(),
+                "{name}: columns {names:?} vs {header:?}"
+            );
             compare(&name, rows_of(df.batches()), expected);
         }
     });
@@ -118,7 +144,10 @@ fn sql_matches_duckdb() {
 fn api_matches_duckdb() {
     with_root(|| {
         let s = session();
-        let sensors = || s.scan_csv("data/sensors/*.csv", CsvOptions::default()).unwrap();
+        let sensors = || {
+            s.scan_csv("data/sensors/*.csv", CsvOptions::default())
+                .unwrap()
+        };
         let frames: Vec<(&str, LazyFrame)> = vec![
             (
                 "api_01_filter_groupby",
@@ -141,30 +170,40 @@ fn api_matches_duckdb() {
                     .with_columns([
                         col("timestamp").hour().alias("hour"),
                         col("temperature").sub(lit(25)).alias("dev"),
-                        when(col("humidity").gt(lit(60))).then(lit(1)).otherwise(lit(0)).alias("humid"),
+                        when(col("humidity").gt(lit(60)))
+                            .then(lit(1))
+                            .otherwise(lit(0))
+                            .alias("humid"),
                     ])
                     .unwrap()
                     .group_by([col("hour")])
-                    .agg([col("dev").sum().alias("dev"), col("humid").sum().alias("humid")])
+                    .agg([
+                        col("dev").sum().alias("dev"),
+                        col("humid").sum().alias("humid"),
+                    ])
                     .unwrap(),
             ),
             (
                 "api_03_parquet_global",
-                s.scan_parquet("data/sensors_parquet/**/*.parquet", ParquetOptions::default())
-                    .unwrap()
-                    .filter(col("sensor_id").is_in(vec![lit("A"), lit("B")]))
-                    .unwrap()
-                    .select([
-                        len().alias("n"),
-                        col("pressure").min().alias("p_min"),
-                        col("pressure").max().alias("p_max"),
-                        col("humidity").std().alias("h_std"),
-                    ])
-                    .unwrap(),
+                s.scan_parquet(
+                    "data/sensors_parquet/**/*.parquet",
+                    ParquetOptions::default(),
+                )
+                .unwrap()
+                .filter(col("sensor_id").is_in(vec![lit("A"), lit("B")]))
+                .unwrap()
+                .select([
+                    len().alias("n"),
+                    col("pressure").min().alias("p_min"),
+                    col("pressure").max().alias("p_max"),
+                    col("humidity").std().alias("h_std"),
+                ])
+                .unwrap(),
             ),
         ];
         for (name, frame) in frames {
-            let (_, expected) = read_answer(&root().join(format!("tests/golden/answers/{name}.csv")));
+            let (_, expected) =
+                read_answer(&root().join(format!("tests/golden/answers/{name}.csv")));
             let df = frame.collect().unwrap_or_else(|e| panic!("{name}: {e}"));
             compare(name, rows_of(df.batches()), expected);
         }

@@ -21,7 +21,11 @@ use floe::metrics::human_bytes;
 use floe::prelude::*;
 
 #[derive(Parser)]
-#[command(name = "floe", version, about = "Out-of-core SQL over CSV and Parquet files")]
+#[command(
+    name = "floe",
+    version,
+    about = "Out-of-core SQL over CSV and Parquet files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,7 +105,9 @@ fn main() {
 fn is_broken_pipe(e: &Error) -> bool {
     match e {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::BrokenPipe,
-        Error::Arrow(arrow::error::ArrowError::IoError(_, io)) => io.kind() == std::io::ErrorKind::BrokenPipe,
+        Error::Arrow(arrow::error::ArrowError::IoError(_, io)) => {
+            io.kind() == std::io::ErrorKind::BrokenPipe
+        }
         _ => false,
     }
 }
@@ -155,9 +161,15 @@ fn run(cli: Cli) -> Result<()> {
             let progress = Progress::start(&session);
             let rows = match (&output, format) {
                 (Some(path), _) => {
-                    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+                    let ext = path
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
                     let report = match ext.as_str() {
-                        "parquet" | "pq" | "parq" => frame.sink_parquet(path, ParquetSinkOptions::default())?,
+                        "parquet" | "pq" | "parq" => {
+                            frame.sink_parquet(path, ParquetSinkOptions::default())?
+                        }
                         "csv" => frame.sink_csv(path, CsvSinkOptions::default())?,
                         other => {
                             return Err(Error::Config(format!(
@@ -192,11 +204,13 @@ fn run(cli: Cli) -> Result<()> {
             };
             progress.stop();
             if common.verbose {
+                let (spilled, files) = session.spilled();
                 eprintln!(
-                    "{rows} rows in {:.3} s; memory pool peak {} of {}",
+                    "{rows} rows in {:.3} s; memory pool peak {} of {}; spilled {} in {files} files",
                     started.elapsed().as_secs_f64(),
                     human_bytes(session.memory_pool().peak() as u64),
                     human_bytes(session.memory_pool().limit() as u64),
+                    human_bytes(spilled),
                 );
             }
             Ok(())
@@ -279,14 +293,17 @@ impl Progress {
 /// Streams CSV to stdout as morsels arrive: the header, then rows, nothing else.
 struct StdoutCsv {
     schema: arrow::datatypes::SchemaRef,
-    out: Mutex<(Option<arrow::csv::Writer<std::io::BufWriter<std::io::Stdout>>>, usize)>,
+    out: Mutex<(
+        Option<arrow::csv::Writer<std::io::BufWriter<std::io::Stdout>>>,
+        usize,
+    )>,
 }
 
 impl StdoutCsv {
     fn new(schema: arrow::datatypes::SchemaRef) -> Self {
-        let w = arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .build(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()));
+        let w = arrow::csv::WriterBuilder::new().with_header(true).build(
+            std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()),
+        );
         StdoutCsv {
             schema,
             out: Mutex::new((Some(w), 0)),
@@ -294,14 +311,19 @@ impl StdoutCsv {
     }
 
     fn finish(&self) -> Result<usize> {
-        let mut g = self.out.lock().map_err(|_| Error::Internal("stdout poisoned".into()))?;
+        let mut g = self
+            .out
+            .lock()
+            .map_err(|_| Error::Internal("stdout poisoned".into()))?;
         let rows = g.1;
         if let Some(mut w) = g.0.take() {
             if rows == 0 {
                 // No rows: still print the header.
                 w.write(&arrow::array::RecordBatch::new_empty(self.schema.clone()))?;
             }
-            w.into_inner().flush().map_err(|e| Error::io("<stdout>", e))?;
+            w.into_inner()
+                .flush()
+                .map_err(|e| Error::io("<stdout>", e))?;
         }
         Ok(rows)
     }
@@ -311,7 +333,11 @@ struct StdoutLocal<'a>(&'a StdoutCsv);
 
 impl LocalSink for StdoutLocal<'_> {
     fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
-        let mut g = self.0.out.lock().map_err(|_| Error::Internal("stdout poisoned".into()))?;
+        let mut g = self
+            .0
+            .out
+            .lock()
+            .map_err(|_| Error::Internal("stdout poisoned".into()))?;
         if let Some(w) = g.0.as_mut() {
             w.write(&morsel.batch)?;
         }
@@ -331,6 +357,9 @@ impl Sink for StdoutCsv {
         Ok(Box::new(StdoutLocal(self)))
     }
     fn finalize(&self) -> Result<Box<dyn Source>> {
-        Ok(Box::new(floe::exec::pipeline::MemorySource::new(self.schema.clone(), vec![])))
+        Ok(Box::new(floe::exec::pipeline::MemorySource::new(
+            self.schema.clone(),
+            vec![],
+        )))
     }
 }

@@ -56,7 +56,12 @@ pub struct CollectSink {
 
 impl CollectSink {
     /// `limit` = `(skip, fetch)`.
-    pub fn new(schema: SchemaRef, pool: Arc<MemoryPool>, limit: Option<(usize, usize)>, metrics: Arc<OperatorMetrics>) -> Self {
+    pub fn new(
+        schema: SchemaRef,
+        pool: Arc<MemoryPool>,
+        limit: Option<(usize, usize)>,
+        metrics: Arc<OperatorMetrics>,
+    ) -> Self {
         CollectSink {
             schema,
             pool,
@@ -95,7 +100,8 @@ impl CollectSink {
             }
             batches = out;
         }
-        self.metrics.add_rows(batches.iter().map(|b| b.num_rows()).sum());
+        self.metrics
+            .add_rows(batches.iter().map(|b| b.num_rows()).sum());
         Ok(batches)
     }
 
@@ -179,6 +185,9 @@ impl Sink for CollectSink {
 
     fn finalize(&self) -> Result<Box<dyn Source>> {
         let batches = self.take_batches()?;
-        Ok(Box::new(MemorySource::new(Arc::clone(&self.schema), batches)))
+        Ok(Box::new(MemorySource::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
     }
 }

@@ -144,7 +144,9 @@ pub fn run_pipeline(
                     return Err(Error::Cancelled);
                 }
                 let started = Instant::now();
-                let Some(task) = source.next_task()? else { break };
+                let Some(task) = source.next_task()? else {
+                    break;
+                };
                 source_metrics.add_time(started.elapsed());
                 let mut batches = task.batches;
                 let mut batch_index = 0u64;
@@ -252,12 +254,17 @@ impl Source for MemorySource {
 pub struct TaskListSource {
     schema: SchemaRef,
     #[allow(clippy::type_complexity)]
-    tasks: Mutex<std::iter::Enumerate<std::vec::IntoIter<Box<dyn FnOnce() -> Result<BatchIter> + Send>>>>,
+    tasks: Mutex<
+        std::iter::Enumerate<std::vec::IntoIter<Box<dyn FnOnce() -> Result<BatchIter> + Send>>>,
+    >,
 }
 
 impl TaskListSource {
     #[allow(clippy::type_complexity)]
-    pub fn new(schema: SchemaRef, tasks: Vec<Box<dyn FnOnce() -> Result<BatchIter> + Send>>) -> Self {
+    pub fn new(
+        schema: SchemaRef,
+        tasks: Vec<Box<dyn FnOnce() -> Result<BatchIter> + Send>>,
+    ) -> Self {
         TaskListSource {
             schema,
             tasks: Mutex::new(tasks.into_iter().enumerate()),

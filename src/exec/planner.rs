@@ -43,7 +43,13 @@ pub struct PipelineParts {
 impl PipelineParts {
     /// Runs the pipeline into `sink`.
     pub fn run_into(self, ctx: &QueryContext, sink: &dyn Sink) -> Result<()> {
-        run_pipeline(&ctx.exec, self.source.as_ref(), &self.operators, sink, &self.source_metrics)
+        run_pipeline(
+            &ctx.exec,
+            self.source.as_ref(),
+            &self.operators,
+            sink,
+            &self.source_metrics,
+        )
     }
 }
 
@@ -119,7 +125,9 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
         } => {
             let parts = build(input, ctx)?;
             let spec = Arc::new(AggregateSpec::try_new(&input.schema(), keys, aggs)?);
-            let metrics = ctx.metrics.register(format!("HashAggregate: {}", describe(plan)));
+            let metrics = ctx
+                .metrics
+                .register(format!("HashAggregate: {}", describe(plan)));
             let sink = HashAggregateSink::new(
                 spec,
                 AggregateContext {
@@ -141,7 +149,12 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
         LogicalPlan::Limit { input, skip, fetch } => {
             let parts = build(input, ctx)?;
             let metrics = ctx.metrics.register(describe(plan));
-            let sink = CollectSink::new(input.schema(), Arc::clone(&ctx.pool), Some((*skip, *fetch)), Arc::clone(&metrics));
+            let sink = CollectSink::new(
+                input.schema(),
+                Arc::clone(&ctx.pool),
+                Some((*skip, *fetch)),
+                Arc::clone(&metrics),
+            );
             parts.run_into(ctx, &sink)?;
             Ok(PipelineParts {
                 source: sink.finalize()?,
@@ -194,7 +207,9 @@ pub fn describe_pipelines(plan: &LogicalPlan) -> String {
 
 fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<String> {
     match plan {
-        LogicalPlan::Scan(_) | LogicalPlan::Values { .. } => vec![format!("{} [streaming]", describe(plan))],
+        LogicalPlan::Scan(_) | LogicalPlan::Values { .. } => {
+            vec![format!("{} [streaming]", describe(plan))]
+        }
         LogicalPlan::Filter { input, .. } | LogicalPlan::Project { input, .. } => {
             let mut parts = describe_parts(input, pipelines);
             parts.push(format!("{} [streaming]", describe(plan)));
@@ -208,7 +223,9 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
         }
         LogicalPlan::Limit { input, skip, fetch } => {
             let mut parts = describe_parts(input, pipelines);
-            parts.push(format!("Limit skip={skip} fetch={fetch} (sink) [in memory, stops the pipeline early]"));
+            parts.push(format!(
+                "Limit skip={skip} fetch={fetch} (sink) [in memory, stops the pipeline early]"
+            ));
             pipelines.push(parts);
             vec!["Limit (source)".into()]
         }

@@ -96,7 +96,10 @@ impl AggFunc {
             if is_numeric(t) || *t == DataType::Null {
                 Ok(())
             } else {
-                Err(Error::Schema(format!("{}() needs a numeric argument, got {t}", self.name())))
+                Err(Error::Schema(format!(
+                    "{}() needs a numeric argument, got {t}",
+                    self.name()
+                )))
             }
         };
         Ok(match self {
@@ -128,6 +131,9 @@ impl AggFunc {
 
     /// Whether the result can be null (counts cannot).
     pub fn nullable(self) -> bool {
-        !matches!(self, AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct)
+        !matches!(
+            self,
+            AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct
+        )
     }
 }

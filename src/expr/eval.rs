@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum, RecordBatch, Scalar};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum, RecordBatch, Scalar,
+};
 use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast, cast_with_options, CastOptions};
 use arrow::datatypes::DataType;
@@ -68,7 +70,9 @@ pub fn evaluate_predicate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArr
     match a.data_type() {
         DataType::Boolean => Ok(a.as_boolean().clone()),
         DataType::Null => Ok(BooleanArray::new_null(a.len())),
-        t => Err(Error::Schema(format!("predicate {expr} is {t}, not boolean"))),
+        t => Err(Error::Schema(format!(
+            "predicate {expr} is {t}, not boolean"
+        ))),
     }
 }
 
@@ -180,7 +184,12 @@ fn round_before_integer_cast(a: ArrayRef, to: &DataType) -> Result<ArrayRef> {
         return Ok(a);
     }
     let half_even = a.data_type().is_floating();
-    if !half_even && !matches!(a.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) {
+    if !half_even
+        && !matches!(
+            a.data_type(),
+            DataType::Decimal128(..) | DataType::Decimal256(..)
+        )
+    {
         return Ok(a);
     }
     let f = cast(&a, &DataType::Float64)?;
@@ -214,12 +223,13 @@ fn as_bool(a: &ArrayRef) -> Result<BooleanArray> {
 
 /// `l op r` with coercion; scalars stay scalars inside the kernels.
 pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> Result<ArrayRef> {
-    let (operand, _) = coerce_binary(&l.data_type(), op, &r.data_type())?;
-    if operand == DataType::Null || l.data_type() == DataType::Null || r.data_type() == DataType::Null {
-        if !matches!(op, BinaryOp::And | BinaryOp::Or) {
-            let (_, out) = coerce_binary(&l.data_type(), op, &r.data_type())?;
-            return Ok(new_null_array(&out, n));
-        }
+    let (operand, out_type) = coerce_binary(&l.data_type(), op, &r.data_type())?;
+    let any_null = operand == DataType::Null
+        || l.data_type() == DataType::Null
+        || r.data_type() == DataType::Null;
+    // NULL op x is NULL, except for the three-valued AND / OR below.
+    if any_null && !matches!(op, BinaryOp::And | BinaryOp::Or) {
+        return Ok(new_null_array(&out_type, n));
     }
     if matches!(op, BinaryOp::And | BinaryOp::Or) {
         let la = as_bool(&l.to_array(n))?;
@@ -240,9 +250,7 @@ pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> R
         BinaryOp::Multiply => numeric::mul(ld, rd)?,
         BinaryOp::Divide => divide(ld, rd)?,
         BinaryOp::Modulo => numeric::rem(ld, rd).map_err(|e| match e {
-            arrow::error::ArrowError::DivideByZero => {
-                Error::Plan("modulo by zero".into())
-            }
+            arrow::error::ArrowError::DivideByZero => Error::Plan("modulo by zero".into()),
             e => e.into(),
         })?,
         BinaryOp::Eq => Arc::new(cmp::eq(ld, rd)?),
@@ -275,7 +283,11 @@ fn divide(l: &dyn Datum, r: &dyn Datum) -> Result<ArrayRef> {
     Ok(arrow::compute::nullif(&out, &is_zero)?)
 }
 
-fn case(branches: &[(Expr, Expr)], otherwise: Option<&Expr>, batch: &RecordBatch) -> Result<ArrayRef> {
+fn case(
+    branches: &[(Expr, Expr)],
+    otherwise: Option<&Expr>,
+    batch: &RecordBatch,
+) -> Result<ArrayRef> {
     let n = batch.num_rows();
     let mut values = Vec::with_capacity(branches.len() + 1);
     for (_, v) in branches {

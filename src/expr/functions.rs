@@ -137,7 +137,12 @@ impl ScalarFunc {
                 )))
             }
         };
-        let temporal = |t: &DataType| matches!(t, DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _));
+        let temporal = |t: &DataType| {
+            matches!(
+                t,
+                DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+            )
+        };
         Ok(match self {
             Coalesce => {
                 arity(1, usize::MAX)?;
@@ -168,8 +173,8 @@ impl ScalarFunc {
             Substring => {
                 arity(2, 3)?;
                 want(0, is_string(&args[0].0), "a string")?;
-                for i in 1..args.len() {
-                    want(i, args[i].0.is_integer(), "an integer")?;
+                for (i, (t, _)) in args.iter().enumerate().skip(1) {
+                    want(i, t.is_integer(), "an integer")?;
                 }
                 (DataType::Utf8, nullable)
             }
@@ -180,7 +185,11 @@ impl ScalarFunc {
             }
             Hour | Minute | Second => {
                 arity(1, 1)?;
-                want(0, matches!(args[0].0, DataType::Timestamp(_, _)), "a timestamp")?;
+                want(
+                    0,
+                    matches!(args[0].0, DataType::Timestamp(_, _)),
+                    "a timestamp",
+                )?;
                 (DataType::Int64, nullable)
             }
             DateTrunc => {
@@ -196,7 +205,11 @@ impl ScalarFunc {
             Abs => {
                 arity(1, 1)?;
                 want(0, is_numeric(&args[0].0), "numeric")?;
-                let t = if args[0].0.is_integer() { DataType::Int64 } else { DataType::Float64 };
+                let t = if args[0].0.is_integer() {
+                    DataType::Int64
+                } else {
+                    DataType::Float64
+                };
                 (t, nullable)
             }
             Round | Sqrt => {
@@ -360,7 +373,10 @@ fn date_trunc(unit: &str, a: &ArrayRef) -> Result<ArrayRef> {
             _ => Some(d),
         }
     };
-    if !matches!(unit, "year" | "quarter" | "month" | "week" | "day" | "hour" | "minute" | "second") {
+    if !matches!(
+        unit,
+        "year" | "quarter" | "month" | "week" | "day" | "hour" | "minute" | "second"
+    ) {
         return Err(bad_unit());
     }
     const EPOCH_CE: i32 = 719_163;

@@ -44,7 +44,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
         )
     }
 
@@ -52,7 +57,11 @@ impl BinaryOp {
     pub fn is_arithmetic(self) -> bool {
         matches!(
             self,
-            BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo
+            BinaryOp::Plus
+                | BinaryOp::Minus
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::Modulo
         )
     }
 
@@ -114,7 +123,10 @@ pub enum Expr {
         case_insensitive: bool,
     },
     /// A scalar (row-wise) function.
-    Function { func: ScalarFunc, args: Vec<Expr> },
+    Function {
+        func: ScalarFunc,
+        args: Vec<Expr>,
+    },
     /// An aggregate; allowed only inside `agg(..)`.
     Aggregate {
         func: AggFunc,
@@ -207,6 +219,7 @@ macro_rules! binary_builders {
     ($($name:ident => $op:ident),* $(,)?) => {
         $(
             #[doc = concat!("`self ", stringify!($op), " other`")]
+            #[allow(clippy::should_implement_trait)]
             pub fn $name(self, other: Expr) -> Expr {
                 Expr::Binary { left: Box::new(self), op: BinaryOp::$op, right: Box::new(other) }
             }
@@ -374,7 +387,9 @@ impl Expr {
 
     /// Rebuilds the expression bottom-up with `f` applied to every node.
     pub fn transform(self, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
-        let b = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Expr| -> Box<Expr> { Box::new(e.transform(f)) };
+        let b = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Expr| -> Box<Expr> {
+            Box::new(e.transform(f))
+        };
         let node = match self {
             e @ (Expr::Column(_) | Expr::Literal(_)) => e,
             Expr::Alias(e, n) => Expr::Alias(b(e, f), n),
@@ -540,5 +555,27 @@ impl fmt::Display for Expr {
                 write!(f, "{}({})", func.name(), items.join(", "))
             }
         }
+    }
+}
+
+macro_rules! operator_traits {
+    ($($trait:ident :: $method:ident => $op:ident),* $(,)?) => {
+        $(
+            impl std::ops::$trait for Expr {
+                type Output = Expr;
+                fn $method(self, other: Expr) -> Expr {
+                    Expr::Binary { left: Box::new(self), op: BinaryOp::$op, right: Box::new(other) }
+                }
+            }
+        )*
+    };
+}
+
+operator_traits!(Add::add => Plus, Sub::sub => Minus, Mul::mul => Multiply, Div::div => Divide, Rem::rem => Modulo);
+
+impl std::ops::Neg for Expr {
+    type Output = Expr;
+    fn neg(self) -> Expr {
+        Expr::Negative(Box::new(self))
     }
 }

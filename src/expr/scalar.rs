@@ -47,7 +47,9 @@ impl ScalarValue {
             ScalarValue::Boolean(v) => Arc::new(BooleanArray::from(vec![*v; len])),
             ScalarValue::Int64(v) => Arc::new(Int64Array::from_value(*v, len)),
             ScalarValue::Float64(v) => Arc::new(Float64Array::from_value(*v, len)),
-            ScalarValue::Utf8(v) => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, len))),
+            ScalarValue::Utf8(v) => {
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, len)))
+            }
             ScalarValue::Date32(v) => Arc::new(Date32Array::from_value(*v, len)),
             ScalarValue::TimestampMicros(v) => {
                 Arc::new(TimestampMicrosecondArray::from_value(*v, len))
@@ -64,13 +66,21 @@ impl ScalarValue {
         let cast = |to: &DataType| arrow::compute::cast(&array.slice(i, 1), to);
         Ok(match array.data_type() {
             DataType::Boolean => ScalarValue::Boolean(array.as_boolean().value(i)),
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8
-            | DataType::UInt16 | DataType::UInt32 => ScalarValue::Int64(
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => ScalarValue::Int64(
                 cast(&DataType::Int64)?
                     .as_primitive::<arrow::datatypes::Int64Type>()
                     .value(0),
             ),
-            DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::UInt64
+            DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::UInt64
             | DataType::Decimal128(_, _) => ScalarValue::Float64(
                 cast(&DataType::Float64)?
                     .as_primitive::<arrow::datatypes::Float64Type>()
@@ -86,16 +96,16 @@ impl ScalarValue {
                     .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
                     .value(0),
             ),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
-                ScalarValue::Utf8(
-                    cast(&DataType::Utf8)?.as_string::<i32>().value(0).to_string(),
-                )
-            }
-            other => {
-                return Err(Error::NotSupported(format!(
-                    "scalar value of type {other}"
-                )))
-            }
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Dictionary(_, _) => ScalarValue::Utf8(
+                cast(&DataType::Utf8)?
+                    .as_string::<i32>()
+                    .value(0)
+                    .to_string(),
+            ),
+            other => return Err(Error::NotSupported(format!("scalar value of type {other}"))),
         })
     }
 
@@ -120,12 +130,10 @@ impl fmt::Display for ScalarValue {
                     None => write!(f, "DATE({d})"),
                 }
             }
-            ScalarValue::TimestampMicros(t) => {
-                match chrono::DateTime::from_timestamp_micros(*t) {
-                    Some(ts) => write!(f, "TIMESTAMP '{}'", ts.naive_utc()),
-                    None => write!(f, "TIMESTAMP({t})"),
-                }
-            }
+            ScalarValue::TimestampMicros(t) => match chrono::DateTime::from_timestamp_micros(*t) {
+                Some(ts) => write!(f, "TIMESTAMP '{}'", ts.naive_utc()),
+                None => write!(f, "TIMESTAMP({t})"),
+            },
         }
     }
 }

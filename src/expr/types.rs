@@ -35,7 +35,10 @@ pub fn is_string(t: &DataType) -> bool {
 }
 
 fn is_temporal(t: &DataType) -> bool {
-    matches!(t, DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _))
+    matches!(
+        t,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+    )
 }
 
 /// The type two operands of a comparison (or of CASE branches, IN lists, coalesce) meet at.
@@ -65,13 +68,13 @@ pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
 }
 
 /// For `left op right`: the type both operands are cast to, and the result type.
-pub fn coerce_binary(left: &DataType, op: BinaryOp, right: &DataType) -> Result<(DataType, DataType)> {
+pub fn coerce_binary(
+    left: &DataType,
+    op: BinaryOp,
+    right: &DataType,
+) -> Result<(DataType, DataType)> {
     use DataType::*;
-    let mismatch = || {
-        Error::Schema(format!(
-            "cannot apply '{op:?}' to {left} and {right}"
-        ))
-    };
+    let mismatch = || Error::Schema(format!("cannot apply '{op:?}' to {left} and {right}"));
     match op {
         BinaryOp::And | BinaryOp::Or => {
             let ok = |t: &DataType| matches!(t, Boolean | Null);
@@ -137,12 +140,17 @@ fn type_and_nullability(expr: &Expr, schema: &Schema) -> Result<(DataType, bool)
             let (l, ln) = type_and_nullability(left, schema)?;
             let (r, rn) = type_and_nullability(right, schema)?;
             let (_, out) = coerce_binary(&l, *op, &r)?;
-            (out, ln || rn || matches!(op, BinaryOp::Divide | BinaryOp::Modulo))
+            (
+                out,
+                ln || rn || matches!(op, BinaryOp::Divide | BinaryOp::Modulo),
+            )
         }
         Expr::Not(e) => {
             let (t, n) = type_and_nullability(e, schema)?;
             if !matches!(t, Boolean | Null) {
-                return Err(Error::Schema(format!("NOT needs a boolean, got {t} in {expr}")));
+                return Err(Error::Schema(format!(
+                    "NOT needs a boolean, got {t} in {expr}"
+                )));
             }
             (Boolean, n)
         }
@@ -194,16 +202,22 @@ fn type_and_nullability(expr: &Expr, schema: &Schema) -> Result<(DataType, bool)
             for item in list {
                 let it = data_type(item, schema)?;
                 common_type(&t, &it).ok_or_else(|| {
-                    Error::Schema(format!("IN list item {item} of type {it} does not match {t}"))
+                    Error::Schema(format!(
+                        "IN list item {item} of type {it} does not match {t}"
+                    ))
                 })?;
             }
             (Boolean, n)
         }
-        Expr::Like { expr: e, pattern, .. } => {
+        Expr::Like {
+            expr: e, pattern, ..
+        } => {
             let (t, n) = type_and_nullability(e, schema)?;
             let p = data_type(pattern, schema)?;
             if !(is_string(&t) || t == Null) || !(is_string(&p) || p == Null) {
-                return Err(Error::Schema(format!("LIKE needs strings, got {t} LIKE {p}")));
+                return Err(Error::Schema(format!(
+                    "LIKE needs strings, got {t} LIKE {p}"
+                )));
             }
             (Boolean, n)
         }

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
+};
 use arrow::compute::kernels::boolean::and_kleene;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -49,7 +51,8 @@ impl Assembler {
             .map(|(field, source)| column(field.data_type(), source, decoded, n))
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(n));
-        let work = RecordBatch::try_new_with_options(Arc::clone(&self.work_schema), columns, &options)?;
+        let work =
+            RecordBatch::try_new_with_options(Arc::clone(&self.work_schema), columns, &options)?;
         let work = if self.filters.is_empty() {
             work
         } else {
@@ -72,17 +75,32 @@ impl Assembler {
             .map(|&i| Arc::clone(work.column(i)))
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(work.num_rows()));
-        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.output_schema), columns, &options)?)
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.output_schema),
+            columns,
+            &options,
+        )?)
     }
 }
 
-fn column(t: &DataType, source: &ColumnSource, decoded: &RecordBatch, n: usize) -> Result<ArrayRef> {
+fn column(
+    t: &DataType,
+    source: &ColumnSource,
+    decoded: &RecordBatch,
+    n: usize,
+) -> Result<ArrayRef> {
     let array = match source {
         ColumnSource::Decoded(name) => match decoded.column_by_name(name) {
             Some(a) => Arc::clone(a),
-            None => return Err(Error::Internal(format!("decoded batch lacks column '{name}'"))),
+            None => {
+                return Err(Error::Internal(format!(
+                    "decoded batch lacks column '{name}'"
+                )))
+            }
         },
-        ColumnSource::Constant(ScalarValue::Null) | ColumnSource::Missing => return Ok(new_null_array(t, n)),
+        ColumnSource::Constant(ScalarValue::Null) | ColumnSource::Missing => {
+            return Ok(new_null_array(t, n))
+        }
         ColumnSource::Constant(v) => v.to_array(n),
     };
     if array.data_type() == t {
@@ -124,11 +142,20 @@ pub(crate) fn partitions_may_match(dataset: &Dataset, file: &DataFile, filters: 
         .partition_fields
         .iter()
         .zip(&file.partition_values)
-        .map(|(f, v)| column(f.data_type(), &ColumnSource::Constant(v.clone()), &empty_batch(), 1).ok())
+        .map(|(f, v)| {
+            column(
+                f.data_type(),
+                &ColumnSource::Constant(v.clone()),
+                &empty_batch(),
+                1,
+            )
+            .ok()
+        })
         .collect();
     let schema = Arc::new(Schema::new(dataset.partition_fields.clone()));
     let options = RecordBatchOptions::new().with_row_count(Some(1));
-    let Some(batch) = columns.and_then(|c| RecordBatch::try_new_with_options(schema, c, &options).ok())
+    let Some(batch) =
+        columns.and_then(|c| RecordBatch::try_new_with_options(schema, c, &options).ok())
     else {
         return true;
     };
@@ -144,13 +171,25 @@ fn empty_batch() -> RecordBatch {
 }
 
 /// Where each working column comes from in `file`, and which file columns to decode.
-pub(crate) fn file_layout(dataset: &Dataset, file: &DataFile, work_names: &[String]) -> (Vec<ColumnSource>, Vec<usize>) {
+pub(crate) fn file_layout(
+    dataset: &Dataset,
+    file: &DataFile,
+    work_names: &[String],
+) -> (Vec<ColumnSource>, Vec<usize>) {
     let mut projection = vec![];
     let layout = work_names
         .iter()
         .map(|name| {
-            if let Some(k) = dataset.partition_fields.iter().position(|f| f.name() == name) {
-                let v = file.partition_values.get(k).cloned().unwrap_or(ScalarValue::Null);
+            if let Some(k) = dataset
+                .partition_fields
+                .iter()
+                .position(|f| f.name() == name)
+            {
+                let v = file
+                    .partition_values
+                    .get(k)
+                    .cloned()
+                    .unwrap_or(ScalarValue::Null);
                 return ColumnSource::Constant(v);
             }
             match file.schema.index_of(name) {

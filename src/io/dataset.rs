@@ -157,7 +157,10 @@ impl Dataset {
 
     /// Names of the hive partition columns.
     pub fn partition_names(&self) -> Vec<&str> {
-        self.partition_fields.iter().map(|f| f.name().as_str()).collect()
+        self.partition_fields
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect()
     }
 
     /// Total size of the files in bytes (for progress and size estimates).
@@ -275,9 +278,12 @@ fn finer(a: TimeUnit, b: TimeUnit) -> TimeUnit {
 fn apply_overrides(schema: Schema, options: &CsvOptions) -> Result<Schema> {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     for (name, t) in &options.column_types {
-        let f = fields.iter_mut().find(|f| f.name() == name).ok_or_else(|| {
-            Error::Schema(format!("column_types names '{name}', which no file has"))
-        })?;
+        let f = fields
+            .iter_mut()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| {
+                Error::Schema(format!("column_types names '{name}', which no file has"))
+            })?;
         *f = Field::new(name, t.clone(), true);
     }
     Ok(Schema::new(fields))

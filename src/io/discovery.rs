@@ -140,11 +140,16 @@ pub(crate) fn hive_partitions(listing: &Listing) -> Result<Partitions> {
     for (path, _) in &listing.files {
         let rel = path.strip_prefix(&listing.root).unwrap_or(Path::new(""));
         let mut pairs: Vec<(String, Option<String>)> = vec![];
-        let dirs = rel.parent().map(|p| p.components().collect::<Vec<_>>()).unwrap_or_default();
+        let dirs = rel
+            .parent()
+            .map(|p| p.components().collect::<Vec<_>>())
+            .unwrap_or_default();
         for c in dirs {
             let Component::Normal(n) = c else { continue };
             let n = n.to_string_lossy();
-            let Some((k, v)) = n.split_once('=') else { continue };
+            let Some((k, v)) = n.split_once('=') else {
+                continue;
+            };
             if k.is_empty() {
                 continue;
             }
@@ -217,7 +222,11 @@ fn infer_partition_type<'a>(values: impl Iterator<Item = &'a str> + Clone) -> Da
 }
 
 fn parse_partition_value(s: &str, t: &DataType) -> Result<ScalarValue> {
-    let bad = || Error::Internal(format!("partition value '{s}' does not parse as inferred {t}"));
+    let bad = || {
+        Error::Internal(format!(
+            "partition value '{s}' does not parse as inferred {t}"
+        ))
+    };
     Ok(match t {
         DataType::Int64 => ScalarValue::Int64(s.parse().map_err(|_| bad())?),
         DataType::Float64 => ScalarValue::Float64(parse_float(s).ok_or_else(bad)?),
@@ -255,9 +264,18 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb%3D1"), "a/b=1");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(infer_partition_type(["1", "-2"].into_iter()), DataType::Int64);
-        assert_eq!(infer_partition_type(["1", "2.5"].into_iter()), DataType::Float64);
-        assert_eq!(infer_partition_type(["2024-01-31"].into_iter()), DataType::Date32);
+        assert_eq!(
+            infer_partition_type(["1", "-2"].into_iter()),
+            DataType::Int64
+        );
+        assert_eq!(
+            infer_partition_type(["1", "2.5"].into_iter()),
+            DataType::Float64
+        );
+        assert_eq!(
+            infer_partition_type(["2024-01-31"].into_iter()),
+            DataType::Date32
+        );
         assert_eq!(infer_partition_type(["inf"].into_iter()), DataType::Utf8);
         assert_eq!(parse_date("1970-01-02"), Some(1));
         assert_eq!(glob_root("data/x=*/y/*.csv"), PathBuf::from("data"));

@@ -97,7 +97,10 @@ pub fn scan_source(dataset: &Arc<Dataset>, request: ScanRequest) -> Result<ScanS
 fn field_of<'a>(schema: &'a Schema, name: &str) -> Result<&'a Field> {
     schema.field_with_name(name).map_err(|_| {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        Error::Plan(format!("column '{name}' not found; available columns: [{}]", names.join(", ")))
+        Error::Plan(format!(
+            "column '{name}' not found; available columns: [{}]",
+            names.join(", ")
+        ))
     })
 }
 
@@ -138,7 +141,10 @@ impl ScanStats {
     fn refresh_note(&self) {
         let mut parts = vec![];
         if self.files_pruned > 0 {
-            parts.push(format!("pruned {}/{} files by partition", self.files_pruned, self.files));
+            parts.push(format!(
+                "pruned {}/{} files by partition",
+                self.files_pruned, self.files
+            ));
         }
         if self.row_groups_pruned > 0 {
             parts.push(format!(
@@ -181,7 +187,9 @@ impl ScanReservation {
 
 impl Drop for ScanReservation {
     fn drop(&mut self) {
-        self.stats.reserved.fetch_sub(self.reservation.size(), Ordering::Relaxed);
+        self.stats
+            .reserved
+            .fetch_sub(self.reservation.size(), Ordering::Relaxed);
     }
 }
 
@@ -391,7 +399,11 @@ pub(crate) fn scan_source_with(
     let partition_filters: Vec<&Expr> = request
         .filters
         .iter()
-        .filter(|f| f.column_refs().iter().all(|c| partition_names.contains(&c.as_str())))
+        .filter(|f| {
+            f.column_refs()
+                .iter()
+                .all(|c| partition_names.contains(&c.as_str()))
+        })
         .collect();
 
     let mut units = vec![];

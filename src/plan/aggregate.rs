@@ -61,7 +61,11 @@ pub fn build_aggregate(
         .map(|e| {
             let name = e.output_name();
             let r = rewrite(e)?;
-            Ok(if r.output_name() == name { r } else { r.alias(name) })
+            Ok(if r.output_name() == name {
+                r
+            } else {
+                r.alias(name)
+            })
         })
         .collect::<Result<_>>()?;
     let having = having.map(&mut rewrite).transpose()?;
@@ -96,9 +100,10 @@ fn rewrite_expr(
             });
             col(aggs[i].output_name())
         }
-        Expr::Alias(inner, name) => {
-            Expr::Alias(Box::new(rewrite_expr(*inner, keys, key_names, aggs, error)), name)
-        }
+        Expr::Alias(inner, name) => Expr::Alias(
+            Box::new(rewrite_expr(*inner, keys, key_names, aggs, error)),
+            name,
+        ),
         Expr::Column(c) => {
             if key_names.contains(&c) {
                 return col(c);
@@ -123,7 +128,11 @@ fn rewrite_expr(
 /// `e` with its direct children replaced, in [`Expr::children`] order.
 fn replace_children(e: Expr, children: Vec<Expr>) -> Expr {
     let mut it = children.into_iter();
-    let mut next = || it.next().map(Box::new).unwrap_or_else(|| Box::new(Expr::Literal(crate::expr::ScalarValue::Null)));
+    let mut next = || {
+        it.next()
+            .map(Box::new)
+            .unwrap_or_else(|| Box::new(Expr::Literal(crate::expr::ScalarValue::Null)))
+    };
     match e {
         Expr::Not(_) => Expr::Not(next()),
         Expr::Negative(_) => Expr::Negative(next()),
@@ -135,23 +144,39 @@ fn replace_children(e: Expr, children: Vec<Expr>) -> Expr {
             let right = next();
             Expr::Binary { left, op, right }
         }
-        Expr::Case { branches, otherwise } => {
-            let branches = branches
-                .iter()
-                .map(|_| (*next(), *next()))
-                .collect();
+        Expr::Case {
+            branches,
+            otherwise,
+        } => {
+            let branches = branches.iter().map(|_| (*next(), *next())).collect();
             let otherwise = otherwise.map(|_| next());
-            Expr::Case { branches, otherwise }
+            Expr::Case {
+                branches,
+                otherwise,
+            }
         }
         Expr::InList { list, negated, .. } => {
             let expr = next();
             let list = list.iter().map(|_| *next()).collect();
-            Expr::InList { expr, list, negated }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            }
         }
-        Expr::Like { negated, case_insensitive, .. } => {
+        Expr::Like {
+            negated,
+            case_insensitive,
+            ..
+        } => {
             let expr = next();
             let pattern = next();
-            Expr::Like { expr, pattern, negated, case_insensitive }
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            }
         }
         Expr::Function { func, args } => Expr::Function {
             func,

@@ -13,7 +13,11 @@ pub fn format_plan(plan: &LogicalPlan) -> String {
 }
 
 fn list(items: &[impl std::fmt::Display]) -> String {
-    items.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One line describing a node (without its inputs).

@@ -106,7 +106,10 @@ impl LogicalPlan {
             )));
         }
         let t = types::data_type(&predicate, &input.schema())?;
-        if !matches!(t, arrow::datatypes::DataType::Boolean | arrow::datatypes::DataType::Null) {
+        if !matches!(
+            t,
+            arrow::datatypes::DataType::Boolean | arrow::datatypes::DataType::Null
+        ) {
             return Err(Error::Schema(format!(
                 "filter predicate {predicate} has type {t}, not boolean"
             )));
@@ -126,7 +129,11 @@ impl LogicalPlan {
             }
             let f = types::field(e, &in_schema)?;
             // Computed columns may produce nulls the type rules cannot see (failed casts, x/0).
-            let f = if matches!(e.unalias(), Expr::Column(_)) { f } else { f.with_nullable(true) };
+            let f = if matches!(e.unalias(), Expr::Column(_)) {
+                f
+            } else {
+                f.with_nullable(true)
+            };
             if fields.iter().any(|x| x.name() == f.name()) {
                 return Err(Error::Plan(format!(
                     "duplicate output column '{}'; use alias()",
@@ -143,7 +150,11 @@ impl LogicalPlan {
     }
 
     /// Groups by `keys` and computes `aggs` (each an aggregate, optionally aliased).
-    pub fn try_aggregate(input: Arc<LogicalPlan>, keys: Vec<Expr>, aggs: Vec<Expr>) -> Result<Self> {
+    pub fn try_aggregate(
+        input: Arc<LogicalPlan>,
+        keys: Vec<Expr>,
+        aggs: Vec<Expr>,
+    ) -> Result<Self> {
         let spec = AggregateSpec::try_new(&input.schema(), &keys, &aggs)?;
         let schema = Arc::clone(&spec.output_schema);
         let mut seen = std::collections::HashSet::new();

@@ -73,9 +73,13 @@ fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
                 None => named_relation(session, name),
             }
         }
-        TableFactor::Derived { lateral: true, .. } => Err(Error::NotSupported("LATERAL subquery".into())),
+        TableFactor::Derived { lateral: true, .. } => {
+            Err(Error::NotSupported("LATERAL subquery".into()))
+        }
         // A derived table: the subquery's plan is the relation (its alias only qualifies names).
-        TableFactor::Derived { subquery, .. } => Ok(Arc::new(super::plan_query(session, subquery)?)),
+        TableFactor::Derived { subquery, .. } => {
+            Ok(Arc::new(super::plan_query(session, subquery)?))
+        }
         TableFactor::NestedJoin { .. } => Err(Error::NotSupported("JOIN".into())),
         TableFactor::UNNEST { .. } => Err(Error::NotSupported("UNNEST".into())),
         TableFactor::Pivot { .. } => Err(Error::NotSupported("PIVOT".into())),

@@ -408,7 +408,6 @@ fn unsupported_constructs() {
     not_supported("SELECT DISTINCT name FROM t", "SELECT DISTINCT");
     not_supported("WITH a AS (SELECT 1) SELECT * FROM a", "WITH");
     not_supported("SELECT id FROM t UNION SELECT id FROM t", "UNION");
-    not_supported("SELECT * FROM (SELECT id FROM t)", "subquery");
     not_supported(
         "SELECT id FROM t WHERE id IN (SELECT id FROM t)",
         "subquery",
@@ -471,6 +470,16 @@ fn derived_table_in_from() {
         .unwrap();
     let b = df.to_batch().unwrap();
     use arrow::array::AsArray;
-    assert_eq!(b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1);
-    assert_eq!(b.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1);
+    assert_eq!(
+        b.column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0),
+        1
+    );
+    assert_eq!(
+        b.column(1)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0),
+        1
+    );
 }

@@ -29,7 +29,13 @@ use crate::expr::AggFunc;
 pub trait GroupsAccumulator: Send {
     /// Folds input rows in: row `i` belongs to group `group_ids[i]`; `order[i]` is its
     /// position in source order (used by first/last).
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], num_groups: usize, order: &[i64]) -> Result<()>;
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        num_groups: usize,
+        order: &[i64],
+    ) -> Result<()>;
     /// Folds partial states (arrays shaped like [`state_fields`]) in.
     fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], num_groups: usize) -> Result<()>;
     /// Emits the partial state of every group and resets.
@@ -78,18 +84,51 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
 }
 
 /// A new accumulator for `func` over an argument of type `arg`, producing `output`.
-pub fn create_accumulator(func: AggFunc, arg: &DataType, output: &DataType) -> Result<Box<dyn GroupsAccumulator>> {
+pub fn create_accumulator(
+    func: AggFunc,
+    arg: &DataType,
+    output: &DataType,
+) -> Result<Box<dyn GroupsAccumulator>> {
     use AggFunc::*;
     Ok(match func {
-        CountStar => Box::new(CountAcc { counts: vec![], star: true }),
-        Count => Box::new(CountAcc { counts: vec![], star: false }),
-        Sum if input_type(func, arg) == DataType::Int64 => Box::new(SumI64 { sums: vec![], seen: vec![] }),
-        Sum => Box::new(SumF64 { sums: vec![], seen: vec![] }),
-        Mean => Box::new(MeanAcc { sums: vec![], counts: vec![] }),
-        Std | Var => Box::new(VarAcc { n: vec![], mean: vec![], m2: vec![], std: func == Std }),
+        CountStar => Box::new(CountAcc {
+            counts: vec![],
+            star: true,
+        }),
+        Count => Box::new(CountAcc {
+            counts: vec![],
+            star: false,
+        }),
+        Sum if input_type(func, arg) == DataType::Int64 => Box::new(SumI64 {
+            sums: vec![],
+            seen: vec![],
+        }),
+        Sum => Box::new(SumF64 {
+            sums: vec![],
+            seen: vec![],
+        }),
+        Mean => Box::new(MeanAcc {
+            sums: vec![],
+            counts: vec![],
+        }),
+        Std | Var => Box::new(VarAcc {
+            n: vec![],
+            mean: vec![],
+            m2: vec![],
+            std: func == Std,
+        }),
         Corr => Box::new(CorrAcc { s: vec![] }),
-        Min | Max if arg.is_integer() => Box::new(MinMaxI64 { v: vec![], seen: vec![], max: func == Max, output: output.clone() }),
-        Min | Max if arg.is_floating() => Box::new(MinMaxF64 { v: vec![], max: func == Max, output: output.clone() }),
+        Min | Max if arg.is_integer() => Box::new(MinMaxI64 {
+            v: vec![],
+            seen: vec![],
+            max: func == Max,
+            output: output.clone(),
+        }),
+        Min | Max if arg.is_floating() => Box::new(MinMaxF64 {
+            v: vec![],
+            max: func == Max,
+            output: output.clone(),
+        }),
         Min | Max | First | Last => Box::new(RowValueAcc::try_new(func, arg, output)?),
         CountDistinct => Box::new(DistinctAcc::try_new(arg)?),
     })
@@ -108,7 +147,10 @@ fn prim<T: arrow::datatypes::ArrowPrimitiveType>(a: &ArrayRef) -> &arrow::array:
 /// Calls `f(group, row)` for every non-null row.
 fn for_valid(a: &dyn Array, group_ids: &[u32], mut f: impl FnMut(usize, usize)) {
     match a.logical_nulls() {
-        None => group_ids.iter().enumerate().for_each(|(i, &g)| f(g as usize, i)),
+        None => group_ids
+            .iter()
+            .enumerate()
+            .for_each(|(i, &g)| f(g as usize, i)),
         Some(n) => group_ids
             .iter()
             .enumerate()
@@ -128,7 +170,13 @@ struct CountAcc {
 }
 
 impl GroupsAccumulator for CountAcc {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         grow(&mut self.counts, n, 0);
         if self.star {
             group_ids.iter().for_each(|&g| self.counts[g as usize] += 1);
@@ -161,9 +209,9 @@ struct SumI64 {
 
 impl SumI64 {
     fn add(&mut self, g: usize, v: i64) -> Result<()> {
-        self.sums[g] = self.sums[g]
-            .checked_add(v)
-            .ok_or_else(|| Error::Plan("integer overflow in sum(); cast the column to DOUBLE".into()))?;
+        self.sums[g] = self.sums[g].checked_add(v).ok_or_else(|| {
+            Error::Plan("integer overflow in sum(); cast the column to DOUBLE".into())
+        })?;
         self.seen[g] = true;
         Ok(())
     }
@@ -182,7 +230,13 @@ impl SumI64 {
 }
 
 impl GroupsAccumulator for SumI64 {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         self.fold(&values[0], group_ids, n)
     }
     fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], n: usize) -> Result<()> {
@@ -193,7 +247,10 @@ impl GroupsAccumulator for SumI64 {
     }
     fn evaluate(&mut self) -> Result<ArrayRef> {
         let nulls = NullBuffer::from_iter(std::mem::take(&mut self.seen));
-        Ok(Arc::new(Int64Array::new(std::mem::take(&mut self.sums).into(), Some(nulls))))
+        Ok(Arc::new(Int64Array::new(
+            std::mem::take(&mut self.sums).into(),
+            Some(nulls),
+        )))
     }
     fn size(&self) -> usize {
         self.sums.capacity() * 9
@@ -218,7 +275,13 @@ impl SumF64 {
 }
 
 impl GroupsAccumulator for SumF64 {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         self.fold(&values[0], group_ids, n);
         Ok(())
     }
@@ -231,7 +294,10 @@ impl GroupsAccumulator for SumF64 {
     }
     fn evaluate(&mut self) -> Result<ArrayRef> {
         let seen = std::mem::take(&mut self.seen);
-        Ok(nullable_from(std::mem::take(&mut self.sums), seen.into_iter()))
+        Ok(nullable_from(
+            std::mem::take(&mut self.sums),
+            seen.into_iter(),
+        ))
     }
     fn size(&self) -> usize {
         self.sums.capacity() * 9
@@ -244,7 +310,13 @@ struct MeanAcc {
 }
 
 impl GroupsAccumulator for MeanAcc {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         grow(&mut self.sums, n, 0.0);
         grow(&mut self.counts, n, 0);
         let a = prim::<Float64Type>(&values[0]);
@@ -276,7 +348,11 @@ impl GroupsAccumulator for MeanAcc {
     fn evaluate(&mut self) -> Result<ArrayRef> {
         let counts = std::mem::take(&mut self.counts);
         let sums = std::mem::take(&mut self.sums);
-        let means: Vec<f64> = sums.iter().zip(&counts).map(|(s, &c)| s / c.max(1) as f64).collect();
+        let means: Vec<f64> = sums
+            .iter()
+            .zip(&counts)
+            .map(|(s, &c)| s / c.max(1) as f64)
+            .collect();
         Ok(nullable_from(means, counts.into_iter().map(|c| c > 0)))
     }
     fn size(&self) -> usize {
@@ -312,7 +388,13 @@ impl VarAcc {
 }
 
 impl GroupsAccumulator for VarAcc {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         self.grow(n);
         let a = prim::<Float64Type>(&values[0]);
         for_valid(a, group_ids, |g, i| {
@@ -329,11 +411,16 @@ impl GroupsAccumulator for VarAcc {
         let c = prim::<Int64Type>(&states[0]);
         let m = prim::<Float64Type>(&states[1]);
         let m2 = prim::<Float64Type>(&states[2]);
-        for_valid(c, group_ids, |g, i| self.combine(g, c.value(i) as f64, m.value(i), m2.value(i)));
+        for_valid(c, group_ids, |g, i| {
+            self.combine(g, c.value(i) as f64, m.value(i), m2.value(i))
+        });
         Ok(())
     }
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        let n: Int64Array = std::mem::take(&mut self.n).into_iter().map(|v| v as i64).collect();
+        let n: Int64Array = std::mem::take(&mut self.n)
+            .into_iter()
+            .map(|v| v as i64)
+            .collect();
         Ok(vec![
             Arc::new(n),
             Arc::new(Float64Array::from(std::mem::take(&mut self.mean))),
@@ -349,7 +436,11 @@ impl GroupsAccumulator for VarAcc {
             .zip(&m2)
             .map(|(&n, &m2)| {
                 let var = m2 / (n - 1.0);
-                if self.std { var.max(0.0).sqrt() } else { var }
+                if self.std {
+                    var.max(0.0).sqrt()
+                } else {
+                    var
+                }
             })
             .collect();
         Ok(nullable_from(v, n.into_iter().map(|n| n > 1.0)))
@@ -386,7 +477,13 @@ impl CorrAcc {
 }
 
 impl GroupsAccumulator for CorrAcc {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         grow(&mut self.s, n, [0.0; 6]);
         let x = prim::<Float64Type>(&values[0]);
         let y = prim::<Float64Type>(&values[1]);
@@ -399,7 +496,7 @@ impl GroupsAccumulator for CorrAcc {
     }
     fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], n: usize) -> Result<()> {
         grow(&mut self.s, n, [0.0; 6]);
-        let cols: Vec<&Float64Array> = states.iter().map(|a| prim::<Float64Type>(a)).collect();
+        let cols: Vec<&Float64Array> = states.iter().map(prim::<Float64Type>).collect();
         for (i, &g) in group_ids.iter().enumerate() {
             let b = std::array::from_fn(|k| cols[k].value(i));
             self.combine(g as usize, b);
@@ -452,12 +549,21 @@ impl MinMaxI64 {
     }
     fn emit(&mut self) -> ArrayRef {
         let nulls = NullBuffer::from_iter(std::mem::take(&mut self.seen));
-        Arc::new(Int64Array::new(std::mem::take(&mut self.v).into(), Some(nulls)))
+        Arc::new(Int64Array::new(
+            std::mem::take(&mut self.v).into(),
+            Some(nulls),
+        ))
     }
 }
 
 impl GroupsAccumulator for MinMaxI64 {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         self.fold(&values[0], group_ids, n);
         Ok(())
     }
@@ -500,7 +606,13 @@ impl MinMaxF64 {
 }
 
 impl GroupsAccumulator for MinMaxF64 {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         self.fold(&values[0], group_ids, n);
         Ok(())
     }
@@ -509,7 +621,9 @@ impl GroupsAccumulator for MinMaxF64 {
         Ok(())
     }
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        Ok(vec![Arc::new(Float64Array::from(std::mem::take(&mut self.v)))])
+        Ok(vec![Arc::new(Float64Array::from(std::mem::take(
+            &mut self.v,
+        )))])
     }
     fn evaluate(&mut self) -> Result<ArrayRef> {
         let a: ArrayRef = Arc::new(Float64Array::from(std::mem::take(&mut self.v)));
@@ -572,7 +686,13 @@ impl RowValueAcc {
 }
 
 impl GroupsAccumulator for RowValueAcc {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, order: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        order: &[i64],
+    ) -> Result<()> {
         self.grow(n);
         let rows = self.converter.convert_columns(&values[..1])?;
         if matches!(self.func, AggFunc::First | AggFunc::Last) {
@@ -581,7 +701,9 @@ impl GroupsAccumulator for RowValueAcc {
                 self.offer(g as usize, rows.row(i).as_ref(), order[i]);
             }
         } else {
-            for_valid(values[0].as_ref(), group_ids, |g, i| self.offer(g, rows.row(i).as_ref(), order.get(i).copied().unwrap_or(0)));
+            for_valid(values[0].as_ref(), group_ids, |g, i| {
+                self.offer(g, rows.row(i).as_ref(), order.get(i).copied().unwrap_or(0))
+            });
         }
         Ok(())
     }
@@ -589,7 +711,9 @@ impl GroupsAccumulator for RowValueAcc {
         self.grow(n);
         let v = states[0].as_binary::<i32>();
         let o = states.get(1).map(|o| prim::<Int64Type>(o).clone());
-        for_valid(v, group_ids, |g, i| self.offer(g, v.value(i), o.as_ref().map_or(0, |o| o.value(i))));
+        for_valid(v, group_ids, |g, i| {
+            self.offer(g, v.value(i), o.as_ref().map_or(0, |o| o.value(i)))
+        });
         Ok(())
     }
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
@@ -611,7 +735,9 @@ impl GroupsAccumulator for RowValueAcc {
             return Ok(arrow::array::new_null_array(&self.output, values.len()));
         };
         let parser = self.converter.parser();
-        let rows = values.iter().map(|v| parser.parse(v.as_deref().unwrap_or(&filler)));
+        let rows = values
+            .iter()
+            .map(|v| parser.parse(v.as_deref().unwrap_or(&filler)));
         let decoded = self.converter.convert_rows(rows)?.remove(0);
         let nulls = NullBuffer::union(Some(&NullBuffer::from_iter(valid)), decoded.nulls());
         let data = decoded.into_data().into_builder().nulls(nulls).build()?;
@@ -647,10 +773,18 @@ impl DistinctAcc {
 }
 
 impl GroupsAccumulator for DistinctAcc {
-    fn update(&mut self, values: &[ArrayRef], group_ids: &[u32], n: usize, _: &[i64]) -> Result<()> {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
         grow(&mut self.sets, n, Default::default());
         let rows = self.converter.convert_columns(&values[..1])?;
-        for_valid(values[0].as_ref(), group_ids, |g, i| self.insert(g, rows.row(i).as_ref()));
+        for_valid(values[0].as_ref(), group_ids, |g, i| {
+            self.insert(g, rows.row(i).as_ref())
+        });
         Ok(())
     }
     fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], n: usize) -> Result<()> {
@@ -683,7 +817,9 @@ impl GroupsAccumulator for DistinctAcc {
     fn evaluate(&mut self) -> Result<ArrayRef> {
         self.bytes = 0;
         let sets = std::mem::take(&mut self.sets);
-        Ok(Arc::new(Int64Array::from_iter_values(sets.iter().map(|s| s.len() as i64))))
+        Ok(Arc::new(Int64Array::from_iter_values(
+            sets.iter().map(|s| s.len() as i64),
+        )))
     }
     fn size(&self) -> usize {
         self.sets.capacity() * 48 + self.bytes

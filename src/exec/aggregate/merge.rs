@@ -49,7 +49,7 @@ impl FinalAggregateSource {
 
     fn merge_partition(&self, partition: Partition) -> Result<Vec<RecordBatch>> {
         let (batches, files) = partition;
-        let in_memory: usize = batches.iter().map(|b| crate::memory::batch_memory_size(b)).sum();
+        let in_memory: usize = batches.iter().map(crate::memory::batch_memory_size).sum();
         let inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = Box::new(
             batches
                 .into_iter()
@@ -154,7 +154,10 @@ impl FinalAggregateSource {
         for batch in inputs {
             let batch = batch?;
             let keys = batch.column(0).as_binary::<i32>();
-            hash_keys(keys.iter().map(|k| k.unwrap_or_default()), &mut batch_hashes);
+            hash_keys(
+                keys.iter().map(|k| k.unwrap_or_default()),
+                &mut batch_hashes,
+            );
             write(&batch, &batch_hashes)?;
         }
         let mut files = vec![];
@@ -228,13 +231,17 @@ impl Source for FinalAggregateSource {
                 .lock()
                 .map_err(|_| Error::Internal("aggregate partitions poisoned".into()))?
                 .next();
-            let Some((index, partition)) = next else { return Ok(None) };
+            let Some((index, partition)) = next else {
+                return Ok(None);
+            };
             let empty = partition.0.is_empty() && partition.1.is_empty();
             if empty && !(self.global && index == 0) {
                 continue;
             }
             let batches = self.merge_partition(partition)?;
-            self.ctx.metrics.add_rows(batches.iter().map(|b| b.num_rows()).sum());
+            self.ctx
+                .metrics
+                .add_rows(batches.iter().map(|b| b.num_rows()).sum());
             return Ok(Some(Task {
                 index: index as u64,
                 batches: Box::new(batches.into_iter().map(Ok)),
@@ -246,4 +253,3 @@ impl Source for FinalAggregateSource {
         Arc::clone(&self.spec.output_schema)
     }
 }
-

@@ -116,7 +116,13 @@ impl AggregateSpec {
     fn new_accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
         self.calls
             .iter()
-            .map(|c| create_accumulator(c.func, &input_type(c.func, &c.arg_type), c.output.data_type()))
+            .map(|c| {
+                create_accumulator(
+                    c.func,
+                    &input_type(c.func, &c.arg_type),
+                    c.output.data_type(),
+                )
+            })
             .collect()
     }
 
@@ -130,7 +136,9 @@ impl AggregateSpec {
     }
 
     fn needs_order(&self) -> bool {
-        self.calls.iter().any(|c| matches!(c.func, AggFunc::First | AggFunc::Last))
+        self.calls
+            .iter()
+            .any(|c| matches!(c.func, AggFunc::First | AggFunc::Last))
     }
 }
 
@@ -286,7 +294,8 @@ impl LocalSink for PartialAggregate<'_> {
             None => {
                 self.hashes.clear();
                 self.hashes.push(0);
-                self.table.intern(std::iter::once(&[][..]), &self.hashes, &mut self.ids);
+                self.table
+                    .intern(std::iter::once(&[][..]), &self.hashes, &mut self.ids);
                 self.ids.resize(n, 0);
             }
         }
@@ -301,7 +310,12 @@ impl LocalSink for PartialAggregate<'_> {
             let values = call
                 .args
                 .iter()
-                .map(|a| Ok(arrow::compute::cast(&evaluate(a, batch)?, &input_type(call.func, &call.arg_type))?))
+                .map(|a| {
+                    Ok(arrow::compute::cast(
+                        &evaluate(a, batch)?,
+                        &input_type(call.func, &call.arg_type),
+                    )?)
+                })
                 .collect::<Result<Vec<_>>>()?;
             acc.update(&values, &self.ids, groups, &order)?;
         }
@@ -337,16 +351,31 @@ impl LocalSink for PartialAggregate<'_> {
         }
         let state = drain_state(&mut self.table, &sink.spec)?;
         let parts = split_by_partition(&state.0, &state.1, 0, PARTITIONS)?;
-        let bytes: usize = parts.iter().map(|(_, b)| crate::memory::batch_memory_size(b)).sum();
+        let bytes: usize = parts
+            .iter()
+            .map(|(_, b)| crate::memory::batch_memory_size(b))
+            .sum();
         let mut c = sink
             .collected
             .lock()
             .map_err(|_| Error::Internal("aggregate state poisoned".into()))?;
-        let reservation = c.reservation.get_or_insert_with(|| sink.ctx.pool.reservation("HashAggregate"));
+        let reservation = c
+            .reservation
+            .get_or_insert_with(|| sink.ctx.pool.reservation("HashAggregate"));
         // Hand the table's bytes over, then settle on the batches' real size.
-        let local = std::mem::replace(&mut self.reservation, sink.ctx.pool.reservation("HashAggregate"));
+        let local = std::mem::replace(
+            &mut self.reservation,
+            sink.ctx.pool.reservation("HashAggregate"),
+        );
         reservation.absorb(local);
-        let fits = reservation.try_resize(reservation.size().saturating_sub(self.table.size()).max(bytes)).is_ok();
+        let fits = reservation
+            .try_resize(
+                reservation
+                    .size()
+                    .saturating_sub(self.table.size())
+                    .max(bytes),
+            )
+            .is_ok();
         if fits && !sink.ctx.force_spill {
             for (p, b) in parts {
                 c.in_memory[p].push(b);
@@ -354,7 +383,10 @@ impl LocalSink for PartialAggregate<'_> {
         } else {
             drop(c);
             for (p, b) in parts {
-                let f = sink.ctx.spill.spill_batches(&sink.spec.state_schema, [&b])?;
+                let f = sink
+                    .ctx
+                    .spill
+                    .spill_batches(&sink.spec.state_schema, [&b])?;
                 sink.ctx.metrics.add_spill(f.bytes(), 1);
                 let mut c = sink
                     .collected

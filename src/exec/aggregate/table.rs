@@ -96,7 +96,12 @@ impl GroupTable {
     }
 
     /// Looks up (inserting when new) the group of every key; writes ids to `ids`.
-    pub fn intern<'a>(&mut self, keys: impl Iterator<Item = &'a [u8]>, hashes: &[u64], ids: &mut Vec<u32>) {
+    pub fn intern<'a>(
+        &mut self,
+        keys: impl Iterator<Item = &'a [u8]>,
+        hashes: &[u64],
+        ids: &mut Vec<u32>,
+    ) {
         ids.clear();
         for (key, &hash) in keys.zip(hashes) {
             let bh = bucket_hash(hash);
@@ -113,7 +118,8 @@ impl GroupTable {
                     self.keys.extend_from_slice(key);
                     self.offsets.push(self.keys.len());
                     let hashes = &self.hashes;
-                    self.map.insert_unique(bh, g, |&x| bucket_hash(hashes[x as usize]));
+                    self.map
+                        .insert_unique(bh, g, |&x| bucket_hash(hashes[x as usize]));
                     g
                 }
             };

@@ -114,8 +114,8 @@ impl RangeReader {
                     }
                 }
                 Err(e) => {
-                    let first_line = range.first_line
-                        + count_byte(&data[range.start..batch_start], b'\n');
+                    let first_line =
+                        range.first_line + count_byte(&data[range.start..batch_start], b'\n');
                     let repaired = repair_batch(
                         &self.scan,
                         &data[batch_start..range.end],
@@ -152,10 +152,11 @@ impl RangeReader {
                 // bytes from the file. No Rust reference can observe changed contents.
                 // A failure only means the pages stay resident until reclaimed.
                 let _ = unsafe {
-                    self.scan
-                        .file
-                        .mmap()
-                        .unchecked_advise_range(UncheckedAdvice::DontNeed, r.touched_start, len)
+                    self.scan.file.mmap().unchecked_advise_range(
+                        UncheckedAdvice::DontNeed,
+                        r.touched_start,
+                        len,
+                    )
                 };
             }
         }

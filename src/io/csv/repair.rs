@@ -18,8 +18,8 @@ use arrow::compute::kernels::cast_utils::{parse_decimal, string_to_datetime, Par
 use arrow::datatypes::*;
 use arrow::error::ArrowError;
 
-use super::range::CsvFileScan;
 use super::csv_error;
+use super::range::CsvFileScan;
 use crate::error::Result;
 use crate::io::options::BadRowPolicy;
 
@@ -206,7 +206,9 @@ fn parses_as(s: &str, t: &DataType) -> bool {
                 None => string_to_datetime(&chrono::Utc, s).map(|d| d.naive_utc()),
             };
             match parsed {
-                Ok(d) => *unit != TimeUnit::Nanosecond || d.and_utc().timestamp_nanos_opt().is_some(),
+                Ok(d) => {
+                    *unit != TimeUnit::Nanosecond || d.and_utc().timestamp_nanos_opt().is_some()
+                }
                 Err(_) => false,
             }
         }

@@ -77,7 +77,11 @@ impl std::fmt::Debug for CsvFile {
 
 impl CsvFile {
     /// Maps `path` and plans its chunks; `None` for an empty file.
-    pub fn open(path: &Path, dialect: &Dialect, range_bytes: usize) -> Result<Option<Arc<CsvFile>>> {
+    pub fn open(
+        path: &Path,
+        dialect: &Dialect,
+        range_bytes: usize,
+    ) -> Result<Option<Arc<CsvFile>>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
@@ -88,7 +92,11 @@ impl CsvFile {
         // fault, which is the documented limit of reading files in place.
         let mmap = unsafe { MmapOptions::new().map_copy_read_only(&file) }
             .map_err(|e| Error::io(path, e))?;
-        let data_start = if mmap.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let data_start = if mmap.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
         let body = mmap.len() - data_start;
         if body == 0 {
             return Ok(None);
@@ -149,7 +157,12 @@ impl CsvFile {
 
     /// The byte range of chunk `j`, waiting until chunks `0..=j` are counted.
     pub fn range(&self, j: usize) -> Result<ByteRange> {
-        let poisoned = || Error::Internal(format!("CSV chunk counts of {} poisoned", self.path.display()));
+        let poisoned = || {
+            Error::Internal(format!(
+                "CSV chunk counts of {} poisoned",
+                self.path.display()
+            ))
+        };
         let (before, own) = {
             let mut slots = self.counts.lock().map_err(|_| poisoned())?;
             while slots.iter().take(j + 1).any(Option::is_none) {

@@ -75,7 +75,10 @@ impl ParquetFileScan {
 
     fn build_reader(&self, rg: usize) -> Result<ParquetRecordBatchReader> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let mask = ProjectionMask::roots(self.metadata.parquet_schema(), self.projection.iter().copied());
+        let mask = ProjectionMask::roots(
+            self.metadata.parquet_schema(),
+            self.projection.iter().copied(),
+        );
         ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
             .with_row_groups(vec![rg])
             .with_projection(mask)

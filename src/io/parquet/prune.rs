@@ -163,7 +163,12 @@ fn is_bytes(t: &DataType) -> bool {
     }
 }
 
-fn compare(meta: &ArrowReaderMetadata, column: &str, op: BinaryOp, value: &ScalarValue) -> Option<Vec<bool>> {
+fn compare(
+    meta: &ArrowReaderMetadata,
+    column: &str,
+    op: BinaryOp,
+    value: &ScalarValue,
+) -> Option<Vec<bool>> {
     if value.is_null() || matches!(value, ScalarValue::Float64(x) if x.is_nan()) {
         return None;
     }

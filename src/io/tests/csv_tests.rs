@@ -46,9 +46,14 @@ fn quoted_newlines_split_into_tiny_ranges_match_one_range() {
     for range_bytes in [1, 2, 3, 7, 16, 100, 1000] {
         for threads in [1, 4] {
             for chunk_rows in [1, 7, 1000] {
-                let out = scan_with(&ds, request(None, vec![], chunk_rows), range_bytes, threads).unwrap();
+                let out = scan_with(&ds, request(None, vec![], chunk_rows), range_bytes, threads)
+                    .unwrap();
                 assert!(out.iter().all(|b| b.num_rows() <= chunk_rows));
-                assert_eq!(rows(&out), expected, "range_bytes {range_bytes}, threads {threads}");
+                assert_eq!(
+                    rows(&out),
+                    expected,
+                    "range_bytes {range_bytes}, threads {threads}"
+                );
             }
         }
     }
@@ -69,7 +74,12 @@ fn malformed_value_reports_file_line_and_column() {
     for range_bytes in [1 << 20, 5, 1] {
         let err = scan_with(&ds, request(None, vec![], 1024), range_bytes, 2).unwrap_err();
         match &err {
-            Error::Csv { path, line, column, message } => {
+            Error::Csv {
+                path,
+                line,
+                column,
+                message,
+            } => {
                 assert!(path.ends_with("bad.csv"));
                 assert_eq!(*line, 5, "{err}");
                 assert_eq!(column.as_deref(), Some("c"));
@@ -98,7 +108,11 @@ fn skip_and_null_policies_count_bad_rows() {
     let content = "a,b,c\n1,x,1.5\n2,y,bad\n3,z\n4,w,4.5,extra\n5,v,5.5\n";
     write(dir.path(), "p.csv", content);
     let path = dir.path().join("p.csv");
-    let options = |p| CsvOptions::default().with_column_type("c", DataType::Float64).with_bad_rows(p);
+    let options = |p| {
+        CsvOptions::default()
+            .with_column_type("c", DataType::Float64)
+            .with_bad_rows(p)
+    };
     for range_bytes in [1 << 20, 4] {
         let ds = dataset(&path, options(BadRowPolicy::Skip));
         let req = request(None, vec![], 1024);
@@ -114,8 +128,17 @@ fn skip_and_null_policies_count_bad_rows() {
         let metrics = Arc::clone(&req.metrics);
         let source = scan_source_with(&ds, req, range_bytes).unwrap();
         let out = super::run(&source, 1).unwrap();
-        assert_eq!(rows(&out), vec!["1|x|1.5", "2|y|null", "3|z|null", "4|w|4.5", "5|v|5.5"]);
-        assert_eq!(source.stats().bad_rows_counter().load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(
+            rows(&out),
+            vec!["1|x|1.5", "2|y|null", "3|z|null", "4|w|4.5", "5|v|5.5"]
+        );
+        assert_eq!(
+            source
+                .stats()
+                .bad_rows_counter()
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
         assert_eq!(metrics.note(), "nulled fields of 3 malformed rows");
     }
 }
@@ -140,8 +163,15 @@ fn empty_and_header_only_files_yield_no_rows() {
 #[test]
 fn crlf_bom_null_values_and_escape() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "w.csv", "\u{feff}id,name\r\n1,NA\r\n2,bob\r\n3,\"c\r\nd\"\r\n");
-    let ds = dataset(&dir.path().join("w.csv"), CsvOptions::default().with_null_values(["NA"]));
+    write(
+        dir.path(),
+        "w.csv",
+        "\u{feff}id,name\r\n1,NA\r\n2,bob\r\n3,\"c\r\nd\"\r\n",
+    );
+    let ds = dataset(
+        &dir.path().join("w.csv"),
+        CsvOptions::default().with_null_values(["NA"]),
+    );
     assert_eq!(ds.schema.field(0).name(), "id");
     for range_bytes in [1 << 20, 3] {
         let out = scan_with(&ds, request(None, vec![], 2), range_bytes, 2).unwrap();
@@ -150,7 +180,10 @@ fn crlf_bom_null_values_and_escape() {
 
     // A backslash escape defeats quote parity: the file is read as one range.
     write(dir.path(), "e.csv", "a,b\n1,\"x\\\"y\"\n2,\"p\nq\"\n");
-    let ds = dataset(&dir.path().join("e.csv"), CsvOptions::default().with_escape(Some(b'\\')));
+    let ds = dataset(
+        &dir.path().join("e.csv"),
+        CsvOptions::default().with_escape(Some(b'\\')),
+    );
     let out = scan_with(&ds, request(None, vec![], 8), 2, 3).unwrap();
     assert_eq!(rows(&out), vec!["1|x\"y", "2|p\nq"]);
 
@@ -170,7 +203,10 @@ fn projection_filters_and_row_counts() {
     // Filter on a column that is not projected.
     let filters = vec![col("value").gt_eq(lit(45.0)), col("id").lt(lit(95))];
     let out = scan_with(&ds, request(Some(&["id"]), filters, 3), 16, 3).unwrap();
-    assert_eq!(rows(&out), (90..95).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        rows(&out),
+        (90..95).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
     assert_eq!(out[0].schema().fields().len(), 1);
 
     // An empty projection still counts rows (count(*)).
@@ -191,7 +227,9 @@ fn memory_is_reserved_while_ranges_are_read() {
     let req = request(None, vec![], 8);
     let pool = Arc::clone(&req.pool);
     let source = scan_source_with(&ds, req, 64).unwrap();
-    let task = crate::exec::pipeline::Source::next_task(&source).unwrap().unwrap();
+    let task = crate::exec::pipeline::Source::next_task(&source)
+        .unwrap()
+        .unwrap();
     assert_eq!(pool.used(), 64);
     drop(task);
     assert_eq!(pool.used(), 0);

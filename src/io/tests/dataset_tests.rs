@@ -20,10 +20,18 @@ fn hive_partitions_are_typed_and_pruned() {
     let d = dir.path();
     write(d, "year=2023/region=eu/dt=2023-05-01/a.csv", "v\n1\n2\n");
     write(d, "year=2024/region=us/dt=2024-01-31/b.csv", "v\n3\n");
-    write(d, "year=2024/region=__HIVE_DEFAULT_PARTITION__/dt=2024-02-01/c.csv", "v\n4\n");
+    write(
+        d,
+        "year=2024/region=__HIVE_DEFAULT_PARTITION__/dt=2024-02-01/c.csv",
+        "v\n4\n",
+    );
     write(d, "year=2024/region=a%2Fb/dt=2024-02-02/d.csv", "v\n5\n");
     write(d, "year=2024/region=eu/dt=2024-02-03/_SUCCESS", "");
-    write(d, "year=2024/region=eu/dt=2024-02-03/.hidden.csv", "v\n99\n");
+    write(
+        d,
+        "year=2024/region=eu/dt=2024-02-03/.hidden.csv",
+        "v\n99\n",
+    );
     write(d, "year=2024/region=eu/dt=2024-02-03/notes.txt", "v\n98\n");
 
     let ds = Arc::new(Dataset::try_new(d.to_str().unwrap(), csv()).unwrap());
@@ -45,7 +53,11 @@ fn hive_partitions_are_typed_and_pruned() {
     );
     assert_eq!(
         ds.files[0].partition_values,
-        vec![ScalarValue::Int64(2023), ScalarValue::Utf8("eu".into()), ScalarValue::Date32(19478)]
+        vec![
+            ScalarValue::Int64(2023),
+            ScalarValue::Utf8("eu".into()),
+            ScalarValue::Date32(19478)
+        ]
     );
     let all = scan_with(&ds, request(None, vec![], 1024), 1 << 20, 1).unwrap();
     assert_eq!(
@@ -60,7 +72,10 @@ fn hive_partitions_are_typed_and_pruned() {
     );
 
     // A partition-only filter prunes files; a mixed one is applied to the rows.
-    let filters = vec![col("year").eq(lit(2024)), col("v").gt(lit(3)).or(col("region").eq(lit("us")))];
+    let filters = vec![
+        col("year").eq(lit(2024)),
+        col("v").gt(lit(3)).or(col("region").eq(lit("us"))),
+    ];
     let source = scan_source(&ds, request(Some(&["region", "v"]), filters, 1024)).unwrap();
     assert_eq!(source.stats().files_pruned(), 1);
     let out = super::run(&source, 2).unwrap();
@@ -82,7 +97,10 @@ fn glob_without_match_and_missing_path() {
 
     let missing = format!("{}/nope.csv", dir.path().display());
     let err = Dataset::try_new(&missing, csv()).unwrap_err();
-    assert!(matches!(&err, Error::Io { path, .. } if path.ends_with("nope.csv")), "{err}");
+    assert!(
+        matches!(&err, Error::Io { path, .. } if path.ends_with("nope.csv")),
+        "{err}"
+    );
 
     let empty_dir = dir.path().join("empty");
     std::fs::create_dir_all(&empty_dir).unwrap();
@@ -104,16 +122,30 @@ fn csv_files_union_by_name() {
     write(dir.path(), "a.csv", "id,x,y\n1,10,a\n2,20,b\n");
     write(dir.path(), "b.csv", "y,id,z\nc,3.5,true\n");
     let ds = Arc::new(Dataset::try_new(&format!("{}/*.csv", dir.path().display()), csv()).unwrap());
-    let names: Vec<&str> = ds.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let names: Vec<&str> = ds
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
     assert_eq!(names, vec!["id", "x", "y", "z"]);
     // Int64 in a.csv and Float64 in b.csv widen to Float64.
     assert_eq!(ds.schema.field(0).data_type(), &DataType::Float64);
     assert_eq!(ds.schema.field(3).data_type(), &DataType::Boolean);
     let out = scan_with(&ds, request(None, vec![], 1024), 1 << 20, 2).unwrap();
-    assert_eq!(rows(&out), vec!["1.0|10|a|null", "2.0|20|b|null", "3.5|null|c|true"]);
+    assert_eq!(
+        rows(&out),
+        vec!["1.0|10|a|null", "2.0|20|b|null", "3.5|null|c|true"]
+    );
 
     // A filter on a column one file lacks sees nulls there.
-    let out = scan_with(&ds, request(Some(&["y"]), vec![col("x").is_null()], 1024), 1 << 20, 1).unwrap();
+    let out = scan_with(
+        &ds,
+        request(Some(&["y"]), vec![col("x").is_null()], 1024),
+        1 << 20,
+        1,
+    )
+    .unwrap();
     assert_eq!(rows(&out), vec!["c"]);
 }
 
@@ -125,7 +157,10 @@ fn schema_conflict_names_both_files_and_the_column() {
     let err = Dataset::try_new(dir.path().to_str().unwrap(), csv()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Schema(_)), "{msg}");
-    assert!(msg.contains("'v'") && msg.contains("a.csv") && msg.contains("b.csv"), "{msg}");
+    assert!(
+        msg.contains("'v'") && msg.contains("a.csv") && msg.contains("b.csv"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -135,15 +170,30 @@ fn no_header_columns_and_overrides() {
     let options = CsvOptions::default()
         .with_header(false)
         .with_column_type("column_1", DataType::Float64);
-    let ds = Arc::new(Dataset::try_new(&format!("{}/a.csv", dir.path().display()), FileFormat::Csv(options)).unwrap());
+    let ds = Arc::new(
+        Dataset::try_new(
+            &format!("{}/a.csv", dir.path().display()),
+            FileFormat::Csv(options),
+        )
+        .unwrap(),
+    );
     let types: Vec<String> = ds
         .schema
         .fields()
         .iter()
         .map(|f| format!("{}:{}", f.name(), f.data_type()))
         .collect();
-    assert_eq!(types, vec!["column_1:Float64", "column_2:Utf8", "column_3:Date32"]);
-    let out = scan_with(&ds, request(Some(&["column_3", "column_1"]), vec![], 1024), 1 << 20, 1).unwrap();
+    assert_eq!(
+        types,
+        vec!["column_1:Float64", "column_2:Utf8", "column_3:Date32"]
+    );
+    let out = scan_with(
+        &ds,
+        request(Some(&["column_3", "column_1"]), vec![], 1024),
+        1 << 20,
+        1,
+    )
+    .unwrap();
     assert_eq!(rows(&out), vec!["2024-01-02|1.0", "2024-01-03|2.0"]);
 
     let bad = CsvOptions::default().with_column_type("nope", DataType::Int64);

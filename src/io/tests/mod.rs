@@ -27,7 +27,11 @@ pub(super) fn write(dir: &Path, rel: &str, content: &str) {
 }
 
 /// A request with a generous pool.
-pub(super) fn request(projection: Option<&[&str]>, filters: Vec<Expr>, chunk_rows: usize) -> ScanRequest {
+pub(super) fn request(
+    projection: Option<&[&str]>,
+    filters: Vec<Expr>,
+    chunk_rows: usize,
+) -> ScanRequest {
     ScanRequest {
         projection: projection.map(|p| p.iter().map(|s| s.to_string()).collect()),
         filters,

@@ -46,17 +46,45 @@ fn row_group_pruning_skips_groups_and_keeps_results() {
     let path = dir.path().join("ids.parquet");
     ids_file(&path);
     let ds = Arc::new(Dataset::try_new(path.to_str().unwrap(), parquet()).unwrap());
-    assert_eq!(ds.files[0].parquet.as_ref().unwrap().metadata().num_row_groups(), 10);
+    assert_eq!(
+        ds.files[0]
+            .parquet
+            .as_ref()
+            .unwrap()
+            .metadata()
+            .num_row_groups(),
+        10
+    );
 
     // (filter, row groups pruned, expected ids)
     let cases: Vec<(Vec<Expr>, u64, Vec<i64>)> = vec![
         (vec![col("id").gt_eq(lit(950))], 9, (950..1000).collect()),
         (vec![lit(250).gt(col("id"))], 7, (0..250).collect()),
-        (vec![col("id").gt(lit(420)).and(col("id").lt_eq(lit(433)))], 9, (421..434).collect()),
-        (vec![col("id").is_in(vec![lit(5), lit(777)])], 8, vec![5, 777]),
-        (vec![col("id").eq(lit(10)).or(col("id").eq(lit(999)))], 8, vec![10, 999]),
-        (vec![col("name").gt_eq(lit("n0900"))], 9, (901..1000).collect()),
-        (vec![col("name").is_null(), col("id").lt(lit(300))], 7, vec![0, 100, 200]),
+        (
+            vec![col("id").gt(lit(420)).and(col("id").lt_eq(lit(433)))],
+            9,
+            (421..434).collect(),
+        ),
+        (
+            vec![col("id").is_in(vec![lit(5), lit(777)])],
+            8,
+            vec![5, 777],
+        ),
+        (
+            vec![col("id").eq(lit(10)).or(col("id").eq(lit(999)))],
+            8,
+            vec![10, 999],
+        ),
+        (
+            vec![col("name").gt_eq(lit("n0900"))],
+            9,
+            (901..1000).collect(),
+        ),
+        (
+            vec![col("name").is_null(), col("id").lt(lit(300))],
+            7,
+            vec![0, 100, 200],
+        ),
         (vec![col("id").add(lit(1)).eq(lit(10))], 0, vec![9]),
         (vec![col("id").gt(lit(5000))], 10, vec![]),
     ];
@@ -70,7 +98,10 @@ fn row_group_pruning_skips_groups_and_keeps_results() {
         let ids: Vec<String> = expected.iter().map(|i| i.to_string()).collect();
         assert_eq!(rows(&out), ids, "{what}");
         if pruned > 0 {
-            assert_eq!(metrics.note(), format!("pruned {pruned}/10 row groups by statistics"));
+            assert_eq!(
+                metrics.note(),
+                format!("pruned {pruned}/10 row groups by statistics")
+            );
         }
 
         // The same filters applied to an unpruned read of everything.
@@ -83,8 +114,15 @@ fn row_group_pruning_skips_groups_and_keeps_results() {
             .filter(|(full, _)| {
                 let (id, name) = full.split_once('|').unwrap();
                 let batch = RecordBatch::try_from_iter(vec![
-                    ("id", Arc::new(Int64Array::from(vec![id.parse::<i64>().unwrap()])) as ArrayRef),
-                    ("name", Arc::new(StringArray::from(vec![(name != "null").then_some(name)])) as ArrayRef),
+                    (
+                        "id",
+                        Arc::new(Int64Array::from(vec![id.parse::<i64>().unwrap()])) as ArrayRef,
+                    ),
+                    (
+                        "name",
+                        Arc::new(StringArray::from(vec![(name != "null").then_some(name)]))
+                            as ArrayRef,
+                    ),
                 ])
                 .unwrap();
                 filters.iter().all(|f| {
@@ -107,7 +145,9 @@ fn truncated_parquet_names_the_file() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = Dataset::try_new(path.to_str().unwrap(), parquet()).unwrap_err();
     match &err {
-        Error::Parquet { path, row_group, .. } => {
+        Error::Parquet {
+            path, row_group, ..
+        } => {
             assert!(path.ends_with("t.parquet"));
             assert_eq!(*row_group, None);
         }
@@ -125,22 +165,52 @@ fn truncated_parquet_names_the_file() {
     std::fs::write(&good, &bytes).unwrap();
     let ds = Arc::new(Dataset::try_new(good.to_str().unwrap(), parquet()).unwrap());
     let err = scan_with(&ds, request(None, vec![], 64), 1, 1).unwrap_err();
-    assert!(matches!(&err, Error::Parquet { row_group: Some(0), .. }), "{err}");
+    assert!(
+        matches!(
+            &err,
+            Error::Parquet {
+                row_group: Some(0),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn union_by_name_partitions_and_limit() {
     let dir = tempfile::tempdir().unwrap();
     let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..300));
-    let s: ArrayRef = Arc::new(StringArray::from_iter_values((0..300).map(|i| format!("s{i}"))));
-    write_parquet(&dir.path().join("part=1/a.parquet"), vec![("a", a.clone()), ("s", s)], 100);
+    let s: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..300).map(|i| format!("s{i}")),
+    ));
+    write_parquet(
+        &dir.path().join("part=1/a.parquet"),
+        vec![("a", a.clone()), ("s", s)],
+        100,
+    );
     let b: ArrayRef = Arc::new(Int64Array::from_iter_values(1000..1050));
-    write_parquet(&dir.path().join("part=2/b.parquet"), vec![("b", b), ("a", a.slice(0, 50))], 100);
+    write_parquet(
+        &dir.path().join("part=2/b.parquet"),
+        vec![("b", b), ("a", a.slice(0, 50))],
+        100,
+    );
     let ds = Arc::new(Dataset::try_new(dir.path().to_str().unwrap(), parquet()).unwrap());
-    let names: Vec<&str> = ds.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let names: Vec<&str> = ds
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
     assert_eq!(names, vec!["a", "s", "b", "part"]);
 
-    let out = scan_with(&ds, request(Some(&["part", "b", "s"]), vec![col("a").eq(lit(7))], 64), 1, 2).unwrap();
+    let out = scan_with(
+        &ds,
+        request(Some(&["part", "b", "s"]), vec![col("a").eq(lit(7))], 64),
+        1,
+        2,
+    )
+    .unwrap();
     assert_eq!(rows(&out), vec!["1|null|s7", "2|1007|null"]);
 
     // A limit without filters stops handing out row groups once they hold enough rows.
@@ -161,14 +231,19 @@ fn union_by_name_partitions_and_limit() {
     write_parquet(&dir.path().join("part=3/c.parquet"), vec![("a", c)], 100);
     let err = Dataset::try_new(dir.path().to_str().unwrap(), parquet()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("'a'") && msg.contains("a.parquet") && msg.contains("c.parquet"), "{msg}");
+    assert!(
+        msg.contains("'a'") && msg.contains("a.parquet") && msg.contains("c.parquet"),
+        "{msg}"
+    );
 
     // A given schema skips merging; absent columns read as nulls, types are cast.
     let schema = Arc::new(Schema::new(vec![
         Field::new("a", DataType::Float64, true),
         Field::new("zz", DataType::Utf8, true),
     ]));
-    let options = ParquetOptions { schema: Some(schema) };
+    let options = ParquetOptions {
+        schema: Some(schema),
+    };
     let loc = format!("{}/part=1/*.parquet", dir.path().display());
     let ds = Arc::new(Dataset::try_new(&loc, FileFormat::Parquet(options)).unwrap());
     let out = scan_with(&ds, request(None, vec![col("a").lt(lit(2))], 64), 1, 1).unwrap();

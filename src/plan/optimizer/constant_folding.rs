@@ -58,11 +58,13 @@ pub fn fold(expr: Expr) -> Expr {
 
 fn evaluate_constant(e: &Expr) -> Option<ScalarValue> {
     let options = RecordBatchOptions::new().with_row_count(Some(1));
-    let batch = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options).ok()?;
+    let batch =
+        RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options).ok()?;
     let array = evaluate(e, &batch).ok()?;
     let value = ScalarValue::try_from_array(array.as_ref(), 0).ok()?;
     // Only fold when the literal keeps the exact type (a CAST to Int32 must stay Int32).
-    (value.data_type() == *array.data_type() || value.is_null() && array.data_type().is_null()).then_some(value)
+    (value.data_type() == *array.data_type() || value.is_null() && array.data_type().is_null())
+        .then_some(value)
 }
 
 #[cfg(test)]

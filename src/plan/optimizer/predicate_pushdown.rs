@@ -32,11 +32,10 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
                     _ => None,
                 })
                 .collect();
-            let (down, keep) = partition(pending, |p| p.column_refs().iter().all(|c| renames.contains_key(c)));
-            let down = down
-                .into_iter()
-                .map(|p| rename(p, &renames))
-                .collect();
+            let (down, keep) = partition(pending, |p| {
+                p.column_refs().iter().all(|c| renames.contains_key(c))
+            });
+            let down = down.into_iter().map(|p| rename(p, &renames)).collect();
             let input = push_down(Arc::clone(input), down)?;
             wrap(plan.with_inputs(vec![Arc::new(input)])?, keep)
         }
@@ -49,7 +48,8 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
                 })
                 .collect();
             let (down, keep) = partition(pending, |p| {
-                !p.column_refs().is_empty() && p.column_refs().iter().all(|c| renames.contains_key(c))
+                !p.column_refs().is_empty()
+                    && p.column_refs().iter().all(|c| renames.contains_key(c))
             });
             let down = down.into_iter().map(|p| rename(p, &renames)).collect();
             let input = push_down(Arc::clone(input), down)?;

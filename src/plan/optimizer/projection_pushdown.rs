@@ -72,11 +72,13 @@ pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<
     }
 }
 
-fn with_refs<'a>(base: &BTreeSet<String>, exprs: impl IntoIterator<Item = &'a Expr>) -> BTreeSet<String> {
+fn with_refs<'a>(
+    base: &BTreeSet<String>,
+    exprs: impl IntoIterator<Item = &'a Expr>,
+) -> BTreeSet<String> {
     let mut out = base.clone();
     for e in exprs {
         out.extend(e.column_refs());
     }
     out
 }
-
