@@ -195,9 +195,22 @@ pub fn run_into(plan: &LogicalPlan, ctx: &QueryContext, sink: &dyn Sink) -> Resu
 /// The pipelines `plan` runs as, in execution order, for `explain()`.
 pub fn describe_pipelines(plan: &LogicalPlan) -> String {
     let mut pipelines: Vec<Vec<String>> = vec![];
-    let mut last = describe_parts(plan, &mut pipelines);
-    last.push("Collect (sink)".into());
-    pipelines.push(last);
+    // As in `collect`: a limit at the root is applied by the collecting sink itself.
+    let mut last = match plan {
+        LogicalPlan::Limit { input, skip, fetch } => {
+            let mut parts = describe_parts(input, &mut pipelines);
+            parts.push(format!(
+                "Collect skip={skip} fetch={fetch} (sink) [stops the pipeline early]"
+            ));
+            parts
+        }
+        other => {
+            let mut parts = describe_parts(other, &mut pipelines);
+            parts.push("Collect (sink)".into());
+            parts
+        }
+    };
+    pipelines.push(std::mem::take(&mut last));
     let mut out = String::new();
     for (i, p) in pipelines.iter().enumerate() {
         out.push_str(&format!("Pipeline {}: {}\n", i + 1, p.join(" -> ")));

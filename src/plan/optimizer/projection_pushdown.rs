@@ -60,6 +60,16 @@ pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<
             };
             let child = with_refs(&BTreeSet::new(), kept.iter());
             let input = prune(input, Some(&child))?;
+            // A projection that passes its input through unchanged is dropped.
+            let schema = input.schema();
+            let identity = kept.len() == schema.fields().len()
+                && kept
+                    .iter()
+                    .zip(schema.fields())
+                    .all(|(e, f)| matches!(e, Expr::Column(c) if c == f.name()));
+            if identity {
+                return Ok(input);
+            }
             LogicalPlan::try_project(Arc::new(input), kept)
         }
         LogicalPlan::Aggregate {
