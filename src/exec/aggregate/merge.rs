@@ -47,7 +47,7 @@ impl FinalAggregateSource {
         }
     }
 
-    fn merge_partition(&self, partition: Partition) -> Result<Vec<RecordBatch>> {
+    fn merge_partition(&self, partition: Partition) -> Result<Output> {
         let (batches, files) = partition;
         let in_memory: usize = batches.iter().map(crate::memory::batch_memory_size).sum();
         let inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = Box::new(
@@ -59,7 +59,10 @@ impl FinalAggregateSource {
                     Err(e) => Box::new(std::iter::once(Err(e))),
                 })),
         );
-        let mut out = vec![];
+        let mut out = Output {
+            batches: Default::default(),
+            reservation: self.ctx.pool.reservation("HashAggregate(output)"),
+        };
         let result = self.merge(inputs, 0, &mut out);
         if let Ok(mut held) = self.held.lock() {
             if let Some(r) = held.as_mut() {
@@ -75,7 +78,7 @@ impl FinalAggregateSource {
         &self,
         mut inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
         depth: u32,
-        out: &mut Vec<RecordBatch>,
+        out: &mut Output,
     ) -> Result<()> {
         let spec = &self.spec;
         let mut table = GroupTable::new(spec.new_accumulators()?);
@@ -117,8 +120,16 @@ impl FinalAggregateSource {
                 acc.merge(&states, &[], 1)?;
             }
         }
+        let before = out.batches.len();
         self.emit(&mut table, out)?;
-        drop(reservation);
+        drop(table);
+        // The output stays charged until the consumer has taken it.
+        let bytes: usize = out.batches.iter().skip(before).map(crate::memory::batch_memory_size).sum();
+        let mut reservation = reservation;
+        if reservation.try_resize(bytes).is_err() {
+            self.ctx.metrics.record_reserved(bytes);
+        }
+        out.reservation.absorb(reservation);
         Ok(())
     }
 
@@ -130,13 +141,14 @@ impl FinalAggregateSource {
         reservation: Reservation,
         inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
         depth: u32,
-        out: &mut Vec<RecordBatch>,
+        out: &mut Output,
     ) -> Result<()> {
         let spec = &self.spec;
         let parts = 1usize << SUB_RADIX_BITS;
         let mut writers: Vec<Option<SpillWriter>> = (0..parts).map(|_| None).collect();
         let mut write = |batch: &RecordBatch, hashes: &[u64]| -> Result<()> {
-            for (p, b) in split_by_partition(batch, hashes, depth + 1, parts)? {
+            for part in split_by_partition(batch, hashes, depth + 1, parts) {
+                let (p, b) = part?;
                 let w = match &mut writers[p] {
                     Some(w) => w,
                     slot => slot.insert(self.ctx.spill.create_writer(&spec.state_schema)?),
@@ -177,7 +189,7 @@ impl FinalAggregateSource {
     }
 
     /// Turns a merged table into output batches of at most `chunk_rows` rows.
-    fn emit(&self, table: &mut GroupTable, out: &mut Vec<RecordBatch>) -> Result<()> {
+    fn emit(&self, table: &mut GroupTable, out: &mut Output) -> Result<()> {
         let spec = &self.spec;
         let drained = table.drain(true)?;
         let mut cols: Vec<ArrayRef> = vec![];
@@ -195,10 +207,26 @@ impl FinalAggregateSource {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let len = chunk.min(batch.num_rows() - offset);
-            out.push(batch.slice(offset, len));
+            out.batches.push_back(batch.slice(offset, len));
             offset += len;
         }
         Ok(())
+    }
+}
+
+/// A merged partition's output batches and the reservation that covers them; each
+/// batch's bytes are released as the consumer takes it.
+struct Output {
+    batches: std::collections::VecDeque<RecordBatch>,
+    reservation: Reservation,
+}
+
+impl Iterator for Output {
+    type Item = Result<RecordBatch>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.batches.pop_front()?;
+        self.reservation.shrink(crate::memory::batch_memory_size(&b));
+        Some(Ok(b))
     }
 }
 
@@ -241,10 +269,10 @@ impl Source for FinalAggregateSource {
             let batches = self.merge_partition(partition)?;
             self.ctx
                 .metrics
-                .add_rows(batches.iter().map(|b| b.num_rows()).sum());
+                .add_rows(batches.batches.iter().map(|b| b.num_rows()).sum());
             return Ok(Some(Task {
                 index: index as u64,
-                batches: Box::new(batches.into_iter().map(Ok)),
+                batches: Box::new(batches),
             }));
         }
     }

@@ -267,7 +267,8 @@ impl PartialAggregate<'_> {
         let writers = self
             .writers
             .get_or_insert_with(|| (0..PARTITIONS).map(|_| None).collect());
-        for (p, batch) in split_by_partition(&state.0, &state.1, 0, PARTITIONS)? {
+        for part in split_by_partition(&state.0, &state.1, 0, PARTITIONS) {
+            let (p, batch) = part?;
             let w = match &mut writers[p] {
                 Some(w) => w,
                 slot => slot.insert(self.sink.ctx.spill.create_writer(&spec.state_schema)?),
@@ -350,7 +351,7 @@ impl LocalSink for PartialAggregate<'_> {
             return Ok(());
         }
         let state = drain_state(&mut self.table, &sink.spec)?;
-        let parts = split_by_partition(&state.0, &state.1, 0, PARTITIONS)?;
+        let parts = split_by_partition(&state.0, &state.1, 0, PARTITIONS).collect::<Result<Vec<_>>>()?;
         let bytes: usize = parts
             .iter()
             .map(|(_, b)| crate::memory::batch_memory_size(b))
@@ -408,27 +409,25 @@ fn drain_state(table: &mut GroupTable, spec: &AggregateSpec) -> Result<(RecordBa
     Ok((batch, drained.hashes))
 }
 
-/// Splits `batch` into per-partition batches by `partition_of(hash, depth)`.
-fn split_by_partition(
-    batch: &RecordBatch,
+/// Splits `batch` into per-partition batches by `partition_of(hash, depth)`, lazily:
+/// each partition's rows are copied out only when the iterator reaches it, so a caller
+/// that writes and drops them one at a time holds one partition's copy, not all.
+fn split_by_partition<'a>(
+    batch: &'a RecordBatch,
     hashes: &[u64],
     depth: u32,
     partitions: usize,
-) -> Result<Vec<(usize, RecordBatch)>> {
-    if batch.num_rows() == 0 {
-        return Ok(vec![]);
-    }
+) -> impl Iterator<Item = Result<(usize, RecordBatch)>> + 'a {
     let mut indices: Vec<Vec<u32>> = vec![vec![]; partitions];
     for (i, &h) in hashes.iter().enumerate() {
         indices[partition_of(h, depth)].push(i as u32);
     }
-    let mut out = vec![];
-    for (p, idx) in indices.into_iter().enumerate() {
-        if idx.is_empty() {
-            continue;
-        }
-        let idx = arrow::array::UInt32Array::from(idx);
-        out.push((p, arrow::compute::take_record_batch(batch, &idx)?));
-    }
-    Ok(out)
+    indices
+        .into_iter()
+        .enumerate()
+        .filter(|(_, idx)| !idx.is_empty())
+        .map(move |(p, idx)| {
+            let idx = arrow::array::UInt32Array::from(idx);
+            Ok((p, arrow::compute::take_record_batch(batch, &idx)?))
+        })
 }
