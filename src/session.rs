@@ -134,7 +134,8 @@ impl Session {
         &self.inner.pool
     }
 
-    /// Setting this flag cancels running queries with [`Error::Cancelled`].
+    /// Setting this flag cancels running queries with [`Error::Cancelled`] (their spill
+    /// files and partial outputs are removed); clear it to run further queries.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.inner.cancel)
     }

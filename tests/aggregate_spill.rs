@@ -229,12 +229,12 @@ fn forced_spill_with_tiny_limits_and_chunk_sizes() {
 fn final_phase_repartitions_an_oversized_partition() {
     // Nearly one group per row and a budget far below the table size: partitions do
     // not fit in the final phase either and must be re-partitioned.
-    let n = 60_000;
+    let n = 200_000;
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Int64, false),
         Field::new("v", DataType::Int64, false),
     ]));
-    let keys: Vec<i64> = (0..n).map(|i| (i * 7919) % 50_000).collect();
+    let keys: Vec<i64> = (0..n).map(|i| (i * 7919) % 150_000).collect();
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
@@ -246,8 +246,8 @@ fn final_phase_repartitions_an_oversized_partition() {
     let spill_dir = tempfile::tempdir().unwrap();
     let session = Session::builder()
         .threads(2)
-        .memory_limit_bytes(48 << 10)
-        .chunk_rows(4096)
+        .memory_limit_bytes(256 << 10)
+        .chunk_rows(8192)
         .spill_dir(spill_dir.path())
         .build()
         .unwrap();
@@ -305,4 +305,38 @@ fn global_aggregate_over_no_rows_has_one_row() {
     assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 0);
     assert!(b.column(1).is_null(0));
     assert!(b.column(2).is_null(0));
+}
+
+#[test]
+fn cancel_mid_query_cleans_up_spill_files() {
+    let (schema, batch) = data();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let session = Session::builder()
+        .threads(2)
+        .chunk_rows(1)
+        .force_spill(true)
+        .spill_dir(spill_dir.path())
+        .build()
+        .unwrap();
+    let cancel = session.cancel_flag();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // Enough work (20 copies of the data, one row per morsel) to still be running at 200 ms.
+    let frame = DataFrame::new(schema, vec![batch; 20]).lazy(&session);
+    let err = frame
+        .group_by([col("k1")])
+        .agg([len()])
+        .unwrap()
+        .collect()
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert_eq!(session.memory_pool().used(), 0);
+    assert_eq!(
+        std::fs::read_dir(spill_dir.path()).unwrap().count(),
+        0,
+        "spill files removed on cancel"
+    );
 }

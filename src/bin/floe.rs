@@ -97,7 +97,11 @@ fn main() {
         Err(e) => {
             let _ = std::io::stdout().flush();
             eprintln!("error: {}", e.to_string().replace('\n', " "));
-            std::process::exit(1);
+            std::process::exit(if matches!(e, Error::Cancelled) {
+                130
+            } else {
+                1
+            });
         }
     }
 }
@@ -130,6 +134,14 @@ fn session(common: &Common) -> Result<Session> {
         b = b.chunk_rows(c);
     }
     let session = b.build()?;
+    // Ctrl-C cancels the query, so its spill files and partial outputs are removed
+    // before exiting; a second Ctrl-C exits at once.
+    let cancel = session.cancel_flag();
+    let _ = ctrlc::set_handler(move || {
+        if cancel.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    });
     for t in &common.tables {
         let (name, path) = t
             .split_once('=')

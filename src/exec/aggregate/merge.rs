@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use super::table::{max_depth, GroupTable, SUB_RADIX_BITS};
@@ -91,7 +91,8 @@ impl FinalAggregateSource {
             let size = table.size();
             self.ctx.metrics.record_reserved(size);
             if reservation.try_resize(size).is_err() {
-                if depth >= max_depth() {
+                // Re-partitioning cannot help when not even a handful of groups fit.
+                if depth >= max_depth() || table.num_groups() < 16 {
                     return Err(reservation.exhausted(size - reservation.size()));
                 }
                 return self.repartition(table, reservation, inputs, depth, out);
@@ -124,7 +125,12 @@ impl FinalAggregateSource {
         self.emit(&mut table, out)?;
         drop(table);
         // The output stays charged until the consumer has taken it.
-        let bytes: usize = out.batches.iter().skip(before).map(crate::memory::batch_memory_size).sum();
+        let bytes: usize = out
+            .batches
+            .iter()
+            .skip(before)
+            .map(crate::memory::batch_memory_size)
+            .sum();
         let mut reservation = reservation;
         if reservation.try_resize(bytes).is_err() {
             self.ctx.metrics.record_reserved(bytes);
@@ -194,11 +200,7 @@ impl FinalAggregateSource {
         let drained = table.drain(true)?;
         let mut cols: Vec<ArrayRef> = vec![];
         if !spec.keys.is_empty() {
-            let converter = spec.key_converter()?;
-            let parser = converter.parser();
-            let keys = drained.keys.as_binary::<i32>();
-            let rows = (0..keys.len()).map(|i| parser.parse(keys.value(i)));
-            cols.extend(converter.convert_rows(rows)?);
+            cols.extend(spec.key_codec()?.decode(drained.keys.as_binary::<i32>())?);
         }
         cols.extend(drained.values.into_iter().flatten());
         let schema: SchemaRef = Arc::clone(&spec.output_schema);
@@ -225,7 +227,8 @@ impl Iterator for Output {
     type Item = Result<RecordBatch>;
     fn next(&mut self) -> Option<Self::Item> {
         let b = self.batches.pop_front()?;
-        self.reservation.shrink(crate::memory::batch_memory_size(&b));
+        self.reservation
+            .shrink(crate::memory::batch_memory_size(&b));
         Some(Ok(b))
     }
 }

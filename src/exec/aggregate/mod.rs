@@ -33,6 +33,7 @@
 //! unspecified (by partition, then first appearance).
 
 mod accumulator;
+mod keys;
 mod merge;
 mod table;
 
@@ -40,9 +41,9 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::row::{RowConverter, SortField};
 
 use self::accumulator::{create_accumulator, input_type, state_fields, GroupsAccumulator};
+use self::keys::{EncodedKeys, KeyCodec};
 use self::table::{key_hasher, partition_of, GroupTable, PARTITIONS};
 use super::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::error::{Error, Result};
@@ -126,13 +127,13 @@ impl AggregateSpec {
             .collect()
     }
 
-    fn key_converter(&self) -> Result<RowConverter> {
-        let fields = self
+    fn key_codec(&self) -> Result<KeyCodec> {
+        let types: Vec<DataType> = self
             .key_fields
             .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
+            .map(|f| f.data_type().clone())
             .collect();
-        Ok(RowConverter::new(fields)?)
+        KeyCodec::try_new(&types)
     }
 
     fn needs_order(&self) -> bool {
@@ -191,12 +192,14 @@ impl Sink for HashAggregateSink {
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
         Ok(Box::new(PartialAggregate {
             table: GroupTable::new(self.spec.new_accumulators()?),
-            converter: self.spec.key_converter()?,
+            codec: self.spec.key_codec()?,
             reservation: self.ctx.pool.reservation("HashAggregate(partial)"),
             writers: None,
             sink: self,
             ids: vec![],
             hashes: vec![],
+            rows_since_spill: 0,
+            pass_through: false,
         }))
     }
 
@@ -227,20 +230,30 @@ impl Sink for HashAggregateSink {
 /// One worker's partial aggregation.
 struct PartialAggregate<'a> {
     table: GroupTable,
-    converter: RowConverter,
+    codec: KeyCodec,
     reservation: Reservation,
     writers: Option<Vec<Option<SpillWriter>>>,
     sink: &'a HashAggregateSink,
     ids: Vec<u32>,
     hashes: Vec<u64>,
+    /// Input rows folded into the table since it was last spilled.
+    rows_since_spill: usize,
+    /// Set when a spilled table held nearly one group per input row: pre-aggregating
+    /// then buys nothing, so morsels go straight to the partition files as one-row
+    /// states (DuckDB abandons pre-aggregation the same way).
+    pass_through: bool,
 }
+
+/// A spilled table with more groups than this share of its input rows switches the
+/// worker to pass-through.
+const PASS_THROUGH_RATIO: f64 = 0.8;
 
 /// Evaluates the key columns of `batch` and encodes them, one row per input row.
 fn encode_keys(
     spec: &AggregateSpec,
-    converter: &RowConverter,
+    codec: &KeyCodec,
     batch: &RecordBatch,
-) -> Result<Option<arrow::row::Rows>> {
+) -> Result<Option<EncodedKeys>> {
     if spec.keys.is_empty() {
         return Ok(None);
     }
@@ -250,7 +263,7 @@ fn encode_keys(
         .zip(&spec.key_fields)
         .map(|(k, f)| Ok(arrow::compute::cast(&evaluate(k, batch)?, f.data_type())?))
         .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(Some(converter.convert_columns(&cols)?))
+    Ok(Some(codec.encode(&cols)?))
 }
 
 /// Hashes every key; a global aggregate (no keys) has one group with hash 0.
@@ -261,36 +274,108 @@ fn hash_keys<'k>(keys: impl Iterator<Item = &'k [u8]>, out: &mut Vec<u64>) {
 }
 
 impl PartialAggregate<'_> {
-    fn spill(&mut self) -> Result<()> {
-        let spec = &self.sink.spec;
-        let state = drain_state(&mut self.table, spec)?;
+    fn writer(&mut self, p: usize) -> Result<&mut SpillWriter> {
+        let sink = self.sink;
         let writers = self
             .writers
             .get_or_insert_with(|| (0..PARTITIONS).map(|_| None).collect());
-        for part in split_by_partition(&state.0, &state.1, 0, PARTITIONS) {
+        Ok(match &mut writers[p] {
+            Some(w) => w,
+            slot => slot.insert(sink.ctx.spill.create_writer(&sink.spec.state_schema)?),
+        })
+    }
+
+    /// Appends a state batch to the per-partition spill files, one partition at a time.
+    fn write_state(&mut self, state: &RecordBatch, hashes: &[u64]) -> Result<()> {
+        for part in split_by_partition(state, hashes, 0, PARTITIONS) {
             let (p, batch) = part?;
-            let w = match &mut writers[p] {
-                Some(w) => w,
-                slot => slot.insert(self.sink.ctx.spill.create_writer(&spec.state_schema)?),
-            };
-            w.write(&batch)?;
+            self.writer(p)?.write(&batch)?;
         }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        let spec = Arc::clone(&self.sink.spec);
+        let groups = self.table.num_groups();
+        if !spec.keys.is_empty()
+            && groups as f64 > PASS_THROUGH_RATIO * self.rows_since_spill as f64
+        {
+            self.pass_through = true;
+        }
+        self.rows_since_spill = 0;
+        let (state, hashes) = drain_state(&mut self.table, &spec)?;
+        self.write_state(&state, &hashes)?;
         self.table.shrink();
         self.reservation.try_resize(self.table.size()).ok();
         Ok(())
     }
+
+    /// Pass-through: every row becomes its own one-row partial state.
+    fn pass_through(&mut self, morsel: &Morsel, keys: &EncodedKeys) -> Result<()> {
+        let spec = Arc::clone(&self.sink.spec);
+        let batch = &morsel.batch;
+        let n = batch.num_rows();
+        self.ids.clear();
+        self.ids.extend(0..n as u32);
+        let order = row_order(&spec, morsel);
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(arrow::array::BinaryArray::from_iter_values(
+            (0..n).map(|i| keys.key(i)),
+        ))];
+        for call in &spec.calls {
+            let mut acc = create_accumulator(
+                call.func,
+                &input_type(call.func, &call.arg_type),
+                call.output.data_type(),
+            )?;
+            acc.update(&call_inputs(call, batch)?, &self.ids, n, &order)?;
+            cols.extend(acc.state()?);
+        }
+        let state = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
+        let hashes = std::mem::take(&mut self.hashes);
+        let result = self.write_state(&state, &hashes);
+        self.hashes = hashes;
+        result
+    }
+}
+
+/// Each row's position in source order (for first/last), or nothing when unneeded.
+fn row_order(spec: &AggregateSpec, morsel: &Morsel) -> Vec<i64> {
+    if !spec.needs_order() {
+        return vec![];
+    }
+    let base = ((morsel.seq.task as i64) << 40) | ((morsel.seq.batch as i64) << 20);
+    (0..morsel.batch.num_rows() as i64)
+        .map(|i| base | i)
+        .collect()
+}
+
+/// The arguments of `call` evaluated over `batch`, at the accumulator's input type.
+fn call_inputs(call: &AggregateCall, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    call.args
+        .iter()
+        .map(|a| {
+            Ok(arrow::compute::cast(
+                &evaluate(a, batch)?,
+                &input_type(call.func, &call.arg_type),
+            )?)
+        })
+        .collect()
 }
 
 impl LocalSink for PartialAggregate<'_> {
     fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
-        let spec = &self.sink.spec;
+        let spec = Arc::clone(&self.sink.spec);
         let batch = &morsel.batch;
         let n = batch.num_rows();
-        match encode_keys(spec, &self.converter, batch)? {
-            Some(rows) => {
-                hash_keys(rows.iter().map(|r| r.data()), &mut self.hashes);
+        match encode_keys(&spec, &self.codec, batch)? {
+            Some(keys) => {
+                hash_keys((0..n).map(|i| keys.key(i)), &mut self.hashes);
+                if self.pass_through {
+                    self.pass_through(&morsel, &keys)?;
+                    return Ok(SinkStatus::NeedMore);
+                }
                 self.table
-                    .intern(rows.iter().map(|r| r.data()), &self.hashes, &mut self.ids);
+                    .intern((0..n).map(|i| keys.key(i)), &self.hashes, &mut self.ids);
             }
             None => {
                 self.hashes.clear();
@@ -300,25 +385,11 @@ impl LocalSink for PartialAggregate<'_> {
                 self.ids.resize(n, 0);
             }
         }
-        let order: Vec<i64> = if spec.needs_order() {
-            let base = ((morsel.seq.task as i64) << 40) | ((morsel.seq.batch as i64) << 20);
-            (0..n as i64).map(|i| base | i).collect()
-        } else {
-            vec![]
-        };
+        self.rows_since_spill += n;
+        let order = row_order(&spec, &morsel);
         let groups = self.table.num_groups();
         for (acc, call) in self.table.accumulators.iter_mut().zip(&spec.calls) {
-            let values = call
-                .args
-                .iter()
-                .map(|a| {
-                    Ok(arrow::compute::cast(
-                        &evaluate(a, batch)?,
-                        &input_type(call.func, &call.arg_type),
-                    )?)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            acc.update(&values, &self.ids, groups, &order)?;
+            acc.update(&call_inputs(call, batch)?, &self.ids, groups, &order)?;
         }
         let size = self.table.size();
         self.sink.ctx.metrics.record_reserved(size);
@@ -351,7 +422,8 @@ impl LocalSink for PartialAggregate<'_> {
             return Ok(());
         }
         let state = drain_state(&mut self.table, &sink.spec)?;
-        let parts = split_by_partition(&state.0, &state.1, 0, PARTITIONS).collect::<Result<Vec<_>>>()?;
+        let parts =
+            split_by_partition(&state.0, &state.1, 0, PARTITIONS).collect::<Result<Vec<_>>>()?;
         let bytes: usize = parts
             .iter()
             .map(|(_, b)| crate::memory::batch_memory_size(b))

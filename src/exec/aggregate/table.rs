@@ -61,9 +61,31 @@ fn bucket_hash(hash: u64) -> u64 {
     (hash ^ (hash >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// Keys up to this many bytes are compared inside the hash table's bucket, without
+/// touching the key store (a cache miss saved per probe on the common short keys).
+const INLINE: usize = 16;
+
+/// One bucket: the full hash and, for short keys, the key itself.
+#[derive(Clone, Copy)]
+struct Entry {
+    hash: u64,
+    group: u32,
+    len: u32,
+    inline: [u8; INLINE],
+}
+
+#[inline]
+fn padded(key: &[u8]) -> [u8; INLINE] {
+    let mut out = [0u8; INLINE];
+    if key.len() <= INLINE {
+        out[..key.len()].copy_from_slice(key);
+    }
+    out
+}
+
 /// Group keys → group ids, plus the groups' accumulators.
 pub struct GroupTable {
-    map: HashTable<u32>,
+    map: HashTable<Entry>,
     hashes: Vec<u64>,
     keys: Vec<u8>,
     offsets: Vec<usize>,
@@ -88,7 +110,7 @@ impl GroupTable {
 
     /// Bytes held by the table and its accumulators.
     pub fn size(&self) -> usize {
-        self.map.capacity() * (4 + 1)
+        self.map.capacity() * (std::mem::size_of::<Entry>() + 1)
             + self.hashes.capacity() * 8
             + self.offsets.capacity() * 8
             + self.keys.capacity()
@@ -105,21 +127,33 @@ impl GroupTable {
         ids.clear();
         for (key, &hash) in keys.zip(hashes) {
             let bh = bucket_hash(hash);
-            let (stored_hashes, stored_keys, offsets) = (&self.hashes, &self.keys, &self.offsets);
-            let found = self.map.find(bh, |&g| {
-                let g = g as usize;
-                stored_hashes[g] == hash && &stored_keys[offsets[g]..offsets[g + 1]] == key
+            let len = key.len() as u32;
+            let inline = padded(key);
+            let (stored_keys, offsets) = (&self.keys, &self.offsets);
+            let found = self.map.find(bh, |e| {
+                e.hash == hash
+                    && e.len == len
+                    && if key.len() <= INLINE {
+                        e.inline == inline
+                    } else {
+                        let g = e.group as usize;
+                        &stored_keys[offsets[g]..offsets[g + 1]] == key
+                    }
             });
             let id = match found {
-                Some(&g) => g,
+                Some(e) => e.group,
                 None => {
                     let g = self.hashes.len() as u32;
                     self.hashes.push(hash);
                     self.keys.extend_from_slice(key);
                     self.offsets.push(self.keys.len());
-                    let hashes = &self.hashes;
-                    self.map
-                        .insert_unique(bh, g, |&x| bucket_hash(hashes[x as usize]));
+                    let entry = Entry {
+                        hash,
+                        group: g,
+                        len,
+                        inline,
+                    };
+                    self.map.insert_unique(bh, entry, |e| bucket_hash(e.hash));
                     g
                 }
             };

@@ -21,7 +21,7 @@ use arrow::error::ArrowError;
 use memmap2::UncheckedAdvice;
 
 use super::repair::repair_batch;
-use super::split::{count_byte, ByteRange, CsvFile};
+use super::split::{ByteRange, CsvFile};
 use super::Dialect;
 use crate::error::{Error, Result};
 use crate::io::options::BadRowPolicy;
@@ -114,8 +114,7 @@ impl RangeReader {
                     }
                 }
                 Err(e) => {
-                    let first_line =
-                        range.first_line + count_byte(&data[range.start..batch_start], b'\n');
+                    let first_line = file.line_at(batch_start);
                     let repaired = repair_batch(
                         &self.scan,
                         &data[batch_start..range.end],
