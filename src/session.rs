@@ -80,6 +80,11 @@ impl SessionBuilder {
         self.config.max_spill_bytes = bytes;
         self
     }
+    /// Compression of spill files (none by default; see [`crate::config::SpillCompression`]).
+    pub fn spill_compression(mut self, c: crate::config::SpillCompression) -> Self {
+        self.config.spill_compression = c;
+        self
+    }
     /// Operators spill whenever they can (testing; DuckDB's `force_external`).
     pub fn force_spill(mut self, on: bool) -> Self {
         self.config.force_spill = on;
@@ -239,7 +244,7 @@ impl Session {
                 rows_scanned: Arc::clone(&self.inner.rows_scanned),
             },
             pool: Arc::clone(&self.inner.pool),
-            spill: SpillManager::new(&c.spill_dir, c.max_spill_bytes),
+            spill: SpillManager::new(&c.spill_dir, c.max_spill_bytes, c.spill_compression),
             config: c.clone(),
             metrics: QueryMetrics::default(),
         }

@@ -2,7 +2,8 @@
 //! files, the spill byte cap and the spill metrics. Operators decide only *what* to
 //! spill and when.
 //!
-//! * Format: an Arrow IPC stream compressed with LZ4 frames, written in large batches.
+//! * Format: an Arrow IPC stream written in large batches, uncompressed or with LZ4
+//!   frames as the session's `spill_compression` says (see its doc for the trade-off).
 //! * Place: a per-query [`tempfile::TempDir`] under the session's `spill_dir`, made on
 //!   the first spill. Each [`SpillFile`] deletes itself on drop, and the directory goes
 //!   when the [`SpillManager`] drops, so files vanish on success, on error and on cancel.
@@ -25,6 +26,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
 
+use crate::config::SpillCompression;
 use crate::error::{Error, Result};
 
 /// Owns one query's spill directory and counts what is spilled.
@@ -33,17 +35,23 @@ pub struct SpillManager {
     parent: PathBuf,
     dir: Mutex<Option<Arc<tempfile::TempDir>>>,
     max_bytes: u64,
+    compression: SpillCompression,
     bytes_written: AtomicU64,
     files_written: AtomicUsize,
 }
 
 impl SpillManager {
     /// A manager that will put its files under `parent` and write at most `max_bytes`.
-    pub fn new(parent: impl Into<PathBuf>, max_bytes: u64) -> Arc<Self> {
+    pub fn new(
+        parent: impl Into<PathBuf>,
+        max_bytes: u64,
+        compression: SpillCompression,
+    ) -> Arc<Self> {
         Arc::new(SpillManager {
             parent: parent.into(),
             dir: Mutex::new(None),
             max_bytes,
+            compression,
             bytes_written: AtomicU64::new(0),
             files_written: AtomicUsize::new(0),
         })
@@ -103,8 +111,10 @@ impl SpillManager {
             manager: Arc::clone(self),
             written: 0,
         };
-        let options =
-            IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+        let options = IpcWriteOptions::default().try_with_compression(match self.compression {
+            SpillCompression::Lz4 => Some(CompressionType::LZ4_FRAME),
+            SpillCompression::None => None,
+        })?;
         let writer = StreamWriter::try_new_with_options(counting, schema, options)
             .map_err(|e| self.map_write_error(e, &path))?;
         Ok(SpillWriter {
@@ -306,7 +316,7 @@ mod tests {
     #[test]
     fn round_trip_and_cleanup() {
         let parent = tempfile::tempdir().unwrap();
-        let m = SpillManager::new(parent.path(), u64::MAX);
+        let m = SpillManager::new(parent.path(), u64::MAX, SpillCompression::Lz4);
         let b = batch(1000);
         let f = m.spill_batches(&b.schema(), [&b, &b]).unwrap();
         assert_eq!(f.rows(), 2000);
@@ -325,7 +335,7 @@ mod tests {
     #[test]
     fn byte_cap_is_spill_limit() {
         let parent = tempfile::tempdir().unwrap();
-        let m = SpillManager::new(parent.path(), 100);
+        let m = SpillManager::new(parent.path(), 100, SpillCompression::None);
         let b = batch(10_000);
         let err = m.spill_batches(&b.schema(), [&b]).unwrap_err();
         assert!(matches!(err, Error::SpillLimit { .. }), "{err}");

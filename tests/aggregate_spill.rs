@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use floe::config::SpillCompression;
 use floe::prelude::*;
 
 const ROWS: usize = 20_000;
@@ -195,12 +196,12 @@ fn unlimited_run_matches_naive_reference() {
 fn forced_spill_with_tiny_limits_and_chunk_sizes() {
     let (schema, batch) = data();
     let expected = naive(&batch);
-    for &(limit, chunk, force) in &[
-        (400 << 10, 1usize, false),
-        (400 << 10, 7, false),
-        (1 << 20, 64 * 1024, true),
-        (600 << 10, 7, true),
-        (64 << 20, 1000, true),
+    for &(limit, chunk, force, compression) in &[
+        (400 << 10, 1usize, false, SpillCompression::Lz4),
+        (400 << 10, 7, false, SpillCompression::None),
+        (1 << 20, 64 * 1024, true, SpillCompression::Lz4),
+        (600 << 10, 7, true, SpillCompression::Lz4),
+        (64 << 20, 1000, true, SpillCompression::None),
     ] {
         let spill_dir = tempfile::tempdir().unwrap();
         let session = Session::builder()
@@ -208,6 +209,7 @@ fn forced_spill_with_tiny_limits_and_chunk_sizes() {
             .memory_limit_bytes(limit)
             .chunk_rows(chunk)
             .force_spill(force)
+            .spill_compression(compression)
             .spill_dir(spill_dir.path())
             .build()
             .unwrap();

@@ -23,7 +23,7 @@ use super::accumulator::GroupsAccumulator;
 use crate::error::Result;
 
 /// Radix bits of the first partitioning level.
-pub const RADIX_BITS: u32 = 5;
+pub const RADIX_BITS: u32 = 6;
 /// Partitions of the first level.
 pub const PARTITIONS: usize = 1 << RADIX_BITS;
 /// Radix bits of each re-partitioning level.
