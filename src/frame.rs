@@ -206,41 +206,33 @@ impl LazyFrame {
         path: impl AsRef<Path>,
         options: ParquetSinkOptions,
     ) -> Result<SinkReport> {
-        let plan = optimize(&self.plan)?;
-        let ctx = self.session.query_context();
-        let metrics = ctx
-            .metrics
-            .register(format!("ParquetSink {}", path.as_ref().display()));
-        let sink = parquet_sink(
-            path.as_ref(),
-            plan.schema(),
-            options,
-            Arc::clone(&ctx.pool),
-            metrics,
-        )?;
-        let result = run_into(&plan, &ctx, sink.as_ref());
-        self.session.record_query(&ctx);
-        result?;
-        Ok(SinkReport {
-            rows: sink.rows_written(),
-            files: sink.files(),
+        self.sink_file("ParquetSink", path.as_ref(), |schema, pool, metrics| {
+            parquet_sink(path.as_ref(), schema, options, pool, metrics)
         })
     }
 
     /// Streams the result into CSV, atomically.
     pub fn sink_csv(&self, path: impl AsRef<Path>, options: CsvSinkOptions) -> Result<SinkReport> {
+        self.sink_file("CsvSink", path.as_ref(), |schema, pool, metrics| {
+            csv_sink(path.as_ref(), schema, options, pool, metrics)
+        })
+    }
+
+    /// Runs the query into the file sink `make` builds for the plan's schema.
+    fn sink_file(
+        &self,
+        label: &str,
+        path: &Path,
+        make: impl FnOnce(
+            SchemaRef,
+            Arc<crate::memory::MemoryPool>,
+            Arc<crate::metrics::OperatorMetrics>,
+        ) -> Result<Arc<crate::io::sink::FileSink>>,
+    ) -> Result<SinkReport> {
         let plan = optimize(&self.plan)?;
         let ctx = self.session.query_context();
-        let metrics = ctx
-            .metrics
-            .register(format!("CsvSink {}", path.as_ref().display()));
-        let sink = csv_sink(
-            path.as_ref(),
-            plan.schema(),
-            options,
-            Arc::clone(&ctx.pool),
-            metrics,
-        )?;
+        let metrics = ctx.metrics.register(format!("{label} {}", path.display()));
+        let sink = make(plan.schema(), Arc::clone(&ctx.pool), metrics)?;
         let result = run_into(&plan, &ctx, sink.as_ref());
         self.session.record_query(&ctx);
         result?;

@@ -507,9 +507,7 @@ pub(crate) fn literal(v: &Value) -> Result<ScalarValue> {
         | Value::NationalStringLiteral(s)
         | Value::DoubleQuotedString(s) => ScalarValue::Utf8(s.clone()),
         Value::DollarQuotedString(s) => ScalarValue::Utf8(s.value.clone()),
-        Value::Placeholder(p) => {
-            return Err(Error::NotSupported(format!("parameter placeholder {p}")))
-        }
+        Value::Placeholder(p) => return Err(Error::NotSupported(format!("query parameter {p}"))),
         other => return Err(Error::NotSupported(format!("literal {other}"))),
     })
 }

@@ -24,14 +24,7 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
             Ok(LogicalPlan::Scan(scan))
         }
         LogicalPlan::Project { input, exprs, .. } => {
-            // Column name in the output → plain column of the input it renames.
-            let renames: HashMap<String, String> = exprs
-                .iter()
-                .filter_map(|e| match e.unalias() {
-                    Expr::Column(c) => Some((e.output_name(), c.clone())),
-                    _ => None,
-                })
-                .collect();
+            let renames = plain_renames(exprs);
             let (down, keep) = partition(pending, |p| {
                 p.column_refs().iter().all(|c| renames.contains_key(c))
             });
@@ -40,13 +33,7 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
             wrap(plan.with_inputs(vec![Arc::new(input)])?, keep)
         }
         LogicalPlan::Aggregate { input, keys, .. } => {
-            let renames: HashMap<String, String> = keys
-                .iter()
-                .filter_map(|e| match e.unalias() {
-                    Expr::Column(c) => Some((e.output_name(), c.clone())),
-                    _ => None,
-                })
-                .collect();
+            let renames = plain_renames(keys);
             let (down, keep) = partition(pending, |p| {
                 !p.column_refs().is_empty()
                     && p.column_refs().iter().all(|c| renames.contains_key(c))
@@ -61,6 +48,17 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
         }
         LogicalPlan::Values { .. } => wrap(plan.as_ref().clone(), pending),
     }
+}
+
+/// Output column name → the plain input column it passes through (possibly renamed).
+fn plain_renames(exprs: &[Expr]) -> HashMap<String, String> {
+    exprs
+        .iter()
+        .filter_map(|e| match e.unalias() {
+            Expr::Column(c) => Some((e.output_name(), c.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn partition(preds: Vec<Expr>, f: impl Fn(&Expr) -> bool) -> (Vec<Expr>, Vec<Expr>) {
