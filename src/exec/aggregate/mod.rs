@@ -184,6 +184,20 @@ impl HashAggregateSink {
     }
 }
 
+/// The most one worker's partial table may hold before it spills: an equal share of
+/// the pool after setting aside room for the scans feeding the workers (each holds a
+/// CSV range of up to limit/64, at most 16 MiB, which cannot spill; twice that for
+/// slack). Without this, many workers' tables fill the pool and starve the scan
+/// (seen at 16 threads); DuckDB #8135: size per-thread state as limit / threads.
+impl HashAggregateSink {
+    fn worker_share(&self) -> usize {
+        let limit = self.ctx.pool.limit();
+        let threads = self.ctx.threads.max(1);
+        let range = (limit / 64).clamp(1 << 20, 16 << 20);
+        limit.saturating_sub(2 * range * threads) / threads
+    }
+}
+
 impl Sink for HashAggregateSink {
     fn name(&self) -> String {
         "HashAggregate".into()
@@ -393,7 +407,8 @@ impl LocalSink for PartialAggregate<'_> {
         }
         let size = self.table.size();
         self.sink.ctx.metrics.record_reserved(size);
-        if self.sink.ctx.force_spill || self.reservation.try_resize(size).is_err() {
+        let over_share = size > self.sink.worker_share();
+        if self.sink.ctx.force_spill || over_share || self.reservation.try_resize(size).is_err() {
             self.spill()?;
         }
         Ok(SinkStatus::NeedMore)
