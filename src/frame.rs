@@ -21,7 +21,7 @@ use crate::metrics::{human_bytes, QueryMetrics};
 use crate::plan::aggregate::build_aggregate;
 use crate::plan::explain::format_plan;
 use crate::plan::optimizer::optimize;
-use crate::plan::LogicalPlan;
+use crate::plan::{JoinType, LogicalPlan, SortExpr};
 use crate::session::Session;
 
 /// A query being built; nothing runs until it is collected or sunk.
@@ -142,6 +142,188 @@ impl LazyFrame {
     /// Rows `offset .. offset + n`.
     pub fn slice(&self, offset: usize, n: usize) -> LazyFrame {
         self.derive(LogicalPlan::limit(Arc::clone(&self.plan), offset, n))
+    }
+
+    /// Orders rows by `keys` (stable: ties keep their input order). Sorts larger than
+    /// memory spill sorted runs and merge them; a `limit` after a sort is a top-k.
+    pub fn sort(&self, keys: impl IntoIterator<Item = SortExpr>) -> Result<LazyFrame> {
+        Ok(self.derive(LogicalPlan::try_sort(
+            Arc::clone(&self.plan),
+            keys.into_iter().collect(),
+        )?))
+    }
+
+    /// The first `k` rows by `keys` (a bounded heap; never spills).
+    pub fn top_k(&self, k: usize, keys: impl IntoIterator<Item = SortExpr>) -> Result<LazyFrame> {
+        Ok(self.sort(keys)?.limit(k))
+    }
+
+    /// Joins with `other` where `left_on[i] = right_on[i]` for every i, keeping the
+    /// rows `how` says. Output columns are this frame's, then `other`'s; an `other`
+    /// column whose name is already taken gets the suffix `_right`, except a key joined
+    /// to a key of the same name, which appears once (as DuckDB's `USING` and Polars'
+    /// `on=` do; a full join keeps both). NULL keys never match.
+    pub fn join(
+        &self,
+        other: &LazyFrame,
+        left_on: impl IntoIterator<Item = Expr>,
+        right_on: impl IntoIterator<Item = Expr>,
+        how: JoinType,
+    ) -> Result<LazyFrame> {
+        self.join_where(other, left_on, right_on, how, None)
+    }
+
+    /// [`LazyFrame::join`] with an extra `condition` that a matching pair must also
+    /// satisfy (it decides what counts as a match for outer, semi and anti joins). The
+    /// condition names `other`'s columns as the output does (clashing ones with
+    /// `_right`).
+    pub fn join_where(
+        &self,
+        other: &LazyFrame,
+        left_on: impl IntoIterator<Item = Expr>,
+        right_on: impl IntoIterator<Item = Expr>,
+        how: JoinType,
+        condition: Option<Expr>,
+    ) -> Result<LazyFrame> {
+        let left_on: Vec<Expr> = left_on.into_iter().collect();
+        let right_on: Vec<Expr> = right_on.into_iter().collect();
+        if left_on.len() != right_on.len() {
+            return Err(Error::Plan(format!(
+                "join has {} left keys but {} right keys",
+                left_on.len(),
+                right_on.len()
+            )));
+        }
+        let ls = self.schema();
+        let rs = other.schema();
+        // Same-named key pairs are shown once (except by a full join).
+        let shared_keys: Vec<String> = left_on
+            .iter()
+            .zip(&right_on)
+            .filter_map(|(l, r)| match (l, r) {
+                (Expr::Column(a), Expr::Column(b)) if a == b => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        let rename = |name: &str| -> String {
+            let mut n = format!("{name}_right");
+            while ls.field_with_name(&n).is_ok() || rs.field_with_name(&n).is_ok() {
+                n.push_str("_right");
+            }
+            n
+        };
+        let mut renames = std::collections::HashMap::new();
+        let right_exprs: Vec<Expr> = rs
+            .fields()
+            .iter()
+            .map(|f| {
+                let c = Expr::Column(f.name().clone());
+                if ls.field_with_name(f.name()).is_ok() {
+                    let n = rename(f.name());
+                    renames.insert(f.name().clone(), n.clone());
+                    c.alias(n)
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let right_plan = if renames.is_empty() {
+            Arc::clone(&other.plan)
+        } else {
+            Arc::new(LogicalPlan::try_project(
+                Arc::clone(&other.plan),
+                right_exprs,
+            )?)
+        };
+        let renamed = |e: Expr| {
+            e.transform(&mut |x| match x {
+                Expr::Column(c) => Expr::Column(renames.get(&c).cloned().unwrap_or(c)),
+                other => other,
+            })
+        };
+        let on: Vec<(Expr, Expr)> = left_on
+            .into_iter()
+            .zip(right_on.into_iter().map(renamed))
+            .collect();
+        let joined = LogicalPlan::try_join(Arc::clone(&self.plan), right_plan, how, on, condition)?;
+        if shared_keys.is_empty() || !how.outputs_right() || how == JoinType::Full {
+            return Ok(self.derive(joined));
+        }
+        // Show each same-named key once: the left copy, or for a right join the right
+        // one (the left is null where only the right matched).
+        let schema = joined.schema();
+        let exprs: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .filter_map(|f| {
+                let name = f.name();
+                let dropped_right = renames
+                    .iter()
+                    .any(|(orig, new)| new == name && shared_keys.contains(orig));
+                if how == JoinType::Right {
+                    if shared_keys.contains(name) {
+                        return None;
+                    }
+                    if dropped_right {
+                        let orig = renames.iter().find(|(_, n)| *n == name)?.0;
+                        return Some(Expr::Column(name.clone()).alias(orig.clone()));
+                    }
+                    return Some(Expr::Column(name.clone()));
+                }
+                (!dropped_right).then(|| Expr::Column(name.clone()))
+            })
+            .collect();
+        // Keep the left frame's column order for a right join too.
+        Ok(self.derive(LogicalPlan::try_project(Arc::new(joined), exprs)?))
+    }
+
+    /// Joins on columns that have the same name on both sides.
+    pub fn join_on(&self, other: &LazyFrame, on: &[&str], how: JoinType) -> Result<LazyFrame> {
+        let keys: Vec<Expr> = on.iter().map(|c| Expr::Column(c.to_string())).collect();
+        self.join(other, keys.clone(), keys, how)
+    }
+
+    /// Every pair of rows (the smaller side must fit in memory).
+    pub fn cross_join(&self, other: &LazyFrame) -> Result<LazyFrame> {
+        self.join(other, [], [], JoinType::Inner)
+    }
+
+    /// This frame's rows followed by `other`'s (UNION ALL); columns match by name.
+    pub fn union(&self, other: &LazyFrame) -> Result<LazyFrame> {
+        Ok(self.derive(LogicalPlan::try_union(vec![
+            Arc::clone(&self.plan),
+            Arc::clone(&other.plan),
+        ])?))
+    }
+
+    /// The rows of every frame in turn (UNION ALL); columns match by name.
+    pub fn concat(frames: &[LazyFrame]) -> Result<LazyFrame> {
+        let first = frames
+            .first()
+            .ok_or_else(|| Error::Plan("concat of no frames".into()))?;
+        Ok(first.derive(LogicalPlan::try_union(
+            frames.iter().map(|f| Arc::clone(&f.plan)).collect(),
+        )?))
+    }
+
+    /// Distinct rows (through the spilling hash aggregate; order unspecified).
+    pub fn distinct(&self) -> Result<LazyFrame> {
+        let keys: Vec<Expr> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| Expr::Column(f.name().clone()))
+            .collect();
+        Ok(self.derive(LogicalPlan::try_aggregate(
+            Arc::clone(&self.plan),
+            keys,
+            vec![],
+        )?))
+    }
+
+    /// Same as [`LazyFrame::distinct`] (the Polars name).
+    pub fn unique(&self) -> Result<LazyFrame> {
+        self.distinct()
     }
 
     /// The optimized plan.

@@ -69,5 +69,6 @@ pub mod prelude {
     pub use crate::io::{
         BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetOptions, ParquetSinkOptions,
     };
+    pub use crate::plan::{JoinType, SortExpr};
     pub use crate::session::Session;
 }

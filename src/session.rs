@@ -244,7 +244,12 @@ impl Session {
                 rows_scanned: Arc::clone(&self.inner.rows_scanned),
             },
             pool: Arc::clone(&self.inner.pool),
-            spill: SpillManager::new(&c.spill_dir, c.max_spill_bytes, c.spill_compression),
+            spill: SpillManager::with_write_buffer(
+                &c.spill_dir,
+                c.max_spill_bytes,
+                c.spill_compression,
+                (c.memory_limit / 1024).clamp(16 << 10, 1 << 20),
+            ),
             config: c.clone(),
             metrics: QueryMetrics::default(),
         }

@@ -38,6 +38,7 @@ pub struct SpillManager {
     compression: SpillCompression,
     bytes_written: AtomicU64,
     files_written: AtomicUsize,
+    buffer_bytes: usize,
 }
 
 impl SpillManager {
@@ -47,7 +48,19 @@ impl SpillManager {
         max_bytes: u64,
         compression: SpillCompression,
     ) -> Arc<Self> {
+        Self::with_write_buffer(parent, max_bytes, compression, 1 << 20)
+    }
+
+    /// [`SpillManager::new`] with writers that buffer `buffer_bytes` each (the session
+    /// scales it with the memory limit, so small budgets keep small buffers).
+    pub fn with_write_buffer(
+        parent: impl Into<PathBuf>,
+        max_bytes: u64,
+        compression: SpillCompression,
+        buffer_bytes: usize,
+    ) -> Arc<Self> {
         Arc::new(SpillManager {
+            buffer_bytes: buffer_bytes.max(4096),
             parent: parent.into(),
             dir: Mutex::new(None),
             max_bytes,
@@ -55,6 +68,12 @@ impl SpillManager {
             bytes_written: AtomicU64::new(0),
             files_written: AtomicUsize::new(0),
         })
+    }
+
+    /// Bytes each open writer buffers; operators that keep many writers open reserve
+    /// this much per writer.
+    pub fn write_buffer_bytes(&self) -> usize {
+        self.buffer_bytes
     }
 
     /// Bytes written to spill files so far.
@@ -105,7 +124,7 @@ impl SpillManager {
         let path = file.path().to_path_buf();
         let counting = CountingWriter {
             inner: BufWriter::with_capacity(
-                1 << 20,
+                self.buffer_bytes,
                 file.reopen().map_err(|e| Error::io(&path, e))?,
             ),
             manager: Arc::clone(self),

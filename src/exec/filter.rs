@@ -4,7 +4,7 @@
 use arrow::array::{Array, RecordBatch};
 use arrow::compute::filter_record_batch;
 
-use super::pipeline::Operator;
+use super::pipeline::{Emit, Operator, SinkStatus};
 use crate::error::Result;
 use crate::expr::eval::evaluate_predicate;
 use crate::expr::Expr;
@@ -18,12 +18,15 @@ impl Operator for FilterOperator {
         format!("Filter: {}", self.predicate)
     }
 
-    fn execute(&self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn execute(&self, batch: RecordBatch, emit: &mut Emit<'_>) -> Result<SinkStatus> {
         let mask = evaluate_predicate(&self.predicate, &batch)?;
         if mask.true_count() == batch.num_rows() && mask.null_count() == 0 {
-            return Ok(Some(batch));
+            return emit(batch);
         }
         let out = filter_record_batch(&batch, &mask)?;
-        Ok((out.num_rows() > 0).then_some(out))
+        if out.num_rows() == 0 {
+            return Ok(SinkStatus::NeedMore);
+        }
+        emit(out)
     }
 }

@@ -3,6 +3,9 @@
 pub mod aggregate;
 pub mod collect;
 pub mod filter;
+pub mod group_table;
+pub mod join;
+pub mod keys;
 pub mod pipeline;
 pub mod planner;
 pub mod project;

@@ -68,11 +68,18 @@ pub trait Source: Send + Sync {
     fn schema(&self) -> SchemaRef;
 }
 
-/// A streaming operator: one morsel in, at most one out. Called concurrently.
+/// Where an operator pushes its output: the rest of the pipeline. It answers whether
+/// the sink wants more.
+pub type Emit<'a> = dyn FnMut(RecordBatch) -> Result<SinkStatus> + 'a;
+
+/// A streaming operator: one morsel in, any number of batches out (a filter emits
+/// at most one, a join probe may emit several), pushed into `emit` as they are made,
+/// so a large fan-out never sits in memory whole. Called concurrently.
 pub trait Operator: Send + Sync {
     fn name(&self) -> String;
-    /// Transforms a morsel; `None` drops it (e.g. a filter that kept no rows).
-    fn execute(&self, batch: RecordBatch) -> Result<Option<RecordBatch>>;
+    /// Processes a morsel, calling `emit` for each output batch; stops early and
+    /// returns `Finished` once `emit` does.
+    fn execute(&self, batch: RecordBatch, emit: &mut Emit<'_>) -> Result<SinkStatus>;
 }
 
 /// Whether a sink wants more input.
@@ -118,6 +125,15 @@ pub struct MeteredOperator {
     pub metrics: Arc<OperatorMetrics>,
 }
 
+/// What one pipeline run did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipelineRun {
+    /// Tasks taken from the source.
+    pub tasks: u64,
+    /// The sink reported `Finished` (the pipeline stopped early).
+    pub finished: bool,
+}
+
 /// Runs `source → operators → sink` to completion on `ctx.threads` workers.
 pub fn run_pipeline(
     ctx: &ExecContext,
@@ -126,7 +142,49 @@ pub fn run_pipeline(
     sink: &dyn Sink,
     source_metrics: &OperatorMetrics,
 ) -> Result<()> {
+    run_pipeline_at(ctx, source, operators, sink, source_metrics, 0).map(|_| ())
+}
+
+/// Pushes `batch` through `operators` into `sink`, timing each operator without the
+/// time spent downstream of it.
+fn push(
+    operators: &[MeteredOperator],
+    batch: RecordBatch,
+    sink: &mut dyn FnMut(RecordBatch) -> Result<SinkStatus>,
+) -> Result<SinkStatus> {
+    let Some((op, rest)) = operators.split_first() else {
+        return sink(batch);
+    };
+    let started = Instant::now();
+    let mut downstream = std::time::Duration::ZERO;
+    let status = op.op.execute(batch, &mut |b: RecordBatch| {
+        if b.num_rows() == 0 {
+            return Ok(SinkStatus::NeedMore);
+        }
+        op.metrics.add_rows(b.num_rows());
+        let t = Instant::now();
+        let status = push(rest, b, sink);
+        downstream += t.elapsed();
+        status
+    })?;
+    op.metrics
+        .add_time(started.elapsed().saturating_sub(downstream));
+    Ok(status)
+}
+
+/// [`run_pipeline`] for one of several pipelines feeding the same sink in turn: task
+/// indices (and so [`Seq`]s) start at `task_base`, after the earlier pipelines' tasks.
+pub fn run_pipeline_at(
+    ctx: &ExecContext,
+    source: &dyn Source,
+    operators: &[MeteredOperator],
+    sink: &dyn Sink,
+    source_metrics: &OperatorMetrics,
+    task_base: u64,
+) -> Result<PipelineRun> {
     let stop = AtomicBool::new(false);
+    let finished = AtomicBool::new(false);
+    let tasks = std::sync::atomic::AtomicU64::new(0);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let fail = |e: Error| {
         stop.store(true, Ordering::Relaxed);
@@ -148,6 +206,8 @@ pub fn run_pipeline(
                     break;
                 };
                 source_metrics.add_time(started.elapsed());
+                tasks.fetch_add(1, Ordering::Relaxed);
+                let task_index = task_base + task.index;
                 let mut batches = task.batches;
                 let mut batch_index = 0u64;
                 loop {
@@ -161,38 +221,34 @@ pub fn run_pipeline(
                     let next = batches.next();
                     source_metrics.add_time(started.elapsed());
                     let Some(batch) = next else {
-                        if local.task_done(task.index)? == SinkStatus::Finished {
+                        if local.task_done(task_index)? == SinkStatus::Finished {
+                            finished.store(true, Ordering::Relaxed);
                             stop.store(true, Ordering::Relaxed);
                             break 'tasks;
                         }
                         break;
                     };
-                    let mut batch = Some(batch?);
-                    let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+                    let batch = batch?;
+                    let rows = batch.num_rows();
                     source_metrics.add_rows(rows);
                     ctx.rows_scanned.fetch_add(rows as u64, Ordering::Relaxed);
-                    for op in operators {
-                        let Some(b) = batch.take() else { break };
-                        let started = Instant::now();
-                        batch = op.op.execute(b)?;
-                        op.metrics.add_time(started.elapsed());
-                        if let Some(b) = &batch {
-                            op.metrics.add_rows(b.num_rows());
-                        }
-                    }
-                    let seq = Seq {
-                        task: task.index,
-                        batch: batch_index,
-                    };
-                    batch_index += 1;
-                    if let Some(batch) = batch {
+                    // Every batch reaching the sink gets its own position: an operator
+                    // may emit several per input morsel, in order.
+                    let status = push(operators, batch, &mut |batch: RecordBatch| {
                         if batch.num_rows() == 0 {
-                            continue;
+                            return Ok(SinkStatus::NeedMore);
                         }
-                        if local.sink(Morsel { batch, seq })? == SinkStatus::Finished {
-                            stop.store(true, Ordering::Relaxed);
-                            break 'tasks;
-                        }
+                        let seq = Seq {
+                            task: task_index,
+                            batch: batch_index,
+                        };
+                        batch_index += 1;
+                        local.sink(Morsel { batch, seq })
+                    })?;
+                    if status == SinkStatus::Finished {
+                        finished.store(true, Ordering::Relaxed);
+                        stop.store(true, Ordering::Relaxed);
+                        break 'tasks;
                     }
                 }
             }
@@ -213,7 +269,10 @@ pub fn run_pipeline(
         .take();
     match error {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(PipelineRun {
+            tasks: tasks.load(Ordering::Relaxed),
+            finished: finished.load(Ordering::Relaxed),
+        }),
     }
 }
 

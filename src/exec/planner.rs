@@ -1,9 +1,21 @@
 //! The physical planner: cuts an optimized [`LogicalPlan`] into pipelines at its
-//! breakers (aggregate, limit, and the final sink) and runs them bottom-up.
+//! breakers (aggregate, sort, limit, join build, and the final sink) and runs them
+//! bottom-up.
 //!
 //! Scan, Filter and Project stream: they become the source and operators of the
-//! current pipeline. An Aggregate or a Limit ends the pipeline below it in its sink;
-//! once that pipeline has run, the sink's `finalize` is the source of the next one.
+//! current pipeline. An Aggregate, Sort or Limit ends the pipeline below it in its
+//! sink; once that pipeline has run, the sink's `finalize` is the source of the next.
+//!
+//! A plan node may produce its output through several pipelines that feed the same
+//! sink one after another ([`build`] returns a list): a union yields its inputs' in
+//! turn, and a hash join yields its probe pipeline (the probe operator appended to the
+//! probe side's pipelines) followed by its tail (unmatched build rows and spilled
+//! partitions). Operators above apply to each.
+//!
+//! Memory shares: a join's build side stays resident while its probe side runs, so
+//! the planner gives the build at most half of the budget of its subtree and the probe
+//! subtree the other half; nested joins halve again. Other breakers draw from the pool
+//! as it stands and spill when it is short.
 
 use std::sync::Arc;
 
@@ -12,7 +24,10 @@ use arrow::array::RecordBatch;
 use super::aggregate::{AggregateContext, AggregateSpec, HashAggregateSink};
 use super::collect::CollectSink;
 use super::filter::FilterOperator;
-use super::pipeline::{run_pipeline, ExecContext, MemorySource, MeteredOperator, Sink, Source};
+use super::join::{HashJoinProbe, JoinBuildSink, JoinContext, JoinSpec, JoinTailSource};
+use super::pipeline::{
+    run_pipeline_at, ExecContext, MemorySource, MeteredOperator, Operator, Sink, Source,
+};
 use super::project::ProjectOperator;
 use crate::config::SessionConfig;
 use crate::error::Result;
@@ -20,7 +35,7 @@ use crate::io::scan::{scan, ScanRequest};
 use crate::memory::MemoryPool;
 use crate::metrics::{OperatorMetrics, QueryMetrics};
 use crate::plan::explain::describe;
-use crate::plan::LogicalPlan;
+use crate::plan::{estimate, LogicalPlan};
 use crate::spill::SpillManager;
 
 /// Everything one running query shares.
@@ -41,20 +56,53 @@ pub struct PipelineParts {
 }
 
 impl PipelineParts {
-    /// Runs the pipeline into `sink`.
-    pub fn run_into(self, ctx: &QueryContext, sink: &dyn Sink) -> Result<()> {
-        run_pipeline(
-            &ctx.exec,
-            self.source.as_ref(),
-            &self.operators,
-            sink,
-            &self.source_metrics,
-        )
+    fn single(source: Box<dyn Source>, source_metrics: Arc<OperatorMetrics>) -> Vec<Self> {
+        vec![PipelineParts {
+            source,
+            source_metrics,
+            operators: vec![],
+        }]
     }
 }
 
-/// Builds (and runs every pipeline below) the pipeline that produces `plan`'s output.
-pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
+/// Runs `parts` one after another into `sink` (not finalizing it). Stops early once
+/// the sink has what it needs.
+pub fn run_parts(parts: Vec<PipelineParts>, ctx: &QueryContext, sink: &dyn Sink) -> Result<()> {
+    let mut base = 0u64;
+    for part in parts {
+        let run = run_pipeline_at(
+            &ctx.exec,
+            part.source.as_ref(),
+            &part.operators,
+            sink,
+            &part.source_metrics,
+            base,
+        )?;
+        base += run.tasks;
+        if run.finished {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Appends a streaming operator to every pipeline of `parts`.
+fn append(parts: &mut [PipelineParts], op: Arc<dyn Operator>, metrics: Arc<OperatorMetrics>) {
+    for p in parts {
+        p.operators.push(MeteredOperator {
+            op: Arc::clone(&op),
+            metrics: Arc::clone(&metrics),
+        });
+    }
+}
+
+/// Builds (and runs every pipeline below) the pipelines that produce `plan`'s output;
+/// `budget` is the memory the subtree may count on (see the module doc).
+pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<Vec<PipelineParts>> {
+    build_with(plan, ctx, ctx.pool.limit())
+}
+
+fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<Vec<PipelineParts>> {
     match plan {
         LogicalPlan::Scan(node) => {
             let metrics = ctx.metrics.register(describe(plan));
@@ -69,11 +117,7 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
                     metrics: Arc::clone(&metrics),
                 },
             )?;
-            Ok(PipelineParts {
-                source,
-                source_metrics: metrics,
-                operators: vec![],
-            })
+            Ok(PipelineParts::single(source, metrics))
         }
         LogicalPlan::Values { schema, batches } => {
             let metrics = ctx.metrics.register(describe(plan));
@@ -87,21 +131,21 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
                     off += len;
                 }
             }
-            Ok(PipelineParts {
-                source: Box::new(MemorySource::new(Arc::clone(schema), chunks)),
-                source_metrics: metrics,
-                operators: vec![],
-            })
+            Ok(PipelineParts::single(
+                Box::new(MemorySource::new(Arc::clone(schema), chunks)),
+                metrics,
+            ))
         }
         LogicalPlan::Filter { input, predicate } => {
-            let mut parts = build(input, ctx)?;
+            let mut parts = build_with(input, ctx, budget)?;
             let op = FilterOperator {
                 predicate: predicate.clone(),
             };
-            parts.operators.push(MeteredOperator {
-                metrics: ctx.metrics.register(describe(plan)),
-                op: Arc::new(op),
-            });
+            append(
+                &mut parts,
+                Arc::new(op),
+                ctx.metrics.register(describe(plan)),
+            );
             Ok(parts)
         }
         LogicalPlan::Project {
@@ -109,21 +153,22 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
             exprs,
             schema,
         } => {
-            let mut parts = build(input, ctx)?;
+            let mut parts = build_with(input, ctx, budget)?;
             let op = ProjectOperator {
                 exprs: exprs.clone(),
                 schema: Arc::clone(schema),
             };
-            parts.operators.push(MeteredOperator {
-                metrics: ctx.metrics.register(describe(plan)),
-                op: Arc::new(op),
-            });
+            append(
+                &mut parts,
+                Arc::new(op),
+                ctx.metrics.register(describe(plan)),
+            );
             Ok(parts)
         }
         LogicalPlan::Aggregate {
             input, keys, aggs, ..
         } => {
-            let parts = build(input, ctx)?;
+            let parts = build_with(input, ctx, budget)?;
             let spec = Arc::new(AggregateSpec::try_new(&input.schema(), keys, aggs)?);
             let metrics = ctx
                 .metrics
@@ -139,15 +184,11 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
                     metrics: Arc::clone(&metrics),
                 },
             );
-            parts.run_into(ctx, &sink)?;
-            Ok(PipelineParts {
-                source: sink.finalize()?,
-                source_metrics: metrics,
-                operators: vec![],
-            })
+            run_parts(parts, ctx, &sink)?;
+            Ok(PipelineParts::single(sink.finalize()?, metrics))
         }
         LogicalPlan::Limit { input, skip, fetch } => {
-            let parts = build(input, ctx)?;
+            let parts = build_with(input, ctx, budget)?;
             let metrics = ctx.metrics.register(describe(plan));
             let sink = CollectSink::new(
                 input.schema(),
@@ -155,14 +196,98 @@ pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<PipelineParts> {
                 Some((*skip, *fetch)),
                 Arc::clone(&metrics),
             );
-            parts.run_into(ctx, &sink)?;
-            Ok(PipelineParts {
-                source: sink.finalize()?,
-                source_metrics: ctx.metrics.register("Limit (output)"),
-                operators: vec![],
-            })
+            run_parts(parts, ctx, &sink)?;
+            Ok(PipelineParts::single(
+                sink.finalize()?,
+                ctx.metrics.register("Limit (output)"),
+            ))
+        }
+        LogicalPlan::Sort { input, keys, fetch } => {
+            let parts = build_with(input, ctx, budget)?;
+            let metrics = ctx.metrics.register(describe(plan));
+            let sink = sort_sink(&input.schema(), keys, *fetch, ctx, &metrics)?;
+            run_parts(parts, ctx, sink.as_ref())?;
+            Ok(PipelineParts::single(sink.finalize()?, metrics))
+        }
+        LogicalPlan::Union { inputs, .. } => {
+            let mut parts = vec![];
+            for input in inputs {
+                parts.extend(build_with(input, ctx, budget)?);
+            }
+            Ok(parts)
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            ..
+        } => {
+            let build_is_left = estimate::bytes(left) < estimate::bytes(right);
+            let spec = Arc::new(JoinSpec::try_new(
+                left.schema(),
+                right.schema(),
+                *join_type,
+                on,
+                filter.clone(),
+                build_is_left,
+            )?);
+            let metrics = ctx.metrics.register(format!(
+                "HashJoin: {} (build = {})",
+                describe(plan),
+                if build_is_left { "left" } else { "right" }
+            ));
+            let share = budget / 2;
+            let sink = JoinBuildSink::new(
+                Arc::clone(&spec),
+                JoinContext {
+                    pool: Arc::clone(&ctx.pool),
+                    spill: Arc::clone(&ctx.spill),
+                    threads: ctx.config.threads,
+                    chunk_rows: ctx.config.chunk_rows,
+                    force_spill: ctx.config.force_spill,
+                    share,
+                    metrics: Arc::clone(&metrics),
+                },
+            );
+            let (build_side, probe_side) = if build_is_left {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            run_parts(build_with(build_side, ctx, budget)?, ctx, &sink)?;
+            sink.finalize()?;
+            let shared = sink.shared()?;
+            let mut parts = build_with(probe_side, ctx, budget - share)?;
+            append(
+                &mut parts,
+                Arc::new(HashJoinProbe {
+                    shared: Arc::clone(&shared),
+                }),
+                Arc::clone(&metrics),
+            );
+            parts.extend(PipelineParts::single(
+                Box::new(JoinTailSource::new(shared)),
+                ctx.metrics
+                    .register("HashJoin tail (unmatched build rows, spilled partitions)"),
+            ));
+            Ok(parts)
         }
     }
+}
+
+/// The sink of a sort: a top-k heap when only the first `fetch` rows are needed.
+fn sort_sink(
+    _schema: &arrow::datatypes::SchemaRef,
+    _keys: &[crate::plan::SortExpr],
+    _fetch: Option<usize>,
+    _ctx: &QueryContext,
+    _metrics: &Arc<OperatorMetrics>,
+) -> Result<Box<dyn Sink>> {
+    Err(crate::error::Error::NotSupported(
+        "sort (being merged)".into(),
+    ))
 }
 
 /// Runs `plan` and returns its output in memory, in order.
@@ -177,7 +302,7 @@ pub fn collect(plan: &LogicalPlan, ctx: &QueryContext) -> Result<Vec<RecordBatch
         None => "Collect".to_string(),
     });
     let sink = CollectSink::new(input.schema(), Arc::clone(&ctx.pool), limit, metrics);
-    parts.run_into(ctx, &sink)?;
+    run_parts(parts, ctx, &sink)?;
     let batches = sink.take_batches()?;
     // The caller owns the result now; its bytes leave the query's accounting.
     drop(sink.take_reservations());
@@ -187,7 +312,7 @@ pub fn collect(plan: &LogicalPlan, ctx: &QueryContext) -> Result<Vec<RecordBatch
 /// Runs `plan` into `sink` (a file sink, or any other breaker).
 pub fn run_into(plan: &LogicalPlan, ctx: &QueryContext, sink: &dyn Sink) -> Result<()> {
     let parts = build(plan, ctx)?;
-    parts.run_into(ctx, sink)?;
+    run_parts(parts, ctx, sink)?;
     sink.finalize()?;
     Ok(())
 }
@@ -241,6 +366,56 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
             ));
             pipelines.push(parts);
             vec!["Limit (source)".into()]
+        }
+        LogicalPlan::Sort { input, fetch, .. } => {
+            let mut parts = describe_parts(input, pipelines);
+            match fetch {
+                Some(k) => parts.push(format!(
+                    "{} (sink) [in memory: bounded heap of {k} rows, never spills]",
+                    describe(plan)
+                )),
+                None => parts.push(format!(
+                    "ExternalSort {} (sink) [in memory; spills sorted runs when the budget is short]",
+                    describe(plan)
+                )),
+            }
+            pipelines.push(parts);
+            vec![match fetch {
+                Some(_) => "TopK (source)".into(),
+                None => "Sort merge (source: k-way merge of runs)".into(),
+            }]
+        }
+        LogicalPlan::Union { inputs, .. } => {
+            // Every input but the last is its own pipeline into the same sink.
+            let mut last = vec![];
+            for (i, input) in inputs.iter().enumerate() {
+                let mut parts = describe_parts(input, pipelines);
+                parts.push(format!("Union input {} [streaming]", i + 1));
+                if i + 1 == inputs.len() {
+                    last = parts;
+                } else {
+                    parts.push("(continues into the same sink)".into());
+                    pipelines.push(parts);
+                }
+            }
+            last
+        }
+        LogicalPlan::Join { left, right, .. } => {
+            let build_is_left = estimate::bytes(left) < estimate::bytes(right);
+            let (build_side, probe_side) = if build_is_left {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            let mut parts = describe_parts(build_side, pipelines);
+            parts.push(format!(
+                "HashJoin build ({} side) (sink) [in memory; hybrid grace hash join when the build exceeds its share]",
+                if build_is_left { "left" } else { "right" }
+            ));
+            pipelines.push(parts);
+            let mut parts = describe_parts(probe_side, pipelines);
+            parts.push(format!("HashJoinProbe {} [streaming]", describe(plan)));
+            parts
         }
     }
 }

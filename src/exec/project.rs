@@ -4,7 +4,7 @@
 use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
 
-use super::pipeline::Operator;
+use super::pipeline::{Emit, Operator, SinkStatus};
 use crate::error::Result;
 use crate::expr::eval::evaluate;
 use crate::expr::Expr;
@@ -20,7 +20,7 @@ impl Operator for ProjectOperator {
         format!("Project: {}", items.join(", "))
     }
 
-    fn execute(&self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn execute(&self, batch: RecordBatch, emit: &mut Emit<'_>) -> Result<SinkStatus> {
         let mut columns = Vec::with_capacity(self.exprs.len());
         for (e, f) in self.exprs.iter().zip(self.schema.fields()) {
             let a = evaluate(e, &batch)?;
@@ -32,10 +32,10 @@ impl Operator for ProjectOperator {
             columns.push(a);
         }
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        Ok(Some(RecordBatch::try_new_with_options(
+        emit(RecordBatch::try_new_with_options(
             std::sync::Arc::clone(&self.schema),
             columns,
             &options,
-        )?))
+        )?)
     }
 }

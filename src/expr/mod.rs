@@ -286,6 +286,17 @@ impl Expr {
             args: vec![self, value],
         }
     }
+
+    /// This expression as an ascending sort key (nulls last).
+    pub fn sort_asc(self) -> crate::plan::SortExpr {
+        crate::plan::SortExpr::asc(self)
+    }
+
+    /// This expression as a descending sort key (nulls last).
+    pub fn sort_desc(self) -> crate::plan::SortExpr {
+        crate::plan::SortExpr::desc(self)
+    }
+
     pub fn cast(self, to: DataType) -> Expr {
         Expr::Cast {
             expr: Box::new(self),

@@ -54,6 +54,28 @@ pub fn describe(plan: &LogicalPlan) -> String {
             format!("Aggregate: keys=[{}] aggs=[{}]", list(keys), list(aggs))
         }
         LogicalPlan::Limit { skip, fetch, .. } => format!("Limit: skip={skip} fetch={fetch}"),
+        LogicalPlan::Sort { keys, fetch, .. } => match fetch {
+            Some(k) => format!("TopK: k={k} keys=[{}]", list(keys)),
+            None => format!("Sort: [{}]", list(keys)),
+        },
+        LogicalPlan::Join {
+            join_type,
+            on,
+            filter,
+            ..
+        } => {
+            let mut line = if on.is_empty() {
+                format!("CrossJoin: {join_type}")
+            } else {
+                let keys: Vec<String> = on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+                format!("Join: {join_type} on=[{}]", keys.join(", "))
+            };
+            if let Some(f) = filter {
+                let _ = write!(line, " filter={f}");
+            }
+            line
+        }
+        LogicalPlan::Union { inputs, .. } => format!("Union: {} inputs", inputs.len()),
     }
 }
 

@@ -6,8 +6,12 @@
 //! physical planner (`exec/planner.rs`) cuts them into pipelines.
 
 pub mod aggregate;
+pub mod estimate;
 pub mod explain;
+pub mod join;
 pub mod optimizer;
+
+pub use join::{JoinType, SortExpr};
 
 use std::sync::Arc;
 
@@ -61,6 +65,28 @@ pub enum LogicalPlan {
         skip: usize,
         fetch: usize,
     },
+    /// Rows ordered by `keys` (stable); with `fetch`, only the first `fetch` are needed
+    /// (top-k). A Limit above it still applies skip/fetch.
+    Sort {
+        input: Arc<LogicalPlan>,
+        keys: Vec<SortExpr>,
+        fetch: Option<usize>,
+    },
+    /// An equi-join on `on` (left key, right key) pairs, with `filter` applied to
+    /// matching pairs. No keys is a cross join.
+    Join {
+        left: Arc<LogicalPlan>,
+        right: Arc<LogicalPlan>,
+        join_type: JoinType,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+        schema: SchemaRef,
+    },
+    /// The rows of every input, in input order (UNION ALL); columns matched by name.
+    Union {
+        inputs: Vec<Arc<LogicalPlan>>,
+        schema: SchemaRef,
+    },
 }
 
 impl LogicalPlan {
@@ -70,8 +96,12 @@ impl LogicalPlan {
             LogicalPlan::Scan(s) => Arc::clone(&s.schema),
             LogicalPlan::Values { schema, .. }
             | LogicalPlan::Project { schema, .. }
-            | LogicalPlan::Aggregate { schema, .. } => Arc::clone(schema),
-            LogicalPlan::Filter { input, .. } | LogicalPlan::Limit { input, .. } => input.schema(),
+            | LogicalPlan::Aggregate { schema, .. }
+            | LogicalPlan::Join { schema, .. }
+            | LogicalPlan::Union { schema, .. } => Arc::clone(schema),
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::Sort { input, .. } => input.schema(),
         }
     }
 
@@ -82,7 +112,10 @@ impl LogicalPlan {
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Aggregate { input, .. }
-            | LogicalPlan::Limit { input, .. } => vec![input],
+            | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::Sort { input, .. } => vec![input],
+            LogicalPlan::Join { left, right, .. } => vec![left, right],
+            LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
         }
     }
 
@@ -179,11 +212,146 @@ impl LogicalPlan {
         LogicalPlan::Limit { input, skip, fetch }
     }
 
+    /// Orders by `keys`.
+    pub fn try_sort(input: Arc<LogicalPlan>, keys: Vec<SortExpr>) -> Result<Self> {
+        let schema = input.schema();
+        for k in &keys {
+            if k.expr.contains_aggregate() {
+                return Err(Error::Plan(format!("aggregate in sort key {}", k.expr)));
+            }
+            types::data_type(&k.expr, &schema)?;
+        }
+        if keys.is_empty() {
+            return Err(Error::Plan("sort needs at least one key".into()));
+        }
+        Ok(LogicalPlan::Sort {
+            input,
+            keys,
+            fetch: None,
+        })
+    }
+
+    /// Joins `left` and `right` on `on` key pairs, keeping `join_type`'s rows, with an
+    /// optional extra condition over the joined columns.
+    pub fn try_join(
+        left: Arc<LogicalPlan>,
+        right: Arc<LogicalPlan>,
+        join_type: JoinType,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+    ) -> Result<Self> {
+        let (ls, rs) = (left.schema(), right.schema());
+        for (l, r) in &on {
+            join::key_type(l, r, &ls, &rs)?;
+        }
+        let schema = join::join_schema(&ls, &rs, join_type)?;
+        if let Some(f) = &filter {
+            // The condition sees both sides, even for semi/anti joins.
+            let both = join::join_schema(&ls, &rs, JoinType::Inner)?;
+            let t = types::data_type(f, &both)?;
+            if !matches!(
+                t,
+                arrow::datatypes::DataType::Boolean | arrow::datatypes::DataType::Null
+            ) {
+                return Err(Error::Schema(format!(
+                    "join condition {f} has type {t}, not boolean"
+                )));
+            }
+        }
+        Ok(LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            schema,
+        })
+    }
+
+    /// Concatenates `inputs`, matching columns by name against the first input.
+    pub fn try_union(inputs: Vec<Arc<LogicalPlan>>) -> Result<Self> {
+        let first = inputs
+            .first()
+            .ok_or_else(|| Error::Plan("union of no inputs".into()))?
+            .schema();
+        let mut aligned = vec![];
+        let mut fields: Vec<Field> = first.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for input in inputs {
+            let s = input.schema();
+            if s.fields().len() != first.fields().len() {
+                return Err(Error::Schema(format!(
+                    "union inputs differ: [{}] vs [{}]",
+                    names(&first),
+                    names(&s)
+                )));
+            }
+            for (i, f) in first.fields().iter().enumerate() {
+                let other = s.field_with_name(f.name()).map_err(|_| {
+                    Error::Schema(format!(
+                        "union input lacks column '{}'; its columns are [{}]",
+                        f.name(),
+                        names(&s)
+                    ))
+                })?;
+                let t = types::common_type(fields[i].data_type(), other.data_type()).ok_or_else(
+                    || {
+                        Error::Schema(format!(
+                            "union column '{}' is {} in one input and {} in another",
+                            f.name(),
+                            fields[i].data_type(),
+                            other.data_type()
+                        ))
+                    },
+                )?;
+                let nullable = fields[i].is_nullable() || other.is_nullable();
+                fields[i] = Field::new(f.name(), t, nullable);
+            }
+            aligned.push(input);
+        }
+        // Reorder and cast every input to the union's columns.
+        let mut inputs = vec![];
+        for input in aligned {
+            let s = input.schema();
+            let same = s
+                .fields()
+                .iter()
+                .zip(&fields)
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+            if same {
+                inputs.push(input);
+                continue;
+            }
+            let exprs = fields
+                .iter()
+                .map(|f| {
+                    let c = Expr::Column(f.name().clone());
+                    let t = s.field_with_name(f.name()).map(|x| x.data_type().clone());
+                    match t {
+                        Ok(t) if &t == f.data_type() => c,
+                        _ => c.cast(f.data_type().clone()).alias(f.name()),
+                    }
+                })
+                .collect();
+            inputs.push(Arc::new(LogicalPlan::try_project(input, exprs)?));
+        }
+        Ok(LogicalPlan::Union {
+            inputs,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
     /// Rebuilds this node over new inputs (same order as [`LogicalPlan::inputs`]).
-    pub fn with_inputs(&self, mut inputs: Vec<Arc<LogicalPlan>>) -> Result<Self> {
+    pub fn with_inputs(&self, inputs: Vec<Arc<LogicalPlan>>) -> Result<Self> {
+        let expected = self.inputs().len();
+        if inputs.len() != expected {
+            return Err(Error::Internal(format!(
+                "with_inputs: {} inputs for a node with {expected}",
+                inputs.len()
+            )));
+        }
+        let mut it = inputs.into_iter();
         let mut next = || {
-            inputs
-                .pop()
+            it.next()
                 .ok_or_else(|| Error::Internal("with_inputs: missing input".into()))
         };
         Ok(match self {
@@ -210,6 +378,35 @@ impl LogicalPlan {
                 skip: *skip,
                 fetch: *fetch,
             },
+            LogicalPlan::Sort { keys, fetch, .. } => LogicalPlan::Sort {
+                input: next()?,
+                keys: keys.clone(),
+                fetch: *fetch,
+            },
+            LogicalPlan::Join {
+                join_type,
+                on,
+                filter,
+                ..
+            } => {
+                let (left, right) = (next()?, next()?);
+                LogicalPlan::try_join(left, right, *join_type, on.clone(), filter.clone())?
+            }
+            LogicalPlan::Union { .. } => {
+                let mut all = vec![];
+                while let Ok(i) = next() {
+                    all.push(i);
+                }
+                LogicalPlan::try_union(all)?
+            }
         })
     }
+}
+
+fn names(s: &Schema) -> String {
+    s.fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
-use super::table::{max_depth, GroupTable, SUB_RADIX_BITS};
-use super::{drain_state, hash_keys, split_by_partition, AggregateContext, AggregateSpec};
+use super::{drain_state, AggregateContext, AggregateSpec};
 use crate::error::{Error, Result};
+use crate::exec::group_table::{
+    hash_keys, max_depth, split_by_partition, GroupTable, SUB_RADIX_BITS,
+};
 use crate::exec::pipeline::{Source, Task};
 use crate::memory::Reservation;
 use crate::spill::{SpillFile, SpillWriter};

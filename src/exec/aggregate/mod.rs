@@ -32,10 +32,8 @@
 //! running partition task in the final phase, all behind reservations. Output order is
 //! unspecified (by partition, then first appearance).
 
-mod accumulator;
-mod keys;
+pub(crate) mod accumulator;
 mod merge;
-mod table;
 
 use std::sync::{Arc, Mutex};
 
@@ -43,8 +41,8 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use self::accumulator::{create_accumulator, input_type, state_fields, GroupsAccumulator};
-use self::keys::{EncodedKeys, KeyCodec};
-use self::table::{key_hasher, partition_of, GroupTable, PARTITIONS};
+use super::group_table::{hash_keys, split_by_partition, GroupTable, PARTITIONS};
+use super::keys::{EncodedKeys, KeyCodec};
 use super::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::error::{Error, Result};
 use crate::expr::eval::evaluate;
@@ -280,13 +278,6 @@ fn encode_keys(
     Ok(Some(codec.encode(&cols)?))
 }
 
-/// Hashes every key; a global aggregate (no keys) has one group with hash 0.
-fn hash_keys<'k>(keys: impl Iterator<Item = &'k [u8]>, out: &mut Vec<u64>) {
-    let hasher = key_hasher();
-    out.clear();
-    out.extend(keys.map(|k| hasher.hash_one(k)));
-}
-
 impl PartialAggregate<'_> {
     fn writer(&mut self, p: usize) -> Result<&mut SpillWriter> {
         let sink = self.sink;
@@ -494,27 +485,4 @@ fn drain_state(table: &mut GroupTable, spec: &AggregateSpec) -> Result<(RecordBa
     cols.extend(drained.values.into_iter().flatten());
     let batch = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
     Ok((batch, drained.hashes))
-}
-
-/// Splits `batch` into per-partition batches by `partition_of(hash, depth)`, lazily:
-/// each partition's rows are copied out only when the iterator reaches it, so a caller
-/// that writes and drops them one at a time holds one partition's copy, not all.
-fn split_by_partition<'a>(
-    batch: &'a RecordBatch,
-    hashes: &[u64],
-    depth: u32,
-    partitions: usize,
-) -> impl Iterator<Item = Result<(usize, RecordBatch)>> + 'a {
-    let mut indices: Vec<Vec<u32>> = vec![vec![]; partitions];
-    for (i, &h) in hashes.iter().enumerate() {
-        indices[partition_of(h, depth)].push(i as u32);
-    }
-    indices
-        .into_iter()
-        .enumerate()
-        .filter(|(_, idx)| !idx.is_empty())
-        .map(move |(p, idx)| {
-            let idx = arrow::array::UInt32Array::from(idx);
-            Ok((p, arrow::compute::take_record_batch(batch, &idx)?))
-        })
 }

@@ -1,15 +1,19 @@
 //! Predicate pushdown: splits filters into conjuncts and moves each as far down as it
 //! can go: through projections (renaming columns), below aggregations when it uses only
 //! grouping keys, and into scans, where the scan applies it and uses it for Parquet
-//! row-group pruning and hive partition pruning. A conjunct that cannot move stays in a
+//! row-group pruning and hive partition pruning. Through joins, a conjunct over one
+//! side goes to that side when the join type allows, and an equality across the sides
+//! of an inner join becomes a join key. A conjunct that cannot move stays in a
 //! Filter right above the node that stops it. Nothing moves past a Limit.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::datatypes::Schema;
+
 use crate::error::Result;
-use crate::expr::Expr;
-use crate::plan::LogicalPlan;
+use crate::expr::{BinaryOp, Expr};
+use crate::plan::{JoinType, LogicalPlan};
 
 /// Pushes `pending` predicates (and the plan's own filters) down into `plan`.
 pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<LogicalPlan> {
@@ -46,7 +50,134 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
             let input = push_down(Arc::clone(input), vec![])?;
             wrap(plan.with_inputs(vec![Arc::new(input)])?, pending)
         }
+        LogicalPlan::Sort { input, .. } => {
+            let input = push_down(Arc::clone(input), pending)?;
+            plan.with_inputs(vec![Arc::new(input)])
+        }
+        LogicalPlan::Union { inputs, .. } => {
+            let inputs = inputs
+                .iter()
+                .map(|i| push_down(Arc::clone(i), pending.clone()).map(Arc::new))
+                .collect::<Result<Vec<_>>>()?;
+            plan.with_inputs(inputs)
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            ..
+        } => push_into_join(left, right, *join_type, on, filter.as_ref(), pending),
         LogicalPlan::Values { .. } => wrap(plan.as_ref().clone(), pending),
+    }
+}
+
+/// Which inputs of a join an expression reads.
+#[derive(Debug, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+    Both,
+    Neither,
+}
+
+fn side_of(e: &Expr, left: &Schema, right: &Schema) -> Side {
+    let refs = e.column_refs();
+    let l = refs.iter().any(|c| left.field_with_name(c).is_ok());
+    let r = refs.iter().any(|c| right.field_with_name(c).is_ok());
+    match (l, r) {
+        (true, true) => Side::Both,
+        (true, false) => Side::Left,
+        (false, true) => Side::Right,
+        (false, false) => Side::Neither,
+    }
+}
+
+/// Filters above a join and the join's own condition: conjuncts over one side move
+/// into that side where the join type allows it (never into a side whose rows an outer
+/// join preserves), `l = r` conjuncts across the sides of an inner join become join
+/// keys (so comma joins become hash joins), and the rest stay where they were.
+fn push_into_join(
+    left: &Arc<LogicalPlan>,
+    right: &Arc<LogicalPlan>,
+    join_type: JoinType,
+    on: &[(Expr, Expr)],
+    filter: Option<&Expr>,
+    pending: Vec<Expr>,
+) -> Result<LogicalPlan> {
+    let (ls, rs) = (left.schema(), right.schema());
+    // Which side's rows may be filtered before the join without changing the answer.
+    let (left_ok, right_ok) = match join_type {
+        JoinType::Inner => (true, true),
+        JoinType::Left | JoinType::Semi | JoinType::Anti => (true, false),
+        JoinType::Right => (false, true),
+        JoinType::Full => (false, false),
+    };
+    let mut on = on.to_vec();
+    let (mut to_left, mut to_right, mut above, mut cond) = (vec![], vec![], vec![], vec![]);
+    // Conjuncts of the join's own condition: for an inner join they are filters like
+    // any other; for outer joins they may only narrow the non-preserved side.
+    let own: Vec<Expr> = filter
+        .map(|f| f.clone().split_conjunction())
+        .unwrap_or_default();
+    for p in own {
+        match side_of(&p, &ls, &rs) {
+            Side::Left if join_type == JoinType::Inner || matches!(join_type, JoinType::Right) => {
+                to_left.push(p)
+            }
+            Side::Right
+                if matches!(
+                    join_type,
+                    JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti
+                ) =>
+            {
+                to_right.push(p)
+            }
+            Side::Both => match equi_pair(&p, &ls, &rs) {
+                Some(pair) => on.push(pair),
+                None => cond.push(p),
+            },
+            _ => cond.push(p),
+        }
+    }
+    for p in pending {
+        match side_of(&p, &ls, &rs) {
+            Side::Left if left_ok => to_left.push(p),
+            Side::Right if right_ok && join_type.outputs_right() => to_right.push(p),
+            Side::Both if join_type == JoinType::Inner => match equi_pair(&p, &ls, &rs) {
+                Some(pair) => on.push(pair),
+                None => cond.push(p),
+            },
+            _ => above.push(p),
+        }
+    }
+    let left = push_down(Arc::clone(left), to_left)?;
+    let right = push_down(Arc::clone(right), to_right)?;
+    let join = LogicalPlan::try_join(
+        Arc::new(left),
+        Arc::new(right),
+        join_type,
+        on,
+        Expr::conjunction(cond),
+    )?;
+    wrap(join, above)
+}
+
+/// `l = r` with one side over each input, as a (left key, right key) pair.
+fn equi_pair(p: &Expr, ls: &Schema, rs: &Schema) -> Option<(Expr, Expr)> {
+    let Expr::Binary {
+        left,
+        op: BinaryOp::Eq,
+        right,
+    } = p
+    else {
+        return None;
+    };
+    match (side_of(left, ls, rs), side_of(right, ls, rs)) {
+        (Side::Left, Side::Right) => Some((left.as_ref().clone(), right.as_ref().clone())),
+        (Side::Right, Side::Left) => Some((right.as_ref().clone(), left.as_ref().clone())),
+        _ => None,
     }
 }
 

@@ -72,6 +72,51 @@ pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<
             }
             LogicalPlan::try_project(Arc::new(input), kept)
         }
+        LogicalPlan::Sort { input, keys, .. } => {
+            let child = required.map(|r| with_refs(r, keys.iter().map(|k| &k.expr)));
+            let input = prune(input, child.as_ref())?;
+            plan.with_inputs(vec![Arc::new(input)])
+        }
+        LogicalPlan::Union { inputs, .. } => {
+            let inputs = inputs
+                .iter()
+                .map(|i| prune(i, required).map(Arc::new))
+                .collect::<Result<Vec<_>>>()?;
+            plan.with_inputs(inputs)
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            on,
+            filter,
+            ..
+        } => {
+            let (ls, rs) = (left.schema(), right.schema());
+            let mut needed = match required {
+                Some(r) => r.clone(),
+                None => plan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+            };
+            for (l, r) in on {
+                needed.extend(l.column_refs());
+                needed.extend(r.column_refs());
+            }
+            needed.extend(filter.iter().flat_map(|f| f.column_refs()));
+            let of = |s: &arrow::datatypes::Schema| -> BTreeSet<String> {
+                needed
+                    .iter()
+                    .filter(|c| s.field_with_name(c).is_ok())
+                    .cloned()
+                    .collect()
+            };
+            let left = prune(left, Some(&of(&ls)))?;
+            let right = prune(right, Some(&of(&rs)))?;
+            plan.with_inputs(vec![Arc::new(left), Arc::new(right)])
+        }
         LogicalPlan::Aggregate {
             input, keys, aggs, ..
         } => {

@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::expr::AggFunc;
 
 /// The running state of one aggregate over all groups of a table.
-pub trait GroupsAccumulator: Send {
+pub trait GroupsAccumulator: Send + Sync {
     /// Folds input rows in: row `i` belongs to group `group_ids[i]`; `order[i]` is its
     /// position in source order (used by first/last).
     fn update(

@@ -1,4 +1,5 @@
-//! The group hash table: group keys in `arrow-row` encoding mapped to dense group ids.
+//! The group hash table: encoded keys mapped to dense group ids. The hash aggregate
+//! keeps accumulators per group; the hash join chains its build rows per group.
 //!
 //! Keys of all key columns are encoded by `arrow-row` into one byte string per row, so
 //! one table handles any mix of key types. The table stores each group's key bytes
@@ -15,11 +16,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BinaryArray};
+use arrow::array::{ArrayRef, BinaryArray, RecordBatch};
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use hashbrown::HashTable;
 
-use super::accumulator::GroupsAccumulator;
+use super::aggregate::accumulator::GroupsAccumulator;
 use crate::error::Result;
 
 /// Radix bits of the first partitioning level.
@@ -81,6 +82,36 @@ fn padded(key: &[u8]) -> [u8; INLINE] {
         out[..key.len()].copy_from_slice(key);
     }
     out
+}
+
+/// Hashes every key; a global aggregate (no keys) has one group with hash 0.
+pub fn hash_keys<'k>(keys: impl Iterator<Item = &'k [u8]>, out: &mut Vec<u64>) {
+    let hasher = key_hasher();
+    out.clear();
+    out.extend(keys.map(|k| hasher.hash_one(k)));
+}
+
+/// Splits `batch` into per-partition batches by `partition_of(hash, depth)`, lazily:
+/// each partition's rows are copied out only when the iterator reaches it, so a caller
+/// that writes and drops them one at a time holds one partition's copy, not all.
+pub fn split_by_partition<'a>(
+    batch: &'a RecordBatch,
+    hashes: &[u64],
+    depth: u32,
+    partitions: usize,
+) -> impl Iterator<Item = Result<(usize, RecordBatch)>> + 'a {
+    let mut indices: Vec<Vec<u32>> = vec![vec![]; partitions];
+    for (i, &h) in hashes.iter().enumerate() {
+        indices[partition_of(h, depth)].push(i as u32);
+    }
+    indices
+        .into_iter()
+        .enumerate()
+        .filter(|(_, idx)| !idx.is_empty())
+        .map(move |(p, idx)| {
+            let idx = arrow::array::UInt32Array::from(idx);
+            Ok((p, arrow::compute::take_record_batch(batch, &idx)?))
+        })
 }
 
 /// Group keys → group ids, plus the groups' accumulators.
@@ -158,6 +189,31 @@ impl GroupTable {
                 }
             };
             ids.push(id);
+        }
+    }
+
+    /// The group of each key, or `None` where the key is not in the table.
+    pub fn lookup<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a [u8]>,
+        hashes: &[u64],
+        ids: &mut Vec<Option<u32>>,
+    ) {
+        ids.clear();
+        for (key, &hash) in keys.zip(hashes) {
+            let len = key.len() as u32;
+            let inline = padded(key);
+            let found = self.map.find(bucket_hash(hash), |e| {
+                e.hash == hash
+                    && e.len == len
+                    && if key.len() <= INLINE {
+                        e.inline == inline
+                    } else {
+                        let g = e.group as usize;
+                        &self.keys[self.offsets[g]..self.offsets[g + 1]] == key
+                    }
+            });
+            ids.push(found.map(|e| e.group));
         }
     }
 

@@ -1,0 +1,508 @@
+//! The build side of the hash join: a sink that buffers keyed build rows under a
+//! reservation and, when memory runs short, partitions them and spills whole
+//! partitions (largest first), keeping the rest in memory (hybrid hash join).
+//!
+//! ```text
+//!  morsel ─▶ keys + hash ─▶ in memory? ──yes──▶ worker buffer (reserved)
+//!                              │ no: reservation can't grow past the join's share
+//!                              ▼
+//!              partitioned mode: rows of spilled partitions ─▶ that partition's
+//!              build file; others ─▶ per-partition buffers; still short ─▶ spill the
+//!              largest in-memory partition
+//! ```
+//!
+//! `finalize` (single-threaded) gathers the workers' buffers, reserves the table
+//! ([`JoinTable::overhead`]) and, if that does not fit, spills more partitions, then
+//! indexes what is left in memory. The result, [`JoinShared`], is what the probe
+//! operator and the tail source share: the table, the set of spilled partitions, their
+//! build files and the probe spill writers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::array::RecordBatch;
+
+use super::table::JoinTable;
+use super::{JoinContext, JoinSpec};
+use crate::error::{Error, Result};
+use crate::exec::group_table::{split_by_partition, PARTITIONS};
+use crate::exec::pipeline::{LocalSink, MemorySource, Morsel, Sink, SinkStatus, Source};
+use crate::memory::{batch_memory_size, Reservation};
+use crate::spill::{SpillFile, SpillWriter};
+
+fn poisoned() -> Error {
+    Error::Internal("hash join state poisoned".into())
+}
+
+/// Build rows gathered so far, by partition once partitioned.
+#[derive(Default)]
+struct Gathered {
+    /// Buffers of workers that never partitioned.
+    whole: Vec<RecordBatch>,
+    parts: Vec<Vec<RecordBatch>>,
+}
+
+/// The build sink.
+pub struct JoinBuildSink {
+    spec: Arc<JoinSpec>,
+    ctx: JoinContext,
+    partitioned: AtomicBool,
+    spilled: Vec<AtomicBool>,
+    writers: Vec<Mutex<Option<SpillWriter>>>,
+    gathered: Mutex<(Gathered, Option<Reservation>)>,
+    shared: OnceLock<Arc<JoinShared>>,
+}
+
+impl JoinBuildSink {
+    pub fn new(spec: Arc<JoinSpec>, ctx: JoinContext) -> Self {
+        JoinBuildSink {
+            spec,
+            ctx,
+            partitioned: AtomicBool::new(false),
+            spilled: (0..PARTITIONS).map(|_| AtomicBool::new(false)).collect(),
+            writers: (0..PARTITIONS).map(|_| Mutex::new(None)).collect(),
+            gathered: Mutex::new((Gathered::default(), None)),
+            shared: OnceLock::new(),
+        }
+    }
+
+    /// The built join state (after `finalize`).
+    pub fn shared(&self) -> Result<Arc<JoinShared>> {
+        self.shared
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Internal("join build not finalized".into()))
+    }
+
+    fn worker_cap(&self) -> usize {
+        self.ctx.share / self.ctx.threads.max(1)
+    }
+
+    /// Appends `rows` (all of partition `p`) to p's build file.
+    fn write_spilled(
+        &self,
+        p: usize,
+        rows: &RecordBatch,
+        reservation: &mut Reservation,
+    ) -> Result<()> {
+        let mut slot = self.writers[p].lock().map_err(|_| poisoned())?;
+        if slot.is_none() {
+            // Writers buffer outside any batch: account for them.
+            reservation
+                .try_grow(self.ctx.spill.write_buffer_bytes())
+                .ok();
+            *slot = Some(
+                self.ctx
+                    .spill
+                    .create_writer(&self.spec.build_keyed_schema)?,
+            );
+        }
+        if let Some(w) = slot.as_mut() {
+            w.write(rows)?;
+        }
+        Ok(())
+    }
+
+    /// Marks `p` spilled and writes out `rows` (its buffered rows).
+    fn spill_partition(
+        &self,
+        p: usize,
+        rows: Vec<RecordBatch>,
+        reservation: &mut Reservation,
+    ) -> Result<()> {
+        self.spilled[p].store(true, Ordering::Relaxed);
+        for b in rows {
+            reservation.shrink(batch_memory_size(&b));
+            self.write_spilled(p, &b, reservation)?;
+        }
+        Ok(())
+    }
+}
+
+struct LocalBuild<'a> {
+    sink: &'a JoinBuildSink,
+    /// Most bytes this local may hold: a worker's part of the share, or all of it.
+    cap: usize,
+    reservation: Reservation,
+    whole: Vec<RecordBatch>,
+    parts: Option<Vec<Vec<RecordBatch>>>,
+}
+
+impl LocalBuild<'_> {
+    fn fits(&mut self, bytes: usize) -> bool {
+        !self.sink.ctx.force_spill
+            && self.reservation.size() + bytes <= self.cap
+            && self.reservation.try_grow(bytes).is_ok()
+    }
+
+    /// Switches this worker to partitioned buffers.
+    fn partition(&mut self) -> Result<()> {
+        self.sink.partitioned.store(true, Ordering::Relaxed);
+        if self.parts.is_some() {
+            return Ok(());
+        }
+        let mut parts: Vec<Vec<RecordBatch>> = vec![vec![]; PARTITIONS];
+        let hash_col = self.sink.spec.build_keyed_schema.fields().len() - 1;
+        for b in std::mem::take(&mut self.whole) {
+            let before = batch_memory_size(&b);
+            let hashes = hashes_of(&b, hash_col)?;
+            for piece in split_by_partition(&b, &hashes, 0, PARTITIONS) {
+                let (p, rows) = piece?;
+                self.reservation.try_grow(batch_memory_size(&rows)).ok();
+                parts[p].push(rows);
+            }
+            self.reservation.shrink(before);
+        }
+        self.parts = Some(parts);
+        Ok(())
+    }
+
+    /// Writes out buffered rows of partitions another worker has spilled.
+    fn flush_spilled(&mut self) -> Result<()> {
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(());
+        };
+        for (p, rows) in parts.iter_mut().enumerate() {
+            if !rows.is_empty() && self.sink.spilled[p].load(Ordering::Relaxed) {
+                let rows = std::mem::take(rows);
+                self.sink.spill_partition(p, rows, &mut self.reservation)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Spills this worker's largest in-memory partition; false when none is left.
+    fn spill_largest(&mut self) -> Result<bool> {
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(false);
+        };
+        let largest = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, rows)| !rows.is_empty())
+            .max_by_key(|(_, rows)| rows.iter().map(batch_memory_size).sum::<usize>())
+            .map(|(p, _)| p);
+        let Some(p) = largest else { return Ok(false) };
+        let rows = std::mem::take(&mut parts[p]);
+        self.sink.spill_partition(p, rows, &mut self.reservation)?;
+        Ok(true)
+    }
+
+    fn add_partitioned(&mut self, batch: RecordBatch) -> Result<()> {
+        self.flush_spilled()?;
+        let hash_col = self.sink.spec.build_keyed_schema.fields().len() - 1;
+        let hashes = hashes_of(&batch, hash_col)?;
+        for piece in split_by_partition(&batch, &hashes, 0, PARTITIONS) {
+            let (p, rows) = piece?;
+            loop {
+                if self.sink.spilled[p].load(Ordering::Relaxed) {
+                    self.sink.write_spilled(p, &rows, &mut self.reservation)?;
+                    break;
+                }
+                if self.fits(batch_memory_size(&rows)) {
+                    if let Some(parts) = self.parts.as_mut() {
+                        parts[p].push(rows);
+                    }
+                    break;
+                }
+                if !self.spill_largest()? {
+                    // Nothing of ours left to spill: this partition goes to disk.
+                    self.sink.spilled[p].store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hashes_of(batch: &RecordBatch, col: usize) -> Result<Vec<u64>> {
+    batch
+        .column(col)
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .map(|a| a.values().to_vec())
+        .ok_or_else(|| Error::Internal("join batch lacks its hash".into()))
+}
+
+impl LocalSink for LocalBuild<'_> {
+    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
+        let keyed = self.sink.spec.keyed(&morsel.batch, true)?;
+        if self.parts.is_none() && !self.sink.partitioned.load(Ordering::Relaxed) {
+            if self.fits(batch_memory_size(&keyed)) {
+                self.whole.push(keyed);
+                self.sink
+                    .ctx
+                    .metrics
+                    .record_reserved(self.reservation.size());
+                return Ok(SinkStatus::NeedMore);
+            }
+            if self.sink.spec.key_types.is_empty() {
+                return Err(self.reservation.exhausted(batch_memory_size(&keyed)));
+            }
+        }
+        self.partition()?;
+        self.add_partitioned(keyed)?;
+        self.sink
+            .ctx
+            .metrics
+            .record_reserved(self.reservation.size());
+        Ok(SinkStatus::NeedMore)
+    }
+
+    fn combine(mut self: Box<Self>) -> Result<()> {
+        if self.sink.partitioned.load(Ordering::Relaxed) && self.parts.is_some() {
+            self.flush_spilled()?;
+        }
+        let mut guard = self.sink.gathered.lock().map_err(|_| poisoned())?;
+        let (gathered, reservation) = &mut *guard;
+        gathered.whole.append(&mut self.whole);
+        if let Some(parts) = self.parts.take() {
+            gathered.parts.resize(PARTITIONS, vec![]);
+            for (p, mut rows) in parts.into_iter().enumerate() {
+                gathered.parts[p].append(&mut rows);
+            }
+        }
+        let mine = std::mem::replace(
+            &mut self.reservation,
+            self.sink.ctx.pool.reservation("HashJoin build"),
+        );
+        match reservation {
+            Some(r) => r.absorb(mine),
+            None => *reservation = Some(mine),
+        }
+        Ok(())
+    }
+}
+
+impl Sink for JoinBuildSink {
+    fn name(&self) -> String {
+        "HashJoin build".into()
+    }
+
+    fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
+        Ok(Box::new(LocalBuild {
+            sink: self,
+            cap: self.worker_cap(),
+            reservation: self.ctx.pool.reservation("HashJoin build"),
+            whole: vec![],
+            parts: None,
+        }))
+    }
+
+    fn finalize(&self) -> Result<Box<dyn Source>> {
+        let (gathered, reservation) = {
+            let mut guard = self.gathered.lock().map_err(|_| poisoned())?;
+            std::mem::take(&mut *guard)
+        };
+        let mut reservation =
+            reservation.unwrap_or_else(|| self.ctx.pool.reservation("HashJoin build"));
+        let mut local = LocalBuild {
+            sink: self,
+            cap: self.ctx.share,
+            reservation: self.ctx.pool.reservation("HashJoin build"),
+            whole: gathered.whole,
+            parts: (!gathered.parts.is_empty()).then_some(gathered.parts),
+        };
+        local.reservation.absorb(std::mem::replace(
+            &mut reservation,
+            self.ctx.pool.reservation("HashJoin build"),
+        ));
+        if self.partitioned.load(Ordering::Relaxed) || local.parts.is_some() {
+            // Buffers of workers that never partitioned join the partitioned layout.
+            let whole = std::mem::take(&mut local.whole);
+            local.partition()?;
+            for b in whole {
+                local.reservation.shrink(batch_memory_size(&b));
+                local.add_partitioned(b)?;
+            }
+            local.flush_spilled()?;
+        }
+        // Reserve the table; spill partitions until it fits the share.
+        loop {
+            let batches: Vec<&RecordBatch> = match &local.parts {
+                Some(parts) => parts.iter().flatten().collect(),
+                None => local.whole.iter().collect(),
+            };
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let key_bytes: usize = batches
+                .iter()
+                .map(|b| {
+                    let n = self.spec.build_schema.fields().len();
+                    b.columns()[n..]
+                        .iter()
+                        .map(|c| c.get_buffer_memory_size())
+                        .sum::<usize>()
+                })
+                .sum();
+            let need = JoinTable::overhead(rows, key_bytes);
+            let total = local.reservation.size() + need;
+            if (total <= self.ctx.share || rows == 0) && local.reservation.try_grow(need).is_ok() {
+                break;
+            }
+            if self.spec.key_types.is_empty() {
+                return Err(Error::ResourcesExhausted {
+                    operator:
+                        "CrossJoin build (the smaller side of a cross join must fit in memory)"
+                            .into(),
+                    requested: need,
+                    reserved: local.reservation.size(),
+                    used: self.ctx.pool.used(),
+                    limit: self.ctx.pool.limit(),
+                });
+            }
+            if local.parts.is_none() {
+                local.partition()?;
+            }
+            if !local.spill_largest()? {
+                break;
+            }
+        }
+        let in_memory: Vec<RecordBatch> = match local.parts.take() {
+            Some(parts) => parts.into_iter().flatten().collect(),
+            None => std::mem::take(&mut local.whole),
+        };
+        let table = JoinTable::try_new(&self.spec, in_memory)?;
+        let mut build_files: Vec<Option<SpillFile>> = vec![];
+        let mut spilled = vec![false; PARTITIONS];
+        let (mut bytes, mut files) = (0u64, 0usize);
+        for (p, slot) in self.writers.iter().enumerate() {
+            let w = slot.lock().map_err(|_| poisoned())?.take();
+            build_files.push(match w {
+                Some(w) => {
+                    spilled[p] = true;
+                    let f = w.finish()?;
+                    bytes += f.bytes();
+                    files += 1;
+                    Some(f)
+                }
+                None => None,
+            });
+        }
+        // Writers are closed: their buffers are gone.
+        let writer_bytes = files * self.ctx.spill.write_buffer_bytes();
+        local
+            .reservation
+            .shrink(writer_bytes.min(local.reservation.size()));
+        let metrics = &self.ctx.metrics;
+        metrics.add_spill(bytes, files);
+        metrics.record_reserved(local.reservation.size());
+        metrics.set_note(if files == 0 {
+            format!("in memory: {} build rows", table.rows())
+        } else {
+            format!(
+                "hybrid grace: {} of {PARTITIONS} partitions spilled, {} build rows in memory",
+                files,
+                table.rows()
+            )
+        });
+        let shared = JoinShared {
+            spec: Arc::clone(&self.spec),
+            ctx: self.ctx.clone(),
+            chunk_rows: self.ctx.chunk_rows,
+            table: Mutex::new(Some(Arc::new(table))),
+            table_reservation: Mutex::new(Some(std::mem::replace(
+                &mut local.reservation,
+                self.ctx.pool.reservation("HashJoin build"),
+            ))),
+            spilled,
+            build_files: Mutex::new(build_files),
+            probe_writers: (0..PARTITIONS).map(|_| Mutex::new(None)).collect(),
+            probe_reservation: Mutex::new(self.ctx.pool.reservation("HashJoin probe spill")),
+        };
+        self.shared
+            .set(Arc::new(shared))
+            .map_err(|_| Error::Internal("join build finalized twice".into()))?;
+        Ok(Box::new(MemorySource::new(
+            Arc::clone(&self.spec.build_keyed_schema),
+            vec![],
+        )))
+    }
+}
+
+/// The built join: what the probe operator and the tail source share.
+pub struct JoinShared {
+    pub spec: Arc<JoinSpec>,
+    pub ctx: JoinContext,
+    pub chunk_rows: usize,
+    table: Mutex<Option<Arc<JoinTable>>>,
+    table_reservation: Mutex<Option<Reservation>>,
+    spilled: Vec<bool>,
+    build_files: Mutex<Vec<Option<SpillFile>>>,
+    probe_writers: Vec<Mutex<Option<SpillWriter>>>,
+    probe_reservation: Mutex<Reservation>,
+}
+
+impl JoinShared {
+    /// The in-memory table.
+    pub fn table(&self) -> Result<Arc<JoinTable>> {
+        self.table
+            .lock()
+            .map_err(|_| poisoned())?
+            .clone()
+            .ok_or_else(|| Error::Internal("join table already released".into()))
+    }
+
+    /// Takes the table (and its reservation) out, once probing is over.
+    pub fn release_table(&self) -> Result<(Option<Arc<JoinTable>>, Option<Reservation>)> {
+        let t = self.table.lock().map_err(|_| poisoned())?.take();
+        let r = self
+            .table_reservation
+            .lock()
+            .map_err(|_| poisoned())?
+            .take();
+        Ok((t, r))
+    }
+
+    pub fn any_spilled(&self) -> bool {
+        self.spilled.iter().any(|s| *s)
+    }
+
+    pub fn is_spilled(&self, p: usize) -> bool {
+        self.spilled[p]
+    }
+
+    /// Appends probe rows of spilled partition `p` to its probe file.
+    pub fn defer_probe_rows(&self, p: usize, rows: &RecordBatch) -> Result<()> {
+        let mut slot = self.probe_writers[p].lock().map_err(|_| poisoned())?;
+        if slot.is_none() {
+            if let Ok(mut r) = self.probe_reservation.lock() {
+                r.try_grow(self.ctx.spill.write_buffer_bytes()).ok();
+            }
+            *slot = Some(
+                self.ctx
+                    .spill
+                    .create_writer(&self.spec.probe_keyed_schema)?,
+            );
+        }
+        if let Some(w) = slot.as_mut() {
+            w.write(rows)?;
+        }
+        Ok(())
+    }
+
+    /// The spilled partitions' (build file, probe file) pairs, closing the probe files.
+    pub fn take_spilled(&self) -> Result<Vec<(SpillFile, Option<SpillFile>)>> {
+        let mut build = self.build_files.lock().map_err(|_| poisoned())?;
+        let mut out = vec![];
+        let (mut bytes, mut files) = (0u64, 0usize);
+        for (p, slot) in build.iter_mut().enumerate() {
+            let probe = match self.probe_writers[p].lock().map_err(|_| poisoned())?.take() {
+                Some(w) => {
+                    let f = w.finish()?;
+                    bytes += f.bytes();
+                    files += 1;
+                    Some(f)
+                }
+                None => None,
+            };
+            if let Some(b) = slot.take() {
+                out.push((b, probe));
+            }
+        }
+        self.ctx.metrics.add_spill(bytes, files);
+        if let Ok(mut r) = self.probe_reservation.lock() {
+            r.free();
+        }
+        Ok(out)
+    }
+}

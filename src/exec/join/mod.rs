@@ -1,0 +1,296 @@
+//! Hash join: in memory when the build side fits, hybrid grace hash join when not.
+//!
+//! ```text
+//!  pipeline 1 (build side)            pipeline 2 (probe side)                  pipeline 3
+//!  morsel ─▶ keys+hash ─▶ JoinBuildSink   morsel ─▶ keys+hash ─▶ HashJoinProbe ─▶ …     JoinTailSource ─▶ …
+//!   buffered in memory under a           partition in memory? probe the table      unmatched build rows;
+//!   reservation; when it cannot grow:    partition spilled?  append the row to     each spilled partition:
+//!   hash-partition (64 ways) and spill   that partition's probe spill file         load build file, build a
+//!   the largest partitions (hybrid)                                                table, stream its probe
+//!                                                                                  file (re-partition with
+//!                                                                                  the next hash bits if the
+//!                                                                                  build is still too large)
+//! ```
+//!
+//! *Roles.* The planner picks the build side by estimated size, so a logical join type
+//! maps to physical roles ([`Roles`]): whether matched pairs are emitted, whether probe
+//! or build rows without a match are emitted null-extended, and which side's rows a
+//! semi or anti join keeps. Output columns are always left then right.
+//!
+//! *Keys.* Key expressions are evaluated on both sides and cast to a common type, then
+//! encoded by [`KeyCodec`] (one byte string per row) and hashed once; the hash picks
+//! the radix partition (top bits) and the bucket. A row with a NULL key never matches.
+//! No keys at all is a cross join: every row has the empty key, so the whole build side
+//! is one partition and must fit in memory.
+//!
+//! *Extra conditions* (`filter`) are evaluated on each candidate pair before a pair
+//! counts as a match, so outer, semi and anti joins see only surviving matches.
+//!
+//! *Memory.* Build rows (input columns + key columns + hash) and the table (chains and
+//! the key → group map) are reserved against the pool, capped at the `share` of the
+//! limit the planner gives this join, so operators running above the probe keep
+//! memory too. Spill files (Arrow IPC) hold whole partitions: one build and one probe
+//! file per spilled partition. Output order is unspecified.
+
+mod build;
+mod probe;
+mod table;
+mod tail;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+pub use self::build::JoinBuildSink;
+pub use self::probe::HashJoinProbe;
+pub use self::tail::JoinTailSource;
+
+use super::group_table::hash_keys;
+use super::keys::{EncodedKeys, KeyCodec};
+use crate::error::Result;
+use crate::expr::eval::evaluate;
+use crate::expr::Expr;
+use crate::memory::MemoryPool;
+use crate::metrics::OperatorMetrics;
+use crate::plan::join::{join_schema, key_type};
+use crate::plan::JoinType;
+use crate::spill::SpillManager;
+
+/// What the join emits, in terms of its build and probe sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// Matched (probe, build) pairs are output rows.
+    pub pairs: bool,
+    /// Probe rows without a match are output with null build columns.
+    pub probe_unmatched: bool,
+    /// Build rows without a match are output with null probe columns.
+    pub build_unmatched: bool,
+    /// Probe rows with a match are output once (semi join, build = right).
+    pub probe_semi: bool,
+    /// Probe rows without a match are output (anti join, build = right).
+    pub probe_anti: bool,
+    /// Build rows with a match are output once (semi join, build = left).
+    pub build_semi: bool,
+    /// Build rows without a match are output (anti join, build = left).
+    pub build_anti: bool,
+}
+
+impl Roles {
+    /// The roles of `join_type` when the left input is (or is not) the build side.
+    pub fn of(join_type: JoinType, build_is_left: bool) -> Self {
+        let mut r = Roles::default();
+        match (join_type, build_is_left) {
+            (JoinType::Inner, _) => r.pairs = true,
+            (JoinType::Full, _) => {
+                r.pairs = true;
+                r.probe_unmatched = true;
+                r.build_unmatched = true;
+            }
+            (JoinType::Left, false) | (JoinType::Right, true) => {
+                r.pairs = true;
+                r.probe_unmatched = true;
+            }
+            (JoinType::Left, true) | (JoinType::Right, false) => {
+                r.pairs = true;
+                r.build_unmatched = true;
+            }
+            (JoinType::Semi, false) => r.probe_semi = true,
+            (JoinType::Anti, false) => r.probe_anti = true,
+            (JoinType::Semi, true) => r.build_semi = true,
+            (JoinType::Anti, true) => r.build_anti = true,
+        }
+        r
+    }
+
+    /// Whether build rows must remember that they matched.
+    pub fn tracks_build_matches(&self) -> bool {
+        self.build_unmatched || self.build_semi || self.build_anti
+    }
+
+    /// Whether probe rows must remember that they matched.
+    pub fn tracks_probe_matches(&self) -> bool {
+        self.probe_unmatched || self.probe_semi || self.probe_anti
+    }
+}
+
+/// Everything about one join that does not change while it runs.
+#[derive(Debug)]
+pub struct JoinSpec {
+    pub join_type: JoinType,
+    pub build_is_left: bool,
+    pub roles: Roles,
+    pub build_keys: Vec<Expr>,
+    pub probe_keys: Vec<Expr>,
+    pub key_types: Vec<DataType>,
+    pub filter: Option<Expr>,
+    /// The build and probe inputs' schemas.
+    pub build_schema: SchemaRef,
+    pub probe_schema: SchemaRef,
+    /// Input columns plus key columns plus the hash: the layout of buffered and
+    /// spilled rows of each side.
+    pub build_keyed_schema: SchemaRef,
+    pub probe_keyed_schema: SchemaRef,
+    /// Left columns then right columns, all nullable: what `filter` is evaluated on.
+    pub pair_schema: SchemaRef,
+    pub output_schema: SchemaRef,
+}
+
+impl JoinSpec {
+    /// Resolves a join of `left` and `right` with `build_is_left` choosing the roles.
+    pub fn try_new(
+        left: SchemaRef,
+        right: SchemaRef,
+        join_type: JoinType,
+        on: &[(Expr, Expr)],
+        filter: Option<Expr>,
+        build_is_left: bool,
+    ) -> Result<Self> {
+        let key_types = on
+            .iter()
+            .map(|(l, r)| key_type(l, r, &left, &right))
+            .collect::<Result<Vec<_>>>()?;
+        let (lk, rk): (Vec<Expr>, Vec<Expr>) = on.iter().cloned().unzip();
+        let output_schema = join_schema(&left, &right, join_type)?;
+        let pair_fields: Vec<Field> = left
+            .fields()
+            .iter()
+            .chain(right.fields())
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let (build_schema, probe_schema, build_keys, probe_keys) = if build_is_left {
+            (left, right, lk, rk)
+        } else {
+            (right, left, rk, lk)
+        };
+        let keyed = |s: &Schema| -> SchemaRef {
+            let mut fields: Vec<Field> = s.fields().iter().map(|f| f.as_ref().clone()).collect();
+            for (i, t) in key_types.iter().enumerate() {
+                fields.push(Field::new(format!("__key{i}"), t.clone(), true));
+            }
+            fields.push(Field::new("__hash", DataType::UInt64, false));
+            Arc::new(Schema::new(fields))
+        };
+        Ok(JoinSpec {
+            join_type,
+            build_is_left,
+            roles: Roles::of(join_type, build_is_left),
+            build_keyed_schema: keyed(&build_schema),
+            probe_keyed_schema: keyed(&probe_schema),
+            build_keys,
+            probe_keys,
+            key_types,
+            filter,
+            build_schema,
+            probe_schema,
+            pair_schema: Arc::new(Schema::new(pair_fields)),
+            output_schema,
+        })
+    }
+
+    /// The key encoding both sides share.
+    pub fn codec(&self) -> Result<Option<KeyCodec>> {
+        if self.key_types.is_empty() {
+            return Ok(None);
+        }
+        KeyCodec::try_new(&self.key_types).map(Some)
+    }
+
+    /// Appends key columns and the hash to a batch of one side.
+    pub fn keyed(&self, batch: &RecordBatch, build: bool) -> Result<RecordBatch> {
+        let (exprs, schema) = if build {
+            (&self.build_keys, &self.build_keyed_schema)
+        } else {
+            (&self.probe_keys, &self.probe_keyed_schema)
+        };
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut keys = vec![];
+        for (e, t) in exprs.iter().zip(&self.key_types) {
+            let a = evaluate(e, batch)?;
+            let a = if a.data_type() == t {
+                a
+            } else {
+                arrow::compute::cast(&a, t)?
+            };
+            keys.push(a);
+        }
+        let codec = self.codec()?;
+        let hashes = match &codec {
+            None => vec![0u64; batch.num_rows()],
+            Some(c) => {
+                let encoded = c.encode(&keys)?;
+                let mut h = vec![];
+                hash_keys((0..batch.num_rows()).map(|i| encoded.key(i)), &mut h);
+                h
+            }
+        };
+        cols.extend(keys);
+        cols.push(Arc::new(UInt64Array::from(hashes)));
+        Ok(RecordBatch::try_new(Arc::clone(schema), cols)?)
+    }
+}
+
+/// The keys of a keyed batch, ready for lookups.
+pub struct BatchKeys {
+    encoded: Option<EncodedKeys>,
+    /// Rows whose keys are all non-null (`None`: every row).
+    pub valid: Option<NullBuffer>,
+    pub hashes: Vec<u64>,
+}
+
+impl BatchKeys {
+    /// Reads the key columns and hash of a keyed batch with `inputs` input columns.
+    pub fn of(batch: &RecordBatch, inputs: usize, spec: &JoinSpec) -> Result<Self> {
+        let nkeys = spec.key_types.len();
+        let keys: Vec<ArrayRef> = batch.columns()[inputs..inputs + nkeys].to_vec();
+        let mut valid: Option<NullBuffer> = None;
+        for k in &keys {
+            valid = NullBuffer::union(valid.as_ref(), k.logical_nulls().as_ref());
+        }
+        let encoded = match spec.codec()? {
+            None => None,
+            Some(c) => Some(c.encode(&keys)?),
+        };
+        let hashes = batch.columns()[inputs + nkeys]
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .map(|a| a.values().to_vec())
+            .ok_or_else(|| crate::error::Error::Internal("join batch lacks its hash".into()))?;
+        Ok(BatchKeys {
+            encoded,
+            valid,
+            hashes,
+        })
+    }
+
+    /// The key bytes of row `i` (empty for a cross join).
+    #[inline]
+    pub fn key(&self, i: usize) -> &[u8] {
+        match &self.encoded {
+            Some(e) => e.key(i),
+            None => &[],
+        }
+    }
+
+    /// Whether row `i` can match at all.
+    #[inline]
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.valid.as_ref().is_none_or(|v| v.is_valid(i))
+    }
+}
+
+/// What a join operator needs from the query.
+#[derive(Clone)]
+pub struct JoinContext {
+    pub pool: Arc<MemoryPool>,
+    pub spill: Arc<SpillManager>,
+    pub threads: usize,
+    pub chunk_rows: usize,
+    pub force_spill: bool,
+    /// Most bytes this join's build side may hold in memory.
+    pub share: usize,
+    pub metrics: Arc<OperatorMetrics>,
+}
