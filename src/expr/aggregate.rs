@@ -31,6 +31,11 @@ pub enum AggFunc {
     Last,
     /// Pearson correlation of two columns.
     Corr,
+    /// Exact median, interpolated like `quantile_cont(x, 0.5)` (DuckDB's `median`).
+    Median,
+    /// Exact continuous quantile: linear interpolation between the values at ranks
+    /// ⌊q·(n−1)⌋ and ⌈q·(n−1)⌉. The fraction q is stored in millionths.
+    QuantileCont(u32),
 }
 
 impl AggFunc {
@@ -50,6 +55,27 @@ impl AggFunc {
             First => "first",
             Last => "last",
             Corr => "corr",
+            Median => "median",
+            QuantileCont(_) => "quantile_cont",
+        }
+    }
+
+    /// `quantile_cont` at fraction `q` (0 ≤ q ≤ 1).
+    pub fn quantile(q: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(Error::Plan(format!(
+                "quantile_cont fraction {q} is outside [0, 1]"
+            )));
+        }
+        Ok(AggFunc::QuantileCont((q * 1e6).round() as u32))
+    }
+
+    /// The fraction of a quantile aggregate.
+    pub fn fraction(self) -> Option<f64> {
+        match self {
+            AggFunc::Median => Some(0.5),
+            AggFunc::QuantileCont(m) => Some(m as f64 / 1e6),
+            _ => None,
         }
     }
 
@@ -68,6 +94,7 @@ impl AggFunc {
             "last" => Last,
             "corr" => Corr,
             "count_distinct" => CountDistinct,
+            "median" => Median,
             _ => return None,
         })
     }
@@ -103,6 +130,10 @@ impl AggFunc {
             }
         };
         Ok(match self {
+            Median | QuantileCont(_) => {
+                numeric(&args[0])?;
+                DataType::Float64
+            }
             CountStar | Count | CountDistinct => DataType::Int64,
             Sum => {
                 numeric(&args[0])?;

@@ -287,6 +287,22 @@ impl Expr {
         }
     }
 
+    /// The exact median (interpolated, as DuckDB's `median`).
+    pub fn median(self) -> Expr {
+        Expr::Aggregate {
+            func: AggFunc::Median,
+            args: vec![self],
+        }
+    }
+
+    /// The exact continuous quantile at fraction `q` (DuckDB's `quantile_cont`).
+    pub fn quantile(self, q: f64) -> crate::error::Result<Expr> {
+        Ok(Expr::Aggregate {
+            func: AggFunc::quantile(q)?,
+            args: vec![self],
+        })
+    }
+
     /// This expression as an ascending sort key (nulls last).
     pub fn sort_asc(self) -> crate::plan::SortExpr {
         crate::plan::SortExpr::asc(self)

@@ -14,6 +14,7 @@
 
 mod encoded;
 mod numeric;
+mod quantile;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use arrow::datatypes::{DataType, Field};
 
 use self::encoded::{DistinctAcc, RowValueAcc};
 use self::numeric::{CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumF64, SumI64, VarAcc};
+use self::quantile::QuantileAcc;
 use crate::error::Result;
 use crate::expr::AggFunc;
 
@@ -52,7 +54,7 @@ pub fn input_type(func: AggFunc, arg: &DataType) -> DataType {
     use AggFunc::*;
     match func {
         Sum if arg.is_integer() || *arg == DataType::Null => DataType::Int64,
-        Sum | Mean | Std | Var | Corr => DataType::Float64,
+        Sum | Mean | Std | Var | Corr | Median | QuantileCont(_) => DataType::Float64,
         Min | Max if arg.is_integer() => DataType::Int64,
         Min | Max if arg.is_floating() => DataType::Float64,
         _ => arg.clone(),
@@ -81,6 +83,7 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
         Min | Max => vec![f("value", DataType::Binary)],
         First | Last => vec![f("value", DataType::Binary), f("order", DataType::Int64)],
         CountDistinct => vec![f("set", DataType::Binary)],
+        Median | QuantileCont(_) => vec![f("values", DataType::Binary)],
     }
 }
 
@@ -132,6 +135,7 @@ pub fn create_accumulator(
         }),
         Min | Max | First | Last => Box::new(RowValueAcc::try_new(func, arg, output)?),
         CountDistinct => Box::new(DistinctAcc::try_new(arg)?),
+        Median | QuantileCont(_) => Box::new(QuantileAcc::new(func.fraction().unwrap_or(0.5))),
     })
 }
 
