@@ -67,9 +67,16 @@ impl Default for SessionConfig {
             spill_dir: std::env::temp_dir(),
             max_spill_bytes: u64::MAX,
             spill_compression: SpillCompression::None,
-            force_spill: false,
+            force_spill: force_spill_from_env(),
         }
     }
+}
+
+/// `FLOE_FORCE_SPILL=1` turns on `force_spill` by default: the test suite runs once
+/// normally and once this way (DuckDB's `force_external`), so every spill path is
+/// exercised by every test. A session that sets `force_spill` itself is unaffected.
+fn force_spill_from_env() -> bool {
+    std::env::var("FLOE_FORCE_SPILL").is_ok_and(|v| v == "1")
 }
 
 impl SessionConfig {
