@@ -6,5 +6,6 @@ pub mod filter;
 pub mod pipeline;
 pub mod planner;
 pub mod project;
+pub mod sort;
 
 pub use pipeline::{ExecContext, LocalSink, Morsel, Operator, Seq, Sink, SinkStatus, Source, Task};
