@@ -142,10 +142,7 @@ pub(super) fn strip_key(batch: &RecordBatch, input_schema: &SchemaRef) -> Result
 
 /// Positions (batch, row) of every row of `batches` in key order.
 pub(super) fn sort_order(batches: &[RecordBatch]) -> Result<Vec<(u32, u32)>> {
-    let keys = batches
-        .iter()
-        .map(key_column)
-        .collect::<Result<Vec<_>>>()?;
+    let keys = batches.iter().map(key_column).collect::<Result<Vec<_>>>()?;
     let mut order = Vec::with_capacity(keys.iter().map(|k| k.len()).sum());
     for (b, k) in keys.iter().enumerate() {
         order.extend((0..k.len() as u32).map(|r| (b as u32, r)));

@@ -64,7 +64,12 @@ pub(super) fn io_buffer(ctx: &SortContext) -> usize {
 }
 
 /// Bytes the merge of `fan` runs reserves up front (see the module doc).
-pub(super) fn workspace(ctx: &SortContext, fan: usize, max_batch: usize, writes_run: bool) -> usize {
+pub(super) fn workspace(
+    ctx: &SortContext,
+    fan: usize,
+    max_batch: usize,
+    writes_run: bool,
+) -> usize {
     let io = io_buffer(ctx);
     let per_run = io + 2 * max_batch;
     let output = max_batch + ctx.chunk_rows * std::mem::size_of::<(usize, usize)>();
@@ -99,17 +104,27 @@ pub(super) fn write_run(
     })
 }
 
+/// What [`merge_runs`] did, for the operator's note.
+pub(super) struct MergeReport {
+    /// Merges, the final one included.
+    pub merges: usize,
+    /// The most runs one merge had open.
+    pub widest: usize,
+}
+
 /// Merges `runs` down to a stream of batches of `out_schema`, with intermediate merges
-/// while there are more runs than fit at once. Returns the stream and the number of
-/// merges, the final one included.
+/// while there are more runs than fit at once.
 pub(super) fn merge_runs(
     runs: Vec<Run>,
     ctx: &SortContext,
     run_schema: &SchemaRef,
     out_schema: &SchemaRef,
-) -> Result<(MergeStream, usize)> {
+) -> Result<(MergeStream, MergeReport)> {
     let mut runs = VecDeque::from(runs);
-    let mut merges = 0;
+    let mut report = MergeReport {
+        merges: 0,
+        widest: 0,
+    };
     loop {
         let n = runs.len();
         let max_batch = runs.iter().map(|r| r.max_batch_bytes).max().unwrap_or(0);
@@ -124,10 +139,11 @@ pub(super) fn merge_runs(
             }
         }
         ctx.metrics.record_reserved(reservation.size());
-        merges += 1;
+        report.merges += 1;
+        report.widest = report.widest.max(fan);
         if fan >= n {
             let stream = MergeStream::from_runs(runs.into(), reservation, out_schema, ctx)?;
-            return Ok((stream, merges));
+            return Ok((stream, report));
         }
         let group: Vec<Run> = runs.drain(..fan).collect();
         let merged = merge_to_run(group, reservation, ctx, run_schema)?;
@@ -300,7 +316,14 @@ impl MergeStream {
             reservations.push(buf.reservation);
         }
         let fixed = batches.len();
-        Ok(Self::new(cursors, batches, fixed, reservations, out_schema, ctx))
+        Ok(Self::new(
+            cursors,
+            batches,
+            fixed,
+            reservations,
+            out_schema,
+            ctx,
+        ))
     }
 
     /// Merges runs on disk, opening each one.
@@ -335,7 +358,14 @@ impl MergeStream {
             });
             batches.push(batch);
         }
-        Ok(Self::new(cursors, batches, 0, vec![workspace], out_schema, ctx))
+        Ok(Self::new(
+            cursors,
+            batches,
+            0,
+            vec![workspace],
+            out_schema,
+            ctx,
+        ))
     }
 
     fn new(
@@ -369,7 +399,9 @@ impl MergeState {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         while self.pending.len() < self.chunk_rows {
             let Some(&top) = self.heap.first() else { break };
-            let Some(cursor) = self.cursors.get_mut(top) else { break };
+            let Some(cursor) = self.cursors.get_mut(top) else {
+                break;
+            };
             self.pending.push(cursor.position());
             if cursor.advance(&mut self.batches)? {
                 sift_down(&mut self.heap, &self.cursors, 0);

@@ -170,10 +170,10 @@ impl Sink for ExternalSortSink {
             )?);
         }
         let spilled = runs.len();
-        let (stream, merges) = merge_runs(runs, ctx, self.encoder.run_schema(), out_schema)?;
+        let (stream, report) = merge_runs(runs, ctx, self.encoder.run_schema(), out_schema)?;
         ctx.metrics.set_note(format!(
-            "spilled {spilled} runs, {merges} merge passes (fan-in {})",
-            ctx.fan_in
+            "spilled {spilled} runs, {} merge passes (fan-in {} of {})",
+            report.merges, report.widest, ctx.fan_in
         ));
         Ok(single_task(out_schema, Box::new(stream)))
     }

@@ -13,6 +13,8 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::config::SpillCompression;
+
+mod topk;
 use crate::exec::pipeline::{run_pipeline, ExecContext, MemorySource};
 use crate::expr::{col, lit, Expr};
 
@@ -126,7 +128,13 @@ fn sort_keys(keys: &[Key]) -> Vec<SortKey> {
         .collect()
 }
 
-fn cmp_opt<T>(x: Option<T>, y: Option<T>, desc: bool, nulls_first: bool, f: impl Fn(&T, &T) -> Ordering) -> Ordering {
+fn cmp_opt<T>(
+    x: Option<T>,
+    y: Option<T>,
+    desc: bool,
+    nulls_first: bool,
+    f: impl Fn(&T, &T) -> Ordering,
+) -> Ordering {
     match (x, y) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) if nulls_first => Ordering::Less,
@@ -176,7 +184,13 @@ impl Env {
         }
     }
 
-    fn ctx(&self, chunk_rows: usize, threads: usize, force_spill: bool, fan_in: usize) -> SortContext {
+    fn ctx(
+        &self,
+        chunk_rows: usize,
+        threads: usize,
+        force_spill: bool,
+        fan_in: usize,
+    ) -> SortContext {
         SortContext {
             pool: Arc::clone(&self.pool),
             spill: Arc::clone(&self.spill),
@@ -213,9 +227,20 @@ fn exec(threads: usize) -> ExecContext {
 }
 
 /// Runs `batches` into `sink`, finalizes and drains the output's tasks in order.
-fn run(sink: &dyn Sink, batches: Vec<RecordBatch>, threads: usize, chunk_rows: usize) -> crate::error::Result<Vec<RecordBatch>> {
+fn run(
+    sink: &dyn Sink,
+    batches: Vec<RecordBatch>,
+    threads: usize,
+    chunk_rows: usize,
+) -> crate::error::Result<Vec<RecordBatch>> {
     let source = MemorySource::new(schema(), batches);
-    run_pipeline(&exec(threads), &source, &[], sink, &OperatorMetrics::new("src"))?;
+    run_pipeline(
+        &exec(threads),
+        &source,
+        &[],
+        sink,
+        &OperatorMetrics::new("src"),
+    )?;
     let out = sink.finalize()?;
     assert_eq!(out.schema(), schema());
     let mut batches = vec![];
@@ -225,7 +250,11 @@ fn run(sink: &dyn Sink, batches: Vec<RecordBatch>, threads: usize, chunk_rows: u
         expected_task += 1;
         for b in task.batches {
             let b = b?;
-            assert!(b.num_rows() <= chunk_rows, "{} rows > chunk {chunk_rows}", b.num_rows());
+            assert!(
+                b.num_rows() <= chunk_rows,
+                "{} rows > chunk {chunk_rows}",
+                b.num_rows()
+            );
             assert_eq!(b.schema(), schema());
             batches.push(b);
         }
@@ -290,7 +319,20 @@ fn random_case(rng: &mut StdRng) -> Case {
     }
 }
 
-fn check_sort(seed: u64, case: &Case) {
+/// (runs, merge passes, widest fan-in) from the operator's note, if it spilled.
+fn parse_note(note: &str) -> Option<(usize, usize, usize)> {
+    let nums: Vec<usize> = note
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match nums[..] {
+        [runs, passes, widest, _] if note.starts_with("spilled") => Some((runs, passes, widest)),
+        _ => None,
+    }
+}
+
+/// Runs one case against the reference; returns the operator's note.
+fn check_sort(seed: u64, case: &Case) -> String {
     let mut rng = StdRng::seed_from_u64(seed);
     let rows = random_rows(&mut rng, case.rows);
     let batches = to_batches(&mut rng, &rows, case.max_batch.max(1));
@@ -308,12 +350,18 @@ fn check_sort(seed: u64, case: &Case) {
     let got = rows_of(&out);
     drop(out);
     let want = reference(&rows, &case.keys);
-    assert!(got == want, "seed {seed} {case:?}: output differs from the reference");
+    assert!(
+        got == want,
+        "seed {seed} {case:?}: output differs from the reference"
+    );
     let spilled = env.metrics.spill_files() > 0;
     assert_eq!(spilled, env.spill.files_written() > 0);
     match case.budget {
         Budget::Unlimited if !case.force_spill => {
-            assert!(!spilled, "seed {seed} {case:?}: spilled with unlimited memory");
+            assert!(
+                !spilled,
+                "seed {seed} {case:?}: spilled with unlimited memory"
+            );
             assert_eq!(env.metrics.note(), "in memory");
         }
         Budget::Tiny => assert!(spilled, "seed {seed} {case:?}: tiny budget did not spill"),
@@ -322,16 +370,35 @@ fn check_sort(seed: u64, case: &Case) {
     if case.force_spill && case.rows > 0 {
         assert!(spilled);
     }
+    if let Some((runs, passes, widest)) = parse_note(&env.metrics.note()) {
+        assert!(
+            widest <= case.fan_in.max(2),
+            "seed {seed} {case:?}: fan-in {widest}"
+        );
+        assert!(
+            runs <= case.fan_in.max(2) || passes > 1,
+            "seed {seed} {case:?}"
+        );
+    }
     env.assert_clean();
+    env.metrics.note()
 }
 
 #[test]
 fn sort_fuzz() {
     let mut rng = StdRng::seed_from_u64(0x5012);
+    let mut multi_pass = 0;
     for i in 0..60 {
         let case = random_case(&mut rng);
-        check_sort(i, &case);
+        let note = check_sort(i, &case);
+        if parse_note(&note).is_some_and(|(_, passes, _)| passes > 1) {
+            multi_pass += 1;
+        }
     }
+    assert!(
+        multi_pass >= 5,
+        "only {multi_pass} cases merged in several passes"
+    );
 }
 
 #[test]
@@ -374,7 +441,52 @@ fn tiny_budget_merges_in_several_passes() {
         force_spill: false,
         fan_in: 2,
     };
-    check_sort(11, &case);
+    let note = check_sort(11, &case);
+    let (runs, passes, widest) = parse_note(&note).unwrap();
+    assert!(runs > 2 && passes == runs - 1 && widest == 2, "{note}");
+}
+
+#[test]
+fn fan_in_shrinks_to_what_the_budget_holds() {
+    let case = Case {
+        rows: 8000,
+        max_batch: 300,
+        keys: vec![(0, false, true)],
+        chunk_rows: 100,
+        threads: 1,
+        budget: Budget::Tiny,
+        // A run per morsel: far more runs than the budget can open at once.
+        force_spill: true,
+        fan_in: 64,
+    };
+    let note = check_sort(13, &case);
+    let (runs, passes, widest) = parse_note(&note).unwrap();
+    assert!(widest < runs && widest < 64 && passes > 1, "{note}");
+}
+
+#[test]
+fn spill_limit_is_reported_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = MemoryPool::new(usize::MAX);
+    let spill = SpillManager::new(dir.path(), 10_000, SpillCompression::None);
+    let ctx = SortContext {
+        pool: Arc::clone(&pool),
+        spill: Arc::clone(&spill),
+        chunk_rows: 100,
+        threads: 2,
+        force_spill: true,
+        metrics: OperatorMetrics::new("sort"),
+        fan_in: 2,
+    };
+    let sink = ExternalSortSink::try_new(schema(), sort_keys(&[(1, false, false)]), ctx).unwrap();
+    let mut rng = StdRng::seed_from_u64(17);
+    let rows = random_rows(&mut rng, 3000);
+    let err = run(&sink, to_batches(&mut rng, &rows, 100), 2, 100).unwrap_err();
+    assert!(matches!(err, Error::SpillLimit { .. }), "{err}");
+    drop(sink);
+    assert_eq!(pool.used(), 0);
+    drop(spill);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -391,7 +503,11 @@ fn equal_keys_keep_source_order() {
     let rows = random_rows(&mut rng, 500);
     let out = run(&sink, to_batches(&mut rng, &rows, 17), 2, 3).unwrap();
     assert_eq!(rows_of(&out), rows);
-    assert!(env.metrics.note().starts_with("spilled"), "{}", env.metrics.note());
+    assert!(
+        env.metrics.note().starts_with("spilled"),
+        "{}",
+        env.metrics.note()
+    );
     drop((sink, out));
     env.assert_clean();
 }
@@ -422,52 +538,4 @@ fn unknown_key_column_is_a_plan_error() {
         .unwrap();
     assert!(matches!(err, Error::Plan(_)), "{err}");
     assert!(TopKSink::try_new(schema(), keys, 3, env.ctx(10, 1, false, 2)).is_err());
-}
-
-fn check_topk(seed: u64, rows_n: usize, k: usize, keys: &[Key], chunk_rows: usize, threads: usize) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let rows = random_rows(&mut rng, rows_n);
-    let batches = to_batches(&mut rng, &rows, 100);
-    let input_bytes: usize = batches.iter().map(crate::memory::batch_memory_size).sum();
-    let env = Env::new(usize::MAX);
-    let sink = TopKSink::try_new(schema(), sort_keys(keys), k, env.ctx(chunk_rows, threads, true, 2)).unwrap();
-    let out = run(&sink, batches, threads, chunk_rows).unwrap();
-    drop(sink);
-    let got = rows_of(&out);
-    drop(out);
-    let mut want = reference(&rows, keys);
-    want.truncate(k);
-    assert!(got == want, "seed {seed} k {k} {keys:?}: top-k differs from the reference");
-    assert_eq!(env.spill.files_written(), 0);
-    assert!(env.spill.dir_path().is_none());
-    assert_eq!(env.metrics.spill_files(), 0);
-    if k <= 10 && rows_n >= 2000 {
-        assert!(
-            env.pool.peak() * 20 < input_bytes,
-            "top-{k} held {} bytes of a {input_bytes}-byte input",
-            env.pool.peak()
-        );
-    }
-    env.assert_clean();
-}
-
-#[test]
-fn topk_fuzz() {
-    let mut rng = StdRng::seed_from_u64(0x70c);
-    for seed in 0..40 {
-        let rows = [0, 1, 50, 3000][rng.gen_range(0..4)];
-        let k = [0, 1, 10, rows + 5][rng.gen_range(0..4)];
-        let keys = random_keys(&mut rng);
-        let chunk_rows = [1, 7, 100, 1000][rng.gen_range(0..4)];
-        check_topk(seed, rows, k, &keys, chunk_rows, rng.gen_range(1..=2));
-    }
-}
-
-#[test]
-fn topk_every_k() {
-    for k in [0, 1, 10, 5000] {
-        for threads in [1, 2] {
-            check_topk(9, 4000, k, &[(0, true, true), (1, false, false)], 7, threads);
-        }
-    }
 }

@@ -4,22 +4,25 @@
 //!  sink (per worker)                                         combine      finalize
 //!  morsel ─▶ keys (arrow-row + position) ─▶ keep key < k-th best key ─┐
 //!                                                                      ▼
-//!            best k rows (sorted, with keys) ◀── sort survivors + best, take k
-//!                                   └──────────────▶ shared best k ─▶ slices ─▶ 1 task
+//!        best k rows (sorted, with keys) ◀── compact: select k, sort, take ◀── pending
+//!                        └──────────────────▶ shared best k ─▶ slices ─▶ 1 task
 //! ```
 //!
 //! Each worker keeps its best `k` rows, sorted by key, as one compact batch (input
 //! columns plus the key column of [`super::keys`]). For each morsel it encodes the
-//! keys; once it holds `k` rows, it drops every row whose key is not below the k-th
+//! keys; once it holds `k` rows it drops every row whose key is not below the k-th
 //! key (one byte comparison per row), so after a warm-up most morsels cost only the
-//! encoding. Survivors are appended to the best rows, which are cut back to `k` by a
-//! selection plus a sort of `k` positions and a `take` (which also copies the kept
-//! values out of the morsels, so no morsel stays alive). `combine` merges the
-//! workers' sets the same way into the shared one.
+//! encoding. Survivors wait in a pending list; once they number `max(k, 1024)` they
+//! are compacted with the best rows: a selection of the `k` smallest keys, a sort of
+//! those `k` positions and a `take`, which copies the kept values out of the morsels.
+//! Compacting per `k` survivors rather than per morsel keeps a large `k` from
+//! re-sorting its rows for every morsel. `combine` compacts each worker's rows into
+//! the shared set the same way.
 //!
-//! Memory: each worker and the shared state reserve the size of their best batch,
-//! O(k) rows; the morsel being filtered is in flight like any morsel. Nothing spills:
-//! if `k` rows do not fit the pool, the error is `ResourcesExhausted`.
+//! Memory: each worker and the shared state reserve their best batch and pending
+//! survivors, O(k + 1024) rows; the morsel being filtered is in flight like any
+//! morsel. Nothing spills: if that does not fit the pool, the error is
+//! `ResourcesExhausted`.
 //!
 //! Output: one task with the k rows in key order, then source order (keys end in the
 //! source position), in batches of at most `chunk_rows` rows. `k = 0` yields nothing
@@ -38,10 +41,40 @@ use crate::error::{Error, Result};
 use crate::exec::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::memory::{batch_memory_size, Reservation};
 
-/// The best `k` rows seen so far, with the bytes they hold.
+/// Fewest pending survivors that trigger a compaction: for a small `k`, the cost of
+/// one compaction is spread over at least this many rows.
+const COMPACT_MIN_ROWS: usize = 1024;
+
+/// The best `k` rows seen so far, survivors not yet folded in, and the bytes held.
 struct Best {
+    /// At most `k` rows in key order (run schema).
     rows: Option<RecordBatch>,
+    /// Rows that beat the k-th key of `rows` when they came, waiting for a compaction.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
     reservation: Reservation,
+}
+
+impl Best {
+    fn new(reservation: Reservation) -> Self {
+        Best {
+            rows: None,
+            pending: vec![],
+            pending_rows: 0,
+            reservation,
+        }
+    }
+
+    /// The k-th key, once `k` rows are held.
+    fn threshold(&self, k: usize) -> Result<Option<&[u8]>> {
+        match &self.rows {
+            Some(rows) if rows.num_rows() >= k && k > 0 => {
+                let keys = key_column(rows)?;
+                Ok(Some(keys.value(keys.len() - 1)))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// The top-k sink; `finalize` gives the k rows in order as a source.
@@ -61,10 +94,7 @@ impl TopKSink {
     ) -> Result<Self> {
         let mut ctx = ctx;
         ctx.chunk_rows = ctx.chunk_rows.max(1);
-        let best = Best {
-            rows: None,
-            reservation: ctx.pool.reservation("TopK"),
-        };
+        let best = Best::new(ctx.pool.reservation("TopK"));
         Ok(TopKSink {
             encoder: KeyEncoder::try_new(&input_schema, &keys)?,
             k,
@@ -73,14 +103,17 @@ impl TopKSink {
         })
     }
 
-    /// The best `k` rows of `best` and `more` (both of the run schema), sorted.
-    fn keep_best(&self, best: Option<RecordBatch>, more: RecordBatch) -> Result<RecordBatch> {
-        let all = match best {
-            Some(best) => {
-                arrow::compute::concat_batches(self.encoder.run_schema(), [&best, &more])?
-            }
-            None => more,
-        };
+    /// Folds the pending survivors into the best rows: keeps the `k` smallest keys, in
+    /// order, copied out of the morsels (`take`), and settles the reservation.
+    fn compact(&self, best: &mut Best) -> Result<()> {
+        if best.pending.is_empty() {
+            return Ok(());
+        }
+        let mut parts: Vec<RecordBatch> = best.rows.take().into_iter().collect();
+        parts.append(&mut best.pending);
+        best.pending_rows = 0;
+        let all = arrow::compute::concat_batches(self.encoder.run_schema(), &parts)?;
+        drop(parts);
         let keys = key_column(&all)?;
         let by_key = |a: &u32, b: &u32| keys.value(*a as usize).cmp(keys.value(*b as usize));
         let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
@@ -89,10 +122,17 @@ impl TopKSink {
         }
         idx.truncate(self.k);
         idx.sort_unstable_by(by_key);
-        Ok(arrow::compute::take_record_batch(
-            &all,
-            &UInt32Array::from(idx),
-        )?)
+        let rows = arrow::compute::take_record_batch(&all, &UInt32Array::from(idx))?;
+        best.reservation.try_resize(batch_memory_size(&rows))?;
+        self.ctx.metrics.record_reserved(best.reservation.size());
+        best.rows = Some(rows);
+        Ok(())
+    }
+
+    /// Survivors are folded in once there are this many, so that a large `k` costs a
+    /// sort per `k` survivors rather than per morsel.
+    fn compact_at(&self) -> usize {
+        self.k.max(COMPACT_MIN_ROWS)
     }
 
     fn shared(&self) -> Result<std::sync::MutexGuard<'_, Best>> {
@@ -110,20 +150,16 @@ impl Sink for TopKSink {
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
         Ok(Box::new(TopKLocal {
             sink: self,
-            best: Best {
-                rows: None,
-                reservation: self.ctx.pool.reservation("TopK"),
-            },
+            best: Best::new(self.ctx.pool.reservation("TopK")),
         }))
     }
 
     fn finalize(&self) -> Result<Box<dyn Source>> {
         let mut shared = self.shared()?;
+        self.compact(&mut shared)?;
         let rows = shared.rows.take();
-        let reservation = std::mem::replace(
-            &mut shared.reservation,
-            self.ctx.pool.reservation("TopK"),
-        );
+        let reservation =
+            std::mem::replace(&mut shared.reservation, self.ctx.pool.reservation("TopK"));
         drop(shared);
         self.ctx.metrics.set_note(format!("k = {}", self.k));
         let schema = self.encoder.input_schema();
@@ -177,34 +213,36 @@ impl LocalSink for TopKLocal<'_> {
         }
         let mut batch = sink.encoder.encode(&morsel)?;
         drop(morsel);
-        if let Some(best) = self.best.rows.as_ref().filter(|b| b.num_rows() >= sink.k) {
-            let keys = key_column(best)?;
-            let threshold = BinaryArray::new_scalar(keys.value(keys.len() - 1));
-            let better = cmp::lt(key_column(&batch)?, &threshold)?;
+        if let Some(threshold) = self.best.threshold(sink.k)? {
+            let better = cmp::lt(key_column(&batch)?, &BinaryArray::new_scalar(threshold))?;
             if better.true_count() == 0 {
                 return Ok(SinkStatus::NeedMore);
             }
             batch = arrow::compute::filter_record_batch(&batch, &better)?;
         }
-        let best = sink.keep_best(self.best.rows.take(), batch)?;
-        self.best.reservation.try_resize(batch_memory_size(&best))?;
-        sink.ctx.metrics.record_reserved(self.best.reservation.size());
-        self.best.rows = Some(best);
+        self.best.reservation.try_grow(batch_memory_size(&batch))?;
+        self.best.pending_rows += batch.num_rows();
+        self.best.pending.push(batch);
+        if self.best.pending_rows >= sink.compact_at() {
+            sink.compact(&mut self.best)?;
+        }
         Ok(SinkStatus::NeedMore)
     }
 
-    fn combine(self: Box<Self>) -> Result<()> {
+    fn combine(mut self: Box<Self>) -> Result<()> {
         let sink = self.sink;
-        let Best { rows, reservation } = self.best;
-        let Some(rows) = rows else {
+        sink.compact(&mut self.best)?;
+        let Some(rows) = self.best.rows.take() else {
             return Ok(());
         };
         let mut shared = sink.shared()?;
-        let best = sink.keep_best(shared.rows.take(), rows)?;
+        let reservation = std::mem::replace(
+            &mut self.best.reservation,
+            sink.ctx.pool.reservation("TopK"),
+        );
         shared.reservation.absorb(reservation);
-        shared.reservation.try_resize(batch_memory_size(&best))?;
-        sink.ctx.metrics.record_reserved(shared.reservation.size());
-        shared.rows = Some(best);
-        Ok(())
+        shared.pending_rows += rows.num_rows();
+        shared.pending.push(rows);
+        sink.compact(&mut shared)
     }
 }
