@@ -11,7 +11,8 @@
 //! never sees ties and the merge is stable.
 //!
 //! Memory: the merge reserves its workspace *before* it starts and never grows:
-//! per open run, a read buffer plus two decoded batches (its current one and, until
+//! per open run, a read buffer ([`io_buffer`]: `limit / (8 · fan_in)`, clamped to
+//! 16 KiB..1 MiB) plus two decoded batches (its current one and, until
 //! the next output batch is cut, the previous one that pending output rows still
 //! point into); one output batch; and for an intermediate merge, the run writer's
 //! buffer and one encoded batch. Batch sizes are estimated from the largest batch
