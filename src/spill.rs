@@ -29,6 +29,9 @@ use arrow::ipc::CompressionType;
 use crate::config::SpillCompression;
 use crate::error::{Error, Result};
 
+/// Read and write buffer of a spill file unless the operator picks its own.
+pub const IO_BUFFER_BYTES: usize = 1 << 20;
+
 /// Owns one query's spill directory and counts what is spilled.
 #[derive(Debug)]
 pub struct SpillManager {
@@ -113,8 +116,20 @@ impl SpillManager {
         Ok(d)
     }
 
-    /// Starts a new spill file for batches of `schema`.
+    /// Starts a new spill file for batches of `schema`, compressed as the session says.
     pub fn create_writer(self: &Arc<Self>, schema: &SchemaRef) -> Result<SpillWriter> {
+        self.create_writer_with(schema, self.compression, self.buffer_bytes)
+    }
+
+    /// Starts a new spill file with its own compression and write buffer size, for an
+    /// operator that picks them itself (the external sort's LZ4 runs, whose merge
+    /// accounts every open file's buffer against its reservation).
+    pub fn create_writer_with(
+        self: &Arc<Self>,
+        schema: &SchemaRef,
+        compression: SpillCompression,
+        buffer_bytes: usize,
+    ) -> Result<SpillWriter> {
         let dir = self.dir()?;
         let file = tempfile::Builder::new()
             .prefix("run-")
@@ -124,13 +139,13 @@ impl SpillManager {
         let path = file.path().to_path_buf();
         let counting = CountingWriter {
             inner: BufWriter::with_capacity(
-                self.buffer_bytes,
+                buffer_bytes,
                 file.reopen().map_err(|e| Error::io(&path, e))?,
             ),
             manager: Arc::clone(self),
             written: 0,
         };
-        let options = IpcWriteOptions::default().try_with_compression(match self.compression {
+        let options = IpcWriteOptions::default().try_with_compression(match compression {
             SpillCompression::Lz4 => Some(CompressionType::LZ4_FRAME),
             SpillCompression::None => None,
         })?;
@@ -298,9 +313,17 @@ impl SpillFile {
 
     /// Streams the batches back, one at a time.
     pub fn read(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+        self.read_with_buffer(IO_BUFFER_BYTES)
+    }
+
+    /// Streams the batches back through a read buffer of `buffer_bytes`.
+    pub fn read_with_buffer(
+        &self,
+        buffer_bytes: usize,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
         let path = self.path().to_path_buf();
         let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, f), None)?;
+        let reader = StreamReader::try_new(BufReader::with_capacity(buffer_bytes, f), None)?;
         let keep_alive = self.clone();
         Ok(reader.map(move |b| {
             let _ = &keep_alive;

@@ -9,5 +9,6 @@ pub mod keys;
 pub mod pipeline;
 pub mod planner;
 pub mod project;
+pub mod sort;
 
 pub use pipeline::{ExecContext, LocalSink, Morsel, Operator, Seq, Sink, SinkStatus, Source, Task};

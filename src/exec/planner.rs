@@ -29,6 +29,7 @@ use super::pipeline::{
     run_pipeline_at, ExecContext, MemorySource, MeteredOperator, Operator, Sink, Source,
 };
 use super::project::ProjectOperator;
+use super::sort::{ExternalSortSink, SortContext, SortKey, TopKSink};
 use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::io::scan::{scan, ScanRequest};
@@ -277,17 +278,38 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
     }
 }
 
+/// Runs more merge inputs than this at once only in several passes.
+const SORT_FAN_IN: usize = 64;
+
 /// The sink of a sort: a top-k heap when only the first `fetch` rows are needed.
 fn sort_sink(
-    _schema: &arrow::datatypes::SchemaRef,
-    _keys: &[crate::plan::SortExpr],
-    _fetch: Option<usize>,
-    _ctx: &QueryContext,
-    _metrics: &Arc<OperatorMetrics>,
+    schema: &arrow::datatypes::SchemaRef,
+    keys: &[crate::plan::SortExpr],
+    fetch: Option<usize>,
+    ctx: &QueryContext,
+    metrics: &Arc<OperatorMetrics>,
 ) -> Result<Box<dyn Sink>> {
-    Err(crate::error::Error::NotSupported(
-        "sort (being merged)".into(),
-    ))
+    let keys: Vec<SortKey> = keys
+        .iter()
+        .map(|k| SortKey {
+            expr: k.expr.clone(),
+            descending: k.descending,
+            nulls_first: k.nulls_first,
+        })
+        .collect();
+    let sctx = SortContext {
+        pool: Arc::clone(&ctx.pool),
+        spill: Arc::clone(&ctx.spill),
+        chunk_rows: ctx.config.chunk_rows,
+        threads: ctx.config.threads,
+        force_spill: ctx.config.force_spill,
+        metrics: Arc::clone(metrics),
+        fan_in: SORT_FAN_IN,
+    };
+    Ok(match fetch {
+        Some(k) => Box::new(TopKSink::try_new(Arc::clone(schema), keys, k, sctx)?),
+        None => Box::new(ExternalSortSink::try_new(Arc::clone(schema), keys, sctx)?),
+    })
 }
 
 /// Runs `plan` and returns its output in memory, in order.

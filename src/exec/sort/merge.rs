@@ -1,0 +1,473 @@
+//! The external sort's runs and their k-way merge.
+//!
+//! A *run* is a spill file of batches of the run schema (input columns plus the key
+//! column, see [`super::keys`]) in key order, written with LZ4 and at most
+//! `chunk_rows` rows per batch. A worker's in-memory buffer, once its rows are put in
+//! key order, is a run too, just not on disk.
+//!
+//! [`MergeStream`] merges runs: a binary min-heap over one cursor per run, keyed by the
+//! cursor's current key bytes, pops the smallest row `chunk_rows` times, then gathers
+//! those rows into one output batch with `interleave`. Keys are unique, so the heap
+//! never sees ties and the merge is stable.
+//!
+//! Memory: the merge reserves its workspace *before* it starts and never grows:
+//! per open run, a read buffer ([`io_buffer`]: `limit / (8 · fan_in)`, clamped to
+//! 16 KiB..1 MiB) plus two decoded batches (its current one and, until
+//! the next output batch is cut, the previous one that pending output rows still
+//! point into); one output batch; and for an intermediate merge, the run writer's
+//! buffer and one encoded batch. Batch sizes are estimated from the largest batch
+//! written to any run ([`Run::max_batch_bytes`]). [`merge_runs`] opens at most
+//! `fan_in` runs at once: with more, it merges the oldest `fan_in` into a new run and
+//! repeats. If the workspace for `fan_in` runs cannot be reserved it tries fewer, down
+//! to two, and only then returns [`crate::error::Error::ResourcesExhausted`].
+//!
+//! A run's file is deleted as soon as its cursor has read the last batch.
+
+use std::collections::VecDeque;
+
+use arrow::array::{Array, BinaryArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+
+use super::keys::{gather, key_column};
+use super::SortContext;
+use crate::config::SpillCompression;
+use crate::error::Result;
+use crate::memory::{batch_memory_size, Reservation};
+use crate::spill::SpillFile;
+
+/// A sorted run on disk.
+pub(super) struct Run {
+    pub file: SpillFile,
+    /// Bytes of the largest batch written to the run, as `batch_memory_size` counts.
+    pub max_batch_bytes: usize,
+}
+
+/// A worker's buffered batches with their rows' positions in key order.
+pub(super) struct SortedBuffer {
+    pub batches: Vec<RecordBatch>,
+    pub order: Vec<(u32, u32)>,
+    /// Holds the batches and the order.
+    pub reservation: Reservation,
+}
+
+impl SortedBuffer {
+    /// Bytes an output batch of `chunk_rows` of these rows is expected to take.
+    pub fn chunk_bytes(&self, chunk_rows: usize) -> usize {
+        let rows = self.order.len().max(1);
+        self.reservation.size().div_ceil(rows) * chunk_rows.min(rows)
+    }
+}
+
+/// The read and write buffer of each run file: a share of the pool, so that a small
+/// budget still fits `fan_in` open runs, but never beyond what sequential I/O needs.
+pub(super) fn io_buffer(ctx: &SortContext) -> usize {
+    (ctx.pool.limit() / (8 * ctx.fan_in.max(2))).clamp(16 << 10, 1 << 20)
+}
+
+/// Bytes the merge of `fan` runs reserves up front (see the module doc).
+pub(super) fn workspace(
+    ctx: &SortContext,
+    fan: usize,
+    max_batch: usize,
+    writes_run: bool,
+) -> usize {
+    let io = io_buffer(ctx);
+    let per_run = io + 2 * max_batch;
+    let output = max_batch + ctx.chunk_rows * std::mem::size_of::<(usize, usize)>();
+    let writer = if writes_run { io + max_batch } else { 0 };
+    fan * per_run + output + writer
+}
+
+/// Writes a sorted buffer as a run, `chunk_rows` rows per batch.
+pub(super) fn write_run(
+    ctx: &SortContext,
+    run_schema: &SchemaRef,
+    batches: &[RecordBatch],
+    order: &[(u32, u32)],
+) -> Result<Run> {
+    let mut writer =
+        ctx.spill
+            .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx))?;
+    let mut max_batch_bytes = 0;
+    let mut indices = Vec::with_capacity(ctx.chunk_rows.min(order.len()));
+    for chunk in order.chunks(ctx.chunk_rows) {
+        indices.clear();
+        indices.extend(chunk.iter().map(|&(b, r)| (b as usize, r as usize)));
+        let batch = gather(run_schema, batches, &indices)?;
+        max_batch_bytes = max_batch_bytes.max(batch_memory_size(&batch));
+        writer.write(&batch)?;
+    }
+    let file = writer.finish()?;
+    ctx.metrics.add_spill(file.bytes(), 1);
+    Ok(Run {
+        file,
+        max_batch_bytes,
+    })
+}
+
+/// What [`merge_runs`] did, for the operator's note.
+pub(super) struct MergeReport {
+    /// Merges, the final one included.
+    pub merges: usize,
+    /// The most runs one merge had open.
+    pub widest: usize,
+}
+
+/// Merges `runs` down to a stream of batches of `out_schema`, with intermediate merges
+/// while there are more runs than fit at once.
+pub(super) fn merge_runs(
+    runs: Vec<Run>,
+    ctx: &SortContext,
+    run_schema: &SchemaRef,
+    out_schema: &SchemaRef,
+) -> Result<(MergeStream, MergeReport)> {
+    let mut runs = VecDeque::from(runs);
+    let mut report = MergeReport {
+        merges: 0,
+        widest: 0,
+    };
+    loop {
+        let n = runs.len();
+        let max_batch = runs.iter().map(|r| r.max_batch_bytes).max().unwrap_or(0);
+        let mut reservation = ctx.pool.reservation("ExternalSort(merge)");
+        let mut fan = ctx.fan_in.max(2).min(n);
+        loop {
+            let writes_run = fan < n;
+            match reservation.try_grow(workspace(ctx, fan, max_batch, writes_run)) {
+                Ok(()) => break,
+                Err(e) if fan <= 2 => return Err(e),
+                Err(_) => fan -= 1,
+            }
+        }
+        ctx.metrics.record_reserved(reservation.size());
+        report.merges += 1;
+        report.widest = report.widest.max(fan);
+        if fan >= n {
+            let stream = MergeStream::from_runs(runs.into(), reservation, out_schema, ctx)?;
+            return Ok((stream, report));
+        }
+        let group: Vec<Run> = runs.drain(..fan).collect();
+        let merged = merge_to_run(group, reservation, ctx, run_schema)?;
+        runs.push_back(merged);
+    }
+}
+
+/// One intermediate merge: `runs` into one new run.
+fn merge_to_run(
+    runs: Vec<Run>,
+    workspace: Reservation,
+    ctx: &SortContext,
+    run_schema: &SchemaRef,
+) -> Result<Run> {
+    let stream = MergeStream::from_runs(runs, workspace, run_schema, ctx)?;
+    let mut writer =
+        ctx.spill
+            .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx))?;
+    let mut max_batch_bytes = 0;
+    for batch in stream {
+        let batch = batch?;
+        max_batch_bytes = max_batch_bytes.max(batch_memory_size(&batch));
+        writer.write(&batch)?;
+    }
+    let file = writer.finish()?;
+    ctx.metrics.add_spill(file.bytes(), 1);
+    Ok(Run {
+        file,
+        max_batch_bytes,
+    })
+}
+
+type RunReader = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+/// A run being read: in memory (a sorted buffer) or from disk.
+enum Cursor {
+    Memory {
+        keys: Vec<BinaryArray>,
+        order: Vec<(u32, u32)>,
+        pos: usize,
+        /// Slot of the buffer's first batch in [`MergeState::batches`].
+        base: usize,
+    },
+    Disk {
+        reader: RunReader,
+        batch: RecordBatch,
+        keys: BinaryArray,
+        row: usize,
+        /// Slot of `batch` in [`MergeState::batches`].
+        slot: usize,
+        /// Deleted when the cursor is done.
+        _file: SpillFile,
+    },
+    Done,
+}
+
+impl Cursor {
+    fn key(&self) -> &[u8] {
+        match self {
+            Cursor::Memory {
+                keys, order, pos, ..
+            } => match order.get(*pos) {
+                Some(&(b, r)) => keys.get(b as usize).map_or(&[], |k| k.value(r as usize)),
+                None => &[],
+            },
+            Cursor::Disk { keys, row, .. } => keys.value(*row),
+            Cursor::Done => &[],
+        }
+    }
+
+    /// (slot, row) of the current row.
+    fn position(&self) -> (usize, usize) {
+        match self {
+            Cursor::Memory {
+                order, pos, base, ..
+            } => order
+                .get(*pos)
+                .map_or((0, 0), |&(b, r)| (base + b as usize, r as usize)),
+            Cursor::Disk { slot, row, .. } => (*slot, *row),
+            Cursor::Done => (0, 0),
+        }
+    }
+
+    /// Moves to the next row, loading the next batch of a disk run into `batches`.
+    /// `false` when the run is exhausted.
+    fn advance(&mut self, batches: &mut Vec<RecordBatch>) -> Result<bool> {
+        match self {
+            Cursor::Memory { order, pos, .. } => {
+                *pos += 1;
+                Ok(*pos < order.len())
+            }
+            Cursor::Disk {
+                reader,
+                batch,
+                keys,
+                row,
+                slot,
+                ..
+            } => {
+                *row += 1;
+                if *row < keys.len() {
+                    return Ok(true);
+                }
+                for next in reader.by_ref() {
+                    let next = next?;
+                    if next.num_rows() == 0 {
+                        continue;
+                    }
+                    *keys = key_column(&next)?.clone();
+                    *slot = batches.len();
+                    batches.push(next.clone());
+                    *batch = next;
+                    *row = 0;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            Cursor::Done => Ok(false),
+        }
+    }
+}
+
+/// A k-way merge; yields batches of at most `chunk_rows` rows, lazily.
+pub(super) struct MergeStream {
+    state: Option<MergeState>,
+}
+
+struct MergeState {
+    cursors: Vec<Cursor>,
+    /// Indices of live cursors, a min-heap by current key.
+    heap: Vec<usize>,
+    /// Batches that pending output rows may point into: the in-memory buffers'
+    /// batches (the first `fixed`, kept to the end) and disk cursors' batches.
+    batches: Vec<RecordBatch>,
+    fixed: usize,
+    pending: Vec<(usize, usize)>,
+    out_schema: SchemaRef,
+    chunk_rows: usize,
+    /// The in-memory buffers' reservations and the merge workspace; freed when the
+    /// stream ends or drops.
+    _reservations: Vec<Reservation>,
+}
+
+impl MergeStream {
+    /// Merges workers' in-memory sorted buffers.
+    pub(super) fn from_memory(
+        buffers: Vec<SortedBuffer>,
+        workspace: Reservation,
+        out_schema: &SchemaRef,
+        ctx: &SortContext,
+    ) -> Result<Self> {
+        let mut batches = vec![];
+        let mut cursors = vec![];
+        let mut reservations = vec![workspace];
+        for buf in buffers {
+            let keys = buf
+                .batches
+                .iter()
+                .map(|b| key_column(b).cloned())
+                .collect::<Result<Vec<_>>>()?;
+            if !buf.order.is_empty() {
+                cursors.push(Cursor::Memory {
+                    keys,
+                    order: buf.order,
+                    pos: 0,
+                    base: batches.len(),
+                });
+            }
+            batches.extend(buf.batches);
+            reservations.push(buf.reservation);
+        }
+        let fixed = batches.len();
+        Ok(Self::new(
+            cursors,
+            batches,
+            fixed,
+            reservations,
+            out_schema,
+            ctx,
+        ))
+    }
+
+    /// Merges runs on disk, opening each one.
+    fn from_runs(
+        runs: Vec<Run>,
+        workspace: Reservation,
+        out_schema: &SchemaRef,
+        ctx: &SortContext,
+    ) -> Result<Self> {
+        let mut batches = vec![];
+        let mut cursors = vec![];
+        for run in runs {
+            let mut reader: RunReader = Box::new(run.file.read_with_buffer(io_buffer(ctx))?);
+            let mut first = None;
+            for b in reader.by_ref() {
+                let b = b?;
+                if b.num_rows() > 0 {
+                    first = Some(b);
+                    break;
+                }
+            }
+            // An empty run's file is dropped (deleted) right here.
+            let Some(batch) = first else { continue };
+            let keys = key_column(&batch)?.clone();
+            cursors.push(Cursor::Disk {
+                reader,
+                slot: batches.len(),
+                batch: batch.clone(),
+                keys,
+                row: 0,
+                _file: run.file,
+            });
+            batches.push(batch);
+        }
+        Ok(Self::new(
+            cursors,
+            batches,
+            0,
+            vec![workspace],
+            out_schema,
+            ctx,
+        ))
+    }
+
+    fn new(
+        cursors: Vec<Cursor>,
+        batches: Vec<RecordBatch>,
+        fixed: usize,
+        reservations: Vec<Reservation>,
+        out_schema: &SchemaRef,
+        ctx: &SortContext,
+    ) -> Self {
+        let mut heap: Vec<usize> = (0..cursors.len()).collect();
+        for i in (0..heap.len() / 2).rev() {
+            sift_down(&mut heap, &cursors, i);
+        }
+        MergeStream {
+            state: Some(MergeState {
+                cursors,
+                heap,
+                batches,
+                fixed,
+                pending: Vec::with_capacity(ctx.chunk_rows),
+                out_schema: SchemaRef::clone(out_schema),
+                chunk_rows: ctx.chunk_rows.max(1),
+                _reservations: reservations,
+            }),
+        }
+    }
+}
+
+impl MergeState {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        while self.pending.len() < self.chunk_rows {
+            let Some(&top) = self.heap.first() else { break };
+            let Some(cursor) = self.cursors.get_mut(top) else {
+                break;
+            };
+            self.pending.push(cursor.position());
+            if cursor.advance(&mut self.batches)? {
+                sift_down(&mut self.heap, &self.cursors, 0);
+            } else {
+                // Drops a disk run's reader and deletes its file.
+                *cursor = Cursor::Done;
+                self.heap.swap_remove(0);
+                sift_down(&mut self.heap, &self.cursors, 0);
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let out = gather(&self.out_schema, &self.batches, &self.pending)?;
+        self.pending.clear();
+        // No output row points into a disk batch any more: keep only the current ones.
+        self.batches.truncate(self.fixed);
+        for &c in &self.heap {
+            if let Some(Cursor::Disk { batch, slot, .. }) = self.cursors.get_mut(c) {
+                *slot = self.batches.len();
+                self.batches.push(batch.clone());
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Restores the heap property below `i`.
+fn sift_down(heap: &mut [usize], cursors: &[Cursor], mut i: usize) {
+    let key = |h: usize| cursors.get(h).map_or(&[][..], |c| c.key());
+    loop {
+        let left = 2 * i + 1;
+        if left >= heap.len() {
+            return;
+        }
+        let right = left + 1;
+        let mut min = left;
+        if right < heap.len() && key(heap[right]) < key(heap[left]) {
+            min = right;
+        }
+        if key(heap[min]) < key(heap[i]) {
+            heap.swap(min, i);
+            i = min;
+        } else {
+            return;
+        }
+    }
+}
+
+impl Iterator for MergeStream {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let state = self.state.as_mut()?;
+        match state.next_batch() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                // Frees the buffers, files and reservations at once.
+                self.state = None;
+                None
+            }
+            Err(e) => {
+                self.state = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
