@@ -1,0 +1,230 @@
+//! Sort, top-k, union, distinct and median/quantile through the `LazyFrame` API, each
+//! checked against a naive reference computed here, at unlimited and tiny budgets
+//! (tiny ones must spill, except top-k, which never does), with the pool back at
+//! zero and the spill dir empty afterwards.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use floe::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn data(rows: usize, seed: u64) -> (Arc<Schema>, RecordBatch) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("g", DataType::Utf8, true),
+        Field::new("x", DataType::Int64, true),
+        Field::new("id", DataType::Int64, false),
+    ]));
+    let g: StringArray = (0..rows)
+        .map(|_| (!rng.gen_bool(0.05)).then(|| format!("g{}", rng.gen_range(0..20))))
+        .collect();
+    let x: Int64Array = (0..rows)
+        .map(|_| (!rng.gen_bool(0.1)).then(|| rng.gen_range(-500..500)))
+        .collect();
+    let id = Int64Array::from_iter_values(0..rows as i64);
+    let batch =
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(g), Arc::new(x), Arc::new(id)]).unwrap();
+    (schema, batch)
+}
+
+fn session(limit: Option<usize>, dir: &std::path::Path) -> Session {
+    let mut b = Session::builder().threads(2).chunk_rows(1000).spill_dir(dir);
+    if let Some(l) = limit {
+        b = b.memory_limit_bytes(l);
+    }
+    b.build().unwrap()
+}
+
+fn ids(df: &DataFrame) -> Vec<i64> {
+    let mut out = vec![];
+    for b in df.batches() {
+        let c = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        out.extend(c.values().iter().copied());
+    }
+    out
+}
+
+/// The naive answer to `ORDER BY x DESC NULLS FIRST, g ASC NULLS LAST` (stable).
+fn naive_order(batch: &RecordBatch) -> Vec<i64> {
+    let g = batch.column(0).as_string::<i32>();
+    let x = batch.column(1).as_primitive::<Int64Type>();
+    let mut rows: Vec<usize> = (0..batch.num_rows()).collect();
+    rows.sort_by(|&a, &b| {
+        let xa = x.is_valid(a).then(|| x.value(a));
+        let xb = x.is_valid(b).then(|| x.value(b));
+        // DESC NULLS FIRST: None first, then larger values.
+        let by_x = match (xa, xb) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Less,
+            (_, None) => std::cmp::Ordering::Greater,
+            (Some(p), Some(q)) => q.cmp(&p),
+        };
+        let ga = g.is_valid(a).then(|| g.value(a));
+        let gb = g.is_valid(b).then(|| g.value(b));
+        let by_g = match (ga, gb) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Greater,
+            (_, None) => std::cmp::Ordering::Less,
+            (Some(p), Some(q)) => p.cmp(q),
+        };
+        by_x.then(by_g)
+    });
+    rows.into_iter().map(|r| r as i64).collect()
+}
+
+fn keys() -> Vec<SortExpr> {
+    vec![col("x").sort_desc().with_nulls_first(true), col("g").sort_asc()]
+}
+
+#[test]
+fn sort_larger_than_memory_streams_to_parquet_in_order() {
+    let (schema, batch) = data(40_000, 1);
+    let want = naive_order(&batch);
+    for limit in [None, Some(600 << 10)] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = session(limit, dir.path());
+        let out = dir.path().join("sorted.parquet");
+        let lf = DataFrame::new(schema.clone(), vec![batch.clone()]).lazy(&s);
+        lf.sort(keys())
+            .unwrap()
+            .sink_parquet(&out, ParquetSinkOptions::default())
+            .unwrap();
+        assert_eq!(s.spilled().0 > 0, limit.is_some(), "limit {limit:?}: spilled?");
+        assert_eq!(s.memory_pool().used(), 0);
+        let reader = Session::builder().build().unwrap();
+        let got = reader
+            .scan_parquet(out.to_str().unwrap(), ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(ids(&got), want, "limit {limit:?}");
+        std::fs::remove_file(&out).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
+}
+
+#[test]
+fn top_k_is_a_bounded_heap_and_matches_the_full_sort() {
+    let (schema, batch) = data(30_000, 2);
+    let want = naive_order(&batch);
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(Some(4 << 20), dir.path());
+    let lf = DataFrame::new(schema, vec![batch]).lazy(&s);
+    for k in [0usize, 1, 10, 500] {
+        let top = lf.top_k(k, keys()).unwrap();
+        assert!(top.explain().unwrap().contains("TopK"), "plan uses top-k");
+        let got = top.collect().unwrap();
+        assert_eq!(ids(&got), want[..k].to_vec(), "k {k}");
+    }
+    assert_eq!(s.spilled().0, 0, "top-k never spills");
+    assert_eq!(s.memory_pool().used(), 0);
+}
+
+#[test]
+fn union_and_distinct_match_a_set() {
+    let (schema, a) = data(5_000, 3);
+    let (_, b) = data(5_000, 4);
+    for limit in [None, Some(256 << 10)] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = session(limit, dir.path());
+        let fa = DataFrame::new(schema.clone(), vec![a.clone()]).lazy(&s);
+        let fb = DataFrame::new(schema.clone(), vec![b.clone()]).lazy(&s);
+        let both = fa
+            .union(&fb)
+            .unwrap()
+            .select([col("g"), col("x")])
+            .unwrap();
+        let all = both.collect().unwrap();
+        assert_eq!(all.num_rows(), 10_000);
+        let distinct = both.distinct().unwrap().collect().unwrap();
+        let mut want = BTreeSet::new();
+        for batch in [&a, &b] {
+            let g = batch.column(0).as_string::<i32>();
+            let x = batch.column(1).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                want.insert((
+                    g.is_valid(i).then(|| g.value(i).to_string()),
+                    x.is_valid(i).then(|| x.value(i)),
+                ));
+            }
+        }
+        let mut got = BTreeSet::new();
+        for batch in distinct.batches() {
+            let g = batch.column(0).as_string::<i32>();
+            let x = batch.column(1).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                assert!(got.insert((
+                    g.is_valid(i).then(|| g.value(i).to_string()),
+                    x.is_valid(i).then(|| x.value(i)),
+                )));
+            }
+        }
+        assert_eq!(got, want, "limit {limit:?}");
+        if limit.is_some() {
+            assert!(s.spilled().0 > 0, "the tiny budget spills the distinct");
+        }
+        assert_eq!(s.memory_pool().used(), 0);
+    }
+}
+
+#[test]
+fn median_and_quantile_per_group_match_naive() {
+    let (schema, batch) = data(20_000, 5);
+    let g = batch.column(0).as_string::<i32>();
+    let x = batch.column(1).as_primitive::<Int64Type>();
+    let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
+    for i in 0..batch.num_rows() {
+        let v = groups.entry(g.is_valid(i).then(|| g.value(i).to_string())).or_default();
+        if x.is_valid(i) {
+            v.push(x.value(i) as f64);
+        }
+    }
+    let cont = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        let pos = q * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+    };
+    for (limit, force) in [(None, false), (Some(300 << 10), true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Session::builder().threads(2).chunk_rows(777).spill_dir(dir.path());
+        if let Some(l) = limit {
+            b = b.memory_limit_bytes(l).force_spill(force);
+        }
+        let s = b.build().unwrap();
+        let df = DataFrame::new(schema.clone(), vec![batch.clone()])
+            .lazy(&s)
+            .group_by([col("g")])
+            .agg([
+                col("x").median().alias("med"),
+                col("x").quantile(0.9).unwrap().alias("p90"),
+            ])
+            .unwrap()
+            .collect()
+            .unwrap();
+        let mut seen = 0;
+        for out in df.batches() {
+            let og = out.column(0).as_string::<i32>();
+            let med = out.column(1).as_primitive::<Float64Type>();
+            let p90 = out.column(2).as_primitive::<Float64Type>();
+            for i in 0..out.num_rows() {
+                let key = og.is_valid(i).then(|| og.value(i).to_string());
+                let mut v = groups[&key].clone();
+                assert_eq!(med.value(i), cont(&mut v, 0.5), "median of {key:?}");
+                assert!((p90.value(i) - cont(&mut v, 0.9)).abs() < 1e-9, "p90 of {key:?}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, groups.len());
+        if force {
+            assert!(s.spilled().0 > 0);
+        }
+        assert_eq!(s.memory_pool().used(), 0);
+        let _ = Float64Array::from(vec![0.0]);
+    }
+}
