@@ -181,7 +181,11 @@ fn check(df: &DataFrame, expected: &BTreeMap<Key, Naive>) {
 #[test]
 fn unlimited_run_matches_naive_reference() {
     let (schema, batch) = data();
-    let session = Session::builder().threads(2).build().unwrap();
+    let session = Session::builder()
+        .threads(2)
+        .force_spill(false)
+        .build()
+        .unwrap();
     let (df, metrics) = query(&session, &schema, &batch).unwrap();
     check(&df, &naive(&batch));
     assert_eq!(

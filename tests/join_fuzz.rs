@@ -165,8 +165,10 @@ fn run_case(
             .threads(rng.gen_range(1..=2))
             .chunk_rows(chunk)
             .spill_dir(spill_dir.path());
-        if let Some(l) = limit {
-            b = b.memory_limit_bytes(l);
+        match limit {
+            Some(l) => b = b.memory_limit_bytes(l),
+            // The unlimited run must not spill, even under FLOE_FORCE_SPILL.
+            None => b = b.force_spill(false),
         }
         let session = b.build().unwrap();
         let l = frame(&session, &left, "l");

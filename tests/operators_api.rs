@@ -32,9 +32,14 @@ fn data(rows: usize, seed: u64) -> (Arc<Schema>, RecordBatch) {
 }
 
 fn session(limit: Option<usize>, dir: &std::path::Path) -> Session {
-    let mut b = Session::builder().threads(2).chunk_rows(1000).spill_dir(dir);
-    if let Some(l) = limit {
-        b = b.memory_limit_bytes(l);
+    let mut b = Session::builder()
+        .threads(2)
+        .chunk_rows(1000)
+        .spill_dir(dir);
+    match limit {
+        Some(l) => b = b.memory_limit_bytes(l),
+        // The unlimited runs must not spill, even under FLOE_FORCE_SPILL.
+        None => b = b.force_spill(false),
     }
     b.build().unwrap()
 }
@@ -77,7 +82,10 @@ fn naive_order(batch: &RecordBatch) -> Vec<i64> {
 }
 
 fn keys() -> Vec<SortExpr> {
-    vec![col("x").sort_desc().with_nulls_first(true), col("g").sort_asc()]
+    vec![
+        col("x").sort_desc().with_nulls_first(true),
+        col("g").sort_asc(),
+    ]
 }
 
 #[test]
@@ -93,7 +101,11 @@ fn sort_larger_than_memory_streams_to_parquet_in_order() {
             .unwrap()
             .sink_parquet(&out, ParquetSinkOptions::default())
             .unwrap();
-        assert_eq!(s.spilled().0 > 0, limit.is_some(), "limit {limit:?}: spilled?");
+        assert_eq!(
+            s.spilled().0 > 0,
+            limit.is_some(),
+            "limit {limit:?}: spilled?"
+        );
         assert_eq!(s.memory_pool().used(), 0);
         let reader = Session::builder().build().unwrap();
         let got = reader
@@ -134,11 +146,7 @@ fn union_and_distinct_match_a_set() {
         let s = session(limit, dir.path());
         let fa = DataFrame::new(schema.clone(), vec![a.clone()]).lazy(&s);
         let fb = DataFrame::new(schema.clone(), vec![b.clone()]).lazy(&s);
-        let both = fa
-            .union(&fb)
-            .unwrap()
-            .select([col("g"), col("x")])
-            .unwrap();
+        let both = fa.union(&fb).unwrap().select([col("g"), col("x")]).unwrap();
         let all = both.collect().unwrap();
         assert_eq!(all.num_rows(), 10_000);
         let distinct = both.distinct().unwrap().collect().unwrap();
@@ -179,7 +187,9 @@ fn median_and_quantile_per_group_match_naive() {
     let x = batch.column(1).as_primitive::<Int64Type>();
     let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
     for i in 0..batch.num_rows() {
-        let v = groups.entry(g.is_valid(i).then(|| g.value(i).to_string())).or_default();
+        let v = groups
+            .entry(g.is_valid(i).then(|| g.value(i).to_string()))
+            .or_default();
         if x.is_valid(i) {
             v.push(x.value(i) as f64);
         }
@@ -192,7 +202,10 @@ fn median_and_quantile_per_group_match_naive() {
     };
     for (limit, force) in [(None, false), (Some(300 << 10), true)] {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = Session::builder().threads(2).chunk_rows(777).spill_dir(dir.path());
+        let mut b = Session::builder()
+            .threads(2)
+            .chunk_rows(777)
+            .spill_dir(dir.path());
         if let Some(l) = limit {
             b = b.memory_limit_bytes(l).force_spill(force);
         }
@@ -216,7 +229,10 @@ fn median_and_quantile_per_group_match_naive() {
                 let key = og.is_valid(i).then(|| og.value(i).to_string());
                 let mut v = groups[&key].clone();
                 assert_eq!(med.value(i), cont(&mut v, 0.5), "median of {key:?}");
-                assert!((p90.value(i) - cont(&mut v, 0.9)).abs() < 1e-9, "p90 of {key:?}");
+                assert!(
+                    (p90.value(i) - cont(&mut v, 0.9)).abs() < 1e-9,
+                    "p90 of {key:?}"
+                );
                 seen += 1;
             }
         }

@@ -130,7 +130,8 @@ struct LocalBuild<'a> {
 
 impl LocalBuild<'_> {
     fn fits(&mut self, bytes: usize) -> bool {
-        !self.sink.ctx.force_spill
+        // A cross join cannot partition, so forcing a spill would only fail it.
+        (!self.sink.ctx.force_spill || self.sink.spec.key_types.is_empty())
             && self.reservation.size() + bytes <= self.cap
             && self.reservation.try_grow(bytes).is_ok()
     }
