@@ -43,7 +43,10 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let query = match workload {
         "sort" => {
-            let out = args.get(4).cloned().unwrap_or_else(|| "sorted.parquet".into());
+            let out = args
+                .get(4)
+                .cloned()
+                .unwrap_or_else(|| "sorted.parquet".into());
             let report = lineitem
                 .sort(price_order())?
                 .sink_parquet(&out, ParquetSinkOptions::default())?;
@@ -55,7 +58,12 @@ fn main() -> Result<()> {
             let orders = table(&s, dir, format, "orders")?;
             Some(
                 lineitem
-                    .join(&orders, [col("l_orderkey")], [col("o_orderkey")], JoinType::Inner)?
+                    .join(
+                        &orders,
+                        [col("l_orderkey")],
+                        [col("o_orderkey")],
+                        JoinType::Inner,
+                    )?
                     .group_by([col("o_orderpriority")])
                     .agg([
                         len().alias("n"),
@@ -75,8 +83,18 @@ fn main() -> Result<()> {
                 .select([col("l_orderkey").alias("big_key")])?;
             Some(
                 customer
-                    .join(&orders, [col("c_custkey")], [col("o_custkey")], JoinType::Inner)?
-                    .join(&lineitem, [col("o_orderkey")], [col("l_orderkey")], JoinType::Inner)?
+                    .join(
+                        &orders,
+                        [col("c_custkey")],
+                        [col("o_custkey")],
+                        JoinType::Inner,
+                    )?
+                    .join(
+                        &lineitem,
+                        [col("o_orderkey")],
+                        [col("l_orderkey")],
+                        JoinType::Inner,
+                    )?
                     .join(&big, [col("o_orderkey")], [col("big_key")], JoinType::Semi)?
                     .group_by([
                         col("c_name"),
@@ -102,7 +120,9 @@ fn main() -> Result<()> {
         let (df, metrics) = q.collect_with_metrics()?;
         let mut out = vec![];
         {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             for b in df.batches() {
                 w.write(b)?;
             }
