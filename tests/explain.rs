@@ -56,3 +56,63 @@ fn limit_reaches_the_scan() {
         &explain("SELECT timestamp, pressure FROM 'data/sensors/sensors_00.csv' LIMIT 3"),
     );
 }
+
+fn sensors(s: &Session) -> LazyFrame {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    s.scan_csv("data/sensors/*.csv", CsvOptions::default())
+        .unwrap()
+}
+
+/// A join whose probe feeds an aggregate and a sort: one pipeline per breaker.
+fn join_sort(s: &Session) -> LazyFrame {
+    let r = sensors(s);
+    let peak = r
+        .group_by([col("sensor_id")])
+        .agg([col("temperature").max().alias("t_max")])
+        .unwrap();
+    r.join(&peak, [col("sensor_id")], [col("sensor_id")], JoinType::Inner)
+        .unwrap()
+        .group_by([col("sensor_id"), col("t_max")])
+        .agg([len().alias("n"), col("humidity").median().alias("h_med")])
+        .unwrap()
+        .sort([col("t_max").sort_desc(), col("sensor_id").sort_asc()])
+        .unwrap()
+}
+
+#[test]
+fn join_aggregate_sort_pipelines_are_marked() {
+    let s = Session::builder().threads(2).build().unwrap();
+    check("join_sort", &join_sort(&s).explain().unwrap());
+    let top = sensors(&s)
+        .top_k(3, [col("temperature").sort_desc()])
+        .unwrap()
+        .explain()
+        .unwrap();
+    check("topk", &top);
+}
+
+#[test]
+fn explain_analyze_shows_spills_of_join_and_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::builder()
+        .threads(2)
+        .force_spill(true)
+        .memory_limit_bytes(4 << 20)
+        .spill_dir(dir.path())
+        .build()
+        .unwrap();
+    let text = join_sort(&s).explain_analyze().unwrap();
+    let line = |prefix: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no '{prefix}' line in:\n{text}"))
+            .to_string()
+    };
+    // The join ran as a grace hash join and says how much it spilled.
+    let join = line("HashJoin: Join");
+    assert!(join.contains("hybrid grace"), "{join}");
+    assert!(!join.contains(" 0 B "), "join spilled bytes: {join}");
+    let sort = line("Sort:");
+    assert!(sort.contains("spilled"), "{sort}");
+    assert!(text.contains("spilled") && !text.contains("spilled 0 B in 0 files"), "{text}");
+}

@@ -298,3 +298,46 @@ fn join_on_same_named_keys_shows_the_key_once() {
         .sum();
     assert_eq!(df.num_rows(), expected);
 }
+
+/// A join build stays resident while an aggregate above its probe builds and a sort
+/// above that: at every budget the query finishes with the same answer (a larger
+/// budget never fails where a smaller one succeeds) and the pool ends at zero.
+#[test]
+fn join_aggregate_and_sort_share_the_pool_at_every_limit() {
+    let mut rng = StdRng::seed_from_u64(77);
+    let left = gen(&mut rng, 20_000, 3_000, true);
+    let right = gen(&mut rng, 8_000, 3_000, false);
+    let query = |s: &Session| {
+        frame(s, &left, "l")
+            .join(&frame(s, &right, "r"), [col("lk")], [col("rk")], JoinType::Inner)
+            .unwrap()
+            .group_by([col("lk")])
+            .agg([len().alias("n"), col("rv").sum().alias("sum_rv")])
+            .unwrap()
+            .sort([col("n").sort_desc(), col("lk").sort_asc()])
+            .unwrap()
+    };
+    let reference = {
+        let s = Session::builder().force_spill(false).build().unwrap();
+        rows_of(&query(&s).collect().unwrap())
+    };
+    let mut limit = 192 << 10;
+    while limit <= 64 << 20 {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Session::builder()
+            .threads(2)
+            .chunk_rows(2048)
+            .memory_limit_bytes(limit)
+            .spill_dir(dir.path())
+            .build()
+            .unwrap();
+        let got = query(&s)
+            .collect()
+            .unwrap_or_else(|e| panic!("limit {limit}: {e}"));
+        assert_eq!(rows_of(&got), reference, "limit {limit}");
+        drop(got);
+        assert_eq!(s.memory_pool().used(), 0);
+        assert!(s.memory_pool().peak() <= limit);
+        limit *= 2;
+    }
+}

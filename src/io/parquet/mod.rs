@@ -29,9 +29,38 @@ use crate::error::{Error, Result};
 use crate::io::scan::ScanReservation;
 
 /// Reads and parses the footer of `path`.
+///
+/// String and binary columns are read as `Utf8`/`Binary` even when the file's embedded
+/// Arrow schema asks for the view types: a view array's rows point into the whole
+/// page's data buffers, so a few rows kept by a top-k heap, a sort run or a join table
+/// would pin (and spill) every buffer they came from.
 pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
+    use arrow::datatypes::{DataType, Field, Schema};
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| Error::parquet(path, None, e))?;
+    let schema = meta.schema();
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        _ => None,
+    };
+    if !schema.fields().iter().any(|f| plain(f.data_type()).is_some()) {
+        return Ok(meta);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match plain(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )));
+    ArrowReaderMetadata::try_new(Arc::clone(meta.metadata()), options)
         .map_err(|e| Error::parquet(path, None, e))
 }
 
