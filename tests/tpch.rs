@@ -1,0 +1,238 @@
+//! TPC-H at scale factor 0.01: the 22 queries from CSV and from Parquet, in the default
+//! configuration and with forced spilling, against DuckDB's answers
+//! (`tests/tpch/answers-sf0.01`, copied from the shared TPC-H kit).
+//!
+//! The data is made here, with the `tpchgen` / `tpchgen-arrow` crates (the same rows as
+//! `tpchgen-cli` and dbgen), and written once per test run as one CSV and one Parquet
+//! file per table. Cells are compared as the kit's `check.py` does: integers exactly,
+//! other numbers within max(1e-9 relative, one unit of the last printed decimal),
+//! strings and dates as text, NULL as the empty string; rows in order.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use floe::prelude::*;
+
+const SF: f64 = 0.01;
+
+/// The queries every configuration must answer correctly. The others must either
+/// answer correctly too or fail with `Error::NotSupported` (never a wrong answer).
+const REQUIRED: &[usize] = &[1, 3, 5, 6, 7, 8, 9, 10, 12, 14, 18, 19];
+
+fn data_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Cargo's scratch dir for integration tests; kept between runs.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tpch-sf0.01");
+        if !dir.join("done").exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            generate(&dir);
+            std::fs::write(dir.join("done"), b"").unwrap();
+        }
+        dir
+    })
+}
+
+/// Views as plain strings, for the CSV writer.
+fn plain(batch: &RecordBatch) -> RecordBatch {
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let cols: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .zip(&fields)
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()).unwrap())
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+}
+
+fn write_table<E: std::fmt::Debug>(
+    dir: &Path,
+    name: &str,
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, E>>,
+) {
+    let csv_dir = dir.join("csv").join(name);
+    let pq_dir = dir.join("parquet").join(name);
+    std::fs::create_dir_all(&csv_dir).unwrap();
+    std::fs::create_dir_all(&pq_dir).unwrap();
+    let csv = std::fs::File::create(csv_dir.join(format!("{name}.csv"))).unwrap();
+    let mut csv = arrow::csv::WriterBuilder::new().with_header(true).build(csv);
+    let mut pq: Option<parquet::arrow::ArrowWriter<std::fs::File>> = None;
+    for b in batches {
+        let b = b.unwrap();
+        csv.write(&plain(&b)).unwrap();
+        let w = pq.get_or_insert_with(|| {
+            let f = std::fs::File::create(pq_dir.join(format!("{name}.parquet"))).unwrap();
+            parquet::arrow::ArrowWriter::try_new(f, b.schema(), None).unwrap()
+        });
+        w.write(&b).unwrap();
+    }
+    if let Some(w) = pq {
+        w.close().unwrap();
+    }
+}
+
+fn generate(dir: &Path) {
+    use tpchgen::generators::*;
+    use tpchgen_arrow::*;
+    const B: usize = 8192;
+    write_table(dir, "region", RegionArrow::new(RegionGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "nation", NationArrow::new(NationGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "supplier", SupplierArrow::new(SupplierGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "customer", CustomerArrow::new(CustomerGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "part", PartArrow::new(PartGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "partsupp", PartSuppArrow::new(PartSuppGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "orders", OrderArrow::new(OrderGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(dir, "lineitem", LineItemArrow::new(LineItemGenerator::new(SF, 1, 1)).with_batch_size(B));
+}
+
+const TABLES: [&str; 8] = [
+    "region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem",
+];
+
+fn session(format: &str, force_spill: bool) -> Session {
+    let mut b = Session::builder().threads(2).force_spill(force_spill);
+    if force_spill {
+        b = b.memory_limit_bytes(64 << 20).chunk_rows(4096);
+    }
+    let s = b.build().unwrap();
+    let dir = data_dir();
+    for t in TABLES {
+        let path = dir.join(format).join(t);
+        let path = path.to_str().unwrap();
+        match format {
+            "csv" => s.register_csv(t, path, CsvOptions::default()).unwrap(),
+            _ => s.register_parquet(t, path, ParquetOptions::default()).unwrap(),
+        }
+    }
+    s
+}
+
+fn cells(df: &DataFrame) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("");
+    let mut rows = vec![];
+    for b in df.batches() {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            rows.push(fmts.iter().map(|f| f.value(i).to_string()).collect());
+        }
+    }
+    rows
+}
+
+fn answer(q: usize) -> Vec<Vec<String>> {
+    let path = format!("{}/tests/tpch/answers-sf0.01/q{q:02}.csv", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+    rdr.records()
+        .map(|r| r.unwrap().iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+fn is_int(s: &str) -> bool {
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One unit of the last decimal place of a cell printed with 2+ fixed decimals.
+fn ulp(s: &str) -> f64 {
+    match s.split_once('.') {
+        Some((_, frac)) if frac.len() >= 2 && frac.bytes().all(|b| b.is_ascii_digit()) => {
+            10f64.powi(-(frac.len() as i32))
+        }
+        _ => 0.0,
+    }
+}
+
+fn cell_eq(want: &str, got: &str) -> bool {
+    let (w, g) = (want.trim(), got.trim());
+    if w.eq_ignore_ascii_case("null") || w.is_empty() {
+        return g.is_empty() || g.eq_ignore_ascii_case("null");
+    }
+    if is_int(w) && is_int(g) {
+        return w.trim_start_matches('+') == g.trim_start_matches('+');
+    }
+    match (w.parse::<f64>(), g.parse::<f64>()) {
+        (Ok(a), Ok(b)) => {
+            let tol = (1e-9 * a.abs().max(b.abs())).max(ulp(w)).max(ulp(g)).max(1e-12);
+            (a - b).abs() <= tol
+        }
+        _ => w == g,
+    }
+}
+
+/// Runs query `q`: `Ok(None)` when it matches, `Ok(Some(why))` on a wrong answer,
+/// `Err` when floe declined it.
+fn run(session: &Session, q: usize) -> Result<Option<String>> {
+    let path = format!("{}/tests/tpch/queries/q{q:02}.sql", env!("CARGO_MANIFEST_DIR"));
+    let sql = std::fs::read_to_string(path).unwrap();
+    let df = session.sql(&sql)?.collect()?;
+    let got = cells(&df);
+    let want = answer(q);
+    if got.len() != want.len() {
+        return Ok(Some(format!("{} rows, expected {}", got.len(), want.len())));
+    }
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        if g.len() != w.len() || !w.iter().zip(g).all(|(a, b)| cell_eq(a, b)) {
+            return Ok(Some(format!("row {i}: got {g:?}, expected {w:?}")));
+        }
+    }
+    Ok(None)
+}
+
+fn suite(format: &str, force_spill: bool) {
+    let session = session(format, force_spill);
+    let mut wrong = vec![];
+    let mut declined = vec![];
+    for q in 1..=22 {
+        match run(&session, q) {
+            Ok(None) => {}
+            Ok(Some(why)) => wrong.push(format!("q{q:02}: {why}")),
+            Err(Error::NotSupported(what)) => declined.push((q, what)),
+            Err(e) => wrong.push(format!("q{q:02}: error {e}")),
+        }
+        assert_eq!(session.memory_pool().used(), 0, "q{q:02} left reservations");
+    }
+    let missing: Vec<_> = declined.iter().filter(|(q, _)| REQUIRED.contains(q)).collect();
+    assert!(
+        wrong.is_empty() && missing.is_empty(),
+        "{format} force_spill={force_spill}: wrong answers {wrong:#?}; required but declined {missing:?}"
+    );
+    if !declined.is_empty() {
+        eprintln!("{format} force_spill={force_spill}: declined (NotSupported): {declined:?}");
+    }
+}
+
+#[test]
+fn tpch_sf001_csv() {
+    suite("csv", false);
+}
+
+#[test]
+fn tpch_sf001_parquet() {
+    suite("parquet", false);
+}
+
+#[test]
+fn tpch_sf001_csv_forced_spill() {
+    suite("csv", true);
+}
+
+#[test]
+fn tpch_sf001_parquet_forced_spill() {
+    suite("parquet", true);
+}
