@@ -212,7 +212,7 @@ fn run_case(
                 }
             }
             for (k, n) in &g {
-                if w.get(k).is_none() {
+                if !w.contains_key(k) {
                     eprintln!("extra {n}: {k}");
                 }
             }

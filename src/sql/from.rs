@@ -66,7 +66,9 @@ pub(super) fn relation(session: &Session, t: &TableFactor) -> Result<Arc<Logical
         TableFactor::Derived { subquery, .. } => {
             Ok(Arc::new(super::plan_query(session, subquery)?))
         }
-        TableFactor::NestedJoin { .. } => Err(Error::Internal("nested join as one FROM item".into())),
+        TableFactor::NestedJoin { .. } => {
+            Err(Error::Internal("nested join as one FROM item".into()))
+        }
         TableFactor::UNNEST { .. } => Err(Error::NotSupported("UNNEST".into())),
         TableFactor::Pivot { .. } => Err(Error::NotSupported("PIVOT".into())),
         TableFactor::Unpivot { .. } => Err(Error::NotSupported("UNPIVOT".into())),

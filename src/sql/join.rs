@@ -105,13 +105,13 @@ fn factor(session: &Session, t: &TableFactor) -> Result<Bound> {
         } => (alias, Some(table_qualifier(name, args.is_some()))),
         TableFactor::Derived { alias, .. } => (alias, None),
         TableFactor::NestedJoin {
-            table_with_joins,
+            table_with_joins: inner,
             alias,
         } => {
             if alias.is_some() {
                 return Err(Error::NotSupported("alias on a parenthesized join".into()));
             }
-            return table_with_joins(session, table_with_joins);
+            return table_with_joins(session, inner);
         }
         _ => (&None, None),
     };

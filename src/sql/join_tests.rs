@@ -121,16 +121,12 @@ fn names(sql: &str) -> Vec<String> {
 }
 
 fn plan(sql: &str) -> String {
-    let f = session()
-        .sql(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let f = session().sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     format_plan(f.plan())
 }
 
 fn optimized(sql: &str) -> String {
-    let f = session()
-        .sql(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let f = session().sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     format_plan(&f.optimized_plan().unwrap())
 }
 
@@ -164,12 +160,13 @@ fn inner_and_outer_joins_on() {
     // Two `id` columns: the second is made unique.
     assert_eq!(names(&q("")), ["id", "id_1"]);
     // NULL keys never match, on either side.
-    expect(
-        "SELECT count(*) FROM a JOIN b ON a.k = b.k",
-        &[&["3"]],
-    );
+    expect("SELECT count(*) FROM a JOIN b ON a.k = b.k", &[&["3"]]);
     // The ON equality becomes a hash-join key.
-    assert!(optimized(&q("LEFT")).contains("Join: Left on=[k = b.k]"), "{}", optimized(&q("LEFT")));
+    assert!(
+        optimized(&q("LEFT")).contains("Join: Left on=[k = b.k]"),
+        "{}",
+        optimized(&q("LEFT"))
+    );
 }
 
 #[test]
@@ -276,7 +273,11 @@ fn comma_cross_and_three_way_joins() {
     );
     expect(
         "SELECT b.id, z, a.x FROM b LEFT JOIN c ON b.k = c.k JOIN a ON a.k = b.k",
-        &[&["10", "c10", "a1"], &["11", "null", "a2"], &["12", "null", "a2"]],
+        &[
+            &["10", "c10", "a1"],
+            &["11", "null", "a2"],
+            &["12", "null", "a2"],
+        ],
     );
     expect(
         "SELECT a.id, b.id, c.z FROM a, b, c WHERE a.k = b.k AND b.k = c.k",
@@ -352,7 +353,11 @@ fn unions() {
         chained,
         &[&["10"], &["50"], &["10"], &["50"], &["10"], &["50"]],
     );
-    assert!(plan(chained).contains("Union: 3 inputs"), "{}", plan(chained));
+    assert!(
+        plan(chained).contains("Union: 3 inputs"),
+        "{}",
+        plan(chained)
+    );
     // UNION ALL then UNION: distinct over all three.
     expect(
         "SELECT k FROM c UNION ALL SELECT k FROM c UNION SELECT 10",
@@ -374,7 +379,10 @@ fn select_distinct() {
         "SELECT DISTINCT a.x FROM a JOIN b ON a.k = b.k",
         &[&["a1"], &["a2"]],
     );
-    expect("SELECT DISTINCT count(*) AS n FROM b GROUP BY k", &[&["1"], &["2"]]);
+    expect(
+        "SELECT DISTINCT count(*) AS n FROM b GROUP BY k",
+        &[&["1"], &["2"]],
+    );
     plan_err("SELECT DISTINCT k FROM b ORDER BY id", "DISTINCT");
 }
 
@@ -386,7 +394,12 @@ fn median_and_quantiles() {
     );
     expect(
         "SELECT k, median(y) AS m FROM b GROUP BY k",
-        &[&["10", "1.5"], &["20", "3.0"], &["null", "4.5"], &["50", "5.5"]],
+        &[
+            &["10", "1.5"],
+            &["20", "3.0"],
+            &["null", "4.5"],
+            &["50", "5.5"],
+        ],
     );
     assert!(matches!(
         err("SELECT quantile_cont(id, k) FROM a"),
@@ -414,11 +427,14 @@ fn order_by_plans() {
     assert!(p.starts_with("Sort: [n ASC]"), "{p}");
     // A hidden key: computed, sorted by, projected away above the Limit.
     let p = plan("SELECT x FROM a ORDER BY k * 2 DESC LIMIT 2");
-    let want = "Project: x\n  Limit: skip=0 fetch=2\n    Sort: [#order0 DESC]\n      Project: x, k * 2 AS #order0";
+    let want = "Project: x\n  Limit: skip=0 fetch=2\n    Sort: [#order0 DESC]\n      Project: x, (k * 2) AS #order0";
     assert!(p.starts_with(want), "{p}");
     assert!(optimized("SELECT x FROM a ORDER BY k LIMIT 2").contains("TopK: k=2"));
     let p = plan("SELECT id FROM a ORDER BY id LIMIT 3 OFFSET 1");
-    assert!(p.starts_with("Limit: skip=1 fetch=3\n  Sort: [id ASC]"), "{p}");
+    assert!(
+        p.starts_with("Limit: skip=1 fetch=3\n  Sort: [id ASC]"),
+        "{p}"
+    );
     // GROUP BY: output columns, aggregates in the select list, or hidden aggregates.
     let p = plan("SELECT k, count(*) AS n FROM b GROUP BY k ORDER BY n DESC, k");
     assert!(p.starts_with("Sort: [n DESC, k ASC]"), "{p}");
@@ -463,7 +479,10 @@ fn order_by_executes() {
         "SELECT id FROM a ORDER BY k NULLS FIRST",
         &[&["3"], &["1"], &["2"], &["4"]],
     );
-    ordered("SELECT x FROM a ORDER BY k DESC LIMIT 2", &[&["a4"], &["a2"]]);
+    ordered(
+        "SELECT x FROM a ORDER BY k DESC LIMIT 2",
+        &[&["a4"], &["a2"]],
+    );
     ordered(
         "SELECT k, count(*) AS n FROM b GROUP BY k ORDER BY n DESC, k LIMIT 2",
         &[&["20", "2"], &["10", "1"]],

@@ -36,11 +36,11 @@
 mod expr;
 mod from;
 mod join;
+#[cfg(test)]
+mod join_tests;
 mod order;
 mod scope;
 mod setop;
-#[cfg(test)]
-mod join_tests;
 #[cfg(test)]
 mod tests;
 
@@ -268,11 +268,10 @@ fn plan_select(
                         ast::SelectItemQualifiedWildcardKind::ObjectName(name),
                         _,
                     ) => {
-                        let q = name
-                            .0
-                            .last()
-                            .and_then(|p| p.as_ident())
-                            .ok_or_else(|| Error::Sql(format!("invalid qualifier in '{item}'")))?;
+                        let q =
+                            name.0.last().and_then(|p| p.as_ident()).ok_or_else(|| {
+                                Error::Sql(format!("invalid qualifier in '{item}'"))
+                            })?;
                         items.extend(relations.qualified_star(&q.value)?);
                     }
                     SelectItem::QualifiedWildcard(..) => {

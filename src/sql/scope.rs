@@ -315,7 +315,11 @@ impl<'a> Scope<'a> {
     }
 
     /// The columns of FROM items, with select-list aliases as a fallback.
-    pub fn over(schema: &'a Schema, relations: &'a Relations, aliases: &'a [(String, Expr)]) -> Self {
+    pub fn over(
+        schema: &'a Schema,
+        relations: &'a Relations,
+        aliases: &'a [(String, Expr)],
+    ) -> Self {
         Scope {
             schema,
             relations: Some(relations),
