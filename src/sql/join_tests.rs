@@ -199,6 +199,24 @@ fn non_equi_outer_join() {
         "SELECT a.id, c.z FROM a LEFT JOIN c ON a.k < c.k",
         &[&["1", "c50"], &["2", "c50"], &["3", "null"], &["4", "c50"]],
     );
+    expect(
+        "SELECT a.id, c.z FROM a FULL JOIN c ON a.k > c.k",
+        &[
+            &["1", "null"],
+            &["2", "c10"],
+            &["3", "null"],
+            &["4", "c10"],
+            &["null", "c50"],
+        ],
+    );
+    expect(
+        "SELECT id FROM a SEMI JOIN c ON a.k > c.k",
+        &[&["2"], &["4"]],
+    );
+    expect(
+        "SELECT id FROM a ANTI JOIN c ON a.k > c.k",
+        &[&["1"], &["3"]],
+    );
 }
 
 #[test]
@@ -382,6 +400,12 @@ fn select_distinct() {
     expect(
         "SELECT DISTINCT count(*) AS n FROM b GROUP BY k",
         &[&["1"], &["2"]],
+    );
+    // SELECT DISTINCT then ORDER BY: the sort is above the distinct aggregation.
+    let p = plan("SELECT DISTINCT k FROM b ORDER BY k DESC");
+    assert!(
+        p.starts_with("Sort: [k DESC]\n  Aggregate: keys=[k]"),
+        "{p}"
     );
     plan_err("SELECT DISTINCT k FROM b ORDER BY id", "DISTINCT");
 }
