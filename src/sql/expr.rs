@@ -1,104 +1,32 @@
 //! SQL expressions (sqlparser's AST) to floe [`Expr`]s.
 //!
-//! Names are resolved against the input schema as they are lowered: an identifier
-//! matches a column exactly, or else case-insensitively (as in DuckDB), so every
-//! [`Expr::Column`] this module produces names a real column. Where SQL lets a clause
-//! use select-list aliases (WHERE, GROUP BY, HAVING), an identifier that is not a
-//! column falls back to the aliased expression; input columns win over aliases.
+//! Names are resolved as they are lowered, by [`Scope`] (see `scope.rs`): an
+//! identifier matches a column exactly, or else case-insensitively (as in DuckDB), so
+//! every [`Expr::Column`] this module produces names a real plan column. Where SQL lets
+//! a clause use select-list aliases (WHERE, GROUP BY, HAVING), an identifier that is
+//! not a column falls back to the aliased expression; input columns win over aliases.
 //!
 //! Anything valid in SQL that floe cannot compute yet is [`Error::NotSupported`]
 //! naming the construct; anything meaningless is [`Error::Sql`] or [`Error::Plan`].
 
-use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::datatypes::{DataType, TimeUnit};
 use sqlparser::ast::{
     self, BinaryOperator, CastKind, DateTimeField, FunctionArg, FunctionArgExpr, FunctionArguments,
     UnaryOperator, Value,
 };
 
+use super::scope::Scope;
 use crate::error::{Error, Result};
 use crate::expr::{lit, AggFunc, BinaryOp, Expr, ScalarFunc, ScalarValue};
 
-/// What identifiers resolve against.
-pub(crate) struct Scope<'a> {
-    pub schema: &'a Schema,
-    /// `(alias, expression)` of the select list, for clauses that may use aliases.
-    pub aliases: &'a [(String, Expr)],
-}
-
-impl<'a> Scope<'a> {
-    /// A scope of input columns only.
-    pub fn new(schema: &'a Schema) -> Self {
-        Scope {
-            schema,
-            aliases: &[],
-        }
-    }
-
-    /// The same input columns, with select-list aliases as a fallback.
-    pub fn with_aliases(schema: &'a Schema, aliases: &'a [(String, Expr)]) -> Self {
-        Scope { schema, aliases }
-    }
-
-    /// The column `name` refers to: exact match first, then a unique case-insensitive one.
-    pub fn resolve_column(&self, name: &str) -> Option<Result<String>> {
-        if self.schema.field_with_name(name).is_ok() {
-            return Some(Ok(name.to_string()));
-        }
-        let matches: Vec<&String> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name())
-            .filter(|n| n.eq_ignore_ascii_case(name))
-            .collect();
-        match matches.as_slice() {
-            [] => None,
-            [one] => Some(Ok((*one).clone())),
-            many => Some(Err(Error::Plan(format!(
-                "column reference '{name}' is ambiguous: it matches {}",
-                many.iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))),
-        }
-    }
-
-    fn identifier(&self, name: &str) -> Result<Expr> {
-        if let Some(c) = self.resolve_column(name) {
-            return c.map(Expr::Column);
-        }
-        let alias = self.aliases.iter().find(|(a, _)| a == name).or_else(|| {
-            self.aliases
-                .iter()
-                .find(|(a, _)| a.eq_ignore_ascii_case(name))
-        });
-        if let Some((_, e)) = alias {
-            return Ok(e.clone());
-        }
-        let names: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        Err(Error::Plan(format!(
-            "column '{name}' not found; available columns: [{}]",
-            names.join(", ")
-        )))
-    }
-
+impl Scope<'_> {
     /// Lowers one SQL expression.
     pub fn expr(&self, e: &ast::Expr) -> Result<Expr> {
         use ast::Expr as S;
         let boxed = |e: &ast::Expr| self.expr(e).map(Box::new);
         Ok(match e {
             S::Identifier(id) => self.identifier(&id.value)?,
-            // Single FROM item: the qualifier (table or alias) adds nothing.
-            S::CompoundIdentifier(parts) => match parts.last() {
-                Some(id) => self.identifier(&id.value)?,
-                None => return Err(Error::Sql("empty compound identifier".into())),
-            },
+            S::CompoundIdentifier(parts) => self.compound(parts)?,
             S::Nested(inner) => self.expr(inner)?,
             S::Value(v) => Expr::Literal(literal(&v.value)?),
             S::TypedString(ts) => typed_string(&ts.data_type, &ts.value.value)?,
@@ -312,15 +240,8 @@ impl<'a> Scope<'a> {
         }
         if matches!(
             name.as_str(),
-            "median"
-                | "quantile"
-                | "quantile_cont"
-                | "quantile_disc"
-                | "percentile_cont"
-                | "percentile_disc"
-                | "mode"
+            "quantile_disc" | "percentile_cont" | "percentile_disc" | "mode"
         ) {
-            // Exact quantiles are computed out of core through the sort, which comes later.
             return Err(Error::NotSupported(name));
         }
 
@@ -370,6 +291,12 @@ impl<'a> Scope<'a> {
             })
             .collect::<Result<_>>()?;
 
+        if matches!(name.as_str(), "quantile_cont" | "quantile") {
+            if distinct {
+                return Err(Error::NotSupported(format!("{name}(DISTINCT ...)")));
+            }
+            return quantile(&name, args);
+        }
         if let Some(func) = AggFunc::from_name(&name) {
             let func = match (distinct, func) {
                 (false, func) => func,
@@ -388,6 +315,30 @@ impl<'a> Scope<'a> {
         }
         rewritten_function(&name, args)
     }
+}
+
+/// `quantile_cont(x, q)`: the aggregate takes `x`; `q` must be a numeric literal.
+fn quantile(name: &str, mut args: Vec<Expr>) -> Result<Expr> {
+    let q = match args.as_slice() {
+        [_, Expr::Literal(ScalarValue::Float64(q))] => *q,
+        [_, Expr::Literal(ScalarValue::Int64(q))] => *q as f64,
+        [_, other] => {
+            return Err(Error::NotSupported(format!(
+                "{name}() with fraction '{other}'; it must be a number literal"
+            )))
+        }
+        _ => {
+            return Err(Error::Plan(format!(
+                "{name}() takes 2 arguments (value, fraction), got {}",
+                args.len()
+            )))
+        }
+    };
+    args.truncate(1);
+    Ok(Expr::Aggregate {
+        func: AggFunc::quantile(q)?,
+        args,
+    })
 }
 
 /// Functions lowered to other expressions.

@@ -1,4 +1,4 @@
-//! The FROM clause: one relation, lowered to the plan that produces it.
+//! One FROM item, lowered to the plan that produces it (`join.rs` combines them).
 //!
 //! * `FROM 'data/*.csv'`: a path, glob or directory in single quotes (DuckDB's
 //!   replacement scan). The format comes from the extension (`.csv`/`.tsv`/`.txt` are
@@ -8,14 +8,15 @@
 //! * A table registered with [`Session::register`].
 //! * No FROM at all: one row with no columns, so `SELECT 1 + 1` yields one row.
 //!
-//! Joins, subqueries and other table factors are [`Error::NotSupported`].
+//! Derived tables (`(SELECT …) AS s`) are planned as queries; UNNEST, PIVOT and other
+//! table factors are [`Error::NotSupported`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::Schema;
-use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, TableFactor, TableWithJoins};
+use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, TableFactor};
 
 use super::expr::literal;
 use crate::error::{Error, Result};
@@ -24,24 +25,8 @@ use crate::io::{CsvOptions, ParquetOptions};
 use crate::plan::LogicalPlan;
 use crate::session::Session;
 
-/// The plan for a FROM clause.
-pub(crate) fn plan_from(session: &Session, from: &[TableWithJoins]) -> Result<Arc<LogicalPlan>> {
-    match from {
-        [] => one_empty_row(),
-        [t] => {
-            if !t.joins.is_empty() {
-                return Err(Error::NotSupported("JOIN".into()));
-            }
-            relation(session, &t.relation)
-        }
-        _ => Err(Error::NotSupported(
-            "JOIN (several FROM items, an implicit cross join)".into(),
-        )),
-    }
-}
-
 /// A single row with no columns, the input of a SELECT without FROM.
-fn one_empty_row() -> Result<Arc<LogicalPlan>> {
+pub(super) fn one_empty_row() -> Result<Arc<LogicalPlan>> {
     let schema = Arc::new(Schema::empty());
     let options = RecordBatchOptions::new().with_row_count(Some(1));
     let batch = RecordBatch::try_new_with_options(Arc::clone(&schema), vec![], &options)?;
@@ -51,7 +36,8 @@ fn one_empty_row() -> Result<Arc<LogicalPlan>> {
     }))
 }
 
-fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
+/// The plan of one FROM item (joins are lowered in `join.rs`).
+pub(super) fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
     match t {
         TableFactor::Table {
             name,
@@ -80,7 +66,9 @@ fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
         TableFactor::Derived { subquery, .. } => {
             Ok(Arc::new(super::plan_query(session, subquery)?))
         }
-        TableFactor::NestedJoin { .. } => Err(Error::NotSupported("JOIN".into())),
+        TableFactor::NestedJoin { .. } => {
+            Err(Error::Internal("nested join as one FROM item".into()))
+        }
         TableFactor::UNNEST { .. } => Err(Error::NotSupported("UNNEST".into())),
         TableFactor::Pivot { .. } => Err(Error::NotSupported("PIVOT".into())),
         TableFactor::Unpivot { .. } => Err(Error::NotSupported("UNPIVOT".into())),

@@ -1,29 +1,46 @@
-//! SQL: one SELECT statement, parsed by `sqlparser` (DuckDB dialect) and lowered onto
+//! SQL: one query, parsed by `sqlparser` (DuckDB dialect) and lowered onto
 //! [`LogicalPlan`] through the same constructors the `LazyFrame` API uses, so SQL and
 //! the API share one set of type checks and error messages.
 //!
 //! ```text
-//! SELECT <items> FROM <one relation> WHERE <p> GROUP BY <keys> HAVING <h> LIMIT n OFFSET m
+//! SELECT [DISTINCT] <items> FROM <items and joins> WHERE <p> GROUP BY <keys>
+//!   HAVING <h> [UNION [ALL] <select>]… ORDER BY <keys> LIMIT n OFFSET m
 //!
-//! Limit(m, n)
-//!   Project <items>                      -- no aggregation
-//!   | Project / Filter(h) / Aggregate    -- plan::aggregate::build_aggregate
-//!     Filter <p>
-//!       <relation>                       -- from.rs: a path, read_csv/read_parquet, a table
+//! [Project: drop hidden ORDER BY keys]  -- order.rs
+//!   Limit(m, n)
+//!     Sort <keys>                          -- order.rs
+//!       [Aggregate: DISTINCT]              -- setop.rs
+//!         Project <items>                  -- no aggregation
+//!         | Project / Filter(h) / Aggregate  -- plan::aggregate::build_aggregate
+//!           Filter <p>
+//!             <joined FROM items>          -- join.rs, each item from from.rs
 //! ```
 //!
-//! Supported: select items with aliases and `*`; WHERE; GROUP BY by expression,
-//! select alias, ordinal or ALL; HAVING; aggregates with and without GROUP BY;
-//! LIMIT/OFFSET. Expressions are lowered in [`expr`]. Output columns are named by
-//! their alias, by the column for a bare column, else by the SQL text of the item
-//! (`sum(v1)`), as DuckDB does.
+//! Modules: [`from`] one FROM item (path, table function, table, derived table);
+//! [`join`] joins and comma lists; [`scope`] what names (`col`, `t.col`, `t.*`) refer
+//! to; [`expr`] expressions; [`order`] ORDER BY; [`setop`] UNION and DISTINCT.
 //!
-//! Not supported yet, each as [`Error::NotSupported`] naming it: ORDER BY, DISTINCT,
-//! joins, subqueries, CTEs, set operations, window functions, QUALIFY, median and
-//! quantiles. Text that does not parse is [`Error::Sql`].
+//! Supported: select items with aliases, `*` and `t.*`; joins (`ON`, `USING`, inner,
+//! outer, cross, semi, anti, comma lists); WHERE; GROUP BY by expression, select alias,
+//! ordinal or ALL; HAVING; aggregates (also `median`, `quantile_cont`); SELECT
+//! DISTINCT; UNION [ALL]; ORDER BY; LIMIT/OFFSET. Output columns are named by their
+//! alias, by the column's name for a bare column (`b.id` outputs `id`), else by the
+//! SQL text of the item (`sum(v1)`), as DuckDB does; because floe's output names must
+//! be unique, a repeated name gets `_1`, `_2`, … (`SELECT a.id, b.id` outputs `id`,
+//! `id_1`).
+//!
+//! Not supported yet, each as [`Error::NotSupported`] naming it: subqueries in
+//! expressions, CTEs, INTERSECT/EXCEPT, NATURAL/ASOF/LATERAL joins, window functions,
+//! QUALIFY, DISTINCT ON, GROUPING SETS. Text that does not parse is [`Error::Sql`].
 
 mod expr;
 mod from;
+mod join;
+#[cfg(test)]
+mod join_tests;
+mod order;
+mod scope;
+mod setop;
 #[cfg(test)]
 mod tests;
 
@@ -33,7 +50,7 @@ use sqlparser::ast::{self, GroupByExpr, LimitClause, SelectItem, SetExpr, Statem
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
-use self::expr::Scope;
+use self::scope::{named, Scope};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::aggregate::build_aggregate;
@@ -82,9 +99,6 @@ pub(crate) fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPla
             "WITH (common table expressions)".into(),
         ));
     }
-    if q.order_by.is_some() {
-        return Err(Error::NotSupported("ORDER BY".into()));
-    }
     if q.fetch.is_some() {
         return Err(Error::NotSupported("FETCH".into()));
     }
@@ -98,20 +112,51 @@ pub(crate) fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPla
     if !q.pipe_operators.is_empty() {
         return Err(Error::NotSupported("pipe operators (|>)".into()));
     }
-    let plan = match q.body.as_ref() {
-        SetExpr::Select(s) => plan_select(session, s)?,
-        SetExpr::Query(inner) => plan_query(session, inner)?,
-        SetExpr::SetOperation { op, .. } => return Err(Error::NotSupported(op.to_string())),
-        SetExpr::Values(_) => return Err(Error::NotSupported("VALUES".into())),
-        SetExpr::Table(_) => return Err(Error::NotSupported("TABLE statement".into())),
-        other => return Err(Error::NotSupported(format!("'{other}' as a query"))),
+    let order_by = q.order_by.as_ref();
+    let (plan, visible) = match q.body.as_ref() {
+        SetExpr::Select(s) => {
+            let p = plan_select(session, s, order_by)?;
+            (p.plan, p.visible)
+        }
+        other => {
+            let plan = plan_set_expr(session, other)?;
+            match order_by {
+                Some(o) => (order::sort_output(Arc::new(plan), o)?, None),
+                None => (plan, None),
+            }
+        }
     };
-    match &q.limit_clause {
-        None => Ok(plan),
+    let plan = match &q.limit_clause {
+        None => plan,
         Some(limit) => {
             let (skip, fetch) = limit_offset(limit)?;
-            Ok(LogicalPlan::limit(Arc::new(plan), skip, fetch))
+            LogicalPlan::limit(Arc::new(plan), skip, fetch)
         }
+    };
+    // Hidden ORDER BY columns go after the LIMIT, so that Limit sits right on Sort.
+    match visible {
+        None => Ok(plan),
+        Some(names) => LogicalPlan::try_project(
+            Arc::new(plan),
+            names.into_iter().map(Expr::Column).collect(),
+        ),
+    }
+}
+
+/// A query body without ORDER BY / LIMIT of its own (an operand of a set operation).
+pub(crate) fn plan_set_expr(session: &Session, body: &SetExpr) -> Result<LogicalPlan> {
+    match body {
+        SetExpr::Select(s) => Ok(plan_select(session, s, None)?.plan),
+        SetExpr::Query(inner) => plan_query(session, inner),
+        SetExpr::SetOperation {
+            left,
+            op,
+            set_quantifier,
+            right,
+        } => setop::plan_set_operation(session, left, op, set_quantifier, right),
+        SetExpr::Values(_) => Err(Error::NotSupported("VALUES".into())),
+        SetExpr::Table(_) => Err(Error::NotSupported("TABLE statement".into())),
+        other => Err(Error::NotSupported(format!("'{other}' as a query"))),
     }
 }
 
@@ -167,20 +212,36 @@ fn count_literal(e: &ast::Expr, clause: &str) -> Result<usize> {
     }
 }
 
-fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
-    reject_unsupported_clauses(s)?;
-    let input = from::plan_from(session, &s.from)?;
-    let schema = input.schema();
+/// A planned SELECT; with `visible`, its output also carries hidden ORDER BY columns
+/// that the caller projects away (after any LIMIT).
+struct SelectPlan {
+    plan: LogicalPlan,
+    visible: Option<Vec<String>>,
+}
 
-    // The select list, over the input columns.
-    let scope = Scope::new(&schema);
+fn plan_select(
+    session: &Session,
+    s: &ast::Select,
+    order_by: Option<&ast::OrderBy>,
+) -> Result<SelectPlan> {
+    reject_unsupported_clauses(s)?;
+    let from = join::plan_from(session, &s.from)?;
+    let schema = from.plan.schema();
+    let relations = &from.relations;
+
+    // The select list, over the FROM items' columns.
+    let scope = Scope::over(&schema, relations, &[]);
     let mut items: Vec<Expr> = vec![];
     for item in &s.projection {
         match item {
             SelectItem::UnnamedExpr(e) => {
                 let x = scope.expr(e)?;
                 items.push(match x {
-                    Expr::Column(_) => x,
+                    // A column is named by its SQL name, not its (maybe renamed) plan name.
+                    Expr::Column(c) => {
+                        let name = relations.sql_name(&c).unwrap_or(&c).to_string();
+                        named(Expr::Column(c), &name)
+                    }
                     other => other.alias(e.to_string()),
                 });
             }
@@ -202,24 +263,30 @@ fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
                 {
                     return Err(Error::NotSupported(format!("'{item}' (wildcard options)")));
                 }
-                items.extend(
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| Expr::Column(f.name().clone())),
-                );
+                match item {
+                    SelectItem::QualifiedWildcard(
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(name),
+                        _,
+                    ) => {
+                        let q =
+                            name.0.last().and_then(|p| p.as_ident()).ok_or_else(|| {
+                                Error::Sql(format!("invalid qualifier in '{item}'"))
+                            })?;
+                        items.extend(relations.qualified_star(&q.value)?);
+                    }
+                    SelectItem::QualifiedWildcard(..) => {
+                        return Err(Error::NotSupported(format!("'{item}'")))
+                    }
+                    _ => items.extend(relations.star()),
+                }
             }
         }
     }
     // `FROM t` alone (DuckDB) selects everything.
     if s.projection.is_empty() {
-        items.extend(
-            schema
-                .fields()
-                .iter()
-                .map(|f| Expr::Column(f.name().clone())),
-        );
+        items.extend(relations.star());
     }
+    let items = unique_names(items);
     let aliases: Vec<(String, Expr)> = items
         .iter()
         .filter_map(|e| match e {
@@ -227,9 +294,9 @@ fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
             _ => None,
         })
         .collect();
-    let clause_scope = Scope::with_aliases(&schema, &aliases);
+    let clause_scope = Scope::over(&schema, relations, &aliases);
 
-    let mut plan = input;
+    let mut plan = from.plan;
     if let Some(w) = &s.selection {
         let predicate = clause_scope.expr(w)?;
         plan = Arc::new(LogicalPlan::try_filter(plan, predicate)?);
@@ -241,20 +308,82 @@ fn plan_select(session: &Session, s: &ast::Select) -> Result<LogicalPlan> {
         .as_ref()
         .map(|h| clause_scope.expr(h))
         .transpose()?;
-    let aggregating =
-        keys.is_some() || having.is_some() || items.iter().any(Expr::contains_aggregate);
-    if aggregating {
-        build_aggregate(plan, keys.unwrap_or_default(), items, having)
-    } else {
-        LogicalPlan::try_project(plan, items)
+    let order = order_by
+        .map(|o| order::select_keys(o, &items, &clause_scope))
+        .transpose()?
+        .unwrap_or_default();
+    let distinct = matches!(s.distinct, Some(ast::Distinct::Distinct));
+
+    // ORDER BY keys outside the select list ride along as hidden columns.
+    let visible: Vec<String> = items.iter().map(Expr::output_name).collect();
+    let mut all = items;
+    let mut sort_keys = vec![];
+    for k in &order {
+        let name = match &k.key {
+            order::KeyRef::Output(name) => name.clone(),
+            order::KeyRef::Hidden(e) => {
+                if distinct {
+                    return Err(Error::Plan(format!(
+                        "for SELECT DISTINCT, ORDER BY expressions must appear in the select list: {e}"
+                    )));
+                }
+                let name = format!("#order{}", all.len() - visible.len());
+                all.push(e.clone().alias(name.clone()));
+                name
+            }
+        };
+        sort_keys.push(k.sort_expr(name));
     }
+    let hidden = all.len() > visible.len();
+
+    let aggregating =
+        keys.is_some() || having.is_some() || all.iter().any(Expr::contains_aggregate);
+    let mut plan = if aggregating {
+        build_aggregate(plan, keys.unwrap_or_default(), all, having)?
+    } else {
+        LogicalPlan::try_project(plan, all)?
+    };
+    if distinct {
+        plan = setop::distinct_rows(Arc::new(plan))?;
+    }
+    if !sort_keys.is_empty() {
+        plan = LogicalPlan::try_sort(Arc::new(plan), sort_keys)?;
+    }
+    Ok(SelectPlan {
+        plan,
+        visible: hidden.then_some(visible),
+    })
+}
+
+/// Makes output names unique: a repeated name gets `_1`, `_2`, … (DuckDB would show
+/// the same name twice; plan columns must be unique).
+fn unique_names(items: Vec<Expr>) -> Vec<Expr> {
+    let names: Vec<String> = items.iter().map(Expr::output_name).collect();
+    let mut used: Vec<String> = vec![];
+    let mut out = vec![];
+    for (item, name) in items.into_iter().zip(&names) {
+        if !used.contains(name) {
+            used.push(name.clone());
+            out.push(item);
+            continue;
+        }
+        let mut n = 1;
+        let mut new = format!("{name}_{n}");
+        while used.contains(&new) || names.contains(&new) {
+            n += 1;
+            new = format!("{name}_{n}");
+        }
+        used.push(new.clone());
+        out.push(item.unalias().clone().alias(new));
+    }
+    out
 }
 
 fn reject_unsupported_clauses(s: &ast::Select) -> Result<()> {
     let unsupported = |what: &str| Err(Error::NotSupported(what.to_string()));
     match &s.distinct {
         None | Some(ast::Distinct::All) => {}
-        Some(ast::Distinct::Distinct) => return unsupported("SELECT DISTINCT"),
+        Some(ast::Distinct::Distinct) => {}
         Some(ast::Distinct::On(_)) => return unsupported("SELECT DISTINCT ON"),
     }
     if s.top.is_some() {
@@ -322,7 +451,7 @@ fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<O
                 return Ok(None);
             }
             for e in exprs {
-                let key = match ordinal(e)? {
+                let key = match ordinal(e, "GROUP BY")? {
                     Some(i) => {
                         let item = items.get(i.wrapping_sub(1)).ok_or_else(|| {
                             Error::Plan(format!(
@@ -351,12 +480,12 @@ fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<O
 }
 
 /// `Some(n)` for an integer literal (a select-list position).
-fn ordinal(e: &ast::Expr) -> Result<Option<usize>> {
+fn ordinal(e: &ast::Expr, clause: &str) -> Result<Option<usize>> {
     match e {
         ast::Expr::Value(v) => match &v.value {
             ast::Value::Number(n, _) if !n.contains(['.', 'e', 'E']) => {
                 n.parse::<usize>().map(Some).map_err(|_| {
-                    Error::Plan(format!("GROUP BY position {n} is not in the select list"))
+                    Error::Plan(format!("{clause} position {n} is not in the select list"))
                 })
             }
             _ => Ok(None),

@@ -1,0 +1,396 @@
+//! Name resolution: what an identifier in a SQL clause refers to.
+//!
+//! A FROM clause binds one or more *items* (tables, files, derived tables), each with
+//! an optional qualifier (its alias, else the table name, the file stem or the table
+//! function name) and its columns. The plan a FROM clause lowers to must have unique
+//! column names, so every item column has two names:
+//!
+//! * its **SQL name**, the one queries use (`id`, or `b.id` qualified), and
+//! * its **plan name**, the column of the joined plan. That is the SQL name unless an
+//!   item to its left already uses it; then it is `qualifier.name` (`b.id`), or
+//!   `name_1` for an item without a qualifier, with `_1`, `_2`… added until unique.
+//!
+//! An unqualified name must match exactly one column over all items (exact match
+//! first, then case-insensitive, as in DuckDB), else it is ambiguous ([`Error::Plan`]).
+//! `JOIN … USING (k)` merges the two `k` columns into one *using column*: unqualified
+//! `k` means the left key (the right key for a RIGHT join, `coalesce` of both for a
+//! FULL join), and `*` shows it once, where the left `k` stood. `a.k` and `b.k` still
+//! name each side's copy.
+
+use arrow::datatypes::Schema;
+
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+
+/// One FROM item as SQL sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct FromItem {
+    /// Alias, else table name (None for an unaliased derived table).
+    pub qualifier: Option<String>,
+    /// `(SQL name, plan name)` of each column, in the item's order.
+    pub columns: Vec<(String, String)>,
+}
+
+/// A column merged by `JOIN … USING`.
+#[derive(Debug, Clone)]
+pub(crate) struct UsingColumn {
+    pub name: String,
+    /// The value of the merged column, over plan columns.
+    pub expr: Expr,
+    /// The plan column whose place `*` shows this column in.
+    pub slot: String,
+    /// Plan columns (the other copies) that `*` leaves out.
+    pub hidden: Vec<String>,
+}
+
+impl UsingColumn {
+    fn covers(&self, plan_name: &str) -> bool {
+        self.slot == plan_name || self.hidden.iter().any(|h| h == plan_name)
+    }
+}
+
+/// Everything a FROM clause binds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Relations {
+    pub items: Vec<FromItem>,
+    pub using: Vec<UsingColumn>,
+}
+
+/// What an unqualified name resolved to.
+pub(crate) enum Resolved {
+    /// A plan column of one item.
+    Column(String),
+    /// A `USING` column (index into [`Relations::using`]).
+    Using(usize),
+}
+
+impl Relations {
+    /// One item whose SQL names are its plan names.
+    pub fn single(qualifier: Option<String>, schema: &Schema) -> Self {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.name().clone()))
+            .collect();
+        Relations {
+            items: vec![FromItem { qualifier, columns }],
+            using: vec![],
+        }
+    }
+
+    /// The items of `self` then of `right`; qualifiers must stay unique.
+    pub fn merge(mut self, right: Relations) -> Result<Self> {
+        for item in &right.items {
+            if let Some(q) = &item.qualifier {
+                let taken = self.items.iter().any(|i| {
+                    i.qualifier
+                        .as_ref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(q))
+                });
+                if taken {
+                    return Err(Error::Plan(format!(
+                        "table name '{q}' appears more than once in FROM; give one an alias"
+                    )));
+                }
+            }
+        }
+        self.items.extend(right.items);
+        self.using.extend(right.using);
+        Ok(self)
+    }
+
+    /// Renames plan column `old` to `new` everywhere.
+    pub fn rename_plan_column(&mut self, old: &str, new: &str) {
+        for item in &mut self.items {
+            for (_, p) in &mut item.columns {
+                if p == old {
+                    *p = new.to_string();
+                }
+            }
+        }
+        for u in &mut self.using {
+            u.expr = u.expr.clone().transform(&mut |x| match x {
+                Expr::Column(c) if c == old => Expr::Column(new.to_string()),
+                other => other,
+            });
+            if u.slot == old {
+                u.slot = new.to_string();
+            }
+            for h in &mut u.hidden {
+                if h == old {
+                    *h = new.to_string();
+                }
+            }
+        }
+    }
+
+    /// The SQL name of a plan column.
+    pub fn sql_name(&self, plan_name: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .flat_map(|i| &i.columns)
+            .find(|(_, p)| p == plan_name)
+            .map(|(s, _)| s.as_str())
+    }
+
+    /// What unqualified `name` refers to, or None if nothing has that name.
+    pub fn resolve_name(&self, name: &str) -> Option<Result<Resolved>> {
+        let exact = self.candidates(name, |a, b| a == b);
+        let found = if exact.is_empty() {
+            self.candidates(name, |a, b| a.eq_ignore_ascii_case(b))
+        } else {
+            exact
+        };
+        match found.len() {
+            0 => None,
+            1 => found.into_iter().next().map(|(r, _)| Ok(r)),
+            _ => Some(Err(Error::Plan(format!(
+                "column reference '{name}' is ambiguous: it matches {}; qualify it",
+                found
+                    .iter()
+                    .map(|(_, d)| format!("'{d}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))),
+        }
+    }
+
+    fn candidates(&self, name: &str, eq: impl Fn(&str, &str) -> bool) -> Vec<(Resolved, String)> {
+        let mut out = vec![];
+        let matched: Vec<usize> = (0..self.using.len())
+            .filter(|&i| eq(&self.using[i].name, name))
+            .collect();
+        for &i in &matched {
+            out.push((Resolved::Using(i), self.using[i].name.clone()));
+        }
+        for item in &self.items {
+            for (sql, plan) in &item.columns {
+                if !eq(sql, name) || matched.iter().any(|&i| self.using[i].covers(plan)) {
+                    continue;
+                }
+                let shown = match &item.qualifier {
+                    Some(q) => format!("{q}.{sql}"),
+                    None => sql.clone(),
+                };
+                out.push((Resolved::Column(plan.clone()), shown));
+            }
+        }
+        out
+    }
+
+    /// The expression for unqualified `name`, or None if nothing has that name.
+    pub fn resolve(&self, name: &str) -> Option<Result<Expr>> {
+        self.resolve_name(name).map(|r| {
+            r.map(|r| match r {
+                Resolved::Column(p) => Expr::Column(p),
+                Resolved::Using(i) => self.using[i].expr.clone(),
+            })
+        })
+    }
+
+    fn item(&self, qualifier: &str) -> Result<&FromItem> {
+        let named = |exact: bool| {
+            self.items.iter().find(|i| {
+                i.qualifier.as_deref().is_some_and(|q| {
+                    if exact {
+                        q == qualifier
+                    } else {
+                        q.eq_ignore_ascii_case(qualifier)
+                    }
+                })
+            })
+        };
+        named(true).or_else(|| named(false)).ok_or_else(|| {
+            let known: Vec<&str> = self
+                .items
+                .iter()
+                .filter_map(|i| i.qualifier.as_deref())
+                .collect();
+            Error::Plan(format!(
+                "table or alias '{qualifier}' is not in the FROM clause; it has [{}]",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// The plan column `qualifier.name` refers to.
+    pub fn resolve_qualified(&self, qualifier: &str, name: &str) -> Result<Expr> {
+        let item = self.item(qualifier)?;
+        let find = |exact: bool| {
+            item.columns.iter().find(|(s, _)| {
+                if exact {
+                    s == name
+                } else {
+                    s.eq_ignore_ascii_case(name)
+                }
+            })
+        };
+        match find(true).or_else(|| find(false)) {
+            Some((_, p)) => Ok(Expr::Column(p.clone())),
+            None => Err(Error::Plan(format!(
+                "column '{name}' not found in '{qualifier}'; its columns are [{}]",
+                item.columns
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// `*`: every item's columns in order, each USING column once, named by SQL name.
+    pub fn star(&self) -> Vec<Expr> {
+        let mut out = vec![];
+        for item in &self.items {
+            for (sql, plan) in &item.columns {
+                if self
+                    .using
+                    .iter()
+                    .any(|u| u.hidden.iter().any(|h| h == plan))
+                {
+                    continue;
+                }
+                match self.using.iter().find(|u| &u.slot == plan) {
+                    Some(u) => out.push(named(u.expr.clone(), &u.name)),
+                    None => out.push(named(Expr::Column(plan.clone()), sql)),
+                }
+            }
+        }
+        out
+    }
+
+    /// `q.*`: the columns of one item.
+    pub fn qualified_star(&self, qualifier: &str) -> Result<Vec<Expr>> {
+        let item = self.item(qualifier)?;
+        Ok(item
+            .columns
+            .iter()
+            .map(|(sql, plan)| named(Expr::Column(plan.clone()), sql))
+            .collect())
+    }
+
+    /// The SQL names of every column, for error messages.
+    pub fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.using.iter().map(|u| u.name.clone()).collect();
+        for item in &self.items {
+            for (sql, plan) in &item.columns {
+                if self.using.iter().any(|u| u.covers(plan)) {
+                    continue;
+                }
+                out.push(match (&item.qualifier, self.items.len()) {
+                    (Some(q), n) if n > 1 => format!("{q}.{sql}"),
+                    _ => sql.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// `e` named `name` (aliased unless it already is a column of that name).
+pub(crate) fn named(e: Expr, name: &str) -> Expr {
+    match &e {
+        Expr::Column(c) if c == name => e,
+        _ => e.alias(name),
+    }
+}
+
+/// What identifiers in a clause resolve against.
+pub(crate) struct Scope<'a> {
+    pub schema: &'a Schema,
+    /// The FROM items; without them, names resolve against `schema` alone.
+    pub relations: Option<&'a Relations>,
+    /// `(alias, expression)` of the select list, for clauses that may use aliases.
+    pub aliases: &'a [(String, Expr)],
+}
+
+impl<'a> Scope<'a> {
+    /// A scope of a plan's output columns only.
+    pub fn new(schema: &'a Schema) -> Self {
+        Scope {
+            schema,
+            relations: None,
+            aliases: &[],
+        }
+    }
+
+    /// The columns of FROM items, with select-list aliases as a fallback.
+    pub fn over(
+        schema: &'a Schema,
+        relations: &'a Relations,
+        aliases: &'a [(String, Expr)],
+    ) -> Self {
+        Scope {
+            schema,
+            relations: Some(relations),
+            aliases,
+        }
+    }
+
+    /// The column `name` refers to: exact match first, then a unique case-insensitive one.
+    fn resolve_column(&self, name: &str) -> Option<Result<String>> {
+        if self.schema.field_with_name(name).is_ok() {
+            return Some(Ok(name.to_string()));
+        }
+        let matches: Vec<&String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .filter(|n| n.eq_ignore_ascii_case(name))
+            .collect();
+        match matches.as_slice() {
+            [] => None,
+            [one] => Some(Ok((*one).clone())),
+            many => Some(Err(Error::Plan(format!(
+                "column reference '{name}' is ambiguous: it matches {}",
+                many.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))),
+        }
+    }
+
+    /// An unqualified name: an input column, else a select-list alias.
+    pub fn identifier(&self, name: &str) -> Result<Expr> {
+        let found = match self.relations {
+            Some(r) => r.resolve(name),
+            None => self.resolve_column(name).map(|c| c.map(Expr::Column)),
+        };
+        if let Some(c) = found {
+            return c;
+        }
+        let alias = self.aliases.iter().find(|(a, _)| a == name).or_else(|| {
+            self.aliases
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        });
+        if let Some((_, e)) = alias {
+            return Ok(e.clone());
+        }
+        let names: Vec<String> = match self.relations {
+            Some(r) => r.names(),
+            None => self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        };
+        Err(Error::Plan(format!(
+            "column '{name}' not found; available columns: [{}]",
+            names.join(", ")
+        )))
+    }
+
+    /// `a.b` or `schema.a.b`: column `b` of FROM item `a`.
+    pub fn compound(&self, parts: &[sqlparser::ast::Ident]) -> Result<Expr> {
+        match (self.relations, parts) {
+            (Some(r), [.., q, c]) => r.resolve_qualified(&q.value, &c.value),
+            // Over a plan's output, qualifiers add nothing.
+            (_, [.., c]) => self.identifier(&c.value),
+            (_, []) => Err(Error::Sql("empty compound identifier".into())),
+        }
+    }
+}
