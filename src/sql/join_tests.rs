@@ -486,7 +486,6 @@ fn order_by_plans() {
 
 /// Executes ORDER BY; enable once the sort operator is merged into this branch.
 #[test]
-#[ignore = "needs the sort operator (being merged)"]
 fn order_by_executes() {
     let ordered = |sql: &str, want: &[&[&str]]| {
         assert_eq!(rows(&collect(sql)), strings(want), "{sql}");
