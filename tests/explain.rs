@@ -70,13 +70,18 @@ fn join_sort(s: &Session) -> LazyFrame {
         .group_by([col("sensor_id")])
         .agg([col("temperature").max().alias("t_max")])
         .unwrap();
-    r.join(&peak, [col("sensor_id")], [col("sensor_id")], JoinType::Inner)
-        .unwrap()
-        .group_by([col("sensor_id"), col("t_max")])
-        .agg([len().alias("n"), col("humidity").median().alias("h_med")])
-        .unwrap()
-        .sort([col("t_max").sort_desc(), col("sensor_id").sort_asc()])
-        .unwrap()
+    r.join(
+        &peak,
+        [col("sensor_id")],
+        [col("sensor_id")],
+        JoinType::Inner,
+    )
+    .unwrap()
+    .group_by([col("sensor_id"), col("t_max")])
+    .agg([len().alias("n"), col("humidity").median().alias("h_med")])
+    .unwrap()
+    .sort([col("t_max").sort_desc(), col("sensor_id").sort_asc()])
+    .unwrap()
 }
 
 #[test]
@@ -116,5 +121,8 @@ fn explain_analyze_shows_spills_of_join_and_sort() {
     assert!(!join.contains(" 0 B "), "join spilled bytes: {join}");
     let sort = line("Sort:");
     assert!(sort.contains("spilled"), "{sort}\n{text}");
-    assert!(text.contains("spilled") && !text.contains("spilled 0 B in 0 files"), "{text}");
+    assert!(
+        text.contains("spilled") && !text.contains("spilled 0 B in 0 files"),
+        "{text}"
+    );
 }

@@ -309,7 +309,12 @@ fn join_aggregate_and_sort_share_the_pool_at_every_limit() {
     let right = gen(&mut rng, 8_000, 3_000, false);
     let query = |s: &Session| {
         frame(s, &left, "l")
-            .join(&frame(s, &right, "r"), [col("lk")], [col("rk")], JoinType::Inner)
+            .join(
+                &frame(s, &right, "r"),
+                [col("lk")],
+                [col("rk")],
+                JoinType::Inner,
+            )
             .unwrap()
             .group_by([col("lk")])
             .agg([len().alias("n"), col("rv").sum().alias("sum_rv")])

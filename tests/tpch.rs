@@ -66,7 +66,9 @@ fn write_table<E: std::fmt::Debug>(
     std::fs::create_dir_all(&csv_dir).unwrap();
     std::fs::create_dir_all(&pq_dir).unwrap();
     let csv = std::fs::File::create(csv_dir.join(format!("{name}.csv"))).unwrap();
-    let mut csv = arrow::csv::WriterBuilder::new().with_header(true).build(csv);
+    let mut csv = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(csv);
     let mut pq: Option<parquet::arrow::ArrowWriter<std::fs::File>> = None;
     for b in batches {
         let b = b.unwrap();
@@ -86,14 +88,46 @@ fn generate(dir: &Path) {
     use tpchgen::generators::*;
     use tpchgen_arrow::*;
     const B: usize = 8192;
-    write_table(dir, "region", RegionArrow::new(RegionGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "nation", NationArrow::new(NationGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "supplier", SupplierArrow::new(SupplierGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "customer", CustomerArrow::new(CustomerGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "part", PartArrow::new(PartGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "partsupp", PartSuppArrow::new(PartSuppGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "orders", OrderArrow::new(OrderGenerator::new(SF, 1, 1)).with_batch_size(B));
-    write_table(dir, "lineitem", LineItemArrow::new(LineItemGenerator::new(SF, 1, 1)).with_batch_size(B));
+    write_table(
+        dir,
+        "region",
+        RegionArrow::new(RegionGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "nation",
+        NationArrow::new(NationGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "supplier",
+        SupplierArrow::new(SupplierGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "customer",
+        CustomerArrow::new(CustomerGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "part",
+        PartArrow::new(PartGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "partsupp",
+        PartSuppArrow::new(PartSuppGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "orders",
+        OrderArrow::new(OrderGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
+    write_table(
+        dir,
+        "lineitem",
+        LineItemArrow::new(LineItemGenerator::new(SF, 1, 1)).with_batch_size(B),
+    );
 }
 
 const TABLES: [&str; 8] = [
@@ -112,7 +146,9 @@ fn session(format: &str, force_spill: bool) -> Session {
         let path = path.to_str().unwrap();
         match format {
             "csv" => s.register_csv(t, path, CsvOptions::default()).unwrap(),
-            _ => s.register_parquet(t, path, ParquetOptions::default()).unwrap(),
+            _ => s
+                .register_parquet(t, path, ParquetOptions::default())
+                .unwrap(),
         }
     }
     s
@@ -135,9 +171,14 @@ fn cells(df: &DataFrame) -> Vec<Vec<String>> {
 }
 
 fn answer(q: usize) -> Vec<Vec<String>> {
-    let path = format!("{}/tests/tpch/answers-sf0.01/q{q:02}.csv", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/tpch/answers-sf0.01/q{q:02}.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).unwrap();
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes());
     rdr.records()
         .map(|r| r.unwrap().iter().map(|s| s.to_string()).collect())
         .collect()
@@ -168,7 +209,10 @@ fn cell_eq(want: &str, got: &str) -> bool {
     }
     match (w.parse::<f64>(), g.parse::<f64>()) {
         (Ok(a), Ok(b)) => {
-            let tol = (1e-9 * a.abs().max(b.abs())).max(ulp(w)).max(ulp(g)).max(1e-12);
+            let tol = (1e-9 * a.abs().max(b.abs()))
+                .max(ulp(w))
+                .max(ulp(g))
+                .max(1e-12);
             (a - b).abs() <= tol
         }
         _ => w == g,
@@ -178,7 +222,10 @@ fn cell_eq(want: &str, got: &str) -> bool {
 /// Runs query `q`: `Ok(None)` when it matches, `Ok(Some(why))` on a wrong answer,
 /// `Err` when floe declined it.
 fn run(session: &Session, q: usize) -> Result<Option<String>> {
-    let path = format!("{}/tests/tpch/queries/q{q:02}.sql", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/tpch/queries/q{q:02}.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let sql = std::fs::read_to_string(path).unwrap();
     let df = session.sql(&sql)?.collect()?;
     let got = cells(&df);
@@ -207,7 +254,10 @@ fn suite(format: &str, force_spill: bool) {
         }
         assert_eq!(session.memory_pool().used(), 0, "q{q:02} left reservations");
     }
-    let missing: Vec<_> = declined.iter().filter(|(q, _)| REQUIRED.contains(q)).collect();
+    let missing: Vec<_> = declined
+        .iter()
+        .filter(|(q, _)| REQUIRED.contains(q))
+        .collect();
     assert!(
         wrong.is_empty() && missing.is_empty(),
         "{format} force_spill={force_spill}: wrong answers {wrong:#?}; required but declined {missing:?}"

@@ -43,6 +43,16 @@ impl Scope<'_> {
                 UnaryOperator::Not | UnaryOperator::BangNot => Expr::Not(boxed(expr)?),
                 other => return Err(Error::NotSupported(format!("unary operator {other}"))),
             },
+            S::BinaryOp {
+                left,
+                op: op @ (BinaryOperator::Plus | BinaryOperator::Minus),
+                right,
+            } if matches!(right.as_ref(), S::Interval(_)) => match right.as_ref() {
+                S::Interval(iv) => {
+                    super::interval::shift(self.expr(left)?, iv, *op == BinaryOperator::Minus)?
+                }
+                _ => return Err(Error::Internal("interval arm".into())),
+            },
             S::BinaryOp { left, op, right } => Expr::Binary {
                 left: boxed(left)?,
                 op: binary_op(op)?,

@@ -35,6 +35,7 @@
 
 mod expr;
 mod from;
+mod interval;
 mod join;
 #[cfg(test)]
 mod join_tests;

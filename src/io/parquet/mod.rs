@@ -45,7 +45,11 @@ pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
         DataType::BinaryView => Some(DataType::Binary),
         _ => None,
     };
-    if !schema.fields().iter().any(|f| plain(f.data_type()).is_some()) {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| plain(f.data_type()).is_some())
+    {
         return Ok(meta);
     }
     let fields: Vec<Field> = schema
