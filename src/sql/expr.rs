@@ -53,6 +53,12 @@ impl Scope<'_> {
                 }
                 _ => return Err(Error::Internal("interval arm".into())),
             },
+            S::BinaryOp { .. } if super::decimal_literal::fold(e).is_some() => {
+                match super::decimal_literal::fold(e) {
+                    Some(x) => Expr::Literal(number(&x.text())?),
+                    None => return Err(Error::Internal("decimal fold".into())),
+                }
+            }
             S::BinaryOp { left, op, right } => Expr::Binary {
                 left: boxed(left)?,
                 op: binary_op(op)?,

@@ -33,6 +33,7 @@
 //! expressions, CTEs, INTERSECT/EXCEPT, NATURAL/ASOF/LATERAL joins, window functions,
 //! QUALIFY, DISTINCT ON, GROUPING SETS. Text that does not parse is [`Error::Sql`].
 
+mod decimal_literal;
 mod expr;
 mod from;
 mod interval;
