@@ -9,6 +9,12 @@
 //! (default 64MiB), printing the time, the pool's and the process's peak memory, and
 //! the bytes spilled.
 
+/// glibc's malloc keeps freed large buffers in its arenas (its mmap threshold grows
+/// with use), which on a long sort or join left the process's RSS near twice the
+/// pool's limit; mimalloc returns them to the system.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;

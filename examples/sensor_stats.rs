@@ -13,6 +13,12 @@
 //! corr(temperature, humidity), and the hourly mean temperature with its peak hour
 //! (about 6) and its lowest hour (about 18).
 
+/// glibc's malloc keeps freed large buffers in its arenas (its mmap threshold grows
+/// with use), which on a long sort or join left the process's RSS near twice the
+/// pool's limit; mimalloc returns them to the system.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

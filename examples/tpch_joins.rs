@@ -9,6 +9,12 @@
 //! ```
 //! Prints the result as CSV (for `sort`, the row count written), then the metrics.
 
+/// glibc's malloc keeps freed large buffers in its arenas (its mmap threshold grows
+/// with use), which on a long sort or join left the process's RSS near twice the
+/// pool's limit; mimalloc returns them to the system.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use floe::prelude::*;

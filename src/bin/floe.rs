@@ -9,6 +9,12 @@
 //! statistics, progress and errors go to stderr. On failure the exit code is 1 and
 //! stderr ends with one `error: ...` line.
 
+/// glibc's malloc keeps freed large buffers in its arenas (its mmap threshold grows
+/// with use), which on a long sort or join left the process's RSS near twice the
+/// pool's limit; mimalloc returns them to the system.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
