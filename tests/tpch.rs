@@ -20,7 +20,10 @@ const SF: f64 = 0.01;
 
 /// The queries every configuration must answer correctly. The others must either
 /// answer correctly too or fail with `Error::NotSupported` (never a wrong answer).
-const REQUIRED: &[usize] = &[1, 3, 5, 6, 7, 8, 9, 10, 12, 14, 18, 19];
+/// Q4, Q15 and Q20 also need `date + INTERVAL` (they pass with it folded by hand).
+const REQUIRED: &[usize] = &[
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+];
 
 fn data_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -254,6 +257,9 @@ fn suite(format: &str, force_spill: bool) {
         }
         assert_eq!(session.memory_pool().used(), 0, "q{q:02} left reservations");
     }
+    if !declined.is_empty() {
+        eprintln!("{format} force_spill={force_spill}: declined (NotSupported): {declined:?}");
+    }
     let missing: Vec<_> = declined
         .iter()
         .filter(|(q, _)| REQUIRED.contains(q))
@@ -262,9 +268,6 @@ fn suite(format: &str, force_spill: bool) {
         wrong.is_empty() && missing.is_empty(),
         "{format} force_spill={force_spill}: wrong answers {wrong:#?}; required but declined {missing:?}"
     );
-    if !declined.is_empty() {
-        eprintln!("{format} force_spill={force_spill}: declined (NotSupported): {declined:?}");
-    }
 }
 
 #[test]

@@ -90,9 +90,7 @@ impl Scope<'_> {
                     list: list.iter().map(|e| self.expr(e)).collect::<Result<_>>()?,
                     negated: *negated,
                 },
-                ast::InTarget::Subquery(_) => {
-                    return Err(Error::NotSupported("IN (subquery)".into()))
-                }
+                ast::InTarget::Subquery(_) => return Err(misplaced_subquery(e)),
                 ast::InTarget::Unnest(_) => return Err(Error::NotSupported("IN UNNEST".into())),
                 ast::InTarget::Table { .. } => return Err(Error::NotSupported("IN table".into())),
             },
@@ -175,9 +173,7 @@ impl Scope<'_> {
                 }
             }
             S::Function(f) => self.function(f)?,
-            S::Subquery(_) | S::Exists { .. } => {
-                return Err(Error::NotSupported("subquery".into()))
-            }
+            S::Subquery(_) | S::Exists { .. } => return Err(misplaced_subquery(e)),
             S::IsTrue(_) | S::IsNotTrue(_) | S::IsFalse(_) | S::IsNotFalse(_) => {
                 return Err(Error::NotSupported("IS [NOT] TRUE/FALSE".into()))
             }
@@ -263,7 +259,11 @@ impl Scope<'_> {
 
         let (distinct, args): (bool, &[FunctionArg]) = match &f.args {
             FunctionArguments::None => (false, &[]),
-            FunctionArguments::Subquery(_) => return Err(Error::NotSupported("subquery".into())),
+            FunctionArguments::Subquery(_) => {
+                return Err(Error::NotSupported(format!(
+                    "subquery as the argument of {name}()"
+                )))
+            }
             FunctionArguments::List(l) => {
                 if !l.clauses.is_empty() {
                     return Err(Error::NotSupported(format!(
@@ -331,6 +331,16 @@ impl Scope<'_> {
         }
         rewritten_function(&name, args)
     }
+}
+
+/// A subquery where `subquery.rs` does not plan it (it handles whole WHERE/HAVING
+/// conjuncts only, so one under OR, CASE, a function or in the select list ends here).
+fn misplaced_subquery(e: &ast::Expr) -> Error {
+    Error::NotSupported(format!(
+        "subquery in this position ('{e}'); floe plans subqueries only as WHERE/HAVING \
+         conjuncts: x [NOT] IN (SELECT …), [NOT] EXISTS (SELECT …), or a comparison with \
+         a scalar (SELECT …)"
+    ))
 }
 
 /// `quantile_cont(x, q)`: the aggregate takes `x`; `q` must be a numeric literal.
@@ -439,7 +449,7 @@ fn extract_field(field: &DateTimeField) -> Result<ScalarFunc> {
     })
 }
 
-fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
+pub(super) fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
     use BinaryOperator as B;
     Ok(match op {
         B::Plus => BinaryOp::Plus,

@@ -5,7 +5,8 @@
 //!   CSV, `.tsv` tab-separated; `.parquet`/`.parq`/`.pq` are Parquet); for a glob or a
 //!   directory without one, from the first file it holds with a known extension.
 //! * `read_csv('…', header=true, delim=',')` / `read_csv_auto`, `read_parquet('…')`.
-//! * A table registered with [`Session::register`].
+//! * A common table expression (`WITH t AS (…)`) in force, else a table registered
+//!   with [`Session::register`].
 //! * No FROM at all: one row with no columns, so `SELECT 1 + 1` yields one row.
 //!
 //! Derived tables (`(SELECT …) AS s`) are planned as queries; UNNEST, PIVOT and other
@@ -18,6 +19,7 @@ use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::Schema;
 use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, TableFactor};
 
+use super::context::Cx;
 use super::expr::literal;
 use crate::error::{Error, Result};
 use crate::expr::ScalarValue;
@@ -37,7 +39,8 @@ pub(super) fn one_empty_row() -> Result<Arc<LogicalPlan>> {
 }
 
 /// The plan of one FROM item (joins are lowered in `join.rs`).
-pub(super) fn relation(session: &Session, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
+pub(super) fn relation(cx: &Cx, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
+    let session = cx.session;
     match t {
         TableFactor::Table {
             name,
@@ -56,7 +59,7 @@ pub(super) fn relation(session: &Session, t: &TableFactor) -> Result<Arc<Logical
             }
             match args {
                 Some(a) => table_function(session, name, &a.args),
-                None => named_relation(session, name),
+                None => named_relation(cx, name),
             }
         }
         TableFactor::Derived { lateral: true, .. } => {
@@ -64,7 +67,7 @@ pub(super) fn relation(session: &Session, t: &TableFactor) -> Result<Arc<Logical
         }
         // A derived table: the subquery's plan is the relation (its alias only qualifies names).
         TableFactor::Derived { subquery, .. } => {
-            Ok(Arc::new(super::plan_query(session, subquery)?))
+            Ok(Arc::new(super::plan_query(&cx.uncorrelated(), subquery)?))
         }
         TableFactor::NestedJoin { .. } => {
             Err(Error::Internal("nested join as one FROM item".into()))
@@ -77,11 +80,16 @@ pub(super) fn relation(session: &Session, t: &TableFactor) -> Result<Arc<Logical
 }
 
 /// A quoted path, or a registered table.
-fn named_relation(session: &Session, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
+fn named_relation(cx: &Cx, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
+    let session = cx.session;
     let parts: Vec<&ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
     if let [id] = parts.as_slice() {
         if id.quote_style == Some('\'') {
             return scan_path(session, &id.value, None);
+        }
+        // A common table expression shadows a registered table of the same name.
+        if let Some(plan) = cx.cte(&id.value) {
+            return Ok(plan);
         }
         if let Some(plan) = session.table(&id.value) {
             return Ok(plan);

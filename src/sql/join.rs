@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use sqlparser::ast::{self, JoinConstraint, JoinOperator, TableFactor, TableWithJoins};
 
+use super::context::Cx;
 use super::from;
 use super::scope::{named, Relations, Resolved, Scope, UsingColumn};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, ScalarFunc};
 use crate::plan::{join::join_schema, JoinType, LogicalPlan};
-use crate::session::Session;
 
 /// A plan and the names it binds.
 pub(crate) struct Bound {
@@ -39,7 +39,7 @@ pub(crate) struct Bound {
 }
 
 /// The plan for a FROM clause.
-pub(crate) fn plan_from(session: &Session, from: &[TableWithJoins]) -> Result<Bound> {
+pub(crate) fn plan_from(cx: &Cx, from: &[TableWithJoins]) -> Result<Bound> {
     let mut items = from.iter();
     let Some(first) = items.next() else {
         return Ok(Bound {
@@ -47,18 +47,18 @@ pub(crate) fn plan_from(session: &Session, from: &[TableWithJoins]) -> Result<Bo
             relations: Relations::default(),
         });
     };
-    let mut bound = table_with_joins(session, first)?;
+    let mut bound = table_with_joins(cx, first)?;
     for t in items {
-        let right = table_with_joins(session, t)?;
+        let right = table_with_joins(cx, t)?;
         bound = join_pair(bound, right, JoinType::Inner, &JoinConstraint::None)?;
     }
     Ok(bound)
 }
 
-fn table_with_joins(session: &Session, t: &TableWithJoins) -> Result<Bound> {
-    let mut left = factor(session, &t.relation)?;
+fn table_with_joins(cx: &Cx, t: &TableWithJoins) -> Result<Bound> {
+    let mut left = factor(cx, &t.relation)?;
     for j in &t.joins {
-        let right = factor(session, &j.relation)?;
+        let right = factor(cx, &j.relation)?;
         let (join_type, constraint) = join_kind(&j.join_operator)?;
         if join_type.is_none() && !matches!(constraint, JoinConstraint::None) {
             return Err(Error::Sql(format!("CROSS JOIN takes no condition: '{j}'")));
@@ -98,7 +98,7 @@ fn join_kind(op: &JoinOperator) -> Result<(Option<JoinType>, &JoinConstraint)> {
 }
 
 /// One FROM item (a nested join is several).
-fn factor(session: &Session, t: &TableFactor) -> Result<Bound> {
+fn factor(cx: &Cx, t: &TableFactor) -> Result<Bound> {
     let (alias, default_qualifier) = match t {
         TableFactor::Table {
             name, alias, args, ..
@@ -111,11 +111,11 @@ fn factor(session: &Session, t: &TableFactor) -> Result<Bound> {
             if alias.is_some() {
                 return Err(Error::NotSupported("alias on a parenthesized join".into()));
             }
-            return table_with_joins(session, inner);
+            return table_with_joins(cx, inner);
         }
         _ => (&None, None),
     };
-    let mut plan = from::relation(session, t)?;
+    let mut plan = from::relation(cx, t)?;
     let qualifier = match alias {
         Some(a) => {
             if !a.columns.is_empty() {
@@ -148,7 +148,7 @@ fn table_qualifier(name: &ast::ObjectName, function: bool) -> String {
 }
 
 /// `AS t(a, b)`: renames the first columns.
-fn rename_columns(
+pub(super) fn rename_columns(
     plan: Arc<LogicalPlan>,
     names: &[ast::TableAliasColumnDef],
 ) -> Result<Arc<LogicalPlan>> {

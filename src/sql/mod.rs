@@ -29,10 +29,16 @@
 //! be unique, a repeated name gets `_1`, `_2`, … (`SELECT a.id, b.id` outputs `id`,
 //! `id_1`).
 //!
-//! Not supported yet, each as [`Error::NotSupported`] naming it: subqueries in
-//! expressions, CTEs, INTERSECT/EXCEPT, NATURAL/ASOF/LATERAL joins, window functions,
+//! Also `WITH` ([`cte`]) and subqueries as WHERE/HAVING conjuncts ([`subquery`]:
+//! `[NOT] IN`, `[NOT] EXISTS`, comparisons with scalar subqueries, correlated ones
+//! decorrelated into joins).
+//!
+//! Not supported yet, each as [`Error::NotSupported`] naming it: subqueries elsewhere
+//! in expressions, recursive CTEs, INTERSECT/EXCEPT, NATURAL/ASOF/LATERAL joins, window functions,
 //! QUALIFY, DISTINCT ON, GROUPING SETS. Text that does not parse is [`Error::Sql`].
 
+mod context;
+mod cte;
 mod decimal_literal;
 mod expr;
 mod from;
@@ -43,6 +49,9 @@ mod join_tests;
 mod order;
 mod scope;
 mod setop;
+mod subquery;
+#[cfg(test)]
+mod subquery_tests;
 #[cfg(test)]
 mod tests;
 
@@ -52,7 +61,8 @@ use sqlparser::ast::{self, GroupByExpr, LimitClause, SelectItem, SetExpr, Statem
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
-use self::scope::{named, Scope};
+use self::context::{Cx, Outer};
+use self::scope::{is_correlated, named, Scope};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::aggregate::build_aggregate;
@@ -77,7 +87,7 @@ pub fn plan_sql(session: &Session, query: &str) -> Result<LogicalPlan> {
         }
     };
     match statement {
-        Statement::Query(q) => plan_query(session, q),
+        Statement::Query(q) => plan_query(&Cx::root(session), q),
         Statement::Explain { .. } | Statement::ExplainTable { .. } => Err(Error::NotSupported(
             "EXPLAIN in SQL; use LazyFrame::explain or `floe explain`".into(),
         )),
@@ -95,12 +105,15 @@ pub fn plan_sql(session: &Session, query: &str) -> Result<LogicalPlan> {
     }
 }
 
-pub(crate) fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPlan> {
-    if q.with.is_some() {
-        return Err(Error::NotSupported(
-            "WITH (common table expressions)".into(),
-        ));
-    }
+pub(crate) fn plan_query(cx: &Cx, q: &ast::Query) -> Result<LogicalPlan> {
+    let with_ctes;
+    let cx = match &q.with {
+        Some(w) => {
+            with_ctes = cte::with_ctes(cx, w)?;
+            &with_ctes
+        }
+        None => cx,
+    };
     if q.fetch.is_some() {
         return Err(Error::NotSupported("FETCH".into()));
     }
@@ -117,11 +130,11 @@ pub(crate) fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPla
     let order_by = q.order_by.as_ref();
     let (plan, visible) = match q.body.as_ref() {
         SetExpr::Select(s) => {
-            let p = plan_select(session, s, order_by)?;
+            let p = plan_select(cx, s, order_by)?.uncorrelated()?;
             (p.plan, p.visible)
         }
         other => {
-            let plan = plan_set_expr(session, other)?;
+            let plan = plan_set_expr(cx, other)?;
             match order_by {
                 Some(o) => (order::sort_output(Arc::new(plan), o)?, None),
                 None => (plan, None),
@@ -146,16 +159,16 @@ pub(crate) fn plan_query(session: &Session, q: &ast::Query) -> Result<LogicalPla
 }
 
 /// A query body without ORDER BY / LIMIT of its own (an operand of a set operation).
-pub(crate) fn plan_set_expr(session: &Session, body: &SetExpr) -> Result<LogicalPlan> {
+pub(crate) fn plan_set_expr(cx: &Cx, body: &SetExpr) -> Result<LogicalPlan> {
     match body {
-        SetExpr::Select(s) => Ok(plan_select(session, s, None)?.plan),
-        SetExpr::Query(inner) => plan_query(session, inner),
+        SetExpr::Select(s) => Ok(plan_select(cx, s, None)?.uncorrelated()?.plan),
+        SetExpr::Query(inner) => plan_query(cx, inner),
         SetExpr::SetOperation {
             left,
             op,
             set_quantifier,
             right,
-        } => setop::plan_set_operation(session, left, op, set_quantifier, right),
+        } => setop::plan_set_operation(cx, left, op, set_quantifier, right),
         SetExpr::Values(_) => Err(Error::NotSupported("VALUES".into())),
         SetExpr::Table(_) => Err(Error::NotSupported("TABLE statement".into())),
         other => Err(Error::NotSupported(format!("'{other}' as a query"))),
@@ -219,20 +232,43 @@ fn count_literal(e: &ast::Expr, clause: &str) -> Result<usize> {
 struct SelectPlan {
     plan: LogicalPlan,
     visible: Option<Vec<String>>,
+    /// The select list (before aggregation), for a subquery's caller.
+    items: Vec<Expr>,
+    /// Whether the SELECT aggregates without GROUP BY (so outputs exactly one row,
+    /// unless correlated).
+    single_row: bool,
+    /// Whether the SELECT aggregates.
+    aggregating: bool,
+    /// Correlation predicates of a subquery (see `subquery.rs`): over the enclosing
+    /// query's columns (tagged) and this plan's trailing `#corr<i>` columns.
+    correlated: Vec<Expr>,
 }
 
-fn plan_select(
-    session: &Session,
-    s: &ast::Select,
-    order_by: Option<&ast::OrderBy>,
-) -> Result<SelectPlan> {
+impl SelectPlan {
+    /// The plan of a SELECT that must not refer to an enclosing query.
+    fn uncorrelated(self) -> Result<Self> {
+        match self.correlated.first() {
+            None => Ok(self),
+            Some(c) => Err(Error::NotSupported(format!(
+                "correlated subquery with LIMIT, ORDER BY or set operations (correlation {c})"
+            ))),
+        }
+    }
+}
+
+fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Result<SelectPlan> {
     reject_unsupported_clauses(s)?;
-    let from = join::plan_from(session, &s.from)?;
+    let from = join::plan_from(&cx.uncorrelated(), &s.from)?;
     let schema = from.plan.schema();
     let relations = &from.relations;
+    let outer = cx.outer.as_ref().map(|o| &o.relations);
+    // What this SELECT's own subqueries see as their enclosing query.
+    let here = Outer {
+        relations: relations.clone(),
+    };
 
     // The select list, over the FROM items' columns.
-    let scope = Scope::over(&schema, relations, &[]);
+    let scope = Scope::over(&schema, relations, &[]).with_outer(outer);
     let mut items: Vec<Expr> = vec![];
     for item in &s.projection {
         match item {
@@ -289,6 +325,12 @@ fn plan_select(
         items.extend(relations.star());
     }
     let items = unique_names(items);
+    if let Some(e) = items.iter().find(|e| is_correlated(e)) {
+        return Err(Error::NotSupported(format!(
+            "outer reference in a subquery's select list ({})",
+            e.output_name()
+        )));
+    }
     let aliases: Vec<(String, Expr)> = items
         .iter()
         .filter_map(|e| match e {
@@ -296,20 +338,38 @@ fn plan_select(
             _ => None,
         })
         .collect();
-    let clause_scope = Scope::over(&schema, relations, &aliases);
+    let clause_scope = Scope::over(&schema, relations, &aliases).with_outer(outer);
 
     let mut plan = from.plan;
+    let mut correlated = vec![];
     if let Some(w) = &s.selection {
-        let predicate = clause_scope.expr(w)?;
-        plan = Arc::new(LogicalPlan::try_filter(plan, predicate)?);
+        let filtered = subquery::filter(cx, plan, &clause_scope, &here, w)?;
+        plan = filtered.plan;
+        correlated = filtered.correlated;
     }
 
-    let keys = group_keys(&s.group_by, &clause_scope, &items)?;
-    let having = s
-        .having
-        .as_ref()
-        .map(|h| clause_scope.expr(h))
-        .transpose()?;
+    let mut keys = group_keys(&s.group_by, &clause_scope, &items)?;
+    let mut having = None;
+    if let Some(h) = &s.having {
+        let hv = subquery::having(cx, plan, &clause_scope, &here, h)?;
+        plan = hv.plan;
+        having = Some(hv.predicate);
+        if !hv.keys.is_empty() {
+            match keys.as_mut() {
+                Some(k) => k.extend(hv.keys),
+                None => {
+                    return Err(Error::NotSupported(
+                        "scalar subquery in HAVING without GROUP BY".into(),
+                    ))
+                }
+            }
+        }
+    }
+    if let Some(k) = keys.iter().flatten().find(|k| is_correlated(k)) {
+        return Err(Error::NotSupported(format!(
+            "outer reference in a subquery's GROUP BY ({k})"
+        )));
+    }
     let order = order_by
         .map(|o| order::select_keys(o, &items, &clause_scope))
         .transpose()?
@@ -337,9 +397,24 @@ fn plan_select(
         sort_keys.push(k.sort_expr(name));
     }
     let hidden = all.len() > visible.len();
+    let select_items = all[..visible.len()].to_vec();
 
     let aggregating =
         keys.is_some() || having.is_some() || all.iter().any(Expr::contains_aggregate);
+    let single_row = aggregating && keys.is_none();
+    if !correlated.is_empty() {
+        // The inner side of each correlation predicate rides along as `#corr<i>`
+        // (as a grouping key when aggregating), for the caller's join.
+        let (inner, rewritten) = subquery::correlation_columns(correlated, aggregating)?;
+        if aggregating {
+            keys.get_or_insert_with(Vec::new)
+                .extend(inner.iter().cloned());
+        }
+        for (i, e) in inner.into_iter().enumerate() {
+            all.push(e.alias(subquery::corr_name(i)));
+        }
+        correlated = rewritten;
+    }
     let mut plan = if aggregating {
         build_aggregate(plan, keys.unwrap_or_default(), all, having)?
     } else {
@@ -354,6 +429,10 @@ fn plan_select(
     Ok(SelectPlan {
         plan,
         visible: hidden.then_some(visible),
+        items: select_items,
+        single_row,
+        aggregating,
+        correlated,
     })
 }
 

@@ -16,6 +16,12 @@
 //! `k` means the left key (the right key for a RIGHT join, `coalesce` of both for a
 //! FULL join), and `*` shows it once, where the left `k` stood. `a.k` and `b.k` still
 //! name each side's copy.
+//!
+//! In a subquery, a name its own FROM items do not bind (nor a select alias) resolves
+//! against the enclosing query's FROM items ([`Scope::outer`]): that is a correlated
+//! reference. It lowers to a column whose name carries [`OUTER_TAG`], which no plan
+//! column has, so an outer reference can never silently read an inner column;
+//! `subquery.rs` turns the conjuncts holding such columns into join conditions.
 
 use arrow::datatypes::Schema;
 
@@ -213,6 +219,11 @@ impl Relations {
         })
     }
 
+    /// Whether some item is called `qualifier`.
+    pub fn has_qualifier(&self, qualifier: &str) -> bool {
+        self.item(qualifier).is_ok()
+    }
+
     /// The plan column `qualifier.name` refers to.
     pub fn resolve_qualified(&self, qualifier: &str, name: &str) -> Result<Expr> {
         let item = self.item(qualifier)?;
@@ -295,6 +306,26 @@ pub(crate) fn named(e: Expr, name: &str) -> Expr {
     }
 }
 
+/// Marks a column of the enclosing query in a subquery's expressions.
+pub(crate) const OUTER_TAG: &str = "#outer#";
+
+/// The outer plan column a tagged column refers to, if `name` is tagged.
+pub(crate) fn outer_column(name: &str) -> Option<&str> {
+    name.strip_prefix(OUTER_TAG)
+}
+
+/// Whether `e` refers to a column of the enclosing query.
+pub(crate) fn is_correlated(e: &Expr) -> bool {
+    e.column_refs().iter().any(|c| outer_column(c).is_some())
+}
+
+fn tag_outer(e: Expr) -> Expr {
+    e.transform(&mut |x| match x {
+        Expr::Column(c) => Expr::Column(format!("{OUTER_TAG}{c}")),
+        other => other,
+    })
+}
+
 /// What identifiers in a clause resolve against.
 pub(crate) struct Scope<'a> {
     pub schema: &'a Schema,
@@ -302,6 +333,8 @@ pub(crate) struct Scope<'a> {
     pub relations: Option<&'a Relations>,
     /// `(alias, expression)` of the select list, for clauses that may use aliases.
     pub aliases: &'a [(String, Expr)],
+    /// The enclosing query's FROM items, for a subquery's correlated references.
+    pub outer: Option<&'a Relations>,
 }
 
 impl<'a> Scope<'a> {
@@ -311,6 +344,7 @@ impl<'a> Scope<'a> {
             schema,
             relations: None,
             aliases: &[],
+            outer: None,
         }
     }
 
@@ -324,7 +358,14 @@ impl<'a> Scope<'a> {
             schema,
             relations: Some(relations),
             aliases,
+            outer: None,
         }
+    }
+
+    /// Falls back to `outer` (the enclosing query's items) for names not bound here.
+    pub fn with_outer(mut self, outer: Option<&'a Relations>) -> Self {
+        self.outer = outer;
+        self
     }
 
     /// The column `name` refers to: exact match first, then a unique case-insensitive one.
@@ -369,6 +410,9 @@ impl<'a> Scope<'a> {
         if let Some((_, e)) = alias {
             return Ok(e.clone());
         }
+        if let Some(found) = self.outer.and_then(|o| o.resolve(name)) {
+            return found.map(tag_outer);
+        }
         let names: Vec<String> = match self.relations {
             Some(r) => r.names(),
             None => self
@@ -387,7 +431,12 @@ impl<'a> Scope<'a> {
     /// `a.b` or `schema.a.b`: column `b` of FROM item `a`.
     pub fn compound(&self, parts: &[sqlparser::ast::Ident]) -> Result<Expr> {
         match (self.relations, parts) {
-            (Some(r), [.., q, c]) => r.resolve_qualified(&q.value, &c.value),
+            (Some(r), [.., q, c]) => match self.outer {
+                Some(o) if !r.has_qualifier(&q.value) && o.has_qualifier(&q.value) => {
+                    o.resolve_qualified(&q.value, &c.value).map(tag_outer)
+                }
+                _ => r.resolve_qualified(&q.value, &c.value),
+            },
             // Over a plan's output, qualifiers add nothing.
             (_, [.., c]) => self.identifier(&c.value),
             (_, []) => Err(Error::Sql("empty compound identifier".into())),

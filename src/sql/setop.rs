@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use sqlparser::ast::{SetExpr, SetOperator, SetQuantifier};
 
+use super::context::Cx;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::LogicalPlan;
-use crate::session::Session;
 
 /// The plan of `left <op> right`.
 pub(crate) fn plan_set_operation(
-    session: &Session,
+    cx: &Cx,
     left: &SetExpr,
     op: &SetOperator,
     quantifier: &SetQuantifier,
@@ -38,8 +38,8 @@ pub(crate) fn plan_set_operation(
         SetQuantifier::Distinct | SetQuantifier::None => true,
         other => return Err(Error::NotSupported(format!("UNION {other}"))),
     };
-    let left = super::plan_set_expr(session, left)?;
-    let right = super::plan_set_expr(session, right)?;
+    let left = super::plan_set_expr(cx, left)?;
+    let right = super::plan_set_expr(cx, right)?;
     let right = rename_like(Arc::new(right), &left)?;
     // A Union node is always UNION ALL of its inputs, so it can take one more.
     let inputs = match left {

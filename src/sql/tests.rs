@@ -403,10 +403,13 @@ fn unsupported_constructs() {
         e => panic!("{sql}: expected NotSupported({what}), got {e:?}"),
     };
     not_supported("SELECT DISTINCT ON (name) name FROM t", "DISTINCT ON");
-    not_supported("WITH a AS (SELECT 1) SELECT * FROM a", "WITH");
+    not_supported(
+        "WITH RECURSIVE a AS (SELECT 1) SELECT * FROM a",
+        "WITH RECURSIVE",
+    );
     not_supported("SELECT id FROM t INTERSECT SELECT id FROM t", "INTERSECT");
     not_supported(
-        "SELECT id FROM t WHERE id IN (SELECT id FROM t)",
+        "SELECT id FROM t WHERE id = 1 OR id IN (SELECT id FROM t)",
         "subquery",
     );
     not_supported("SELECT mode(v) FROM t", "mode");

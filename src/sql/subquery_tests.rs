@@ -1,0 +1,263 @@
+//! Subqueries and CTEs on small in-memory tables with hand-computed answers: NULLs on
+//! either side of [NOT] IN, correlated [NOT] EXISTS, scalar subqueries (correlated,
+//! uncorrelated, in HAVING, the COUNT bug), CTEs, and what is declined.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::error::Error;
+use crate::frame::DataFrame;
+use crate::session::Session;
+
+/// ```text
+/// a: id k    x      b: id k    y      c: k     e: k (no rows)
+///    1  10   a1        10 10   1.5       10
+///    2  20   a2        11 20   2.5       50
+///    3  null a3        12 20   3.5
+///    4  40   a4        13 null 4.5
+///                      14 50   5.5
+/// ```
+fn session() -> Session {
+    let s = Session::builder().threads(2).build().unwrap();
+    let table = |name: &str, fields: Vec<Field>, cols: Vec<ArrayRef>| {
+        let schema = Arc::new(Schema::new(fields));
+        let batches = if cols[0].is_empty() {
+            vec![]
+        } else {
+            vec![RecordBatch::try_new(Arc::clone(&schema), cols).unwrap()]
+        };
+        let frame = DataFrame::new(schema, batches).lazy(&s);
+        s.register(name, &frame).unwrap();
+    };
+    let int = |n: &str, nullable| Field::new(n, DataType::Int64, nullable);
+    table(
+        "a",
+        vec![
+            int("id", false),
+            int("k", true),
+            Field::new("x", DataType::Utf8, false),
+        ],
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+            Arc::new(Int64Array::from(vec![Some(10), Some(20), None, Some(40)])),
+            Arc::new(StringArray::from(vec!["a1", "a2", "a3", "a4"])),
+        ],
+    );
+    table(
+        "b",
+        vec![
+            int("id", false),
+            int("k", true),
+            Field::new("y", DataType::Float64, false),
+        ],
+        vec![
+            Arc::new(Int64Array::from(vec![10, 11, 12, 13, 14])),
+            Arc::new(Int64Array::from(vec![
+                Some(10),
+                Some(20),
+                Some(20),
+                None,
+                Some(50),
+            ])),
+            Arc::new(Float64Array::from(vec![1.5, 2.5, 3.5, 4.5, 5.5])),
+        ],
+    );
+    table(
+        "c",
+        vec![int("k", false)],
+        vec![Arc::new(Int64Array::from(vec![10, 50]))],
+    );
+    table(
+        "e",
+        vec![int("k", true)],
+        vec![Arc::new(Int64Array::from(Vec::<i64>::new()))],
+    );
+    s
+}
+
+fn rows(sql: &str) -> Vec<Vec<String>> {
+    let df = session()
+        .sql(sql)
+        .and_then(|f| f.collect())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let options = FormatOptions::default().with_null("null");
+    let mut out = vec![];
+    for b in df.batches() {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn expect(sql: &str, want: &[&[&str]]) {
+    let mut want: Vec<Vec<String>> = want
+        .iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect();
+    want.sort();
+    assert_eq!(rows(sql), want, "{sql}");
+}
+
+fn not_supported(sql: &str) {
+    match session().sql(sql).and_then(|f| f.collect()) {
+        Err(Error::NotSupported(_)) => {}
+        other => panic!("{sql}: expected NotSupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn in_subquery() {
+    // a.k NULL never matches.
+    expect(
+        "SELECT id FROM a WHERE k IN (SELECT k FROM b)",
+        &[&["1"], &["2"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE k IN (SELECT k FROM b WHERE k IN (SELECT k FROM c))",
+        &[&["1"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE NOT (k IN (SELECT k + 10 FROM c)) AND id > 1",
+        &[&["4"]],
+    );
+}
+
+#[test]
+fn not_in_follows_null_semantics() {
+    // The subquery holds a NULL: no row passes.
+    expect("SELECT id FROM a WHERE k NOT IN (SELECT k FROM b)", &[]);
+    // No NULL in the subquery: a NULL x still fails.
+    expect(
+        "SELECT id FROM a WHERE k NOT IN (SELECT k FROM c)",
+        &[&["2"], &["4"]],
+    );
+    // An empty subquery: every row passes, a NULL x too.
+    let all: &[&[&str]] = &[&["1"], &["2"], &["3"], &["4"]];
+    expect("SELECT id FROM a WHERE k NOT IN (SELECT k FROM e)", all);
+    expect(
+        "SELECT id FROM a WHERE k NOT IN (SELECT k FROM b WHERE y > 100)",
+        all,
+    );
+    // Correlated: per outer row, over the rows with b.k = a.k.
+    expect(
+        "SELECT id FROM a WHERE id NOT IN (SELECT b.id - 9 FROM b WHERE b.k = a.k)",
+        &[&["3"], &["4"]],
+    );
+}
+
+#[test]
+fn exists_and_not_exists() {
+    expect(
+        "SELECT id FROM a WHERE EXISTS (SELECT * FROM b WHERE b.k = a.k AND b.y > 2)",
+        &[&["2"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE NOT EXISTS (SELECT * FROM b WHERE b.k = a.k)",
+        &[&["3"], &["4"]],
+    );
+    // A non-equi correlation predicate stays in the join's filter.
+    expect(
+        "SELECT id FROM a WHERE EXISTS (SELECT * FROM b WHERE b.k = a.k AND b.id <> a.id + 9)",
+        &[&["2"]],
+    );
+    // Uncorrelated.
+    let all: &[&[&str]] = &[&["1"], &["2"], &["3"], &["4"]];
+    expect(
+        "SELECT id FROM a WHERE EXISTS (SELECT * FROM c WHERE k > 40)",
+        all,
+    );
+    expect(
+        "SELECT id FROM a WHERE NOT EXISTS (SELECT * FROM c WHERE k > 40)",
+        &[],
+    );
+    expect("SELECT id FROM a WHERE EXISTS (SELECT * FROM e)", &[]);
+    expect("SELECT id FROM a WHERE NOT EXISTS (SELECT k FROM e)", all);
+}
+
+#[test]
+fn scalar_subqueries() {
+    // Uncorrelated: avg(y) = 3.5; the inner `b` shadows the outer one.
+    expect(
+        "SELECT id FROM b WHERE y > (SELECT avg(y) FROM b)",
+        &[&["13"], &["14"]],
+    );
+    expect(
+        "SELECT id FROM b WHERE y * 2 >= 2 * (SELECT max(y) FROM b) - 2",
+        &[&["13"], &["14"]],
+    );
+    // Correlated on equality: sum(y) per k is 1.5 (k 10) and 6.0 (k 20).
+    expect(
+        "SELECT id, x FROM a WHERE (SELECT sum(y) FROM b WHERE b.k = a.k) > 3",
+        &[&["2", "a2"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE k * 0.1 < (SELECT 0.5 * sum(y) FROM b WHERE k = a.k)",
+        &[&["2"]],
+    );
+    // The COUNT bug: count over no rows is 0, not NULL.
+    expect(
+        "SELECT id FROM a WHERE (SELECT count(*) FROM b WHERE b.k = a.k) = 0",
+        &[&["3"], &["4"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE (SELECT count(*) FROM b WHERE b.k = a.k) = 2",
+        &[&["2"]],
+    );
+}
+
+#[test]
+fn having_with_scalar_subquery() {
+    expect(
+        "SELECT k, sum(y) AS t FROM b GROUP BY k HAVING sum(y) > (SELECT avg(y) FROM b)",
+        &[&["20", "6.0"], &["null", "4.5"], &["50", "5.5"]],
+    );
+}
+
+#[test]
+fn ctes() {
+    let sums = "WITH s AS (SELECT k, sum(y) AS t FROM b WHERE k IS NOT NULL GROUP BY k) ";
+    // Used twice: in FROM and in a subquery.
+    expect(
+        &format!("{sums} SELECT k, t FROM s WHERE t = (SELECT max(t) FROM s)"),
+        &[&["20", "6.0"]],
+    );
+    expect(
+        &format!("{sums}, u AS (SELECT * FROM s WHERE t > 2) SELECT count(*) FROM u"),
+        &[&["2"]],
+    );
+    expect(
+        "WITH s(kk, n) AS (SELECT k, count(*) FROM b GROUP BY k) \
+         SELECT kk FROM s WHERE n > 1",
+        &[&["20"]],
+    );
+    // A CTE shadows a table, also inside a derived table.
+    expect(
+        "WITH a AS (SELECT 7 AS id) SELECT id FROM (SELECT id FROM a) AS d",
+        &[&["7"]],
+    );
+    not_supported("WITH RECURSIVE r AS (SELECT 1 AS n) SELECT n FROM r");
+}
+
+#[test]
+fn misplaced_subqueries_are_not_supported() {
+    not_supported("SELECT id, (SELECT max(y) FROM b) FROM a");
+    not_supported("SELECT id FROM a WHERE id = 1 OR k IN (SELECT k FROM b)");
+    not_supported("SELECT id FROM a WHERE id = 1 OR id > (SELECT avg(id) FROM b)");
+    not_supported(
+        "SELECT id FROM a WHERE CASE WHEN EXISTS (SELECT * FROM b) THEN true ELSE false END",
+    );
+    // Several rows, or correlation the plan cannot decorrelate.
+    not_supported("SELECT id FROM a WHERE k = (SELECT k FROM c)");
+    not_supported("SELECT id FROM a WHERE id > (SELECT y FROM b WHERE b.k = a.k)");
+    not_supported("SELECT id FROM a WHERE 1 < (SELECT sum(y) FROM b WHERE b.k > a.k)");
+}
