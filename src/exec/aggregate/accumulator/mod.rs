@@ -67,6 +67,9 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
     let f = |suffix: &str, t: DataType| Field::new(format!("{name}#{suffix}"), t, true);
     match func {
         CountStar | Count => vec![f("count", DataType::Int64)],
+        Sum if input_type(func, arg) == DataType::Float64 => {
+            vec![f("sum", DataType::Float64), f("comp", DataType::Float64)]
+        }
         Sum => vec![f("sum", input_type(func, arg))],
         Mean => vec![f("sum", DataType::Float64), f("count", DataType::Int64)],
         Std | Var => vec![
@@ -109,6 +112,7 @@ pub fn create_accumulator(
         }),
         Sum => Box::new(SumF64 {
             sums: vec![],
+            comps: vec![],
             seen: vec![],
         }),
         Mean => Box::new(MeanAcc {

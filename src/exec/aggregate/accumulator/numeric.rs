@@ -105,20 +105,33 @@ impl GroupsAccumulator for SumI64 {
     }
 }
 
+/// Sum of doubles with Neumaier's compensated summation: each group keeps a running
+/// sum and the rounding error it has dropped, so the result is (almost always) the
+/// correctly rounded exact sum whatever order the rows and partial states arrive in.
+/// Plain summation made two evaluations of the same sum differ by an ulp between
+/// runs, which broke equality tests such as TPC-H Q15's `total_revenue = max(..)`.
 pub(super) struct SumF64 {
     pub(super) sums: Vec<f64>,
+    pub(super) comps: Vec<f64>,
     pub(super) seen: Vec<bool>,
 }
 
+#[inline]
+fn neumaier(sum: &mut f64, comp: &mut f64, x: f64) {
+    let t = *sum + x;
+    if sum.abs() >= x.abs() {
+        *comp += (*sum - t) + x;
+    } else {
+        *comp += (x - t) + *sum;
+    }
+    *sum = t;
+}
+
 impl SumF64 {
-    fn fold(&mut self, a: &ArrayRef, group_ids: &[u32], n: usize) {
+    fn grow(&mut self, n: usize) {
         grow(&mut self.sums, n, 0.0);
+        grow(&mut self.comps, n, 0.0);
         grow(&mut self.seen, n, false);
-        let a = prim::<Float64Type>(a);
-        for_valid(a, group_ids, |g, i| {
-            self.sums[g] += a.value(i);
-            self.seen[g] = true;
-        });
     }
 }
 
@@ -130,25 +143,45 @@ impl GroupsAccumulator for SumF64 {
         n: usize,
         _: &[i64],
     ) -> Result<()> {
-        self.fold(&values[0], group_ids, n);
+        self.grow(n);
+        let a = prim::<Float64Type>(&values[0]);
+        for_valid(a, group_ids, |g, i| {
+            neumaier(&mut self.sums[g], &mut self.comps[g], a.value(i));
+            self.seen[g] = true;
+        });
         Ok(())
     }
     fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], n: usize) -> Result<()> {
-        self.fold(&states[0], group_ids, n);
+        self.grow(n);
+        let sums = prim::<Float64Type>(&states[0]);
+        let comps = prim::<Float64Type>(&states[1]);
+        for_valid(sums, group_ids, |g, i| {
+            neumaier(&mut self.sums[g], &mut self.comps[g], sums.value(i));
+            neumaier(&mut self.sums[g], &mut self.comps[g], comps.value(i));
+            self.seen[g] = true;
+        });
         Ok(())
     }
     fn state(&mut self) -> Result<Vec<ArrayRef>> {
-        Ok(vec![self.evaluate()?])
+        let seen = std::mem::take(&mut self.seen);
+        let comps = std::mem::take(&mut self.comps);
+        Ok(vec![
+            nullable_from(std::mem::take(&mut self.sums), seen.iter().copied()),
+            nullable_from(comps, seen.into_iter()),
+        ])
     }
     fn evaluate(&mut self) -> Result<ArrayRef> {
         let seen = std::mem::take(&mut self.seen);
-        Ok(nullable_from(
-            std::mem::take(&mut self.sums),
-            seen.into_iter(),
-        ))
+        let comps = std::mem::take(&mut self.comps);
+        let sums: Vec<f64> = std::mem::take(&mut self.sums)
+            .into_iter()
+            .zip(comps)
+            .map(|(s, c)| s + c)
+            .collect();
+        Ok(nullable_from(sums, seen.into_iter()))
     }
     fn size(&self) -> usize {
-        self.sums.capacity() * 9
+        self.sums.capacity() * 17
     }
 }
 
