@@ -1,12 +1,13 @@
 //! Sort, top-k, union, distinct and median/quantile through the `LazyFrame` API, each
-//! checked against a naive reference computed here, at unlimited and tiny budgets
-//! (tiny ones must spill, except top-k, which never does), with the pool back at
-//! zero and the spill dir empty afterwards.
+//! checked against a naive reference computed here over random data (nulls, duplicates,
+//! skew), random chunk sizes and unlimited / medium / tiny budgets (tiny ones must
+//! spill, except top-k, which never does; unlimited ones must not), with the pool back
+//! at zero and the spill dir empty afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use floe::prelude::*;
 use rand::rngs::StdRng;
@@ -137,110 +138,136 @@ fn top_k_is_a_bounded_heap_and_matches_the_full_sort() {
     assert_eq!(s.memory_pool().used(), 0);
 }
 
+/// Budgets of the fuzz loops: unlimited (must not spill), medium, tiny (must spill).
+const BUDGETS: [(Option<usize>, Option<bool>); 3] = [
+    (None, Some(false)),
+    (Some(4 << 20), None),
+    (Some(256 << 10), Some(true)),
+];
+
 #[test]
 fn union_and_distinct_match_a_set() {
-    let (schema, a) = data(5_000, 3);
-    let (_, b) = data(5_000, 4);
-    for limit in [None, Some(256 << 10)] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = session(limit, dir.path());
-        let fa = DataFrame::new(schema.clone(), vec![a.clone()]).lazy(&s);
-        let fb = DataFrame::new(schema.clone(), vec![b.clone()]).lazy(&s);
-        let both = fa.union(&fb).unwrap().select([col("g"), col("x")]).unwrap();
-        let all = both.collect().unwrap();
-        assert_eq!(all.num_rows(), 10_000);
-        let distinct = both.distinct().unwrap().collect().unwrap();
-        let mut want = BTreeSet::new();
-        for batch in [&a, &b] {
-            let g = batch.column(0).as_string::<i32>();
-            let x = batch.column(1).as_primitive::<Int64Type>();
-            for i in 0..batch.num_rows() {
-                want.insert((
-                    g.is_valid(i).then(|| g.value(i).to_string()),
-                    x.is_valid(i).then(|| x.value(i)),
-                ));
+    for seed in 0..3u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (schema, a) = data(rng.gen_range(1_000..6_000), seed * 2 + 3);
+        let (_, b) = data(rng.gen_range(1_000..6_000), seed * 2 + 4);
+        let chunk = [7usize, 100, 1000, 65536][rng.gen_range(0..4)];
+        for (limit, expect_spill) in BUDGETS {
+            let dir = tempfile::tempdir().unwrap();
+            let s = session_with(limit, chunk, dir.path());
+            let fa = DataFrame::new(schema.clone(), vec![a.clone()]).lazy(&s);
+            let fb = DataFrame::new(schema.clone(), vec![b.clone()]).lazy(&s);
+            let both = fa.union(&fb).unwrap().select([col("g"), col("x")]).unwrap();
+            let all = both.collect().unwrap();
+            assert_eq!(all.num_rows(), a.num_rows() + b.num_rows());
+            let distinct = both.distinct().unwrap().collect().unwrap();
+            let mut want = BTreeSet::new();
+            for batch in [&a, &b] {
+                let g = batch.column(0).as_string::<i32>();
+                let x = batch.column(1).as_primitive::<Int64Type>();
+                for i in 0..batch.num_rows() {
+                    want.insert((
+                        g.is_valid(i).then(|| g.value(i).to_string()),
+                        x.is_valid(i).then(|| x.value(i)),
+                    ));
+                }
             }
-        }
-        let mut got = BTreeSet::new();
-        for batch in distinct.batches() {
-            let g = batch.column(0).as_string::<i32>();
-            let x = batch.column(1).as_primitive::<Int64Type>();
-            for i in 0..batch.num_rows() {
-                assert!(got.insert((
-                    g.is_valid(i).then(|| g.value(i).to_string()),
-                    x.is_valid(i).then(|| x.value(i)),
-                )));
+            let mut got = BTreeSet::new();
+            for batch in distinct.batches() {
+                let g = batch.column(0).as_string::<i32>();
+                let x = batch.column(1).as_primitive::<Int64Type>();
+                for i in 0..batch.num_rows() {
+                    assert!(got.insert((
+                        g.is_valid(i).then(|| g.value(i).to_string()),
+                        x.is_valid(i).then(|| x.value(i)),
+                    )));
+                }
             }
+            assert_eq!(got, want, "seed {seed} chunk {chunk} limit {limit:?}");
+            if let Some(spill) = expect_spill {
+                assert_eq!(
+                    s.spilled().0 > 0,
+                    spill,
+                    "seed {seed} limit {limit:?}: spilled?"
+                );
+            }
+            assert_eq!(s.memory_pool().used(), 0);
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "spill dir not empty: {left:?}");
         }
-        assert_eq!(got, want, "limit {limit:?}");
-        if limit.is_some() {
-            assert!(s.spilled().0 > 0, "the tiny budget spills the distinct");
-        }
-        assert_eq!(s.memory_pool().used(), 0);
     }
 }
 
 #[test]
 fn median_and_quantile_per_group_match_naive() {
-    let (schema, batch) = data(20_000, 5);
-    let g = batch.column(0).as_string::<i32>();
-    let x = batch.column(1).as_primitive::<Int64Type>();
-    let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
-    for i in 0..batch.num_rows() {
-        let v = groups
-            .entry(g.is_valid(i).then(|| g.value(i).to_string()))
-            .or_default();
-        if x.is_valid(i) {
-            v.push(x.value(i) as f64);
-        }
-    }
-    let cont = |v: &mut Vec<f64>, q: f64| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        let pos = q * (v.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
-    };
-    for (limit, force) in [(None, false), (Some(300 << 10), true)] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut b = Session::builder()
-            .threads(2)
-            .chunk_rows(777)
-            .spill_dir(dir.path());
-        if let Some(l) = limit {
-            b = b.memory_limit_bytes(l).force_spill(force);
-        }
-        let s = b.build().unwrap();
-        let df = DataFrame::new(schema.clone(), vec![batch.clone()])
-            .lazy(&s)
-            .group_by([col("g")])
-            .agg([
-                col("x").median().alias("med"),
-                col("x").quantile(0.9).unwrap().alias("p90"),
-            ])
-            .unwrap()
-            .collect()
-            .unwrap();
-        let mut seen = 0;
-        for out in df.batches() {
-            let og = out.column(0).as_string::<i32>();
-            let med = out.column(1).as_primitive::<Float64Type>();
-            let p90 = out.column(2).as_primitive::<Float64Type>();
-            for i in 0..out.num_rows() {
-                let key = og.is_valid(i).then(|| og.value(i).to_string());
-                let mut v = groups[&key].clone();
-                assert_eq!(med.value(i), cont(&mut v, 0.5), "median of {key:?}");
-                assert!(
-                    (p90.value(i) - cont(&mut v, 0.9)).abs() < 1e-9,
-                    "p90 of {key:?}"
-                );
-                seen += 1;
+    for seed in 0..3u64 {
+        let mut rng = StdRng::seed_from_u64(seed + 50);
+        let (schema, batch) = data(rng.gen_range(2_000..20_000), seed + 5);
+        let chunk = [7usize, 100, 1000, 65536][rng.gen_range(0..4)];
+        let g = batch.column(0).as_string::<i32>();
+        let x = batch.column(1).as_primitive::<Int64Type>();
+        let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
+        for i in 0..batch.num_rows() {
+            let v = groups
+                .entry(g.is_valid(i).then(|| g.value(i).to_string()))
+                .or_default();
+            if x.is_valid(i) {
+                v.push(x.value(i) as f64);
             }
         }
-        assert_eq!(seen, groups.len());
-        if force {
-            assert!(s.spilled().0 > 0);
+        let cont = |v: &mut Vec<f64>, q: f64| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            let pos = q * (v.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+        };
+        for (limit, force) in [(None, false), (Some(300 << 10), true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = Session::builder()
+                .threads(2)
+                .chunk_rows(777)
+                .spill_dir(dir.path());
+            if let Some(l) = limit {
+                b = b.memory_limit_bytes(l).force_spill(force);
+            }
+            let s = b.build().unwrap();
+            let df = DataFrame::new(schema.clone(), vec![batch.clone()])
+                .lazy(&s)
+                .group_by([col("g")])
+                .agg([
+                    col("x").median().alias("med"),
+                    col("x").quantile(0.9).unwrap().alias("p90"),
+                ])
+                .unwrap()
+                .collect()
+                .unwrap();
+            let mut seen = 0;
+            for out in df.batches() {
+                let og = out.column(0).as_string::<i32>();
+                let med = out.column(1).as_primitive::<Float64Type>();
+                let p90 = out.column(2).as_primitive::<Float64Type>();
+                for i in 0..out.num_rows() {
+                    let key = og.is_valid(i).then(|| og.value(i).to_string());
+                    let mut v = groups[&key].clone();
+                    assert_eq!(med.value(i), cont(&mut v, 0.5), "median of {key:?}");
+                    assert!(
+                        (p90.value(i) - cont(&mut v, 0.9)).abs() < 1e-9,
+                        "p90 of {key:?}"
+                    );
+                    seen += 1;
+                }
+            }
+            assert_eq!(seen, groups.len());
+            if let Some(spill) = expect_spill {
+                assert_eq!(
+                    s.spilled().0 > 0,
+                    spill,
+                    "seed {seed} limit {limit:?}: spilled?"
+                );
+            }
+            assert_eq!(s.memory_pool().used(), 0);
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "spill dir not empty: {left:?}");
         }
-        assert_eq!(s.memory_pool().used(), 0);
-        let _ = Float64Array::from(vec![0.0]);
     }
 }
