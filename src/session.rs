@@ -244,6 +244,7 @@ impl Session {
                 rows_scanned: Arc::clone(&self.inner.rows_scanned),
             },
             pool: Arc::clone(&self.inner.pool),
+            topk_bound: None,
             spill: SpillManager::with_write_buffer(
                 &c.spill_dir,
                 c.max_spill_bytes,

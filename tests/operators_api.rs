@@ -33,9 +33,13 @@ fn data(rows: usize, seed: u64) -> (Arc<Schema>, RecordBatch) {
 }
 
 fn session(limit: Option<usize>, dir: &std::path::Path) -> Session {
+    session_with(limit, 1000, dir)
+}
+
+fn session_with(limit: Option<usize>, chunk: usize, dir: &std::path::Path) -> Session {
     let mut b = Session::builder()
         .threads(2)
-        .chunk_rows(1000)
+        .chunk_rows(chunk)
         .spill_dir(dir);
     match limit {
         Some(l) => b = b.memory_limit_bytes(l),
@@ -221,16 +225,9 @@ fn median_and_quantile_per_group_match_naive() {
             let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
             v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
         };
-        for (limit, force) in [(None, false), (Some(300 << 10), true)] {
+        for (limit, expect_spill) in BUDGETS {
             let dir = tempfile::tempdir().unwrap();
-            let mut b = Session::builder()
-                .threads(2)
-                .chunk_rows(777)
-                .spill_dir(dir.path());
-            if let Some(l) = limit {
-                b = b.memory_limit_bytes(l).force_spill(force);
-            }
-            let s = b.build().unwrap();
+            let s = session_with(limit, chunk, dir.path());
             let df = DataFrame::new(schema.clone(), vec![batch.clone()])
                 .lazy(&s)
                 .group_by([col("g")])

@@ -66,7 +66,7 @@ elif engine == "datafusion":
         import pyarrow.dataset as ds
         rows = ds.dataset(f"{out}/sort_datafusion.parquet").count_rows()
     else:
-        df.to_pandas().to_csv(f"{out}/{workload}_datafusion.csv", index=False)
+        df.write_csv(f"{out}/{workload}_datafusion.csv", with_header=True)
 else:
     sys.exit(f"unknown engine {engine}")
 print(json.dumps({"engine": engine, "workload": workload, "format": fmt,

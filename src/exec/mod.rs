@@ -10,5 +10,6 @@ pub mod pipeline;
 pub mod planner;
 pub mod project;
 pub mod sort;
+pub mod topk_bound;
 
 pub use pipeline::{ExecContext, LocalSink, Morsel, Operator, Seq, Sink, SinkStatus, Source, Task};

@@ -30,6 +30,7 @@ use super::pipeline::{
 };
 use super::project::ProjectOperator;
 use super::sort::{ExternalSortSink, SortContext, SortKey, TopKSink};
+use super::topk_bound::TopKBound;
 use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::io::scan::{scan, ScanRequest};
@@ -47,6 +48,9 @@ pub struct QueryContext {
     pub spill: Arc<SpillManager>,
     pub config: SessionConfig,
     pub metrics: QueryMetrics,
+    /// The bound of a top-k directly above the scan being planned (see
+    /// [`super::topk_bound`]); set only while planning that top-k's input.
+    pub topk_bound: Option<Arc<TopKBound>>,
 }
 
 /// A pipeline under construction: its source and the operators after it.
@@ -116,6 +120,7 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
                     chunk_rows: ctx.config.chunk_rows,
                     pool: Arc::clone(&ctx.pool),
                     metrics: Arc::clone(&metrics),
+                    topk_bound: ctx.topk_bound.clone(),
                 },
             )?;
             Ok(PipelineParts::single(source, metrics))
@@ -204,9 +209,17 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             ))
         }
         LogicalPlan::Sort { input, keys, fetch } => {
-            let parts = build_with(input, ctx, budget)?;
+            let bound = fetch.and_then(|_| topk_bound(input, keys));
+            let parts = match &bound {
+                Some(b) => {
+                    let mut sub = ctx.clone();
+                    sub.topk_bound = Some(Arc::clone(b));
+                    build_with(input, &sub, budget)?
+                }
+                None => build_with(input, &ctx.without_bound(), budget)?,
+            };
             let metrics = ctx.metrics.register(describe(plan));
-            let sink = sort_sink(&input.schema(), keys, *fetch, ctx, &metrics)?;
+            let sink = sort_sink(&input.schema(), keys, *fetch, ctx, &metrics, bound)?;
             run_parts(parts, ctx, sink.as_ref())?;
             Ok(PipelineParts::single(sink.finalize()?, metrics))
         }
@@ -281,6 +294,50 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
 /// Runs more merge inputs than this at once only in several passes.
 const SORT_FAN_IN: usize = 64;
 
+impl QueryContext {
+    /// This context for planning an input that no top-k bound may reach.
+    fn without_bound(&self) -> QueryContext {
+        let mut c = self.clone();
+        c.topk_bound = None;
+        c
+    }
+}
+
+/// A bound for a top-k whose first key is a column that reaches it unchanged from a
+/// Parquet scan through filters and projections only.
+fn topk_bound(input: &LogicalPlan, keys: &[crate::plan::SortExpr]) -> Option<Arc<TopKBound>> {
+    let first = keys.first()?;
+    let crate::expr::Expr::Column(column) = &first.expr else {
+        return None;
+    };
+    let mut node = input;
+    loop {
+        match node {
+            LogicalPlan::Filter { input, .. } => node = input,
+            LogicalPlan::Project { input, exprs, .. } => {
+                let passes = exprs
+                    .iter()
+                    .any(|e| matches!(e, crate::expr::Expr::Column(c) if c == column));
+                if !passes {
+                    return None;
+                }
+                node = input;
+            }
+            LogicalPlan::Scan(s) => {
+                let parquet = matches!(s.dataset.format, crate::io::FileFormat::Parquet(_));
+                return (parquet && s.schema.field_with_name(column).is_ok()).then(|| {
+                    Arc::new(TopKBound::new(
+                        column.clone(),
+                        first.descending,
+                        first.nulls_first,
+                    ))
+                });
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// The sink of a sort: a top-k heap when only the first `fetch` rows are needed.
 fn sort_sink(
     schema: &arrow::datatypes::SchemaRef,
@@ -288,6 +345,7 @@ fn sort_sink(
     fetch: Option<usize>,
     ctx: &QueryContext,
     metrics: &Arc<OperatorMetrics>,
+    bound: Option<Arc<TopKBound>>,
 ) -> Result<Box<dyn Sink>> {
     let keys: Vec<SortKey> = keys
         .iter()
@@ -307,7 +365,9 @@ fn sort_sink(
         fan_in: SORT_FAN_IN,
     };
     Ok(match fetch {
-        Some(k) => Box::new(TopKSink::try_new(Arc::clone(schema), keys, k, sctx)?),
+        Some(k) => {
+            Box::new(TopKSink::try_new(Arc::clone(schema), keys, k, sctx)?.with_bound(bound))
+        }
         None => Box::new(ExternalSortSink::try_new(Arc::clone(schema), keys, sctx)?),
     })
 }

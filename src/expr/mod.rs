@@ -520,8 +520,10 @@ impl Expr {
                 op: BinaryOp::Or, ..
             } => match e.clone().factor_disjunction() {
                 Some((common, rest)) => {
-                    let mut v: Vec<Expr> =
-                        common.into_iter().flat_map(|c| c.split_conjunction()).collect();
+                    let mut v: Vec<Expr> = common
+                        .into_iter()
+                        .flat_map(|c| c.split_conjunction())
+                        .collect();
                     v.extend(rest);
                     v
                 }

@@ -47,7 +47,7 @@ use super::csv::{Dialect, DEFAULT_RANGE_BYTES, MAX_BATCH_ROWS};
 use super::dataset::{Dataset, FileFormat};
 use super::options::BadRowPolicy;
 use super::parquet::prune::keep_row_groups;
-use super::parquet::{ParquetFileScan, RowGroupReader};
+use super::parquet::{ParquetFileScan, RowGroupReader, TopKStats};
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{BatchIter, Source, Task};
 use crate::expr::Expr;
@@ -68,6 +68,8 @@ pub struct ScanRequest {
     pub pool: Arc<MemoryPool>,
     /// The scan operator's counters.
     pub metrics: Arc<OperatorMetrics>,
+    /// A top-k's running bound: Parquet row groups that cannot reach it are skipped.
+    pub topk_bound: Option<Arc<crate::exec::topk_bound::TopKBound>>,
 }
 
 /// The output schema of a scan of `dataset` with `projection`.
@@ -425,6 +427,10 @@ pub(crate) fn scan_source_with(
                     metadata: metadata.clone(),
                     projection: projection.clone(),
                     chunk_rows: request.chunk_rows.max(1),
+                    topk: request
+                        .topk_bound
+                        .as_ref()
+                        .and_then(|b| TopKStats::try_new(Arc::clone(b), metadata)),
                 };
                 UnitKind::Parquet {
                     scan: Arc::new(scan),

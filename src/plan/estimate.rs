@@ -4,7 +4,7 @@
 //! reading data: a scan is its files' bytes, scaled by the share of columns read (CSV
 //! text is about the size of its Arrow form; Parquet is compressed, so ×3); a filter
 //! keeps half; an aggregate keeps a tenth, or one row without keys; a limit is at most
-//! its rows; a join is its larger input. Values are exact. Only the comparison of two
+//! its rows; a join is its larger input, a semi or anti join half its left input. Values are exact. Only the comparison of two
 //! estimates matters, so consistent bias is harmless.
 
 use crate::io::FileFormat;
@@ -50,6 +50,12 @@ pub fn bytes(plan: &LogicalPlan) -> u64 {
             bytes(input).min(*fetch as u64 * 8 * input.schema().fields().len() as u64)
         }
         LogicalPlan::Sort { input, .. } => bytes(input),
+        // A semi or anti join keeps some of its left rows.
+        LogicalPlan::Join {
+            left,
+            join_type: crate::plan::JoinType::Semi | crate::plan::JoinType::Anti,
+            ..
+        } => bytes(left) / 2,
         LogicalPlan::Join { left, right, .. } => bytes(left).max(bytes(right)),
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| bytes(i)).sum(),
     }

@@ -87,12 +87,16 @@ impl FinalAggregateSource {
         let mut reservation = self.ctx.pool.reservation("HashAggregate(final)");
         let mut ids = vec![];
         let mut hashes = vec![];
+        // Partitions merge in parallel: each task keeps to its share of the pool, so a
+        // large partition re-partitions instead of starving its neighbours.
+        let share = self.ctx.pool.limit() / self.ctx.threads.max(1);
         while let Some(batch) = inputs.next() {
             let batch = batch?;
             merge_batch(&mut table, spec, &batch, &mut ids, &mut hashes)?;
             let size = table.size();
             self.ctx.metrics.record_reserved(size);
-            if reservation.try_resize(size).is_err() {
+            let over_share = size > share && table.num_groups() >= 16 && depth < max_depth();
+            if over_share || reservation.try_resize(size).is_err() {
                 // Re-partitioning cannot help when not even a handful of groups fit.
                 if depth >= max_depth() || table.num_groups() < 16 {
                     return Err(reservation.exhausted(size - reservation.size()));

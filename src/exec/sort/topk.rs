@@ -29,7 +29,7 @@
 //! and stops the pipeline at the first morsel.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, BinaryArray, RecordBatch, UInt32Array};
 use arrow::compute::kernels::cmp;
@@ -39,6 +39,7 @@ use super::keys::{key_column, strip_key, KeyEncoder};
 use super::{single_task, SortContext, SortKey};
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
+use crate::exec::topk_bound::TopKBound;
 use crate::memory::{batch_memory_size, Reservation};
 
 /// Fewest pending survivors that trigger a compaction: for a small `k`, the cost of
@@ -83,6 +84,8 @@ pub struct TopKSink {
     k: usize,
     ctx: SortContext,
     best: Mutex<Best>,
+    /// Where the k-th value of the first key is published for the scan below.
+    bound: Option<Arc<TopKBound>>,
 }
 
 impl TopKSink {
@@ -100,7 +103,26 @@ impl TopKSink {
             k,
             ctx,
             best: Mutex::new(best),
+            bound: None,
         })
+    }
+
+    /// Publishes the running k-th value of the first key to `bound` (see
+    /// [`TopKBound`]).
+    pub fn with_bound(mut self, bound: Option<Arc<TopKBound>>) -> Self {
+        self.bound = bound;
+        self
+    }
+
+    /// Offers the k-th row's key value of `rows` (k rows in key order) to the bound.
+    fn publish(&self, rows: &RecordBatch) {
+        let Some(bound) = &self.bound else { return };
+        if self.k == 0 || rows.num_rows() < self.k {
+            return;
+        }
+        if let Some(col) = rows.column_by_name(&bound.column) {
+            bound.offer(col.slice(self.k - 1, 1));
+        }
     }
 
     /// Folds the pending survivors into the best rows: keeps the `k` smallest keys, in
@@ -125,6 +147,7 @@ impl TopKSink {
         let rows = arrow::compute::take_record_batch(&all, &UInt32Array::from(idx))?;
         best.reservation.try_resize(batch_memory_size(&rows))?;
         self.ctx.metrics.record_reserved(best.reservation.size());
+        self.publish(&rows);
         best.rows = Some(rows);
         Ok(())
     }

@@ -26,6 +26,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
+use crate::exec::topk_bound::TopKBound;
 use crate::io::scan::ScanReservation;
 
 /// Reads and parses the footer of `path`.
@@ -76,6 +77,48 @@ pub(crate) struct ParquetFileScan {
     /// Root (top-level) column indices to decode, ascending.
     pub projection: Vec<usize>,
     pub chunk_rows: usize,
+    /// A top-k's bound with this file's row-group statistics of its column.
+    pub topk: Option<TopKStats>,
+}
+
+/// Row-group statistics of a top-k's key column, for [`TopKBound::may_contribute`].
+#[derive(Debug)]
+pub(crate) struct TopKStats {
+    bound: Arc<TopKBound>,
+    mins: arrow::array::ArrayRef,
+    maxes: arrow::array::ArrayRef,
+    null_counts: arrow::array::UInt64Array,
+}
+
+impl TopKStats {
+    /// `None` when the file has no usable statistics for the column.
+    pub fn try_new(bound: Arc<TopKBound>, metadata: &ArrowReaderMetadata) -> Option<Self> {
+        use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+        let converter = StatisticsConverter::try_new(
+            &bound.column,
+            metadata.schema(),
+            metadata.parquet_schema(),
+        )
+        .ok()?;
+        let groups = metadata.metadata().row_groups();
+        Some(TopKStats {
+            mins: converter.row_group_mins(groups.iter()).ok()?,
+            maxes: converter.row_group_maxes(groups.iter()).ok()?,
+            null_counts: converter.row_group_null_counts(groups.iter()).ok()?,
+            bound,
+        })
+    }
+
+    /// Whether row group `rg` may still hold a top-k row.
+    fn keeps(&self, rg: usize) -> bool {
+        use arrow::array::Array;
+        if rg >= self.mins.len() {
+            return true;
+        }
+        let nulls = (!self.null_counts.is_null(rg)).then(|| self.null_counts.value(rg));
+        self.bound
+            .may_contribute(&self.mins.slice(rg, 1), &self.maxes.slice(rg, 1), nulls)
+    }
 }
 
 impl ParquetFileScan {
@@ -144,6 +187,13 @@ impl RowGroupReader {
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.reader.is_none() {
+            // Checked when the row group is reached, so the bound is as tight as the
+            // top-k has made it by then.
+            if let Some(topk) = &self.scan.topk {
+                if !topk.keeps(self.row_group) {
+                    return Ok(None);
+                }
+            }
             self.reader = Some(self.scan.build_reader(self.row_group)?);
         }
         let Some(reader) = self.reader.as_mut() else {

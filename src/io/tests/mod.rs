@@ -33,6 +33,7 @@ pub(super) fn request(
     chunk_rows: usize,
 ) -> ScanRequest {
     ScanRequest {
+        topk_bound: None,
         projection: projection.map(|p| p.iter().map(|s| s.to_string()).collect()),
         filters,
         limit: None,

@@ -3,18 +3,21 @@
 //! 1. [`constant_folding`]: evaluates literal-only sub-expressions once.
 //! 2. [`predicate_pushdown`]: moves filters towards and into scans (where they drive
 //!    Parquet row-group pruning and hive partition pruning).
-//! 3. [`join_order`]: rebuilds regions of inner joins left-deep, largest input as the
+//! 3. [`semi_join_pushdown`]: a semi/anti join over an inner join moves to the side
+//!    its conditions read (an `IN (subquery)` filters its own table first).
+//! 4. [`join_order`]: rebuilds regions of inner joins left-deep, largest input as the
 //!    probe stream, smallest connected input next; then predicate pushdown again, which
 //!    turns the region's equalities into join keys.
-//! 4. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
+//! 5. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
-//! 5. [`projection_pushdown`]: scans read only the columns the query uses.
+//! 6. [`projection_pushdown`]: scans read only the columns the query uses.
 
 pub mod constant_folding;
 pub mod join_order;
 pub mod limit_pushdown;
 pub mod predicate_pushdown;
 pub mod projection_pushdown;
+pub mod semi_join_pushdown;
 
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ use crate::error::Result;
 pub fn optimize(plan: &LogicalPlan) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_plan(plan)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
+    let plan = semi_join_pushdown::push_down(&plan)?;
     let plan = join_order::reorder(&plan)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
     let plan = limit_pushdown::push_down(&plan, None)?;
