@@ -14,13 +14,14 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
 use crate::exec::planner::{collect, describe_pipelines, run_into};
+use crate::exec::sample::SampledStats;
 use crate::expr::Expr;
 use crate::io::sink::{csv_sink, parquet_sink};
 use crate::io::{CsvSinkOptions, ParquetSinkOptions};
 use crate::metrics::{human_bytes, QueryMetrics};
 use crate::plan::aggregate::build_aggregate;
 use crate::plan::explain::format_plan;
-use crate::plan::optimizer::optimize;
+use crate::plan::optimizer::optimize_with;
 use crate::plan::{JoinType, LogicalPlan, SortExpr};
 use crate::session::Session;
 
@@ -326,9 +327,10 @@ impl LazyFrame {
         self.distinct()
     }
 
-    /// The optimized plan.
+    /// The optimized plan, as `collect` runs it (join order from sampled statistics,
+    /// see [`crate::exec::sample`]).
     pub fn optimized_plan(&self) -> Result<LogicalPlan> {
-        optimize(&self.plan)
+        optimize_with(&self.plan, &SampledStats::new(&self.session))
     }
 
     /// Runs the query and returns its result.
@@ -338,7 +340,7 @@ impl LazyFrame {
 
     /// Runs the query; also returns every operator's metrics.
     pub fn collect_with_metrics(&self) -> Result<(DataFrame, QueryMetrics)> {
-        let plan = optimize(&self.plan)?;
+        let plan = self.optimized_plan()?;
         let ctx = self.session.query_context();
         let batches = collect(&plan, &ctx);
         self.session.record_query(&ctx);
@@ -354,7 +356,7 @@ impl LazyFrame {
 
     /// The optimized logical plan and the pipelines it runs as.
     pub fn explain(&self) -> Result<String> {
-        let plan = optimize(&self.plan)?;
+        let plan = self.optimized_plan()?;
         Ok(format!(
             "Logical plan (optimized):\n{}\nPipelines:\n{}",
             format_plan(&plan),
@@ -411,7 +413,7 @@ impl LazyFrame {
             Arc<crate::metrics::OperatorMetrics>,
         ) -> Result<Arc<crate::io::sink::FileSink>>,
     ) -> Result<SinkReport> {
-        let plan = optimize(&self.plan)?;
+        let plan = self.optimized_plan()?;
         let ctx = self.session.query_context();
         let metrics = ctx.metrics.register(format!("{label} {}", path.display()));
         let sink = make(plan.schema(), Arc::clone(&ctx.pool), metrics)?;
@@ -426,7 +428,7 @@ impl LazyFrame {
 
     /// Runs the query into any sink (e.g. a streaming writer of the CLI).
     pub fn sink_into(&self, sink: &dyn crate::exec::Sink) -> Result<QueryMetrics> {
-        let plan = optimize(&self.plan)?;
+        let plan = self.optimized_plan()?;
         let ctx = self.session.query_context();
         let result = run_into(&plan, &ctx, sink);
         self.session.record_query(&ctx);

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod pipeline;
 pub mod planner;
 pub mod project;
+pub mod sample;
 pub mod sort;
 pub mod topk_bound;
 

@@ -6,10 +6,76 @@
 //! keeps half; an aggregate keeps a tenth, or one row without keys; a limit is at most
 //! its rows; a join is its larger input, a semi or anti join half its left input. Values are exact. Only the comparison of two
 //! estimates matters, so consistent bias is harmless.
+//!
+//! [`rows`] estimates a row count for join ordering: a Parquet scan counts the rows
+//! in its footers (exact), a CSV scan divides its bytes by the schema's row width
+//! ([`row_width`]); filters halve, limits cap, in-memory values are exact; anything
+//! else is [`bytes`] divided by its row width.
 
 use crate::io::FileFormat;
 use crate::memory::batch_memory_size;
 use crate::plan::LogicalPlan;
+use arrow::datatypes::{DataType, Schema};
+
+/// Estimated bytes per row of `schema`: 24 per string or binary column, 8 for any
+/// other (numbers, dates, booleans).
+pub fn row_width(schema: &Schema) -> f64 {
+    let w: usize = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView => 24,
+            _ => 8,
+        })
+        .sum();
+    w.max(8) as f64
+}
+
+/// Estimated rows of `plan`'s output (at least 1).
+pub fn rows(plan: &LogicalPlan) -> f64 {
+    let r = match plan {
+        LogicalPlan::Scan(s) => {
+            let footers: Option<i64> = s
+                .dataset
+                .files
+                .iter()
+                .map(|f| {
+                    f.parquet
+                        .as_ref()
+                        .map(|m| m.metadata().file_metadata().num_rows())
+                })
+                .sum();
+            let mut r = match footers {
+                Some(n) => n as f64,
+                None => {
+                    let files: u64 = s.dataset.files.iter().map(|f| f.size).sum();
+                    files as f64 / row_width(&s.dataset.schema)
+                }
+            };
+            for _ in &s.filters {
+                r /= 2.0;
+            }
+            if let Some(l) = s.limit {
+                r = r.min(l as f64);
+            }
+            r
+        }
+        LogicalPlan::Values { batches, .. } => {
+            batches.iter().map(|b| b.num_rows()).sum::<usize>() as f64
+        }
+        LogicalPlan::Filter { input, .. } => rows(input) / 2.0,
+        LogicalPlan::Project { input, .. } => rows(input),
+        LogicalPlan::Limit { input, fetch, .. } => rows(input).min(*fetch as f64),
+        LogicalPlan::Sort { input, .. } => rows(input),
+        other => bytes(other) as f64 / row_width(&other.schema()),
+    };
+    r.max(1.0)
+}
 
 /// Estimated bytes of `plan`'s output.
 pub fn bytes(plan: &LogicalPlan) -> u64 {

@@ -5,9 +5,11 @@
 //!    Parquet row-group pruning and hive partition pruning).
 //! 3. [`semi_join_pushdown`]: a semi/anti join over an inner join moves to the side
 //!    its conditions read (an `IN (subquery)` filters its own table first).
-//! 4. [`join_order`]: rebuilds regions of inner joins left-deep, largest input as the
-//!    probe stream, smallest connected input next; then predicate pushdown again, which
-//!    turns the region's equalities into join keys.
+//! 4. [`join_order`]: rebuilds regions of inner joins left-deep, the input with the
+//!    most rows as the probe stream, then greedily the connected input with the
+//!    smallest estimated join output (row counts and distinct counts from a
+//!    [`join_order::JoinStats`]); then predicate pushdown again, which turns the
+//!    region's equalities into join keys.
 //! 5. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
 //! 6. [`projection_pushdown`]: scans read only the columns the query uses.
@@ -24,12 +26,21 @@ use std::sync::Arc;
 use super::LogicalPlan;
 use crate::error::Result;
 
-/// Runs every rule once, in order.
+pub use join_order::{DefaultStats, JoinStats};
+
+/// Runs every rule once, in order, ordering joins with [`DefaultStats`] (reads no
+/// data).
 pub fn optimize(plan: &LogicalPlan) -> Result<LogicalPlan> {
+    optimize_with(plan, &DefaultStats)
+}
+
+/// Runs every rule once, in order, ordering joins with `stats` (which may sample
+/// the join inputs; the leaves it is asked about are already filtered).
+pub fn optimize_with(plan: &LogicalPlan, stats: &dyn JoinStats) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_plan(plan)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
     let plan = semi_join_pushdown::push_down(&plan)?;
-    let plan = join_order::reorder(&plan)?;
+    let plan = join_order::reorder_with(&plan, stats)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
     let plan = limit_pushdown::push_down(&plan, None)?;
     let plan = projection_pushdown::prune(&plan, None)?;
