@@ -9,8 +9,11 @@ use arrow::datatypes::{DataType, Field, Schema};
 use floe::plan::LogicalPlan;
 use floe::prelude::*;
 
+/// A column: its name and its value at row i.
+type Column<'a> = (&'a str, fn(i64) -> i64);
+
 /// An in-memory table of `n` rows whose columns are `f(i)` for row i.
-fn table(s: &Session, name: &str, n: i64, cols: &[(&str, fn(i64) -> i64)]) {
+fn table(s: &Session, name: &str, n: i64, cols: &[Column]) {
     let schema = Arc::new(Schema::new(
         cols.iter()
             .map(|(c, _)| Field::new(*c, DataType::Int64, false))
