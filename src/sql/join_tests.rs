@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use super::tests::rows;
 use crate::error::Error;
 use crate::frame::DataFrame;
 use crate::plan::explain::format_plan;
@@ -78,22 +78,6 @@ fn collect(sql: &str) -> DataFrame {
         .sql(sql)
         .and_then(|f| f.collect())
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn rows(df: &DataFrame) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("null");
-    let mut out = vec![];
-    for b in df.batches() {
-        let fmts: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
-        }
-    }
-    out
 }
 
 fn strings(want: &[&[&str]]) -> Vec<Vec<String>> {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::Error;
 use crate::frame::DataFrame;
@@ -83,18 +82,7 @@ fn rows(sql: &str) -> Vec<Vec<String>> {
         .sql(sql)
         .and_then(|f| f.collect())
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let options = FormatOptions::default().with_null("null");
-    let mut out = vec![];
-    for b in df.batches() {
-        let fmts: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
-        }
-    }
+    let mut out = super::tests::rows(&df);
     out.sort();
     out
 }

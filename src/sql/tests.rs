@@ -82,8 +82,8 @@ fn run(sql: &str) -> Result<DataFrame> {
     session().sql(sql)?.collect()
 }
 
-/// Every row as strings (nulls as "null"), in output order.
-fn rows(df: &DataFrame) -> Vec<Vec<String>> {
+/// Every row as strings (nulls as "null"), in output order (shared by the SQL tests).
+pub(super) fn rows(df: &DataFrame) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("null");
     let mut out = vec![];
     for b in df.batches() {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arrow::array::RecordBatch;
 
 use super::table::JoinTable;
-use super::{JoinContext, JoinSpec};
+use super::{hash_column, JoinContext, JoinSpec};
 use crate::error::{Error, Result};
 use crate::exec::group_table::{split_by_partition, PARTITIONS};
 use crate::exec::pipeline::{LocalSink, MemorySource, Morsel, Sink, SinkStatus, Source};
@@ -143,10 +143,9 @@ impl LocalBuild<'_> {
             return Ok(());
         }
         let mut parts: Vec<Vec<RecordBatch>> = vec![vec![]; PARTITIONS];
-        let hash_col = self.sink.spec.build_keyed_schema.fields().len() - 1;
         for b in std::mem::take(&mut self.whole) {
             let before = batch_memory_size(&b);
-            let hashes = hashes_of(&b, hash_col)?;
+            let hashes = hash_column(&b)?;
             for piece in split_by_partition(&b, &hashes, 0, PARTITIONS) {
                 let (p, rows) = piece?;
                 self.reservation.try_grow(batch_memory_size(&rows)).ok();
@@ -191,8 +190,7 @@ impl LocalBuild<'_> {
 
     fn add_partitioned(&mut self, batch: RecordBatch) -> Result<()> {
         self.flush_spilled()?;
-        let hash_col = self.sink.spec.build_keyed_schema.fields().len() - 1;
-        let hashes = hashes_of(&batch, hash_col)?;
+        let hashes = hash_column(&batch)?;
         for piece in split_by_partition(&batch, &hashes, 0, PARTITIONS) {
             let (p, rows) = piece?;
             loop {
@@ -214,15 +212,6 @@ impl LocalBuild<'_> {
         }
         Ok(())
     }
-}
-
-fn hashes_of(batch: &RecordBatch, col: usize) -> Result<Vec<u64>> {
-    batch
-        .column(col)
-        .as_any()
-        .downcast_ref::<arrow::array::UInt64Array>()
-        .map(|a| a.values().to_vec())
-        .ok_or_else(|| Error::Internal("join batch lacks its hash".into()))
 }
 
 impl LocalSink for LocalBuild<'_> {

@@ -36,8 +36,6 @@ mod build;
 mod probe;
 mod table;
 mod tail;
-#[cfg(test)]
-mod tests;
 
 use std::sync::Arc;
 
@@ -233,6 +231,30 @@ impl JoinSpec {
     }
 }
 
+/// The `__hash` column (the last one) of a keyed batch.
+pub(crate) fn hash_column(batch: &RecordBatch) -> Result<Vec<u64>> {
+    batch
+        .columns()
+        .last()
+        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        .map(|a| a.values().to_vec())
+        .ok_or_else(|| crate::error::Error::Internal("join batch lacks its hash".into()))
+}
+
+/// Rows of a keyed batch (with `inputs` input columns) whose keys are all non-null;
+/// `None` when every row's are.
+pub(crate) fn key_validity(
+    batch: &RecordBatch,
+    inputs: usize,
+    spec: &JoinSpec,
+) -> Option<NullBuffer> {
+    batch.columns()[inputs..inputs + spec.key_types.len()]
+        .iter()
+        .fold(None, |valid, k| {
+            NullBuffer::union(valid.as_ref(), k.logical_nulls().as_ref())
+        })
+}
+
 /// The keys of a keyed batch, ready for lookups.
 pub struct BatchKeys {
     encoded: Option<EncodedKeys>,
@@ -246,19 +268,12 @@ impl BatchKeys {
     pub fn of(batch: &RecordBatch, inputs: usize, spec: &JoinSpec) -> Result<Self> {
         let nkeys = spec.key_types.len();
         let keys: Vec<ArrayRef> = batch.columns()[inputs..inputs + nkeys].to_vec();
-        let mut valid: Option<NullBuffer> = None;
-        for k in &keys {
-            valid = NullBuffer::union(valid.as_ref(), k.logical_nulls().as_ref());
-        }
+        let valid = key_validity(batch, inputs, spec);
         let encoded = match spec.codec()? {
             None => None,
             Some(c) => Some(c.encode(&keys)?),
         };
-        let hashes = batch.columns()[inputs + nkeys]
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .map(|a| a.values().to_vec())
-            .ok_or_else(|| crate::error::Error::Internal("join batch lacks its hash".into()))?;
+        let hashes = hash_column(batch)?;
         Ok(BatchKeys {
             encoded,
             valid,

@@ -22,7 +22,7 @@ use arrow::compute::{filter_record_batch, interleave, take};
 
 use super::build::JoinShared;
 use super::table::{head, JoinTable};
-use super::{BatchKeys, JoinSpec};
+use super::{hash_column, key_validity, BatchKeys, JoinSpec};
 use crate::error::Result;
 use crate::exec::group_table::{partition_of, split_by_partition};
 use crate::exec::pipeline::{Emit, Operator, SinkStatus};
@@ -42,57 +42,31 @@ impl Operator for HashJoinProbe {
         let spec = &self.shared.spec;
         let keyed = spec.keyed(&batch, false)?;
         let table = self.shared.table()?;
-        if !self.shared.any_spilled() {
-            return probe_keyed(
-                spec,
-                &table,
-                &keyed,
-                self.shared.chunk_rows,
-                true,
-                &mut vec![],
-                emit,
-            );
-        }
+        let chunk_rows = self.shared.chunk_rows;
         // Rows of spilled partitions wait in their partition's probe file; rows with a
-        // null key can never match and stay here.
-        let inputs = spec.probe_schema.fields().len();
-        let keys = BatchKeys::of(&keyed, inputs, spec)?;
-        let mut parts: Vec<u64> = Vec::with_capacity(keyed.num_rows());
-        let mut deferred = false;
-        for (i, &h) in keys.hashes.iter().enumerate() {
-            let p = partition_of(h, 0);
-            if keys.is_valid(i) && self.shared.is_spilled(p) {
-                deferred = true;
-                parts.push(p as u64);
-            } else {
-                // Marker outside the partition range: probed now.
-                parts.push(u64::MAX);
-            }
+        // null key can never match and are probed (as unmatched) now.
+        let deferred: Vec<bool> = if self.shared.any_spilled() {
+            let valid = key_validity(&keyed, spec.probe_schema.fields().len(), spec);
+            hash_column(&keyed)?
+                .iter()
+                .enumerate()
+                .map(|(i, &h)| {
+                    valid.as_ref().is_none_or(|v| v.is_valid(i))
+                        && self.shared.is_spilled(partition_of(h, 0))
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        if !deferred.contains(&true) {
+            return probe_keyed(spec, &table, &keyed, chunk_rows, true, &mut vec![], emit);
         }
-        if !deferred {
-            return probe_keyed(
-                spec,
-                &table,
-                &keyed,
-                self.shared.chunk_rows,
-                true,
-                &mut vec![],
-                emit,
-            );
-        }
-        let here: Vec<bool> = parts.iter().map(|&p| p == u64::MAX).collect();
-        let now = filter_record_batch(&keyed, &BooleanArray::from(here.clone()))?;
-        let later = filter_record_batch(
+        let now = filter_record_batch(
             &keyed,
-            &BooleanArray::from(here.iter().map(|h| !h).collect::<Vec<_>>()),
+            &BooleanArray::from(deferred.iter().map(|d| !d).collect::<Vec<_>>()),
         )?;
-        let later_hashes: Vec<u64> = keys
-            .hashes
-            .iter()
-            .zip(&here)
-            .filter(|(_, h)| !**h)
-            .map(|(h, _)| *h)
-            .collect();
+        let later = filter_record_batch(&keyed, &BooleanArray::from(deferred))?;
+        let later_hashes = hash_column(&later)?;
         for part in split_by_partition(
             &later,
             &later_hashes,

@@ -22,13 +22,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{RecordBatch, UInt64Array};
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::build::JoinShared;
 use super::probe::{build_columns, emit_probe_rows, null_columns, output_batch, probe_keyed};
 use super::table::JoinTable;
-use super::JoinSpec;
+use super::{hash_column, JoinSpec};
 use crate::error::{Error, Result};
 use crate::exec::group_table::{max_depth, split_by_partition, SUB_RADIX_BITS};
 use crate::exec::pipeline::{BatchIter, SinkStatus, Source, Task};
@@ -155,6 +155,8 @@ struct Work {
 struct Probing {
     table: JoinTable,
     probe: Option<BatchIter>,
+    /// The probe file being read (deleted when this partition is done).
+    _probe_file: Option<SpillFile>,
     /// For chunked joins: the rest of the build file, the probe file to re-read,
     /// and the probe match flags so far.
     chunked: Option<Chunked>,
@@ -224,10 +226,10 @@ impl PartitionJoin {
                 Some(f) => Some(Box::new(f.read()?)),
                 None => None,
             };
-            // The files stay alive until read through (they delete on drop).
             self.current = Some(Probing {
                 table,
-                probe: probe.map(|p| keep_alive(p, work.probe)),
+                probe,
+                _probe_file: work.probe,
                 chunked: None,
             });
             return Ok(true);
@@ -254,6 +256,7 @@ impl PartitionJoin {
         self.current = Some(Probing {
             table: JoinTable::try_new(&spec, vec![])?,
             probe: None,
+            _probe_file: None,
             chunked: Some(chunked),
         });
         self.next_chunk()?;
@@ -265,12 +268,11 @@ impl PartitionJoin {
         let spec = &self.shared.spec;
         let parts = 1usize << SUB_RADIX_BITS;
         let split = |file: &SpillFile, schema: &SchemaRef| -> Result<Vec<Option<SpillFile>>> {
-            let hash_col = schema.fields().len() - 1;
             let mut writers: Vec<Option<crate::spill::SpillWriter>> =
                 (0..parts).map(|_| None).collect();
             for b in file.read()? {
                 let b = b?;
-                let hashes = hash_values(&b, hash_col)?;
+                let hashes = hash_column(&b)?;
                 for piece in split_by_partition(&b, &hashes, work.depth + 1, parts) {
                     let (p, rows) = piece?;
                     if writers[p].is_none() {
@@ -433,21 +435,6 @@ fn emit_build_rows_if_tracked(
         emit_build_rows(spec, table, chunk_rows, out)?;
     }
     Ok(())
-}
-
-fn hash_values(b: &RecordBatch, col: usize) -> Result<Vec<u64>> {
-    b.column(col)
-        .as_any()
-        .downcast_ref::<UInt64Array>()
-        .map(|a| a.values().to_vec())
-        .ok_or_else(|| Error::Internal("join batch lacks its hash".into()))
-}
-
-/// Keeps `file` alive until `iter` is dropped.
-fn keep_alive(iter: BatchIter, file: Option<SpillFile>) -> BatchIter {
-    Box::new(iter.inspect(move |_| {
-        let _ = &file;
-    }))
 }
 
 impl Iterator for PartitionJoin {

@@ -32,7 +32,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
 use crate::plan::{estimate, JoinType, LogicalPlan};
 
@@ -267,7 +267,9 @@ fn rebuild(
     let mut slots: Vec<Option<LogicalPlan>> = leaves.into_iter().map(|l| Some(l.plan)).collect();
     let mut tree: Option<LogicalPlan> = None;
     for i in order {
-        let leaf = slots[i].take().expect("each leaf is joined once");
+        let leaf = slots[i]
+            .take()
+            .ok_or_else(|| Error::Internal(format!("join order visits input {i} twice")))?;
         tree = Some(match tree {
             None => leaf,
             Some(t) => {
@@ -275,7 +277,7 @@ fn rebuild(
             }
         });
     }
-    let tree = tree.expect("a region has leaves");
+    let tree = tree.ok_or_else(|| Error::Internal("join region without inputs".into()))?;
     let tree = match Expr::conjunction(preds) {
         Some(p) => LogicalPlan::try_filter(Arc::new(tree), p)?,
         None => tree,
