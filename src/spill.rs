@@ -121,6 +121,16 @@ impl SpillManager {
         self.create_writer_with(schema, self.compression, self.buffer_bytes)
     }
 
+    /// Starts a new spill file, compressed as the session says, with a write buffer
+    /// of `buffer_bytes` (an operator with many files open at once keeps them small).
+    pub fn create_writer_buffered(
+        self: &Arc<Self>,
+        schema: &SchemaRef,
+        buffer_bytes: usize,
+    ) -> Result<SpillWriter> {
+        self.create_writer_with(schema, self.compression, buffer_bytes)
+    }
+
     /// Starts a new spill file with its own compression and write buffer size, for an
     /// operator that picks them itself (the external sort's LZ4 runs, whose merge
     /// accounts every open file's buffer against its reservation).

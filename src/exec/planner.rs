@@ -13,9 +13,12 @@
 //! partitions). Operators above apply to each.
 //!
 //! Memory shares: a join's build side stays resident while its probe side runs, so
-//! the planner gives the build at most half of the budget of its subtree and the probe
-//! subtree the other half; nested joins halve again. Other breakers draw from the pool
-//! as it stands and spill when it is short.
+//! the planner gives the build at most half of the budget of its subtree, and the
+//! probe subtree keeps the rest less what the build is expected to hold (three times
+//! its estimated bytes, for the table and keys), so a chain of small dimension builds
+//! does not halve the budget at every level. The pool stays the hard limit: a build
+//! larger than its estimate can only take what the pool still has. Other breakers draw
+//! from the pool as it stands and spill when it is short.
 
 use std::sync::Arc;
 
@@ -253,6 +256,16 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
                 if build_is_left { "left" } else { "right" }
             ));
             let share = budget / 2;
+            let build_estimate = if build_is_left {
+                estimate::bytes(left)
+            } else {
+                estimate::bytes(right)
+            };
+            let held = share.min(
+                usize::try_from(build_estimate.saturating_mul(3))
+                    .unwrap_or(usize::MAX)
+                    .max(1 << 20),
+            );
             let sink = JoinBuildSink::new(
                 Arc::clone(&spec),
                 JoinContext {
@@ -273,7 +286,7 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             run_parts(build_with(build_side, ctx, budget)?, ctx, &sink)?;
             sink.finalize()?;
             let shared = sink.shared()?;
-            let mut parts = build_with(probe_side, ctx, budget - share)?;
+            let mut parts = build_with(probe_side, ctx, budget - held)?;
             append(
                 &mut parts,
                 Arc::new(HashJoinProbe {

@@ -88,3 +88,60 @@ impl Expr {
         parts.into_iter().reduce(|a, b| a.and(b))
     }
 }
+
+impl Expr {
+    /// A predicate implied by this disjunction that reads only columns `within`
+    /// accepts: from every branch, the conjuncts over those columns, ANDed, then the
+    /// branches ORed. `(a=1 AND b=2) OR (a=3 AND b=4)` gives `a=1 OR a=3` for `a`.
+    /// The original stays where it is; the implied one can be pushed below a join
+    /// (TPC-H Q7's nation pair, Q19's part and lineitem ranges). `None` when this is
+    /// not an OR or some branch says nothing about those columns.
+    pub fn implied_disjunction(&self, within: &dyn Fn(&str) -> bool) -> Option<Expr> {
+        if !matches!(
+            self,
+            Expr::Binary {
+                op: BinaryOp::Or,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let branches = self.clone().split_disjunction();
+        let mut implied = Vec::with_capacity(branches.len());
+        for b in branches {
+            let parts: Vec<Expr> = b
+                .split_conjunction()
+                .into_iter()
+                .filter(|c| {
+                    let refs = c.column_refs();
+                    !refs.is_empty() && refs.iter().all(|r| within(r))
+                })
+                .collect();
+            implied.push(Expr::conjunction(parts)?);
+        }
+        implied.into_iter().reduce(|a, b| a.or(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::expr::{col, lit};
+
+    #[test]
+    fn implied_disjunction_keeps_each_branchs_own_columns() {
+        // (n1 = 'FR' AND n2 = 'DE') OR (n1 = 'DE' AND n2 = 'FR')
+        let p = col("n1")
+            .eq(lit("FR"))
+            .and(col("n2").eq(lit("DE")))
+            .or(col("n1").eq(lit("DE")).and(col("n2").eq(lit("FR"))));
+        assert_eq!(
+            p.implied_disjunction(&|c| c == "n1"),
+            Some(col("n1").eq(lit("FR")).or(col("n1").eq(lit("DE"))))
+        );
+        // A branch with nothing on `x` implies nothing about `x`.
+        let q = col("x").gt(lit(1)).or(col("y").gt(lit(2)));
+        assert_eq!(q.implied_disjunction(&|c| c == "x"), None);
+        // Not an OR: nothing to derive.
+        assert_eq!(col("x").gt(lit(1)).implied_disjunction(&|_| true), None);
+    }
+}

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
 
 use super::table::JoinTable;
 use super::{hash_column, JoinContext, JoinSpec};
@@ -88,14 +89,8 @@ impl JoinBuildSink {
         let mut slot = self.writers[p].lock().map_err(|_| poisoned())?;
         if slot.is_none() {
             // Writers buffer outside any batch: account for them.
-            reservation
-                .try_grow(self.ctx.spill.write_buffer_bytes())
-                .ok();
-            *slot = Some(
-                self.ctx
-                    .spill
-                    .create_writer(&self.spec.build_keyed_schema)?,
-            );
+            reservation.try_grow(self.ctx.writer_buffer_bytes()).ok();
+            *slot = Some(self.ctx.create_writer(&self.spec.build_keyed_schema)?);
         }
         if let Some(w) = slot.as_mut() {
             w.write(rows)?;
@@ -126,7 +121,15 @@ struct LocalBuild<'a> {
     reservation: Reservation,
     whole: Vec<RecordBatch>,
     parts: Option<Vec<Vec<RecordBatch>>>,
+    /// Small input batches (behind a selective filter or join) gathered until
+    /// [`COALESCE_ROWS`], so partitions and spill files do not fill with tiny pieces.
+    /// Bounded by that row count; not reserved.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
 }
+
+/// Input batches smaller than this are concatenated before they are partitioned.
+const COALESCE_ROWS: usize = 4096;
 
 impl LocalBuild<'_> {
     fn fits(&mut self, bytes: usize) -> bool {
@@ -180,7 +183,9 @@ impl LocalBuild<'_> {
             .iter()
             .enumerate()
             .filter(|(_, rows)| !rows.is_empty())
-            .max_by_key(|(_, rows)| rows.iter().map(batch_memory_size).sum::<usize>())
+            // Rows, not bytes: every partition has the same columns, and row counts are
+            // free to read while byte sizes walk every buffer.
+            .max_by_key(|(_, rows)| rows.iter().map(|b| b.num_rows()).sum::<usize>())
             .map(|(p, _)| p);
         let Some(p) = largest else { return Ok(false) };
         let rows = std::mem::take(&mut parts[p]);
@@ -214,9 +219,19 @@ impl LocalBuild<'_> {
     }
 }
 
-impl LocalSink for LocalBuild<'_> {
-    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
-        let keyed = self.sink.spec.keyed(&morsel.batch, true)?;
+impl LocalBuild<'_> {
+    /// Concatenates the gathered small batches into one.
+    fn take_pending(&mut self) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.pending_rows = 0;
+        let batches = std::mem::take(&mut self.pending);
+        let schema = batches[0].schema();
+        Ok(Some(concat_batches(&schema, &batches)?))
+    }
+
+    fn add(&mut self, keyed: RecordBatch) -> Result<()> {
         if self.parts.is_none() && !self.sink.partitioned.load(Ordering::Relaxed) {
             if self.fits(batch_memory_size(&keyed)) {
                 self.whole.push(keyed);
@@ -224,7 +239,7 @@ impl LocalSink for LocalBuild<'_> {
                     .ctx
                     .metrics
                     .record_reserved(self.reservation.size());
-                return Ok(SinkStatus::NeedMore);
+                return Ok(());
             }
             if self.sink.spec.key_types.is_empty() {
                 return Err(self.reservation.exhausted(batch_memory_size(&keyed)));
@@ -236,10 +251,31 @@ impl LocalSink for LocalBuild<'_> {
             .ctx
             .metrics
             .record_reserved(self.reservation.size());
+        Ok(())
+    }
+}
+
+impl LocalSink for LocalBuild<'_> {
+    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
+        let keyed = self.sink.spec.keyed(&morsel.batch, true)?;
+        if keyed.num_rows() >= COALESCE_ROWS {
+            self.add(keyed)?;
+        } else if keyed.num_rows() > 0 {
+            self.pending_rows += keyed.num_rows();
+            self.pending.push(keyed);
+            if self.pending_rows >= COALESCE_ROWS {
+                if let Some(b) = self.take_pending()? {
+                    self.add(b)?;
+                }
+            }
+        }
         Ok(SinkStatus::NeedMore)
     }
 
     fn combine(mut self: Box<Self>) -> Result<()> {
+        if let Some(b) = self.take_pending()? {
+            self.add(b)?;
+        }
         if self.sink.partitioned.load(Ordering::Relaxed) && self.parts.is_some() {
             self.flush_spilled()?;
         }
@@ -276,6 +312,8 @@ impl Sink for JoinBuildSink {
             reservation: self.ctx.pool.reservation("HashJoin build"),
             whole: vec![],
             parts: None,
+            pending: vec![],
+            pending_rows: 0,
         }))
     }
 
@@ -292,6 +330,8 @@ impl Sink for JoinBuildSink {
             reservation: self.ctx.pool.reservation("HashJoin build"),
             whole: gathered.whole,
             parts: (!gathered.parts.is_empty()).then_some(gathered.parts),
+            pending: vec![],
+            pending_rows: 0,
         };
         local.reservation.absorb(std::mem::replace(
             &mut reservation,
@@ -369,7 +409,7 @@ impl Sink for JoinBuildSink {
             });
         }
         // Writers are closed: their buffers are gone.
-        let writer_bytes = files * self.ctx.spill.write_buffer_bytes();
+        let writer_bytes = files * self.ctx.writer_buffer_bytes();
         local
             .reservation
             .shrink(writer_bytes.min(local.reservation.size()));
@@ -456,13 +496,9 @@ impl JoinShared {
         let mut slot = self.probe_writers[p].lock().map_err(|_| poisoned())?;
         if slot.is_none() {
             if let Ok(mut r) = self.probe_reservation.lock() {
-                r.try_grow(self.ctx.spill.write_buffer_bytes()).ok();
+                r.try_grow(self.ctx.writer_buffer_bytes()).ok();
             }
-            *slot = Some(
-                self.ctx
-                    .spill
-                    .create_writer(&self.spec.probe_keyed_schema)?,
-            );
+            *slot = Some(self.ctx.create_writer(&self.spec.probe_keyed_schema)?);
         }
         if let Some(w) = slot.as_mut() {
             w.write(rows)?;

@@ -56,7 +56,7 @@ use crate::memory::MemoryPool;
 use crate::metrics::OperatorMetrics;
 use crate::plan::join::{join_schema, key_type};
 use crate::plan::JoinType;
-use crate::spill::SpillManager;
+use crate::spill::{SpillManager, SpillWriter};
 
 /// What the join emits, in terms of its build and probe sides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -308,4 +308,20 @@ pub struct JoinContext {
     /// Most bytes this join's build side may hold in memory.
     pub share: usize,
     pub metrics: Arc<OperatorMetrics>,
+}
+
+impl JoinContext {
+    /// Write buffer of each partition file: up to 64 are open at once, so together
+    /// they take at most a quarter of the share (the session's buffer size at most).
+    pub fn writer_buffer_bytes(&self) -> usize {
+        (self.share / (4 * super::group_table::PARTITIONS))
+            .min(self.spill.write_buffer_bytes())
+            .max(4096)
+    }
+
+    /// A partition spill file with [`JoinContext::writer_buffer_bytes`] of buffer.
+    pub fn create_writer(&self, schema: &SchemaRef) -> Result<SpillWriter> {
+        self.spill
+            .create_writer_buffered(schema, self.writer_buffer_bytes())
+    }
 }

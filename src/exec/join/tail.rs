@@ -276,7 +276,7 @@ impl PartitionJoin {
                 for piece in split_by_partition(&b, &hashes, work.depth + 1, parts) {
                     let (p, rows) = piece?;
                     if writers[p].is_none() {
-                        writers[p] = Some(self.shared.ctx.spill.create_writer(schema)?);
+                        writers[p] = Some(self.shared.ctx.create_writer(schema)?);
                     }
                     if let Some(w) = writers[p].as_mut() {
                         w.write(&rows)?;

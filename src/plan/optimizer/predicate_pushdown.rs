@@ -19,12 +19,20 @@ use crate::plan::{JoinType, LogicalPlan};
 pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<LogicalPlan> {
     match plan.as_ref() {
         LogicalPlan::Filter { input, predicate } => {
-            pending.extend(predicate.clone().split_conjunction());
+            for p in predicate.clone().split_conjunction() {
+                if !pending.contains(&p) {
+                    pending.push(p);
+                }
+            }
             push_down(Arc::clone(input), pending)
         }
         LogicalPlan::Scan(scan) => {
             let mut scan = scan.clone();
-            scan.filters.extend(pending);
+            for p in pending {
+                if !scan.filters.contains(&p) {
+                    scan.filters.push(p);
+                }
+            }
             Ok(LogicalPlan::Scan(scan))
         }
         LogicalPlan::Project { input, exprs, .. } => {
@@ -136,7 +144,16 @@ fn push_into_join(
             }
             Side::Both => match equi_pair(&p, &ls, &rs) {
                 Some(pair) => on.push(pair),
-                None => cond.push(p),
+                None => {
+                    let (l, r) = implied_by_sides(&p, &ls, &rs);
+                    if matches!(join_type, JoinType::Inner | JoinType::Right) {
+                        to_left.extend(l);
+                    }
+                    if join_type != JoinType::Right && join_type != JoinType::Full {
+                        to_right.extend(r);
+                    }
+                    cond.push(p)
+                }
             },
             _ => cond.push(p),
         }
@@ -147,7 +164,12 @@ fn push_into_join(
             Side::Right if right_ok && join_type.outputs_right() => to_right.push(p),
             Side::Both if join_type == JoinType::Inner => match equi_pair(&p, &ls, &rs) {
                 Some(pair) => on.push(pair),
-                None => cond.push(p),
+                None => {
+                    let (l, r) = implied_by_sides(&p, &ls, &rs);
+                    to_left.extend(l);
+                    to_right.extend(r);
+                    cond.push(p)
+                }
             },
             _ => above.push(p),
         }
@@ -162,6 +184,15 @@ fn push_into_join(
         Expr::conjunction(cond),
     )?;
     wrap(join, above)
+}
+
+/// What a predicate over both sides implies about each side alone: for an OR whose
+/// every branch constrains one side, the OR of those constraints (a filter that can
+/// run below the join, while the predicate itself stays on the join).
+fn implied_by_sides(p: &Expr, ls: &Schema, rs: &Schema) -> (Option<Expr>, Option<Expr>) {
+    let left = p.implied_disjunction(&|c| ls.field_with_name(c).is_ok());
+    let right = p.implied_disjunction(&|c| rs.field_with_name(c).is_ok());
+    (left, right)
 }
 
 /// `l = r` with one side over each input, as a (left key, right key) pair.
