@@ -40,7 +40,7 @@ use crate::io::scan::{scan, ScanRequest};
 use crate::memory::MemoryPool;
 use crate::metrics::{OperatorMetrics, QueryMetrics};
 use crate::plan::explain::describe;
-use crate::plan::{estimate, LogicalPlan};
+use crate::plan::{estimate, BuildSide, LogicalPlan};
 use crate::spill::SpillManager;
 
 /// Everything one running query shares.
@@ -241,7 +241,10 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             filter,
             ..
         } => {
-            let build_is_left = estimate::bytes(left) < estimate::bytes(right);
+            let build_is_left = match plan.build_hint() {
+                Some(side) => side == BuildSide::Left,
+                None => estimate::bytes(left) < estimate::bytes(right),
+            };
             let spec = Arc::new(JoinSpec::try_new(
                 left.schema(),
                 right.schema(),
@@ -496,7 +499,10 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
             last
         }
         LogicalPlan::Join { left, right, .. } => {
-            let build_is_left = estimate::bytes(left) < estimate::bytes(right);
+            let build_is_left = match plan.build_hint() {
+                Some(side) => side == BuildSide::Left,
+                None => estimate::bytes(left) < estimate::bytes(right),
+            };
             let (build_side, probe_side) = if build_is_left {
                 (left, right)
             } else {

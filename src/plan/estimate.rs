@@ -9,8 +9,10 @@
 //!
 //! [`rows`] estimates a row count for join ordering: a Parquet scan counts the rows
 //! in its footers (exact), a CSV scan divides its bytes by the schema's row width
-//! ([`row_width`]); filters halve, limits cap, in-memory values are exact; anything
-//! else is [`bytes`] divided by its row width.
+//! ([`row_width`]); filters halve, limits cap, in-memory values are exact, an
+//! aggregate keeps a tenth of its input's rows (one without keys), a join its larger
+//! input's (a semi or anti join half its left input's); anything else (a union) is
+//! [`bytes`] divided by its row width.
 
 use crate::io::FileFormat;
 use crate::memory::batch_memory_size;
@@ -72,6 +74,19 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
         LogicalPlan::Project { input, .. } => rows(input),
         LogicalPlan::Limit { input, fetch, .. } => rows(input).min(*fetch as f64),
         LogicalPlan::Sort { input, .. } => rows(input),
+        LogicalPlan::Aggregate { input, keys, .. } => {
+            if keys.is_empty() {
+                1.0
+            } else {
+                rows(input) / 10.0
+            }
+        }
+        LogicalPlan::Join {
+            left,
+            join_type: crate::plan::JoinType::Semi | crate::plan::JoinType::Anti,
+            ..
+        } => rows(left) / 2.0,
+        LogicalPlan::Join { left, right, .. } => rows(left).max(rows(right)),
         other => bytes(other) as f64 / row_width(&other.schema()),
     };
     r.max(1.0)

@@ -165,3 +165,10 @@ pub fn key_type(left: &Expr, right: &Expr, ls: &Schema, rs: &Schema) -> Result<D
         ))
     })
 }
+
+/// The input of a hash join whose rows go into the hash table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildSide {
+    Left,
+    Right,
+}

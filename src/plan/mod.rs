@@ -11,7 +11,7 @@ pub mod explain;
 pub mod join;
 pub mod optimizer;
 
-pub use join::{JoinType, SortExpr};
+pub use join::{BuildSide, JoinType, SortExpr};
 
 use std::sync::Arc;
 
@@ -81,6 +81,9 @@ pub enum LogicalPlan {
         on: Vec<(Expr, Expr)>,
         filter: Option<Expr>,
         schema: SchemaRef,
+        /// Which input the hash table is built on, when the join-order rule knows
+        /// (from its cardinality estimates); `None`: the planner compares sizes.
+        build_hint: Option<BuildSide>,
     },
     /// The rows of every input, in input order (UNION ALL); columns matched by name.
     Union {
@@ -233,6 +236,22 @@ impl LogicalPlan {
 
     /// Joins `left` and `right` on `on` key pairs, keeping `join_type`'s rows, with an
     /// optional extra condition over the joined columns.
+    /// This join with `hint` as its build side (no effect on other nodes).
+    pub fn with_build_hint(mut self, hint: Option<BuildSide>) -> Self {
+        if let LogicalPlan::Join { build_hint, .. } = &mut self {
+            *build_hint = hint;
+        }
+        self
+    }
+
+    /// The join's build-side hint (`None` for other nodes).
+    pub fn build_hint(&self) -> Option<BuildSide> {
+        match self {
+            LogicalPlan::Join { build_hint, .. } => *build_hint,
+            _ => None,
+        }
+    }
+
     pub fn try_join(
         left: Arc<LogicalPlan>,
         right: Arc<LogicalPlan>,
@@ -259,6 +278,7 @@ impl LogicalPlan {
             }
         }
         Ok(LogicalPlan::Join {
+            build_hint: None,
             left,
             right,
             join_type,
@@ -387,10 +407,12 @@ impl LogicalPlan {
                 join_type,
                 on,
                 filter,
+                build_hint,
                 ..
             } => {
                 let (left, right) = (next()?, next()?);
                 LogicalPlan::try_join(left, right, *join_type, on.clone(), filter.clone())?
+                    .with_build_hint(*build_hint)
             }
             LogicalPlan::Union { .. } => {
                 let mut all = vec![];

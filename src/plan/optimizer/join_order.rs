@@ -6,9 +6,11 @@
 //!    through every join of the region in one pipeline;
 //! 2. repeatedly join the connected leaf L (one sharing a predicate with the joined
 //!    set S) that minimises the estimated output
-//!    `|S| · |L| · Π sel(p)` over the predicates p linking L to S, where
-//!    `sel(a = b) = 1 / max(ndv(a), ndv(b))` and any other linking predicate counts
-//!    0.5; ties go to the smaller L; then `|S|` becomes that estimate. Only when no
+//!    `|S| · |L| / max(min(Π ndv(a), |L|), min(Π ndv(b), |S|)) · 0.5^k` over the
+//!    equalities `a = b` linking L (column a) to S (column b) and the k other linking
+//!    predicates: with one equality, `1 / max(ndv(a), ndv(b))`; with several, each
+//!    side's combinations are capped by its rows, so a two-column key is not taken
+//!    for a far more selective one; ties go to the smaller L; then `|S|` becomes that estimate. Only when no
 //!    leaf is connected is one crossed (the one with the smallest product).
 //!
 //! Choosing by output size rather than input size keeps a cycle in the join graph
@@ -24,6 +26,9 @@
 //! equality column) instead; see there for what is read. Each leaf's row count and
 //! each join column's NDV are asked for once per region.
 //!
+//! Each join of the new tree carries a build-side hint: the hash table goes on the
+//! new leaf unless the estimated stream is less than half its rows.
+//!
 //! Predicates are put back as one filter above the new tree; the next predicate
 //! pushdown turns `l = r` conjuncts into join keys at the lowest join that sees both
 //! sides. A projection restores the region's original column order. Outer, semi and
@@ -34,7 +39,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
-use crate::plan::{estimate, JoinType, LogicalPlan};
+use crate::plan::{estimate, BuildSide, JoinType, LogicalPlan};
 
 /// What join ordering needs to know about a region's leaves.
 pub trait JoinStats {
@@ -164,11 +169,13 @@ struct Leaf {
 
 /// The order to join `leaves` in (indexes), greedily by estimated output rows.
 /// `ndv(leaf, column)` is asked for lazily, at most once per pair.
+/// The join order: leaf indexes, each with the estimated rows of the stream it joins
+/// (the first leaf's entry is its own row count).
 fn greedy_order(
     leaves: &[Leaf],
     preds: &[Expr],
     ndv: &mut dyn FnMut(usize, &str) -> f64,
-) -> Vec<usize> {
+) -> Vec<(usize, f64)> {
     let pred_refs: Vec<BTreeSet<String>> = preds
         .iter()
         .map(|p| p.column_refs().into_iter().collect())
@@ -189,7 +196,7 @@ fn greedy_order(
         .max_by(|&a, &b| leaves[a].rows.total_cmp(&leaves[b].rows))
         .unwrap_or(0);
     remaining.retain(|&i| i != first);
-    let mut order = vec![first];
+    let mut order = vec![(first, leaves[first].rows)];
     let mut joined_cols = leaves[first].cols.clone();
     let mut size = leaves[first].rows;
     while !remaining.is_empty() {
@@ -199,6 +206,8 @@ fn greedy_order(
             let cols = &leaves[i].cols;
             let mut sel = 1.0;
             let mut connected = false;
+            // Distinct-count products of the equality columns on each side.
+            let (mut ndv_leaf, mut ndv_joined) = (1.0f64, 1.0f64);
             for (p, refs) in preds.iter().zip(&pred_refs) {
                 let links = refs.iter().any(|c| cols.contains(c))
                     && refs.iter().any(|c| joined_cols.contains(c))
@@ -209,17 +218,24 @@ fn greedy_order(
                     continue;
                 }
                 connected = true;
-                sel *= match equality(p) {
+                match equality(p) {
                     Some((a, b)) => {
-                        let m = col_ndv(a).into_iter().chain(col_ndv(b)).fold(1.0, f64::max);
-                        1.0 / m
+                        let (a, b) = if cols.contains(a) { (a, b) } else { (b, a) };
+                        ndv_leaf *= col_ndv(a).unwrap_or(1.0);
+                        ndv_joined *= col_ndv(b).unwrap_or(1.0);
                     }
-                    None => 0.5,
-                };
+                    None => sel *= 0.5,
+                }
             }
             if !connected {
                 continue;
             }
+            // Key combinations on a side are at most its rows: a two-column key
+            // (`partsupp`'s) is not twice as selective as each column alone.
+            sel /= ndv_leaf
+                .min(leaves[i].rows)
+                .max(ndv_joined.min(size))
+                .max(1.0);
             let out = (size * leaves[i].rows * sel).max(1.0);
             let better = match best {
                 None => true,
@@ -243,7 +259,7 @@ fn greedy_order(
         };
         remaining.retain(|&i| i != pick);
         joined_cols.extend(leaves[pick].cols.iter().cloned());
-        order.push(pick);
+        order.push((pick, size));
         size = out;
     }
     order
@@ -264,16 +280,26 @@ fn rebuild(
         })
         .collect();
     let order = greedy_order(&leaves, &preds, &mut |i, c| stats.ndv(&leaves[i].plan, c));
+    let leaf_rows: Vec<f64> = leaves.iter().map(|l| l.rows).collect();
     let mut slots: Vec<Option<LogicalPlan>> = leaves.into_iter().map(|l| Some(l.plan)).collect();
     let mut tree: Option<LogicalPlan> = None;
-    for i in order {
+    for (i, stream_rows) in order {
         let leaf = slots[i]
             .take()
             .ok_or_else(|| Error::Internal(format!("join order visits input {i} twice")))?;
         tree = Some(match tree {
             None => leaf,
             Some(t) => {
+                // The hash table goes on the smaller side: usually the new leaf, but
+                // after selective joins the stream can be the smaller one (TPC-H Q9:
+                // lineitem ⋈ green parts is far smaller than partsupp or orders).
+                let build = if stream_rows * 2.0 < leaf_rows[i] {
+                    BuildSide::Left
+                } else {
+                    BuildSide::Right
+                };
                 LogicalPlan::try_join(Arc::new(t), Arc::new(leaf), JoinType::Inner, vec![], None)?
+                    .with_build_hint(Some(build))
             }
         });
     }

@@ -13,7 +13,7 @@ use arrow::datatypes::Schema;
 
 use crate::error::Result;
 use crate::expr::{BinaryOp, Expr};
-use crate::plan::{JoinType, LogicalPlan};
+use crate::plan::{BuildSide, JoinType, LogicalPlan};
 
 /// Pushes `pending` predicates (and the plan's own filters) down into `plan`.
 pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<LogicalPlan> {
@@ -75,8 +75,16 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
             join_type,
             on,
             filter,
+            build_hint,
             ..
-        } => push_into_join(left, right, *join_type, on, filter.as_ref(), pending),
+        } => push_into_join(
+            (left, right),
+            *join_type,
+            on,
+            filter.as_ref(),
+            *build_hint,
+            pending,
+        ),
         LogicalPlan::Values { .. } => wrap(plan.as_ref().clone(), pending),
     }
 }
@@ -107,11 +115,11 @@ fn side_of(e: &Expr, left: &Schema, right: &Schema) -> Side {
 /// join preserves), `l = r` conjuncts across the sides of an inner join become join
 /// keys (so comma joins become hash joins), and the rest stay where they were.
 fn push_into_join(
-    left: &Arc<LogicalPlan>,
-    right: &Arc<LogicalPlan>,
+    (left, right): (&Arc<LogicalPlan>, &Arc<LogicalPlan>),
     join_type: JoinType,
     on: &[(Expr, Expr)],
     filter: Option<&Expr>,
+    build_hint: Option<BuildSide>,
     pending: Vec<Expr>,
 ) -> Result<LogicalPlan> {
     let (ls, rs) = (left.schema(), right.schema());
@@ -182,7 +190,8 @@ fn push_into_join(
         join_type,
         on,
         Expr::conjunction(cond),
-    )?;
+    )?
+    .with_build_hint(build_hint);
     wrap(join, above)
 }
 

@@ -4,13 +4,16 @@
 //! FROM (TPC-H Q18: `o_orderkey IN (…)` over customer, orders, lineitem) then filters
 //! its own table before the big joins, and the join orderer sees a small input.
 //! Filters in between stay where they are (a semi join does not change left rows).
+//! Only a semi join whose own input is estimated smaller than the side it would move
+//! into is moved: one over a big input stays above, where the joins below have
+//! already cut the rows that probe it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::Result;
 use crate::expr::Expr;
-use crate::plan::{JoinType, LogicalPlan};
+use crate::plan::{estimate, JoinType, LogicalPlan};
 
 /// Applies the rewrite everywhere in `plan`, bottom-up.
 pub fn push_down(plan: &LogicalPlan) -> Result<LogicalPlan> {
@@ -66,6 +69,14 @@ impl SemiJoin<'_> {
         !self.refs.is_empty() && self.refs.iter().all(|c| s.field_with_name(c).is_ok())
     }
 
+    /// Whether filtering `side` first pays: the semi join's own input must be the
+    /// smaller (TPC-H Q18's 624-order subquery, yes; Q21's `EXISTS` over all of
+    /// lineitem, no: it is cheaper to probe it with the few rows the other joins
+    /// leave).
+    fn worth_it(&self, side: &LogicalPlan) -> bool {
+        estimate::rows(self.right) < estimate::rows(side)
+    }
+
     /// This semi join applied to `input` directly.
     fn over(&self, input: &Arc<LogicalPlan>) -> Result<LogicalPlan> {
         if let Some(deeper) = self.sink_into(input)? {
@@ -98,9 +109,9 @@ impl SemiJoin<'_> {
                 filter,
                 ..
             } => {
-                let (a, b) = if self.covers(a) {
+                let (a, b) = if self.covers(a) && self.worth_it(a) {
                     (Arc::new(self.over(a)?), Arc::clone(b))
-                } else if self.covers(b) {
+                } else if self.covers(b) && self.worth_it(b) {
                     (Arc::clone(a), Arc::new(self.over(b)?))
                 } else {
                     return Ok(None);
