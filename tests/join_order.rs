@@ -128,3 +128,37 @@ fn disjunction_over_two_tables_filters_each_below_the_join() {
     let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
     assert_eq!(n.value(0), 2 * 20 * 200, "{text}");
 }
+
+/// TPC-H Q3's shape: `cust` (filtered) links only to `ord` and cuts it to a fifth, so
+/// it folds into `ord` as a bushy subtree below the `li` join, instead of `li ⋈ ord`
+/// carrying every order first.
+#[test]
+fn filtering_satellite_joins_its_partner_first() {
+    let s = session();
+    table(
+        &s,
+        "seg",
+        1000,
+        &[("g_ck", |i| i), ("g_seg", |i| i % 5)],
+    );
+    let q = s
+        .sql(
+            "SELECT count(*) AS n FROM li, ord, seg \
+             WHERE l_ok = o_ok AND o_ck = g_ck AND g_seg = 1",
+        )
+        .unwrap();
+    let text = q.explain().unwrap();
+    let depth = |needle: &str| {
+        let line = text.lines().find(|l| l.contains(needle)).unwrap();
+        line.len() - line.trim_start().len()
+    };
+    assert!(
+        depth("o_ck = g_ck") > depth("l_ok = o_ok"),
+        "the satellite join sits under the stream's join:\n{text}"
+    );
+    // 200 customers have g_seg = 1, 600 orders belong to them, 4 line items each.
+    let df = q.collect().unwrap();
+    let n = df.column("n").unwrap();
+    let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
+    assert_eq!(n.value(0), 2400, "{text}");
+}

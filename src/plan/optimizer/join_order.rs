@@ -26,6 +26,12 @@
 //! equality column) instead; see there for what is read. Each leaf's row count and
 //! each join column's NDV are asked for once per region.
 //!
+//! Before the greedy pass, *satellites* fold into their partner: a leaf linked only
+//! to one other leaf (not the largest) that cuts that leaf's rows by a third or more is
+//! joined to it first, as a bushy subtree that then counts as one leaf (TPC-H Q3:
+//! `orders ⋈ customer[BUILDING]` is built once, small, instead of all the qualifying
+//! orders; Q5: `nation ⋈ region[ASIA]` and then `supplier ⋈ that`).
+//!
 //! Each join of the new tree carries a build-side hint: the hash table goes on the
 //! new leaf unless the estimated stream is less than half its rows.
 //!
@@ -169,26 +175,118 @@ struct Leaf {
 
 /// The order to join `leaves` in (indexes), greedily by estimated output rows.
 /// `ndv(leaf, column)` is asked for lazily, at most once per pair.
+/// Estimated rows of joining a side of `s_rows` rows over columns `s_cols` with a
+/// leaf of `l_rows` rows over `l_cols`, through the predicates linking them (`None`
+/// when none does): `|S| · |L| / max(min(Π ndv(a), |L|), min(Π ndv(b), |S|)) · 0.5^k`
+/// (see the module doc).
+fn join_rows(
+    (s_rows, s_cols): (f64, &BTreeSet<String>),
+    (l_rows, l_cols): (f64, &BTreeSet<String>),
+    preds: &[(Expr, BTreeSet<String>)],
+    ndv: &mut dyn FnMut(&str) -> f64,
+) -> Option<f64> {
+    let mut sel = 1.0;
+    let mut connected = false;
+    // Distinct-count products of the equality columns on each side.
+    let (mut ndv_leaf, mut ndv_joined) = (1.0f64, 1.0f64);
+    for (p, refs) in preds {
+        let links = refs.iter().any(|c| l_cols.contains(c))
+            && refs.iter().any(|c| s_cols.contains(c))
+            && refs
+                .iter()
+                .all(|c| l_cols.contains(c) || s_cols.contains(c));
+        if !links {
+            continue;
+        }
+        connected = true;
+        match equality(p) {
+            Some((a, b)) => {
+                let (a, b) = if l_cols.contains(a) { (a, b) } else { (b, a) };
+                ndv_leaf *= ndv(a);
+                ndv_joined *= ndv(b);
+            }
+            None => sel *= 0.5,
+        }
+    }
+    if !connected {
+        return None;
+    }
+    // Key combinations on a side are at most its rows: a two-column key
+    // (`partsupp`'s) is not twice as selective as each column alone.
+    sel /= ndv_leaf.min(l_rows).max(ndv_joined.min(s_rows)).max(1.0);
+    Some((s_rows * l_rows * sel).max(1.0))
+}
+
+/// Folds each *satellite* into its partner before ordering: a leaf D whose
+/// predicates all link it to one other leaf L (not the largest, which is the probe
+/// stream anyway), when joining D cuts L's rows by at least a third. L ⋈ D becomes one
+/// leaf (a bushy subtree, D built, L probing), so the filter D stands for reaches the
+/// stream through L's key: TPC-H Q3's customers select orders before orders meet
+/// lineitem; Q5's region selects nations. Repeats while something folds.
+fn fold_satellites(
+    leaves: &mut Vec<Leaf>,
+    preds: &[(Expr, BTreeSet<String>)],
+    ndv: &mut dyn FnMut(&str) -> f64,
+) -> Result<()> {
+    'again: loop {
+        let largest = (0..leaves.len())
+            .max_by(|&a, &b| leaves[a].rows.total_cmp(&leaves[b].rows))
+            .unwrap_or(0);
+        for d in 0..leaves.len() {
+            let mut partners = BTreeSet::new();
+            for (_, refs) in preds {
+                if refs.iter().any(|c| leaves[d].cols.contains(c)) {
+                    for (j, leaf) in leaves.iter().enumerate() {
+                        if j != d && refs.iter().any(|c| leaf.cols.contains(c)) {
+                            partners.insert(j);
+                        }
+                    }
+                }
+            }
+            let [l] = partners.into_iter().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            if l == largest || leaves[d].rows > leaves[l].rows {
+                continue;
+            }
+            let Some(rows) = join_rows(
+                (leaves[l].rows, &leaves[l].cols),
+                (leaves[d].rows, &leaves[d].cols),
+                preds,
+                ndv,
+            ) else {
+                continue;
+            };
+            if rows > leaves[l].rows * (2.0 / 3.0) {
+                continue;
+            }
+            let sat = leaves.remove(d);
+            let l = if l > d { l - 1 } else { l };
+            let partner = leaves.remove(l);
+            let plan = LogicalPlan::try_join(
+                Arc::new(partner.plan),
+                Arc::new(sat.plan),
+                JoinType::Inner,
+                vec![],
+                None,
+            )?
+            .with_build_hint(Some(BuildSide::Right));
+            let mut cols = partner.cols;
+            cols.extend(sat.cols);
+            leaves.insert(l, Leaf { rows, cols, plan });
+            continue 'again;
+        }
+        return Ok(());
+    }
+}
+
 /// The join order: leaf indexes, each with the estimated rows of the stream it joins
 /// (the first leaf's entry is its own row count).
 fn greedy_order(
     leaves: &[Leaf],
-    preds: &[Expr],
-    ndv: &mut dyn FnMut(usize, &str) -> f64,
+    preds: &[(Expr, BTreeSet<String>)],
+    ndv: &mut dyn FnMut(&str) -> f64,
 ) -> Vec<(usize, f64)> {
-    let pred_refs: Vec<BTreeSet<String>> = preds
-        .iter()
-        .map(|p| p.column_refs().into_iter().collect())
-        .collect();
-    let owner = |c: &str| leaves.iter().position(|l| l.cols.contains(c));
-    let mut cache: std::collections::HashMap<(usize, String), f64> = Default::default();
-    let mut col_ndv = |c: &str| -> Option<f64> {
-        let i = owner(c)?;
-        let v = *cache
-            .entry((i, c.to_string()))
-            .or_insert_with(|| ndv(i, c).max(1.0));
-        Some(v)
-    };
     let mut remaining: Vec<usize> = (0..leaves.len()).collect();
     let first = remaining
         .iter()
@@ -203,40 +301,14 @@ fn greedy_order(
         // (estimated output, leaf rows, index) of every connected candidate.
         let mut best: Option<(f64, f64, usize)> = None;
         for &i in &remaining {
-            let cols = &leaves[i].cols;
-            let mut sel = 1.0;
-            let mut connected = false;
-            // Distinct-count products of the equality columns on each side.
-            let (mut ndv_leaf, mut ndv_joined) = (1.0f64, 1.0f64);
-            for (p, refs) in preds.iter().zip(&pred_refs) {
-                let links = refs.iter().any(|c| cols.contains(c))
-                    && refs.iter().any(|c| joined_cols.contains(c))
-                    && refs
-                        .iter()
-                        .all(|c| cols.contains(c) || joined_cols.contains(c));
-                if !links {
-                    continue;
-                }
-                connected = true;
-                match equality(p) {
-                    Some((a, b)) => {
-                        let (a, b) = if cols.contains(a) { (a, b) } else { (b, a) };
-                        ndv_leaf *= col_ndv(a).unwrap_or(1.0);
-                        ndv_joined *= col_ndv(b).unwrap_or(1.0);
-                    }
-                    None => sel *= 0.5,
-                }
-            }
-            if !connected {
+            let Some(out) = join_rows(
+                (size, &joined_cols),
+                (leaves[i].rows, &leaves[i].cols),
+                preds,
+                ndv,
+            ) else {
                 continue;
-            }
-            // Key combinations on a side are at most its rows: a two-column key
-            // (`partsupp`'s) is not twice as selective as each column alone.
-            sel /= ndv_leaf
-                .min(leaves[i].rows)
-                .max(ndv_joined.min(size))
-                .max(1.0);
-            let out = (size * leaves[i].rows * sel).max(1.0);
+            };
             let better = match best {
                 None => true,
                 Some((o, r, _)) => out < o || (out == o && leaves[i].rows < r),
@@ -271,7 +343,8 @@ fn rebuild(
     leaves: Vec<LogicalPlan>,
     preds: Vec<Expr>,
 ) -> Result<LogicalPlan> {
-    let leaves: Vec<Leaf> = leaves
+    let originals = leaves.clone();
+    let mut leaves: Vec<Leaf> = leaves
         .into_iter()
         .map(|l| Leaf {
             rows: stats.rows(&l).max(1.0),
@@ -279,7 +352,25 @@ fn rebuild(
             plan: l,
         })
         .collect();
-    let order = greedy_order(&leaves, &preds, &mut |i, c| stats.ndv(&leaves[i].plan, c));
+    // A column's distinct count, from the input it comes from (asked once).
+    let mut cache: std::collections::HashMap<String, f64> = Default::default();
+    let mut ndv = |c: &str| -> f64 {
+        if let Some(v) = cache.get(c) {
+            return *v;
+        }
+        let v = originals
+            .iter()
+            .find(|l| l.schema().field_with_name(c).is_ok())
+            .map_or(1.0, |l| stats.ndv(l, c).max(1.0));
+        cache.insert(c.to_string(), v);
+        v
+    };
+    let linking: Vec<(Expr, BTreeSet<String>)> = preds
+        .iter()
+        .map(|p| (p.clone(), p.column_refs().into_iter().collect()))
+        .collect();
+    fold_satellites(&mut leaves, &linking, &mut ndv)?;
+    let order = greedy_order(&leaves, &linking, &mut ndv);
     let leaf_rows: Vec<f64> = leaves.iter().map(|l| l.rows).collect();
     let mut slots: Vec<Option<LogicalPlan>> = leaves.into_iter().map(|l| Some(l.plan)).collect();
     let mut tree: Option<LogicalPlan> = None;
