@@ -135,12 +135,7 @@ fn disjunction_over_two_tables_filters_each_below_the_join() {
 #[test]
 fn filtering_satellite_joins_its_partner_first() {
     let s = session();
-    table(
-        &s,
-        "seg",
-        1000,
-        &[("g_ck", |i| i), ("g_seg", |i| i % 5)],
-    );
+    table(&s, "seg", 1000, &[("g_ck", |i| i), ("g_seg", |i| i % 5)]);
     let q = s
         .sql(
             "SELECT count(*) AS n FROM li, ord, seg \
