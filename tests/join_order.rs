@@ -157,3 +157,40 @@ fn filtering_satellite_joins_its_partner_first() {
     let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
     assert_eq!(n.value(0), 2400, "{text}");
 }
+
+/// TPC-H Q17's shape: a correlated `avg` per part, decorrelated into an aggregate
+/// grouped by part and joined back. Only the selected parts' groups matter, so the
+/// aggregate's input is first semi-joined with the selected part keys (`#keyset`);
+/// the answer must equal a naive per-row evaluation.
+#[test]
+fn correlated_aggregate_reads_only_the_outer_keys() {
+    let s = Session::builder().threads(2).build().unwrap();
+    let pk: fn(i64) -> i64 = |i| i % 100;
+    let v: fn(i64) -> i64 = |i| i * 37 % 11;
+    table(&s, "items", 1200, &[("i_pk", pk), ("i_v", v)]);
+    table(&s, "parts", 100, &[("p_pk", |i| i), ("p_sel", |i| i % 10)]);
+    let q = s
+        .sql(
+            "SELECT count(*) AS n FROM items, parts \
+             WHERE i_pk = p_pk AND p_sel = 1 \
+             AND i_v < (SELECT avg(i2.i_v) FROM items i2 WHERE i2.i_pk = p_pk)",
+        )
+        .unwrap();
+    let text = q.explain().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Join: Semi") && l.contains("#keyset")),
+        "{text}"
+    );
+    // Naive: for each selected part, the items of that part below its average.
+    let mut expected = 0;
+    for p in (0..100).filter(|p| p % 10 == 1) {
+        let vs: Vec<i64> = (0..1200).filter(|&i| pk(i) == p).map(v).collect();
+        let avg = vs.iter().sum::<i64>() as f64 / vs.len() as f64;
+        expected += vs.iter().filter(|&&x| (x as f64) < avg).count() as i64;
+    }
+    let df = q.collect().unwrap();
+    let n = df.column("n").unwrap();
+    let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
+    assert_eq!(n.value(0), expected, "{text}");
+}

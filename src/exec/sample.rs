@@ -233,3 +233,77 @@ impl JoinStats for SampledStats<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::lit;
+    use crate::io::ParquetOptions;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    /// 50,000 rows: `k` spread over 1..=1000 (a foreign key with a small domain), `f`
+    /// cycling through 0..20; row groups of 8192 rows.
+    fn write_table(dir: &std::path::Path) -> String {
+        let path = dir.join("t.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("f", DataType::Int64, false),
+        ]));
+        let n = 50_000i64;
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(
+                    (0..n).map(|i| i * 7919 % 1000 + 1),
+                )),
+                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 20))),
+            ],
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(8192))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn filter_selectivity_is_measured_and_key_ranges_cap_distinct_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_table(dir.path());
+        let session = Session::builder().threads(1).build().unwrap();
+        let stats = SampledStats::new(&session);
+        let frame = session
+            .scan_parquet(&path, ParquetOptions::default())
+            .unwrap();
+        let plain = frame.optimized_plan().unwrap();
+        // The footer count, exact.
+        assert_eq!(stats.rows(&plain), 50_000.0);
+        // The sample sees 1000 distinct values in 16384 rows and scales that to about
+        // 3000; the row-group range 1..=1000 caps it.
+        let ndv = stats.ndv(&plain, "k");
+        assert!(ndv <= 1000.0, "ndv(k) = {ndv}");
+        assert_eq!(
+            integer_range(scan_under_projections(&plain).unwrap(), "k"),
+            Some(1000.0)
+        );
+        // `f = 3` keeps 1 row in 20: measured on the sample, not guessed as half.
+        let filtered = frame
+            .filter(col("f").eq(lit(3i64)))
+            .unwrap()
+            .optimized_plan()
+            .unwrap();
+        let rows = stats.rows(&filtered);
+        assert!((2000.0..3000.0).contains(&rows), "rows(f = 3) = {rows}");
+        assert!(
+            estimate::rows(&filtered) > 20_000.0,
+            "the plan-only guess is half"
+        );
+    }
+}

@@ -10,12 +10,16 @@
 //!    smallest estimated join output (row counts and distinct counts from a
 //!    [`join_order::JoinStats`]); then predicate pushdown again, which turns the
 //!    region's equalities into join keys.
-//! 5. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
+//! 5. [`key_set_pushdown`]: an aggregate joined on its grouping key (a decorrelated
+//!    scalar subquery) first semi-joins its input with the filtered keys the other
+//!    side can produce.
+//! 6. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
-//! 6. [`projection_pushdown`]: scans read only the columns the query uses.
+//! 7. [`projection_pushdown`]: scans read only the columns the query uses.
 
 pub mod constant_folding;
 pub mod join_order;
+pub mod key_set_pushdown;
 pub mod limit_pushdown;
 pub mod predicate_pushdown;
 pub mod projection_pushdown;
@@ -42,6 +46,7 @@ pub fn optimize_with(plan: &LogicalPlan, stats: &dyn JoinStats) -> Result<Logica
     let plan = semi_join_pushdown::push_down(&plan)?;
     let plan = join_order::reorder_with(&plan, stats)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
+    let plan = key_set_pushdown::push_down(&plan)?;
     let plan = limit_pushdown::push_down(&plan, None)?;
     let plan = projection_pushdown::prune(&plan, None)?;
     Ok(plan)
