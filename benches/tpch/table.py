@@ -1,8 +1,11 @@
 """Markdown table of the 22 TPC-H times, floe beside DuckDB, from the outputs of
 run.sh and run_duckdb.sh (one line per query: name, seconds, "s", peak RSS, verdict).
     python table.py FLOE_PARQUET DUCKDB_PARQUET FLOE_CSV DUCKDB_CSV
+Each argument may list several runs separated by commas: a cell is then the median
+time (peak RSS and verdict from the first run; any non-OK verdict is shown).
 Prints the table, then per format the geometric mean of floe/DuckDB and the worst three."""
 import math
+import statistics
 import sys
 
 
@@ -19,7 +22,20 @@ def load(path):
     return out
 
 
-fp, dp, fc, dc = (load(p) for p in sys.argv[1:5])
+def load_runs(paths):
+    runs = [load(p) for p in paths.split(",")]
+    out = {}
+    for q, (t, rss, ver) in runs[0].items():
+        times = [r[q][0] for r in runs if q in r and r[q][0] is not None]
+        bad = [r[q][2] for r in runs if q in r and r[q][2] not in ("OK", "") and "exit=0" not in r[q][2]]
+        if t is None or len(times) < len(runs):
+            out[q] = (None, rss, ver)
+        else:
+            out[q] = (statistics.median(times), rss, bad[0] if bad else ver)
+    return out
+
+
+fp, dp, fc, dc = (load_runs(p) for p in sys.argv[1:5])
 print("| query | floe Parquet | DuckDB Parquet | ratio | floe CSV | DuckDB CSV | ratio |")
 print("|---|---|---|---|---|---|---|")
 ratios = {"parquet": {}, "csv": {}}
