@@ -105,6 +105,15 @@ fn append(parts: &mut [PipelineParts], op: Arc<dyn Operator>, metrics: Arc<Opera
 }
 
 /// Builds (and runs every pipeline below) the pipelines that produce `plan`'s output;
+/// Whether a join builds its hash table on the left input: the join-order rule's
+/// hint when it gave one, else the input with fewer estimated bytes.
+fn builds_left(join: &LogicalPlan, left: &LogicalPlan, right: &LogicalPlan) -> bool {
+    match join.build_hint() {
+        Some(side) => side == BuildSide::Left,
+        None => estimate::bytes(left) < estimate::bytes(right),
+    }
+}
+
 /// `budget` is the memory the subtree may count on (see the module doc).
 pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<Vec<PipelineParts>> {
     build_with(plan, ctx, ctx.pool.limit())
@@ -241,10 +250,7 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             filter,
             ..
         } => {
-            let build_is_left = match plan.build_hint() {
-                Some(side) => side == BuildSide::Left,
-                None => estimate::bytes(left) < estimate::bytes(right),
-            };
+            let build_is_left = builds_left(plan, left, right);
             let spec = Arc::new(JoinSpec::try_new(
                 left.schema(),
                 right.schema(),
@@ -259,13 +265,13 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
                 if build_is_left { "left" } else { "right" }
             ));
             let share = budget / 2;
-            let build_estimate = if build_is_left {
-                estimate::bytes(left)
+            let (build_side, probe_side) = if build_is_left {
+                (left, right)
             } else {
-                estimate::bytes(right)
+                (right, left)
             };
             let held = share.min(
-                usize::try_from(build_estimate.saturating_mul(3))
+                usize::try_from(estimate::bytes(build_side).saturating_mul(3))
                     .unwrap_or(usize::MAX)
                     .max(1 << 20),
             );
@@ -281,11 +287,6 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
                     metrics: Arc::clone(&metrics),
                 },
             );
-            let (build_side, probe_side) = if build_is_left {
-                (left, right)
-            } else {
-                (right, left)
-            };
             run_parts(build_with(build_side, ctx, budget)?, ctx, &sink)?;
             sink.finalize()?;
             let shared = sink.shared()?;
@@ -499,10 +500,7 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
             last
         }
         LogicalPlan::Join { left, right, .. } => {
-            let build_is_left = match plan.build_hint() {
-                Some(side) => side == BuildSide::Left,
-                None => estimate::bytes(left) < estimate::bytes(right),
-            };
+            let build_is_left = builds_left(plan, left, right);
             let (build_side, probe_side) = if build_is_left {
                 (left, right)
             } else {

@@ -9,10 +9,10 @@
 //! the whole input fits the sample). So `p_name LIKE '%green%'` counts 5 %, not the
 //! plan-only guess of half.
 //!
-//! A column's distinct count is measured on a sample: for a leaf that is a chain of filters and projections over a scan (or
-//! in-memory values), `Limit(Project(leaf, [column]), 16384)` runs once, with limit
-//! and projection pushdown, so it reads one column of the first rows that pass the
-//! leaf's filters. With `d` distinct values among the `n` rows read:
+//! A column's distinct count is measured on a sample: for a leaf that is a chain of
+//! filters and projections over a scan (or in-memory values),
+//! `Limit(Project(leaf, [column]), 16384)` runs once, with limit and projection
+//! pushdown, so it reads one column of the first rows that pass the leaf's filters. With `d` distinct values among the `n` rows read:
 //!
 //! - `n < 16384`: the whole input was read, `ndv = d`;
 //! - `d · 100 < n`: the column is saturated (e.g. a nation key), `ndv = d`;
@@ -43,7 +43,7 @@ use crate::exec::planner::collect;
 use crate::expr::eval::evaluate_predicate;
 use crate::expr::{col, Expr};
 use crate::plan::optimizer::{limit_pushdown, projection_pushdown, DefaultStats, JoinStats};
-use crate::plan::{estimate, LogicalPlan, ScanNode};
+use crate::plan::{estimate, projected_column, LogicalPlan, ScanNode};
 use crate::session::Session;
 
 /// Rows read per sample.
@@ -143,11 +143,7 @@ fn scan_column<'p>(plan: &'p LogicalPlan, column: &str) -> Option<(&'p ScanNode,
     match plan {
         LogicalPlan::Scan(s) => Some((s, column.to_string())),
         LogicalPlan::Project { input, exprs, .. } => {
-            let e = exprs.iter().find(|e| e.output_name() == column)?;
-            match e.unalias() {
-                Expr::Column(c) => scan_column(input, c),
-                _ => None,
-            }
+            scan_column(input, projected_column(exprs, column)?)
         }
         _ => None,
     }

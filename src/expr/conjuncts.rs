@@ -1,6 +1,7 @@
 //! Conjunctions and disjunctions of predicates: splitting `a AND b AND c` into its
-//! parts (what predicate pushdown moves one by one), joining them back, and factoring
-//! conjuncts common to every branch of an OR out of it.
+//! parts (what predicate pushdown moves one by one), joining them back, factoring
+//! conjuncts common to every branch of an OR out of it, and deriving what an OR implies
+//! about a subset of its columns.
 
 use super::{BinaryOp, Expr};
 
@@ -87,9 +88,7 @@ impl Expr {
     pub fn conjunction(parts: impl IntoIterator<Item = Expr>) -> Option<Expr> {
         parts.into_iter().reduce(|a, b| a.and(b))
     }
-}
 
-impl Expr {
     /// A predicate implied by this disjunction that reads only columns `within`
     /// accepts: from every branch, the conjuncts over those columns, ANDed, then the
     /// branches ORed. `(a=1 AND b=2) OR (a=3 AND b=4)` gives `a=1 OR a=3` for `a`.
@@ -97,16 +96,10 @@ impl Expr {
     /// (TPC-H Q7's nation pair, Q19's part and lineitem ranges). `None` when this is
     /// not an OR or some branch says nothing about those columns.
     pub fn implied_disjunction(&self, within: &dyn Fn(&str) -> bool) -> Option<Expr> {
-        if !matches!(
-            self,
-            Expr::Binary {
-                op: BinaryOp::Or,
-                ..
-            }
-        ) {
+        let branches = self.clone().split_disjunction();
+        if branches.len() < 2 {
             return None;
         }
-        let branches = self.clone().split_disjunction();
         let mut implied = Vec::with_capacity(branches.len());
         for b in branches {
             let parts: Vec<Expr> = b

@@ -234,8 +234,6 @@ impl LogicalPlan {
         })
     }
 
-    /// Joins `left` and `right` on `on` key pairs, keeping `join_type`'s rows, with an
-    /// optional extra condition over the joined columns.
     /// This join with `hint` as its build side (no effect on other nodes).
     pub fn with_build_hint(mut self, hint: Option<BuildSide>) -> Self {
         if let LogicalPlan::Join { build_hint, .. } = &mut self {
@@ -252,6 +250,8 @@ impl LogicalPlan {
         }
     }
 
+    /// Joins `left` and `right` on `on` key pairs, keeping `join_type`'s rows, with an
+    /// optional extra condition over the joined columns.
     pub fn try_join(
         left: Arc<LogicalPlan>,
         right: Arc<LogicalPlan>,
@@ -360,6 +360,17 @@ impl LogicalPlan {
         })
     }
 
+    /// This node over its inputs each rewritten by `f` (how a bottom-up rule
+    /// recurses before it looks at the node itself).
+    pub fn map_inputs(&self, f: impl Fn(&LogicalPlan) -> Result<LogicalPlan>) -> Result<Self> {
+        let inputs = self
+            .inputs()
+            .into_iter()
+            .map(|i| f(i).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        self.with_inputs(inputs)
+    }
+
     /// Rebuilds this node over new inputs (same order as [`LogicalPlan::inputs`]).
     pub fn with_inputs(&self, inputs: Vec<Arc<LogicalPlan>>) -> Result<Self> {
         let expected = self.inputs().len();
@@ -431,4 +442,14 @@ fn names(s: &Schema) -> String {
         .map(|f| f.name().as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The input column a projection passes through, possibly renamed, as its output
+/// `name`; `None` when `name` is computed (or not an output).
+pub(crate) fn projected_column<'a>(exprs: &'a [Expr], name: &str) -> Option<&'a str> {
+    let e = exprs.iter().find(|e| e.output_name() == name)?;
+    match e.unalias() {
+        Expr::Column(c) => Some(c.as_str()),
+        _ => None,
+    }
 }

@@ -217,9 +217,7 @@ impl LocalBuild<'_> {
         }
         Ok(())
     }
-}
 
-impl LocalBuild<'_> {
     /// Concatenates the gathered small batches into one.
     fn take_pending(&mut self) -> Result<Option<RecordBatch>> {
         if self.pending.is_empty() {

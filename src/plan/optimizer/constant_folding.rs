@@ -15,12 +15,7 @@ use crate::plan::LogicalPlan;
 
 /// Folds constants in every expression of the plan.
 pub fn fold_plan(plan: &LogicalPlan) -> Result<LogicalPlan> {
-    let inputs = plan
-        .inputs()
-        .into_iter()
-        .map(|i| fold_plan(i).map(Arc::new))
-        .collect::<Result<Vec<_>>>()?;
-    let node = plan.with_inputs(inputs)?;
+    let node = plan.map_inputs(fold_plan)?;
     Ok(match node {
         LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
             input,

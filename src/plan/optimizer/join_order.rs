@@ -10,8 +10,9 @@
 //!    equalities `a = b` linking L (column a) to S (column b) and the k other linking
 //!    predicates: with one equality, `1 / max(ndv(a), ndv(b))`; with several, each
 //!    side's combinations are capped by its rows, so a two-column key is not taken
-//!    for a far more selective one; ties go to the smaller L; then `|S|` becomes that estimate. Only when no
-//!    leaf is connected is one crossed (the one with the smallest product).
+//!    for a far more selective one; ties go to the smaller L; then `|S|` becomes that
+//!    estimate. Only when no leaf is connected is one crossed (the one with the
+//!    smallest product).
 //!
 //! Choosing by output size rather than input size keeps a cycle in the join graph
 //! from taking a many-to-many edge early: in TPC-H Q5, `customer` is connected to
@@ -173,8 +174,6 @@ struct Leaf {
     plan: LogicalPlan,
 }
 
-/// The order to join `leaves` in (indexes), greedily by estimated output rows.
-/// `ndv(leaf, column)` is asked for lazily, at most once per pair.
 /// Estimated rows of joining a side of `s_rows` rows over columns `s_cols` with a
 /// leaf of `l_rows` rows over `l_cols`, through the predicates linking them (`None`
 /// when none does): `|S| · |L| / max(min(Π ndv(a), |L|), min(Π ndv(b), |S|)) · 0.5^k`
@@ -280,8 +279,8 @@ fn fold_satellites(
     }
 }
 
-/// The join order: leaf indexes, each with the estimated rows of the stream it joins
-/// (the first leaf's entry is its own row count).
+/// The join order, greedily by estimated output rows: leaf indexes, each with the
+/// estimated rows of the stream it joins (the first leaf's entry is its own rows).
 fn greedy_order(
     leaves: &[Leaf],
     preds: &[(Expr, BTreeSet<String>)],

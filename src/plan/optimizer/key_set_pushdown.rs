@@ -19,24 +19,18 @@
 //! Applies to inner joins, and to left joins whose right side is the aggregate (a
 //! group missing for a key no left row has changes nothing).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::Result;
 use crate::expr::{col, Expr};
-use crate::plan::{JoinType, LogicalPlan};
+use crate::plan::{projected_column, JoinType, LogicalPlan};
 
 /// The name the key set's column takes (unique within one rewrite).
 const KEY_SET: &str = "#keyset";
 
 /// Applies the rewrite everywhere in `plan`, bottom-up.
 pub fn push_down(plan: &LogicalPlan) -> Result<LogicalPlan> {
-    let inputs = plan
-        .inputs()
-        .into_iter()
-        .map(|i| push_down(i).map(Arc::new))
-        .collect::<Result<Vec<_>>>()?;
-    let plan = plan.with_inputs(inputs)?;
+    let plan = plan.map_inputs(push_down)?;
     let LogicalPlan::Join {
         left,
         right,
@@ -85,13 +79,7 @@ fn key_source(plan: &LogicalPlan, c: &str) -> Option<LogicalPlan> {
         LogicalPlan::Scan(s) if !s.filters.is_empty() => project(plan, c),
         LogicalPlan::Scan(_) => None,
         LogicalPlan::Filter { input, .. } => key_source(input, c).or_else(|| project(plan, c)),
-        LogicalPlan::Project { input, exprs, .. } => {
-            let e = exprs.iter().find(|e| e.output_name() == c)?;
-            match e.unalias() {
-                Expr::Column(inner) => key_source(input, inner),
-                _ => None,
-            }
-        }
+        LogicalPlan::Project { input, exprs, .. } => key_source(input, projected_column(exprs, c)?),
         LogicalPlan::Join {
             left,
             right,
@@ -122,14 +110,7 @@ fn reduce_aggregate(
 ) -> Result<Option<LogicalPlan>> {
     match plan {
         LogicalPlan::Project { input, exprs, .. } => {
-            let renames: HashMap<String, String> = exprs
-                .iter()
-                .filter_map(|e| match e.unalias() {
-                    Expr::Column(c) => Some((e.output_name(), c.clone())),
-                    _ => None,
-                })
-                .collect();
-            let Some(inner) = renames.get(b) else {
+            let Some(inner) = projected_column(exprs, b) else {
                 return Ok(None);
             };
             Ok(match reduce_aggregate(input, inner, key_set)? {

@@ -17,12 +17,7 @@ use crate::plan::{estimate, JoinType, LogicalPlan};
 
 /// Applies the rewrite everywhere in `plan`, bottom-up.
 pub fn push_down(plan: &LogicalPlan) -> Result<LogicalPlan> {
-    let inputs = plan
-        .inputs()
-        .into_iter()
-        .map(|i| push_down(i).map(Arc::new))
-        .collect::<Result<Vec<_>>>()?;
-    let plan = plan.with_inputs(inputs)?;
+    let plan = plan.map_inputs(push_down)?;
     if let LogicalPlan::Join {
         left,
         right,
