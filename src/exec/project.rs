@@ -24,12 +24,7 @@ impl Operator for ProjectOperator {
         let mut columns = Vec::with_capacity(self.exprs.len());
         for (e, f) in self.exprs.iter().zip(self.schema.fields()) {
             let a = evaluate(e, &batch)?;
-            let a = if a.data_type() == f.data_type() {
-                a
-            } else {
-                arrow::compute::cast(&a, f.data_type())?
-            };
-            columns.push(a);
+            columns.push(crate::expr::cast::cast_array(&a, f.data_type())?);
         }
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         emit(RecordBatch::try_new_with_options(

@@ -11,7 +11,7 @@ use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum, RecordBatch, Scalar,
 };
 use arrow::compute::kernels::{boolean, cmp, numeric};
-use arrow::compute::{cast, cast_with_options, CastOptions};
+use arrow::compute::CastOptions;
 use arrow::datatypes::DataType;
 
 use super::types::{coerce_binary, common_type};
@@ -52,11 +52,7 @@ impl ColumnarValue {
 }
 
 fn cast_to(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    if a.data_type() == to {
-        Ok(Arc::clone(a))
-    } else {
-        Ok(cast(a, to)?)
-    }
+    super::cast::cast_array(a, to)
 }
 
 /// Evaluates `expr` over `batch` to an array of `batch.num_rows()` rows.
@@ -116,7 +112,7 @@ pub fn evaluate_columnar(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarVal
                 ..Default::default()
             };
             let a = round_before_integer_cast(a, to)?;
-            let out = cast_with_options(&a, to, &options)
+            let out = super::cast::cast_array_with_options(&a, to, &options)
                 .map_err(|err| Error::Schema(format!("CAST({e} AS {to}) failed: {err}")))?;
             ColumnarValue::Array(out)
         }
@@ -192,7 +188,7 @@ fn round_before_integer_cast(a: ArrayRef, to: &DataType) -> Result<ArrayRef> {
     {
         return Ok(a);
     }
-    let f = cast(&a, &DataType::Float64)?;
+    let f = super::cast::cast_array(&a, &DataType::Float64)?;
     let rounded: arrow::array::Float64Array = if half_even {
         f.as_primitive::<Float64Type>().unary(f64::round_ties_even)
     } else {

@@ -15,6 +15,7 @@ use arrow::compute::{cast, is_not_null};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use chrono::{Datelike, NaiveDate, Timelike};
 
+use super::cast::cast_array;
 use super::eval::ColumnarValue;
 use super::types::{common_type, is_numeric, is_string};
 use super::ScalarValue;
@@ -334,14 +335,14 @@ impl ScalarFunc {
                     let out: Int64Array = a.as_primitive::<Int64Type>().unary(|v| v.wrapping_abs());
                     Arc::new(out)
                 } else {
-                    let a = cast(&a, &DataType::Float64)?;
+                    let a = cast_array(&a, &DataType::Float64)?;
                     let out: Float64Array = a.as_primitive::<Float64Type>().unary(|v| v.abs());
                     Arc::new(out)
                 }
             }
             Round => {
                 let digits = int_arg(1)?.unwrap_or(0) as i32;
-                let a = cast(&array(0), &DataType::Float64)?;
+                let a = cast_array(&array(0), &DataType::Float64)?;
                 let scale = 10f64.powi(digits);
                 let out: Float64Array = a
                     .as_primitive::<Float64Type>()

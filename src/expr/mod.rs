@@ -8,6 +8,7 @@
 //! expression is evaluated row by row.
 
 pub mod aggregate;
+pub mod cast;
 mod conjuncts;
 pub mod eval;
 pub mod functions;

@@ -45,6 +45,7 @@ use super::group_table::{hash_keys, split_by_partition, GroupTable, PARTITIONS};
 use super::keys::{EncodedKeys, KeyCodec};
 use super::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::error::{Error, Result};
+use crate::expr::cast::cast_array;
 use crate::expr::eval::evaluate;
 use crate::expr::{types, AggFunc, Expr};
 use crate::memory::{MemoryPool, Reservation};
@@ -273,7 +274,7 @@ fn encode_keys(
         .keys
         .iter()
         .zip(&spec.key_fields)
-        .map(|(k, f)| Ok(arrow::compute::cast(&evaluate(k, batch)?, f.data_type())?))
+        .map(|(k, f)| cast_array(&evaluate(k, batch)?, f.data_type()))
         .collect::<Result<Vec<ArrayRef>>>()?;
     Ok(Some(codec.encode(&cols)?))
 }
@@ -358,12 +359,7 @@ fn row_order(spec: &AggregateSpec, morsel: &Morsel) -> Vec<i64> {
 fn call_inputs(call: &AggregateCall, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     call.args
         .iter()
-        .map(|a| {
-            Ok(arrow::compute::cast(
-                &evaluate(a, batch)?,
-                &input_type(call.func, &call.arg_type),
-            )?)
-        })
+        .map(|a| cast_array(&evaluate(a, batch)?, &input_type(call.func, &call.arg_type)))
         .collect()
 }
 

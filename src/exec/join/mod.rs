@@ -208,12 +208,7 @@ impl JoinSpec {
         let mut keys = vec![];
         for (e, t) in exprs.iter().zip(&self.key_types) {
             let a = evaluate(e, batch)?;
-            let a = if a.data_type() == t {
-                a
-            } else {
-                arrow::compute::cast(&a, t)?
-            };
-            keys.push(a);
+            keys.push(crate::expr::cast::cast_array(&a, t)?);
         }
         let codec = self.codec()?;
         let hashes = match &codec {

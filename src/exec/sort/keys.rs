@@ -95,11 +95,7 @@ impl KeyEncoder {
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.keys.len() + 3);
         for (expr, data_type) in &self.keys {
             let a = evaluate(expr, batch)?;
-            cols.push(if a.data_type() == data_type {
-                a
-            } else {
-                arrow::compute::cast(&a, data_type)?
-            });
+            cols.push(crate::expr::cast::cast_array(&a, data_type)?);
         }
         cols.push(Arc::new(UInt64Array::from_value(morsel.seq.task, n)));
         cols.push(Arc::new(UInt64Array::from_value(morsel.seq.batch, n)));
