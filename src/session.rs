@@ -90,6 +90,12 @@ impl SessionBuilder {
         self.config.force_spill = on;
         self
     }
+    /// Groups a worker's partial aggregation table holds before it flushes (tuning
+    /// and testing; see [`SessionConfig::partial_aggregate_groups`]).
+    pub fn partial_aggregate_groups(mut self, groups: usize) -> Self {
+        self.config.partial_aggregate_groups = groups;
+        self
+    }
     /// Replaces the whole configuration.
     pub fn config(mut self, config: SessionConfig) -> Self {
         self.config = config;

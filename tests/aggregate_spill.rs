@@ -231,6 +231,46 @@ fn forced_spill_with_tiny_limits_and_chunk_sizes() {
     }
 }
 
+/// Small partial tables flush their groups to partitioned state many times (and grow
+/// when a flush reduced its rows poorly); the answer must not change, in memory or
+/// when the flushed state has to go to disk.
+#[test]
+fn flushed_partial_tables_match_naive_reference() {
+    let (schema, batch) = data();
+    let expected = naive(&batch);
+    for &(groups, limit, chunk) in &[
+        (1usize, None, 1000usize),
+        (5, None, 7),
+        (100, None, 4096),
+        (5, Some(400usize << 10), 100),
+        (100, Some(400 << 10), 1000),
+    ] {
+        let spill_dir = tempfile::tempdir().unwrap();
+        let mut builder = Session::builder()
+            .threads(2)
+            .chunk_rows(chunk)
+            .partial_aggregate_groups(groups)
+            .force_spill(false)
+            .spill_dir(spill_dir.path());
+        if let Some(limit) = limit {
+            builder = builder.memory_limit_bytes(limit);
+        }
+        let session = builder.build().unwrap();
+        let (df, metrics) = query(&session, &schema, &batch)
+            .unwrap_or_else(|e| panic!("groups {groups} limit {limit:?}: {e}"));
+        check(&df, &expected);
+        assert_eq!(
+            metrics.spilled_bytes() > 0,
+            limit.is_some(),
+            "groups {groups} limit {limit:?}: spills exactly under the tiny limit"
+        );
+        drop(df);
+        assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
+        let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
+}
+
 #[test]
 fn final_phase_repartitions_an_oversized_partition() {
     // Nearly one group per row and a budget far below the table size: partitions do

@@ -156,7 +156,16 @@ impl GroupTable {
         ids: &mut Vec<u32>,
     ) {
         ids.clear();
+        // Clustered input (TPC-H `lineitem` by order) repeats a key on consecutive rows:
+        // such a row takes the previous row's group without probing the table.
+        let mut previous: Option<(u64, &[u8], u32)> = None;
         for (key, &hash) in keys.zip(hashes) {
+            if let Some((h, k, g)) = previous {
+                if h == hash && k == key {
+                    ids.push(g);
+                    continue;
+                }
+            }
             let bh = bucket_hash(hash);
             let len = key.len() as u32;
             let inline = padded(key);
@@ -188,6 +197,7 @@ impl GroupTable {
                     g
                 }
             };
+            previous = Some((hash, key, id));
             ids.push(id);
         }
     }
@@ -218,7 +228,8 @@ impl GroupTable {
     }
 
     /// Takes all groups out: their key bytes, their hashes, and each accumulator's
-    /// partial state (or final values when `finalize`). The table is empty afterwards.
+    /// partial state (or final values when `finalize`). The table is empty afterwards
+    /// but keeps its buckets' capacity (see [`GroupTable::shrink`]).
     pub fn drain(&mut self, finalize: bool) -> Result<Drained> {
         let mut values = Vec::with_capacity(self.accumulators.len());
         for acc in &mut self.accumulators {
@@ -237,7 +248,7 @@ impl GroupTable {
         );
         let hashes = std::mem::take(&mut self.hashes);
         self.offsets = vec![0];
-        self.map = HashTable::new();
+        self.map.clear();
         Ok(Drained {
             keys: Arc::new(keys),
             hashes,
@@ -247,6 +258,7 @@ impl GroupTable {
 
     /// Releases spare capacity after a drain.
     pub fn shrink(&mut self) {
+        self.map.shrink_to_fit(|e| bucket_hash(e.hash));
         self.hashes.shrink_to_fit();
         self.keys.shrink_to_fit();
         self.offsets.shrink_to_fit();

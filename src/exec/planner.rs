@@ -199,6 +199,7 @@ fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
                     chunk_rows: ctx.config.chunk_rows,
                     threads: ctx.config.threads,
                     force_spill: ctx.config.force_spill,
+                    flush_groups: ctx.config.partial_aggregate_groups,
                     metrics: Arc::clone(&metrics),
                 },
             );

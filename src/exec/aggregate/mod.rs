@@ -150,6 +150,8 @@ pub struct AggregateContext {
     pub chunk_rows: usize,
     pub threads: usize,
     pub force_spill: bool,
+    /// Initial flush threshold of the partial tables, in groups.
+    pub flush_groups: usize,
     pub metrics: Arc<OperatorMetrics>,
 }
 
@@ -213,6 +215,9 @@ impl Sink for HashAggregateSink {
             hashes: vec![],
             rows_since_spill: 0,
             pass_through: false,
+            flushed: vec![],
+            flushed_bytes: 0,
+            flush_groups: self.ctx.flush_groups.max(1),
         }))
     }
 
@@ -249,13 +254,23 @@ struct PartialAggregate<'a> {
     sink: &'a HashAggregateSink,
     ids: Vec<u32>,
     hashes: Vec<u64>,
-    /// Input rows folded into the table since it was last spilled.
+    /// Input rows folded into the table since it was last flushed or spilled.
     rows_since_spill: usize,
     /// Set when a spilled table held nearly one group per input row: pre-aggregating
     /// then buys nothing, so morsels go straight to the partition files as one-row
     /// states (DuckDB abandons pre-aggregation the same way).
     pass_through: bool,
+    /// Flushed partial states, by partition (empty until the first flush), and their
+    /// bytes; covered by `reservation` together with the table.
+    flushed: Vec<Vec<RecordBatch>>,
+    flushed_bytes: usize,
+    /// The table is flushed when it holds this many groups.
+    flush_groups: usize,
 }
+
+/// A flush whose table reduced its input rows by less than this factor makes the next
+/// table 4× larger: more groups then meet in the table instead of in the final phase.
+const GOOD_REDUCTION: f64 = 2.0;
 
 /// A spilled table with more groups than this share of its input rows switches the
 /// worker to pass-through.
@@ -300,6 +315,30 @@ impl PartialAggregate<'_> {
         Ok(())
     }
 
+    /// Moves the table's groups into the in-memory partitioned state and starts an
+    /// empty table of the same capacity. A table that reduced its rows poorly is
+    /// allowed to grow 4× before the next flush.
+    fn flush(&mut self) -> Result<()> {
+        let spec = Arc::clone(&self.sink.spec);
+        let groups = self.table.num_groups();
+        if (self.rows_since_spill as f64) < GOOD_REDUCTION * groups as f64 {
+            self.flush_groups = self.flush_groups.saturating_mul(4);
+        }
+        self.rows_since_spill = 0;
+        let (state, hashes) = drain_state(&mut self.table, &spec)?;
+        if self.flushed.is_empty() {
+            self.flushed = vec![vec![]; PARTITIONS];
+        }
+        for part in split_by_partition(&state, &hashes, 0, PARTITIONS) {
+            let (p, batch) = part?;
+            self.flushed_bytes += crate::memory::batch_memory_size(&batch);
+            self.flushed[p].push(batch);
+        }
+        Ok(())
+    }
+
+    /// Writes the flushed state and the table's groups to the partition spill files
+    /// and empties both.
     fn spill(&mut self) -> Result<()> {
         let spec = Arc::clone(&self.sink.spec);
         let groups = self.table.num_groups();
@@ -309,6 +348,13 @@ impl PartialAggregate<'_> {
             self.pass_through = true;
         }
         self.rows_since_spill = 0;
+        let flushed = std::mem::take(&mut self.flushed);
+        for (p, batches) in flushed.into_iter().enumerate() {
+            for batch in batches {
+                self.writer(p)?.write(&batch)?;
+            }
+        }
+        self.flushed_bytes = 0;
         let (state, hashes) = drain_state(&mut self.table, &spec)?;
         self.write_state(&state, &hashes)?;
         self.table.shrink();
@@ -392,7 +438,10 @@ impl LocalSink for PartialAggregate<'_> {
         for (acc, call) in self.table.accumulators.iter_mut().zip(&spec.calls) {
             acc.update(&call_inputs(call, batch)?, &self.ids, groups, &order)?;
         }
-        let size = self.table.size();
+        if !spec.keys.is_empty() && groups >= self.flush_groups {
+            self.flush()?;
+        }
+        let size = self.table.size() + self.flushed_bytes;
         self.sink.ctx.metrics.record_reserved(size);
         let over_share = size > self.sink.worker_share();
         if self.sink.ctx.force_spill || over_share || self.reservation.try_resize(size).is_err() {
@@ -423,13 +472,20 @@ impl LocalSink for PartialAggregate<'_> {
             }
             return Ok(());
         }
-        let state = drain_state(&mut self.table, &sink.spec)?;
-        let parts =
-            split_by_partition(&state.0, &state.1, 0, PARTITIONS).collect::<Result<Vec<_>>>()?;
-        let bytes: usize = parts
-            .iter()
-            .map(|(_, b)| crate::memory::batch_memory_size(b))
-            .sum();
+        if self.table.num_groups() > 0 {
+            // Not `flush`: the table is dropped, so its growth rule does not matter.
+            let (state, hashes) = drain_state(&mut self.table, &sink.spec)?;
+            if self.flushed.is_empty() {
+                self.flushed = vec![vec![]; PARTITIONS];
+            }
+            for part in split_by_partition(&state, &hashes, 0, PARTITIONS) {
+                let (p, batch) = part?;
+                self.flushed_bytes += crate::memory::batch_memory_size(&batch);
+                self.flushed[p].push(batch);
+            }
+        }
+        let parts = std::mem::take(&mut self.flushed);
+        let bytes = self.flushed_bytes;
         let mut c = sink
             .collected
             .lock()
@@ -437,31 +493,29 @@ impl LocalSink for PartialAggregate<'_> {
         let reservation = c
             .reservation
             .get_or_insert_with(|| sink.ctx.pool.reservation("HashAggregate"));
-        // Hand the table's bytes over, then settle on the batches' real size.
+        // Hand this worker's bytes over, then settle on the batches' real size.
+        let before = reservation.size();
         let local = std::mem::replace(
             &mut self.reservation,
             sink.ctx.pool.reservation("HashAggregate"),
         );
         reservation.absorb(local);
-        let fits = reservation
-            .try_resize(
-                reservation
-                    .size()
-                    .saturating_sub(self.table.size())
-                    .max(bytes),
-            )
-            .is_ok();
+        let fits = reservation.try_resize(before + bytes).is_ok();
         if fits && !sink.ctx.force_spill {
-            for (p, b) in parts {
-                c.in_memory[p].push(b);
+            for (p, batches) in parts.into_iter().enumerate() {
+                c.in_memory[p].extend(batches);
             }
         } else {
+            reservation.shrink(reservation.size().saturating_sub(before));
             drop(c);
-            for (p, b) in parts {
+            for (p, batches) in parts.into_iter().enumerate() {
+                if batches.is_empty() {
+                    continue;
+                }
                 let f = sink
                     .ctx
                     .spill
-                    .spill_batches(&sink.spec.state_schema, [&b])?;
+                    .spill_batches(&sink.spec.state_schema, batches.iter())?;
                 sink.ctx.metrics.add_spill(f.bytes(), 1);
                 let mut c = sink
                     .collected
