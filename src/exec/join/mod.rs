@@ -33,6 +33,7 @@
 //! file per spilled partition. Output order is unspecified.
 
 mod build;
+mod key_index;
 mod probe;
 mod table;
 mod tail;

@@ -1,16 +1,15 @@
 //! The join hash table: build rows chained per distinct key.
 //!
-//! A [`GroupTable`] (the aggregate's key → group id map, with no accumulators) gives
-//! every distinct build key a group; `heads[group]` is the group's most recent build
-//! row and `next[row]` the row before it, so the rows of one key form a chain. Rows
-//! are numbered across the build batches in order; [`JoinTable::locate`] turns a row
-//! number back into (batch, row) for `interleave`.
+//! A [`KeyIndex`] maps every distinct build key to its most recent build row, and
+//! `next[row]` is the row before it with the same key, so the rows of one key form a
+//! chain. Rows are numbered across the build batches in order; [`JoinTable::locate`]
+//! turns a row number back into (batch, row) for `interleave`.
 //!
 //! With roles that need it, `matched` is a bitmap of build rows that found a
 //! match, set with atomic ORs by concurrent probes.
 //!
-//! Memory: the build batches plus [`JoinTable::overhead`] per row, which the owner
-//! reserves before building.
+//! Memory: the build batches plus [`JoinTable::overhead`], which the owner reserves
+//! before building; the index is sized once for the rows, never rehashed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,14 +17,13 @@ use arrow::array::RecordBatch;
 
 use super::{BatchKeys, JoinSpec};
 use crate::error::{Error, Result};
-use crate::exec::group_table::GroupTable;
+use super::key_index::KeyIndex;
 
 const NONE: u32 = u32::MAX;
 
 /// Build rows of one or more partitions, indexed by key.
 pub struct JoinTable {
-    groups: GroupTable,
-    heads: Vec<u32>,
+    index: KeyIndex,
     next: Vec<u32>,
     /// Keyed build batches (input columns, key columns, hash).
     pub batches: Vec<RecordBatch>,
@@ -34,10 +32,10 @@ pub struct JoinTable {
 }
 
 impl JoinTable {
-    /// Estimated bytes of table structure per build row, on top of the batches
-    /// (chain, head, bucket, hash, stored key, offset).
+    /// Estimated bytes of table structure on top of the batches (index, chain links,
+    /// matched bits) for `rows` rows with `key_bytes` of key columns.
     pub fn overhead(rows: usize, key_bytes: usize) -> usize {
-        rows * (4 + 4 + 40) + key_bytes + rows / 8
+        KeyIndex::bytes_for(rows, key_bytes) + rows * 4 + rows / 8
     }
 
     /// Indexes `batches` (keyed build batches of `spec`).
@@ -51,8 +49,7 @@ impl JoinTable {
         }
         let inputs = spec.build_schema.fields().len();
         let mut table = JoinTable {
-            groups: GroupTable::new(vec![]),
-            heads: vec![],
+            index: KeyIndex::with_capacity(rows, 0),
             next: vec![NONE; rows],
             batches: vec![],
             starts: Vec::with_capacity(batches.len()),
@@ -63,24 +60,15 @@ impl JoinTable {
             },
         };
         let mut start = 0usize;
-        let mut ids = vec![];
         for batch in batches {
             let keys = BatchKeys::of(&batch, inputs, spec)?;
             let n = batch.num_rows();
-            table
-                .groups
-                .intern((0..n).map(|i| keys.key(i)), &keys.hashes, &mut ids);
-            for (i, &g) in ids.iter().enumerate() {
-                if !keys.is_valid(i) {
-                    continue;
-                }
-                let row = (start + i) as u32;
-                let g = g as usize;
-                if g >= table.heads.len() {
-                    table.heads.resize(g + 1, NONE);
-                }
-                table.next[row as usize] = table.heads[g];
-                table.heads[g] = row;
+            if start == 0 && n > 0 {
+                table.index = KeyIndex::with_capacity(rows, keys.key(0).len());
+            }
+            for i in 0..n {
+                let previous = table.index.push(keys.key(i), keys.hashes[i], keys.is_valid(i));
+                table.next[start + i] = previous.unwrap_or(NONE);
             }
             table.starts.push(start);
             table.batches.push(batch);
@@ -96,9 +84,7 @@ impl JoinTable {
 
     /// Bytes of table structure (not counting the batches).
     pub fn size(&self) -> usize {
-        self.groups.size()
-            + (self.heads.capacity() + self.next.capacity()) * 4
-            + self.matched.len() * 8
+        self.index.size() + self.next.capacity() * 4 + self.matched.len() * 8
     }
 
     /// The (batch, row) of build row `row`.
@@ -112,14 +98,14 @@ impl JoinTable {
     /// The first build row whose key equals each probe row's (`NONE` when none, or
     /// when the probe key is null).
     pub fn heads_for(&self, keys: &BatchKeys, rows: usize, out: &mut Vec<u32>) {
-        let mut ids = Vec::with_capacity(rows);
-        self.groups
-            .lookup((0..rows).map(|i| keys.key(i)), &keys.hashes, &mut ids);
-        out.clear();
-        out.extend(ids.iter().enumerate().map(|(i, g)| match g {
-            Some(g) if keys.is_valid(i) => self.heads.get(*g as usize).copied().unwrap_or(NONE),
-            _ => NONE,
-        }));
+        self.index.find_all(
+            rows,
+            |i| keys.key(i),
+            &keys.hashes,
+            |i| keys.is_valid(i),
+            out,
+            NONE,
+        );
     }
 
     /// The next build row with the same key as `row`.
