@@ -42,9 +42,7 @@ enum KeyStore {
 impl KeyStore {
     fn push(&mut self, key: &[u8]) {
         match self {
-            KeyStore::Fixed { width, bytes } if key.len() == *width => {
-                bytes.extend_from_slice(key)
-            }
+            KeyStore::Fixed { width, bytes } if key.len() == *width => bytes.extend_from_slice(key),
             KeyStore::Fixed { width, bytes } => {
                 let rows = bytes.len() / (*width).max(1);
                 let offsets = if *width == 0 {
@@ -176,13 +174,19 @@ impl KeyIndex {
             })
             .collect();
         out.clear();
-        out.extend(first.iter().zip(hashes).enumerate().map(|(i, (&(slot, start), &h))| {
-            if slot == 0 || !joins(i) {
-                return none;
-            }
-            self.find_from(key(i), mix(h), start as usize)
-                .unwrap_or(none)
-        }));
+        out.extend(
+            first
+                .iter()
+                .zip(hashes)
+                .enumerate()
+                .map(|(i, (&(slot, start), &h))| {
+                    if slot == 0 || !joins(i) {
+                        return none;
+                    }
+                    self.find_from(key(i), mix(h), start as usize)
+                        .unwrap_or(none)
+                }),
+        );
     }
 
     #[inline]
@@ -222,7 +226,7 @@ mod tests {
         let mut naive: HashMap<Vec<u8>, u32> = HashMap::new();
         let key_of = |i: u32| -> Vec<u8> {
             let k = i % 97;
-            if k % 10 == 0 {
+            if k.is_multiple_of(10) {
                 format!("long-key-{k}").into_bytes()
             } else {
                 format!("{k:03}").into_bytes()
@@ -250,7 +254,14 @@ mod tests {
         let mut out = vec![];
         const NONE: u32 = u32::MAX;
         // Row 3 does not join (a null key): no match whatever its bytes.
-        index.find_all(probes.len(), |i| &probes[i], &hashes, |i| i != 3, &mut out, NONE);
+        index.find_all(
+            probes.len(),
+            |i| &probes[i],
+            &hashes,
+            |i| i != 3,
+            &mut out,
+            NONE,
+        );
         for (i, k) in probes.iter().enumerate() {
             let expected = if i == 3 { None } else { naive.get(k).copied() };
             assert_eq!(out[i], expected.unwrap_or(NONE), "probe {i}");

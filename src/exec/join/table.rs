@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
 
+use super::key_index::KeyIndex;
 use super::{BatchKeys, JoinSpec};
 use crate::error::{Error, Result};
-use super::key_index::KeyIndex;
 
 const NONE: u32 = u32::MAX;
 
@@ -67,7 +67,9 @@ impl JoinTable {
                 table.index = KeyIndex::with_capacity(rows, keys.key(0).len());
             }
             for i in 0..n {
-                let previous = table.index.push(keys.key(i), keys.hashes[i], keys.is_valid(i));
+                let previous = table
+                    .index
+                    .push(keys.key(i), keys.hashes[i], keys.is_valid(i));
                 table.next[start + i] = previous.unwrap_or(NONE);
             }
             table.starts.push(start);
