@@ -4,9 +4,9 @@
 //! The one fast path today is `Decimal128(p, s)` → `Float64` for `p <= 18`. arrow's kernel
 //! converts each `i128` with a software routine (`__floattidf`), which took a sixth of the
 //! time of TPC-H Q1 from Parquet. A value of at most 18 digits fits an `i64`, whose
-//! conversion to `f64` is one instruction and rounds exactly as the `i128` one does, so
-//! the result is bit for bit arrow's (`value as f64 / 10^s`). Output is one new array of
-//! the input's length; nulls are kept.
+//! conversion to `f64` is one instruction; below 2^53 it is exact, and the result is
+//! bit for bit arrow's correctly rounded one (`value / 10^s`, one rounding). Output is
+//! one new array of the input's length; nulls are kept.
 
 use std::sync::Arc;
 
@@ -39,12 +39,23 @@ pub fn cast_array_with_options(
     }
 }
 
-/// A decimal array of at most 18 digits and scale `scale` as doubles.
+/// Unscaled values below this magnitude convert to `f64` exactly.
+const F64_EXACT: i128 = 1 << 53;
+
+/// A decimal array of at most 18 digits and scale `scale` as doubles. Below 2^53 the
+/// unscaled value and the power of ten (scale ≤ 22) are exact doubles, so one division
+/// rounds once; larger values take arrow's correctly rounded per-value path.
 fn decimal_to_f64(array: &ArrayRef, scale: i8) -> Float64Array {
+    use arrow::compute::kernels::cast::single_decimal_to_float_lossy;
     let divisor = 10_f64.powi(scale as i32);
-    array
-        .as_primitive::<Decimal128Type>()
-        .unary(|v| (v as i64) as f64 / divisor)
+    let exact = (0..=22).contains(&scale);
+    array.as_primitive::<Decimal128Type>().unary(|v| {
+        if exact && v.abs() < F64_EXACT {
+            (v as i64) as f64 / divisor
+        } else {
+            single_decimal_to_float_lossy::<Decimal128Type, _>(&|x: i128| x as f64, v, scale as i32)
+        }
+    })
 }
 
 #[cfg(test)]

@@ -240,8 +240,12 @@ fn flush_pairs(
 
 /// The build side's input columns at `rows` (table row numbers).
 pub fn build_columns(spec: &JoinSpec, table: &JoinTable, rows: &[u32]) -> Result<Vec<ArrayRef>> {
-    let locs: Vec<(usize, usize)> = rows.iter().map(|&r| table.locate(r)).collect();
     let inputs = spec.build_schema.fields().len();
+    if let [batch] = &table.batches[..] {
+        let idx = UInt32Array::from(rows.to_vec());
+        return take_columns(&batch.columns()[..inputs], &idx);
+    }
+    let locs: Vec<(usize, usize)> = rows.iter().map(|&r| table.locate(r)).collect();
     (0..inputs)
         .map(|c| {
             let arrays: Vec<&dyn Array> =

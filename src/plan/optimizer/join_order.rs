@@ -216,8 +216,8 @@ fn join_rows(
     Some((s_rows * l_rows * sel).max(1.0))
 }
 
-/// Folds each *satellite* into its partner before ordering: a leaf D whose
-/// predicates all link it to one other leaf L (not the largest, which is the probe
+/// Folds each *satellite* into its partner before ordering: a leaf D whose key
+/// equalities all link it to one other leaf L (not the largest, which is the probe
 /// stream anyway), when joining D cuts L's rows by at least a third. L ⋈ D becomes one
 /// leaf (a bushy subtree, D built, L probing), so the filter D stands for reaches the
 /// stream through L's key: TPC-H Q3's customers select orders before orders meet
@@ -233,8 +233,10 @@ fn fold_satellites(
             .unwrap_or(0);
         for d in 0..leaves.len() {
             let mut partners = BTreeSet::new();
-            for (_, refs) in preds {
-                if refs.iter().any(|c| leaves[d].cols.contains(c)) {
+            // Only key equalities make partners: another condition (Q7's OR over the two
+            // nations) is applied wherever its columns meet, folded or not.
+            for (p, refs) in preds {
+                if equality(p).is_some() && refs.iter().any(|c| leaves[d].cols.contains(c)) {
                     for (j, leaf) in leaves.iter().enumerate() {
                         if j != d && refs.iter().any(|c| leaf.cols.contains(c)) {
                             partners.insert(j);
