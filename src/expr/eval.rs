@@ -197,6 +197,48 @@ fn round_before_integer_cast(a: ArrayRef, to: &DataType) -> Result<ArrayRef> {
     Ok(Arc::new(rounded))
 }
 
+/// A decimal column compared with a number literal, in the decimal domain: the literal
+/// becomes the column's decimal type, so the column is not cast to `Float64` row by row
+/// (TPC-H's `l_quantity < 24`, `l_discount BETWEEN 0.05 AND 0.07`). This is also the
+/// exact comparison DuckDB makes. `None` when the literal has no exact decimal form at
+/// the column's scale (then both sides go to `Float64` as typed).
+fn decimal_comparison(
+    l: &ColumnarValue,
+    op: BinaryOp,
+    r: &ColumnarValue,
+) -> Result<Option<ArrayRef>> {
+    use arrow::array::Decimal128Array;
+    let (array, scalar, flipped) = match (l, r) {
+        (ColumnarValue::Array(a), ColumnarValue::Scalar(s)) => (a, s, false),
+        (ColumnarValue::Scalar(s), ColumnarValue::Array(a)) => (a, s, true),
+        _ => return Ok(None),
+    };
+    let DataType::Decimal128(precision, scale) = *array.data_type() else {
+        return Ok(None);
+    };
+    let Some(unscaled) = scalar.exact_decimal(scale) else {
+        return Ok(None);
+    };
+    let literal =
+        Decimal128Array::from(vec![unscaled]).with_precision_and_scale(precision, scale)?;
+    let literal = Scalar::new(literal);
+    let (ld, rd): (&dyn Datum, &dyn Datum) = if flipped {
+        (&literal, array)
+    } else {
+        (array, &literal)
+    };
+    let out = match op {
+        BinaryOp::Eq => cmp::eq(ld, rd)?,
+        BinaryOp::NotEq => cmp::neq(ld, rd)?,
+        BinaryOp::Lt => cmp::lt(ld, rd)?,
+        BinaryOp::LtEq => cmp::lt_eq(ld, rd)?,
+        BinaryOp::Gt => cmp::gt(ld, rd)?,
+        BinaryOp::GtEq => cmp::gt_eq(ld, rd)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(Arc::new(out)))
+}
+
 /// A kernel's one-row result for two scalar inputs, repeated to `n` rows.
 fn broadcast(a: ArrayRef, n: usize) -> ArrayRef {
     if a.len() == n {
@@ -236,6 +278,11 @@ pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> R
             boolean::or_kleene(&la, &ra)?
         };
         return Ok(Arc::new(out));
+    }
+    if op.is_comparison() {
+        if let Some(out) = decimal_comparison(l, op, r)? {
+            return Ok(out);
+        }
     }
     let ld = l.to_datum(&operand)?;
     let rd = r.to_datum(&operand)?;
@@ -310,4 +357,67 @@ fn case(
         result = arrow::compute::kernels::zip::zip(&c, &v, &result)?;
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Decimal128Array;
+
+    /// Decimal column against number literals, both ways round, against comparisons of
+    /// the unscaled integers done by hand; a literal with no exact form at the scale
+    /// (0.055 at scale 2) still compares correctly through `Float64`.
+    #[test]
+    fn decimal_column_compares_exactly_with_literals() {
+        let unscaled = [100_i128, 499, 500, 501, 2400, -700, 0, 5, 6];
+        let column: ArrayRef = Arc::new(
+            Decimal128Array::from(unscaled.iter().map(|v| Some(*v)).collect::<Vec<_>>())
+                .with_precision_and_scale(15, 2)
+                .unwrap(),
+        );
+        let col = ColumnarValue::Array(column);
+        let n = unscaled.len();
+        let cases = [
+            (ScalarValue::Int64(24), 2400_f64),
+            (ScalarValue::Float64(0.05), 5.0),
+            (ScalarValue::Float64(5.0), 500.0),
+            (ScalarValue::Float64(0.055), 5.5),
+            (ScalarValue::Int64(-7), -700.0),
+        ];
+        for (literal, at_scale) in cases {
+            let lit = ColumnarValue::Scalar(literal.clone());
+            for op in [
+                BinaryOp::Eq,
+                BinaryOp::NotEq,
+                BinaryOp::Lt,
+                BinaryOp::LtEq,
+                BinaryOp::Gt,
+                BinaryOp::GtEq,
+            ] {
+                let expect = |a: f64, b: f64| match op {
+                    BinaryOp::Eq => a == b,
+                    BinaryOp::NotEq => a != b,
+                    BinaryOp::Lt => a < b,
+                    BinaryOp::LtEq => a <= b,
+                    BinaryOp::Gt => a > b,
+                    _ => a >= b,
+                };
+                let out = binary(&col, op, &lit, n).unwrap();
+                let flipped = binary(&lit, op, &col, n).unwrap();
+                for (i, v) in unscaled.iter().enumerate() {
+                    let v = *v as f64;
+                    assert_eq!(
+                        out.as_boolean().value(i),
+                        expect(v, at_scale),
+                        "{v} {op:?} {literal:?}"
+                    );
+                    assert_eq!(
+                        flipped.as_boolean().value(i),
+                        expect(at_scale, v),
+                        "{literal:?} {op:?} {v}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -40,6 +40,28 @@ impl ScalarValue {
         }
     }
 
+    /// The number as an unscaled decimal at `scale`, when that is exact: an integer
+    /// that fits, or a double that is the nearest double to a decimal of that scale
+    /// (SQL's `0.05` is parsed to the double nearest 5/100 and maps back to 5).
+    pub fn exact_decimal(&self, scale: i8) -> Option<i128> {
+        if !(0..=18).contains(&scale) {
+            return None;
+        }
+        let pow = 10_i128.pow(scale as u32);
+        match self {
+            ScalarValue::Int64(v) => (*v as i128).checked_mul(pow),
+            ScalarValue::Float64(f) => {
+                let scaled = (f * pow as f64).round();
+                if !scaled.is_finite() || scaled.abs() >= (1u64 << 53) as f64 {
+                    return None;
+                }
+                let unscaled = scaled as i64;
+                (unscaled as f64 / pow as f64 == *f).then_some(unscaled as i128)
+            }
+            _ => None,
+        }
+    }
+
     /// An array that repeats the value `len` times.
     pub fn to_array(&self, len: usize) -> ArrayRef {
         match self {
