@@ -41,7 +41,7 @@ mod tail;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
-use arrow::buffer::NullBuffer;
+use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 pub use self::build::JoinBuildSink;
@@ -200,6 +200,15 @@ impl JoinSpec {
 
     /// Appends key columns and the hash to a batch of one side.
     pub fn keyed(&self, batch: &RecordBatch, build: bool) -> Result<RecordBatch> {
+        Ok(self.keyed_with_keys(batch, build)?.0)
+    }
+
+    /// [`JoinSpec::keyed`], and the batch's keys ready for lookups (encoded once).
+    pub fn keyed_with_keys(
+        &self,
+        batch: &RecordBatch,
+        build: bool,
+    ) -> Result<(RecordBatch, BatchKeys)> {
         let (exprs, schema) = if build {
             (&self.build_keys, &self.build_keyed_schema)
         } else {
@@ -212,28 +221,39 @@ impl JoinSpec {
             keys.push(crate::expr::cast::cast_array(&a, t)?);
         }
         let codec = self.codec()?;
-        let hashes = match &codec {
-            None => vec![0u64; batch.num_rows()],
+        let (encoded, hashes) = match &codec {
+            None => (None, vec![0u64; batch.num_rows()]),
             Some(c) => {
                 let encoded = c.encode(&keys)?;
                 let mut h = vec![];
                 hash_keys((0..batch.num_rows()).map(|i| encoded.key(i)), &mut h);
-                h
+                (Some(encoded), h)
             }
         };
+        let inputs = batch.num_columns();
         cols.extend(keys);
-        cols.push(Arc::new(UInt64Array::from(hashes)));
-        Ok(RecordBatch::try_new(Arc::clone(schema), cols)?)
+        let hashes = ScalarBuffer::from(hashes);
+        cols.push(Arc::new(UInt64Array::new(hashes.clone(), None)));
+        let keyed = RecordBatch::try_new(Arc::clone(schema), cols)?;
+        let valid = key_validity(&keyed, inputs, self);
+        Ok((
+            keyed,
+            BatchKeys {
+                encoded,
+                valid,
+                hashes,
+            },
+        ))
     }
 }
 
 /// The `__hash` column (the last one) of a keyed batch.
-pub(crate) fn hash_column(batch: &RecordBatch) -> Result<Vec<u64>> {
+pub(crate) fn hash_column(batch: &RecordBatch) -> Result<ScalarBuffer<u64>> {
     batch
         .columns()
         .last()
         .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-        .map(|a| a.values().to_vec())
+        .map(|a| a.values().clone())
         .ok_or_else(|| crate::error::Error::Internal("join batch lacks its hash".into()))
 }
 
@@ -256,7 +276,7 @@ pub struct BatchKeys {
     encoded: Option<EncodedKeys>,
     /// Rows whose keys are all non-null (`None`: every row).
     pub valid: Option<NullBuffer>,
-    pub hashes: Vec<u64>,
+    pub hashes: ScalarBuffer<u64>,
 }
 
 impl BatchKeys {

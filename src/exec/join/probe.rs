@@ -40,7 +40,7 @@ impl Operator for HashJoinProbe {
 
     fn execute(&self, batch: RecordBatch, emit: &mut Emit<'_>) -> Result<SinkStatus> {
         let spec = &self.shared.spec;
-        let keyed = spec.keyed(&batch, false)?;
+        let (keyed, keys) = spec.keyed_with_keys(&batch, false)?;
         let table = self.shared.table()?;
         let chunk_rows = self.shared.chunk_rows;
         // Rows of spilled partitions wait in their partition's probe file; rows with a
@@ -59,7 +59,16 @@ impl Operator for HashJoinProbe {
             vec![]
         };
         if !deferred.contains(&true) {
-            return probe_keyed(spec, &table, &keyed, chunk_rows, true, &mut vec![], emit);
+            return probe_keyed(
+                spec,
+                &table,
+                &keyed,
+                Some(keys),
+                chunk_rows,
+                true,
+                &mut vec![],
+                emit,
+            );
         }
         let now = filter_record_batch(
             &keyed,
@@ -83,6 +92,7 @@ impl Operator for HashJoinProbe {
             spec,
             &table,
             &now,
+            None,
             self.shared.chunk_rows,
             true,
             &mut vec![],
@@ -91,7 +101,8 @@ impl Operator for HashJoinProbe {
     }
 }
 
-/// Probes one keyed probe batch against `table`.
+/// Probes one keyed probe batch against `table`; `keys` are its keys when the caller
+/// has them already (else they are encoded from the key columns).
 ///
 /// `matched` receives, per probe row, whether it found a surviving match. With
 /// `emit_probe_side` false, unmatched/semi/anti probe rows are left to the caller
@@ -100,6 +111,7 @@ pub fn probe_keyed(
     spec: &JoinSpec,
     table: &JoinTable,
     keyed: &RecordBatch,
+    keys: Option<BatchKeys>,
     chunk_rows: usize,
     emit_probe_side: bool,
     matched: &mut Vec<bool>,
@@ -107,7 +119,10 @@ pub fn probe_keyed(
 ) -> Result<SinkStatus> {
     let rows = keyed.num_rows();
     let inputs = spec.probe_schema.fields().len();
-    let keys = BatchKeys::of(keyed, inputs, spec)?;
+    let keys = match keys {
+        Some(k) => k,
+        None => BatchKeys::of(keyed, inputs, spec)?,
+    };
     let mut heads = vec![];
     table.heads_for(&keys, rows, &mut heads);
     matched.clear();
