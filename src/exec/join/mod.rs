@@ -271,6 +271,20 @@ pub(crate) fn key_validity(
         })
 }
 
+/// A keyed batch with its keys.
+pub struct KeyedBatch {
+    pub batch: RecordBatch,
+    pub keys: BatchKeys,
+}
+
+impl KeyedBatch {
+    /// Encodes the keys of a keyed batch with `inputs` input columns.
+    pub fn of(batch: RecordBatch, inputs: usize, spec: &JoinSpec) -> Result<Self> {
+        let keys = BatchKeys::of(&batch, inputs, spec)?;
+        Ok(KeyedBatch { batch, keys })
+    }
+}
+
 /// The keys of a keyed batch, ready for lookups.
 pub struct BatchKeys {
     encoded: Option<EncodedKeys>,

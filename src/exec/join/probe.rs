@@ -22,7 +22,7 @@ use arrow::compute::{filter_record_batch, interleave, take};
 
 use super::build::JoinShared;
 use super::table::{head, JoinTable};
-use super::{hash_column, key_validity, BatchKeys, JoinSpec};
+use super::{hash_column, key_validity, JoinSpec, KeyedBatch};
 use crate::error::Result;
 use crate::exec::group_table::{partition_of, split_by_partition};
 use crate::exec::pipeline::{Emit, Operator, SinkStatus};
@@ -59,16 +59,8 @@ impl Operator for HashJoinProbe {
             vec![]
         };
         if !deferred.contains(&true) {
-            return probe_keyed(
-                spec,
-                &table,
-                &keyed,
-                Some(keys),
-                chunk_rows,
-                true,
-                &mut vec![],
-                emit,
-            );
+            let probe = KeyedBatch { batch: keyed, keys };
+            return probe_keyed(spec, &table, &probe, chunk_rows, true, &mut vec![], emit);
         }
         let now = filter_record_batch(
             &keyed,
@@ -88,11 +80,11 @@ impl Operator for HashJoinProbe {
         if now.num_rows() == 0 {
             return Ok(SinkStatus::NeedMore);
         }
+        let inputs = spec.probe_schema.fields().len();
         probe_keyed(
             spec,
             &table,
-            &now,
-            None,
+            &KeyedBatch::of(now, inputs, spec)?,
             self.shared.chunk_rows,
             true,
             &mut vec![],
@@ -101,8 +93,7 @@ impl Operator for HashJoinProbe {
     }
 }
 
-/// Probes one keyed probe batch against `table`; `keys` are its keys when the caller
-/// has them already (else they are encoded from the key columns).
+/// Probes one keyed probe batch against `table`.
 ///
 /// `matched` receives, per probe row, whether it found a surviving match. With
 /// `emit_probe_side` false, unmatched/semi/anti probe rows are left to the caller
@@ -110,21 +101,16 @@ impl Operator for HashJoinProbe {
 pub fn probe_keyed(
     spec: &JoinSpec,
     table: &JoinTable,
-    keyed: &RecordBatch,
-    keys: Option<BatchKeys>,
+    probe: &KeyedBatch,
     chunk_rows: usize,
     emit_probe_side: bool,
     matched: &mut Vec<bool>,
     emit: &mut Emit<'_>,
 ) -> Result<SinkStatus> {
+    let (keyed, keys) = (&probe.batch, &probe.keys);
     let rows = keyed.num_rows();
-    let inputs = spec.probe_schema.fields().len();
-    let keys = match keys {
-        Some(k) => k,
-        None => BatchKeys::of(keyed, inputs, spec)?,
-    };
     let mut heads = vec![];
-    table.heads_for(&keys, rows, &mut heads);
+    table.heads_for(keys, rows, &mut heads);
     matched.clear();
     matched.resize(rows, false);
     let roles = spec.roles;

@@ -28,7 +28,7 @@ use arrow::datatypes::SchemaRef;
 use super::build::JoinShared;
 use super::probe::{build_columns, emit_probe_rows, null_columns, output_batch, probe_keyed};
 use super::table::JoinTable;
-use super::{hash_column, JoinSpec};
+use super::{hash_column, JoinSpec, KeyedBatch};
 use crate::error::{Error, Result};
 use crate::exec::group_table::{max_depth, split_by_partition, SUB_RADIX_BITS};
 use crate::exec::pipeline::{BatchIter, SinkStatus, Source, Task};
@@ -357,7 +357,8 @@ impl PartitionJoin {
         };
         let next = cur.probe.as_mut().and_then(|p| p.next());
         if let Some(batch) = next {
-            let batch = batch?;
+            let inputs = spec.probe_schema.fields().len();
+            let batch = KeyedBatch::of(batch?, inputs, &spec)?;
             let mut matched = vec![];
             match cur.chunked.as_mut() {
                 None => {
@@ -365,7 +366,6 @@ impl PartitionJoin {
                         &spec,
                         &cur.table,
                         &batch,
-                        None,
                         chunk_rows,
                         true,
                         &mut matched,
@@ -377,7 +377,6 @@ impl PartitionJoin {
                         &spec,
                         &cur.table,
                         &batch,
-                        None,
                         chunk_rows,
                         false,
                         &mut matched,
