@@ -59,9 +59,16 @@ impl MemoryPool {
         self.peak.store(self.used(), Ordering::Relaxed);
     }
 
-    /// Bytes that one of `workers` concurrent workers should plan to use.
+    /// Bytes that one of `workers` concurrent workers should plan to use: an equal
+    /// share of the pool after setting aside room for the scans feeding the workers
+    /// (each holds a CSV range of up to limit/64, at most 16 MiB, which cannot spill;
+    /// twice that for slack). Without the set-aside, the workers' sort buffers or
+    /// aggregate tables could fill the pool between them and the next CSV range could
+    /// not be reserved (seen on the SF10 `lineitem` sort from CSV at a 1 GiB limit).
     pub fn per_worker_budget(&self, workers: usize) -> usize {
-        self.limit / workers.max(1)
+        let workers = workers.max(1);
+        let range = (self.limit / 64).clamp(1 << 20, 16 << 20);
+        self.limit.saturating_sub(2 * range * workers) / workers
     }
 
     /// A new, empty reservation owned by `operator`.

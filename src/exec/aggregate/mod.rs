@@ -185,17 +185,13 @@ impl HashAggregateSink {
     }
 }
 
-/// The most one worker's partial table may hold before it spills: an equal share of
-/// the pool after setting aside room for the scans feeding the workers (each holds a
-/// CSV range of up to limit/64, at most 16 MiB, which cannot spill; twice that for
-/// slack). Without this, many workers' tables fill the pool and starve the scan
-/// (seen at 16 threads); DuckDB #8135: size per-thread state as limit / threads.
+/// The most one worker's partial table may hold before it spills
+/// ([`crate::memory::MemoryPool::per_worker_budget`]). Without it, many workers' tables
+/// fill the pool and starve the scan (seen at 16 threads); DuckDB #8135: size
+/// per-thread state as limit / threads.
 impl HashAggregateSink {
     fn worker_share(&self) -> usize {
-        let limit = self.ctx.pool.limit();
-        let threads = self.ctx.threads.max(1);
-        let range = (limit / 64).clamp(1 << 20, 16 << 20);
-        limit.saturating_sub(2 * range * threads) / threads
+        self.ctx.pool.per_worker_budget(self.ctx.threads)
     }
 }
 
