@@ -182,6 +182,8 @@ fn concat_group(schema: &SchemaRef, group: Vec<RecordBatch>) -> Result<RecordBat
             .next()
             .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))));
     }
+    // The pieces' own schema (the plan's may differ in nullability or metadata).
+    let schema = &group[0].schema();
     let rows: usize = group.iter().map(|b| b.num_rows()).sum();
     let mut pieces: Vec<Vec<Option<ArrayRef>>> = group
         .into_iter()
