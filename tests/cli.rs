@@ -114,3 +114,75 @@ fn explain_shows_plan_and_pipelines_and_analyze_shows_metrics() {
         "{text}"
     );
 }
+
+/// SIGTERM (what a scheduler or `kill` sends) cancels a spilling query like Ctrl-C:
+/// the process exits with an error and its spill directory is removed.
+#[test]
+fn sigterm_cancels_and_removes_spill_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("big.csv");
+    let mut text = String::from("k,v\n");
+    for i in 0..400_000u64 {
+        text.push_str(&format!("{},{}\n", (i * 7919) % 400_009, i % 1000));
+    }
+    std::fs::write(&data, text).unwrap();
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let sql = format!("SELECT k, v FROM '{}' ORDER BY k, v", data.display());
+    let mut child = floe()
+        .args([
+            "sql",
+            "--memory-limit",
+            "2MiB",
+            "--chunk-rows",
+            "1024",
+            "--spill-dir",
+            spill.to_str().unwrap(),
+            "--format",
+            "csv",
+            &sql,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the query has spilled something (its spill directory is not empty).
+    let has_files = |d: &std::path::Path| walk(d).iter().any(|p| p.is_file());
+    let start = std::time::Instant::now();
+    while !has_files(&spill) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("query ended ({status}) before it spilled; make the input larger");
+        }
+        assert!(start.elapsed().as_secs() < 60, "no spill file after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a cancelled query exits non-zero");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cancel"),
+        "stderr names the cancel: {stderr}"
+    );
+    let left = walk(&spill);
+    assert!(left.is_empty(), "spill files left after SIGTERM: {left:?}");
+}
+
+/// Every path under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}

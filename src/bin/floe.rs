@@ -149,8 +149,9 @@ fn session(common: &Common) -> Result<Session> {
         b = b.spill_compression(c.parse()?);
     }
     let session = b.build()?;
-    // Ctrl-C cancels the query, so its spill files and partial outputs are removed
-    // before exiting; a second Ctrl-C exits at once.
+    // Ctrl-C (and SIGTERM or SIGHUP, through ctrlc's `termination` feature) cancels the
+    // query, so its spill files and partial outputs are removed before exiting; a
+    // second signal exits at once.
     let cancel = session.cancel_flag();
     let _ = ctrlc::set_handler(move || {
         if cancel.swap(true, Ordering::Relaxed) {
