@@ -13,8 +13,8 @@ use std::sync::Arc;
 use arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
 };
+use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::boolean::and_kleene;
-use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 
 use super::dataset::{DataFile, Dataset};
@@ -103,11 +103,7 @@ fn column(
         }
         ColumnSource::Constant(v) => v.to_array(n),
     };
-    if array.data_type() == t {
-        Ok(array)
-    } else {
-        Ok(cast(&array, t)?)
-    }
+    crate::expr::cast::cast_array(&array, t)
 }
 
 /// The batches of one task, assembled, filtered and projected; empty ones are skipped.

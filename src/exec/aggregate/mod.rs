@@ -315,13 +315,17 @@ impl PartialAggregate<'_> {
     /// empty table of the same capacity. A table that reduced its rows poorly is
     /// allowed to grow 4× before the next flush.
     fn flush(&mut self) -> Result<()> {
-        let spec = Arc::clone(&self.sink.spec);
         let groups = self.table.num_groups();
         if (self.rows_since_spill as f64) < GOOD_REDUCTION * groups as f64 {
             self.flush_groups = self.flush_groups.saturating_mul(4);
         }
         self.rows_since_spill = 0;
-        let (state, hashes) = drain_state(&mut self.table, &spec)?;
+        self.stash_table()
+    }
+
+    /// Drains the table's groups into `flushed`, split by partition.
+    fn stash_table(&mut self) -> Result<()> {
+        let (state, hashes) = drain_state(&mut self.table, &self.sink.spec)?;
         if self.flushed.is_empty() {
             self.flushed = vec![vec![]; PARTITIONS];
         }
@@ -470,15 +474,7 @@ impl LocalSink for PartialAggregate<'_> {
         }
         if self.table.num_groups() > 0 {
             // Not `flush`: the table is dropped, so its growth rule does not matter.
-            let (state, hashes) = drain_state(&mut self.table, &sink.spec)?;
-            if self.flushed.is_empty() {
-                self.flushed = vec![vec![]; PARTITIONS];
-            }
-            for part in split_by_partition(&state, &hashes, 0, PARTITIONS) {
-                let (p, batch) = part?;
-                self.flushed_bytes += crate::memory::batch_memory_size(&batch);
-                self.flushed[p].push(batch);
-            }
+            self.stash_table()?;
         }
         let parts = std::mem::take(&mut self.flushed);
         let bytes = self.flushed_bytes;

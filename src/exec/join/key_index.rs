@@ -13,9 +13,9 @@
 //! build's tags take 4.6 MiB and stay in the L3 cache where its slots (37 MiB) do not.
 //! A probe scans tags first and reads a slot only on a tag match, so a probe key that
 //! is not in the table, the common case of a selective join, usually touches no slot
-//! at all; a match compares key bytes only when the slot's salt matches too. Key bytes live in a
-//! store indexed by build row, fixed-width (no offsets) while every key has the same
-//! length, as one-column integer keys always do. This is DuckDB's layout (pointer and
+//! at all; a match compares key bytes only when the slot's salt matches too. Key bytes
+//! live in a store indexed by build row, fixed-width (no offsets) while every key has
+//! the same length as the first, as one-column integer keys always do. This is DuckDB's layout (pointer and
 //! salt in one word); hashbrown with a separate group id and heads array took three
 //! dependent misses per probe.
 //!
@@ -27,6 +27,15 @@
 
 /// Slots per build row.
 const SLOTS_PER_ROW: usize = 2;
+
+/// The row half of a slot (row + 1; the salt is the other half).
+const ROW_BITS: u64 = 0xffff_ffff;
+
+/// The build row a non-empty slot points at.
+#[inline]
+fn slot_row(slot: u64) -> usize {
+    (slot & ROW_BITS) as usize - 1
+}
 
 #[inline]
 fn mix(hash: u64) -> u64 {
@@ -118,14 +127,15 @@ pub struct KeyIndex {
 }
 
 impl KeyIndex {
-    /// An index for up to `rows` build rows whose keys are about `key_width` bytes.
-    pub fn with_capacity(rows: usize, key_width: usize) -> Self {
+    /// An index for up to `rows` build rows. The key store takes its width from the
+    /// first key pushed.
+    pub fn with_capacity(rows: usize) -> Self {
         KeyIndex {
             slots: vec![0; (rows * SLOTS_PER_ROW).max(1)],
             tags: vec![0; (rows * SLOTS_PER_ROW).max(1)],
             keys: KeyStore::Fixed {
-                width: key_width,
-                bytes: Vec::with_capacity(rows * key_width),
+                width: 0,
+                bytes: vec![],
             },
             rows: 0,
         }
@@ -151,32 +161,30 @@ impl KeyIndex {
     /// `joins` is false for (a null key) gets a row number but no slot.
     pub fn push(&mut self, key: &[u8], hash: u64, joins: bool) -> Option<u32> {
         let row = self.rows;
+        if row == 0 {
+            let capacity = self.slots.len() / SLOTS_PER_ROW;
+            self.keys = KeyStore::Fixed {
+                width: key.len(),
+                bytes: Vec::with_capacity(capacity * key.len()),
+            };
+        }
         self.rows += 1;
         self.keys.push(key);
         if !joins {
             return None;
         }
         let mixed = mix(hash);
-        let salt = mixed << 32;
-        let len = self.slots.len();
-        let mut i = self.start(mixed);
-        loop {
-            let slot = self.slots[i];
-            if slot == 0 {
-                self.slots[i] = salt | (row as u64 + 1);
+        let slot = (mixed << 32) | (row as u64 + 1);
+        match self.locate(key, mixed, self.start(mixed)) {
+            Ok(i) => {
+                let previous = slot_row(self.slots[i]);
+                self.slots[i] = slot;
+                Some(previous as u32)
+            }
+            Err(i) => {
+                self.slots[i] = slot;
                 self.tags[i] = tag(mixed);
-                return None;
-            }
-            if slot & !0xffff_ffff == salt {
-                let head = (slot & 0xffff_ffff) as usize - 1;
-                if same_key(self.keys.key(head), key) {
-                    self.slots[i] = salt | (row as u64 + 1);
-                    return Some(head as u32);
-                }
-            }
-            i += 1;
-            if i == len {
-                i = 0;
+                None
             }
         }
     }
@@ -215,14 +223,18 @@ impl KeyIndex {
                     if first_tag == 0 || !joins(i) {
                         return none;
                     }
-                    self.find_from(key(i), mix(h), start as usize)
-                        .unwrap_or(none)
+                    match self.locate(key(i), mix(h), start as usize) {
+                        Ok(slot) => slot_row(self.slots[slot]) as u32,
+                        Err(_) => none,
+                    }
                 }),
         );
     }
 
+    /// The slot holding `key` (`Ok`), or the empty slot that ends its probe sequence
+    /// (`Err`), scanning from `start`: tags first, the slot only on a tag match.
     #[inline]
-    fn find_from(&self, key: &[u8], mixed: u64, start: usize) -> Option<u32> {
+    fn locate(&self, key: &[u8], mixed: u64, start: usize) -> Result<usize, usize> {
         let salt = mixed << 32;
         let want = tag(mixed);
         let len = self.tags.len();
@@ -230,15 +242,12 @@ impl KeyIndex {
         loop {
             let t = self.tags[i];
             if t == 0 {
-                return None;
+                return Err(i);
             }
             if t == want {
                 let slot = self.slots[i];
-                if slot & !0xffff_ffff == salt {
-                    let head = (slot & 0xffff_ffff) as usize - 1;
-                    if same_key(self.keys.key(head), key) {
-                        return Some(head as u32);
-                    }
+                if slot & !ROW_BITS == salt && same_key(self.keys.key(slot_row(slot)), key) {
+                    return Ok(i);
                 }
             }
             i += 1;
@@ -258,7 +267,7 @@ mod tests {
     /// lengths (the store switches layout mid-way) and null rows.
     #[test]
     fn chains_and_lookups_match_a_hash_map() {
-        let mut index = KeyIndex::with_capacity(1000, 3);
+        let mut index = KeyIndex::with_capacity(1000);
         let mut naive: HashMap<Vec<u8>, u32> = HashMap::new();
         let key_of = |i: u32| -> Vec<u8> {
             let k = i % 97;

@@ -13,13 +13,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::concat;
-use arrow::datatypes::SchemaRef;
 
 use super::key_index::KeyIndex;
+use super::probe::batch_of;
 use super::{BatchKeys, JoinSpec};
 use crate::error::{Error, Result};
 use crate::memory::batch_memory_size;
@@ -54,7 +52,7 @@ impl JoinTable {
         }
         let inputs = spec.build_schema.fields().len();
         let mut table = JoinTable {
-            index: KeyIndex::with_capacity(rows, 0),
+            index: KeyIndex::with_capacity(rows),
             next: vec![NONE; rows],
             batches: vec![],
             starts: Vec::with_capacity(batches.len()),
@@ -68,9 +66,6 @@ impl JoinTable {
         for batch in batches {
             let keys = BatchKeys::of(&batch, inputs, spec)?;
             let n = batch.num_rows();
-            if start == 0 && n > 0 {
-                table.index = KeyIndex::with_capacity(rows, keys.key(0).len());
-            }
             for i in 0..n {
                 let previous = table
                     .index
@@ -83,7 +78,7 @@ impl JoinTable {
                 .push(batch.project(&(0..inputs).collect::<Vec<_>>())?);
             start += n;
         }
-        table.batches = coalesce(&spec.build_schema, std::mem::take(&mut table.batches))?;
+        table.batches = coalesce(std::mem::take(&mut table.batches))?;
         let mut start = 0;
         for b in &table.batches {
             table.starts.push(start);
@@ -156,34 +151,32 @@ const COALESCE_BYTES: usize = 64 << 20;
 /// handful, instead of `interleave` over hundreds of small batches, whose per-call
 /// cost grows with the number of arrays (a tenth of TPC-H Q9's time). Concatenates one
 /// column of one group at a time and drops its pieces as it goes.
-fn coalesce(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+fn coalesce(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     let mut out = vec![];
     let mut group = vec![];
     let mut bytes = 0;
     for b in batches {
         let size = batch_memory_size(&b);
         if !group.is_empty() && bytes + size > COALESCE_BYTES {
-            out.push(concat_group(schema, std::mem::take(&mut group))?);
+            out.push(concat_group(std::mem::take(&mut group))?);
             bytes = 0;
         }
         bytes += size;
         group.push(b);
     }
     if !group.is_empty() {
-        out.push(concat_group(schema, group)?);
+        out.push(concat_group(group)?);
     }
     Ok(out)
 }
 
-fn concat_group(schema: &SchemaRef, group: Vec<RecordBatch>) -> Result<RecordBatch> {
+/// One batch of a non-empty group's rows, in the pieces' own schema (the plan's may
+/// differ in nullability or metadata).
+fn concat_group(mut group: Vec<RecordBatch>) -> Result<RecordBatch> {
     if group.len() == 1 {
-        return Ok(group
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))));
+        return Ok(group.remove(0));
     }
-    // The pieces' own schema (the plan's may differ in nullability or metadata).
-    let schema = &group[0].schema();
+    let schema = group[0].schema();
     let rows: usize = group.iter().map(|b| b.num_rows()).sum();
     let mut pieces: Vec<Vec<Option<ArrayRef>>> = group
         .into_iter()
@@ -195,12 +188,7 @@ fn concat_group(schema: &SchemaRef, group: Vec<RecordBatch>) -> Result<RecordBat
         let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
         columns.push(concat(&refs)?);
     }
-    let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
+    batch_of(&schema, columns, rows)
 }
 
 /// `NONE` as an option.
