@@ -117,6 +117,9 @@ pub struct ScanStats {
     row_groups: u64,
     row_groups_pruned: u64,
     reserved: AtomicUsize,
+    /// Held while the note is rebuilt, so that of two workers counting bad rows at
+    /// once, the later note reads the later count (it could write a stale one).
+    note_lock: Mutex<()>,
 }
 
 impl ScanStats {
@@ -141,6 +144,7 @@ impl ScanStats {
         self.refresh_note();
     }
     fn refresh_note(&self) {
+        let _serial = self.note_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut parts = vec![];
         if self.files_pruned > 0 {
             parts.push(format!(
@@ -465,6 +469,7 @@ pub(crate) fn scan_source_with(
         row_groups,
         row_groups_pruned,
         reserved: AtomicUsize::new(0),
+        note_lock: Mutex::new(()),
     });
     stats.refresh_note();
     let limit = match (&request.limit, request.filters.is_empty()) {
