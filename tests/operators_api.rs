@@ -268,3 +268,73 @@ fn median_and_quantile_per_group_match_naive() {
         }
     }
 }
+
+/// The ids of `ORDER BY x ASC NULLS LAST, id ASC`.
+fn naive_ascending(batch: &RecordBatch) -> Vec<i64> {
+    let x = batch.column(1).as_primitive::<Int64Type>();
+    let mut rows: Vec<usize> = (0..batch.num_rows()).collect();
+    rows.sort_by_key(|&r| (x.is_null(r), x.is_valid(r).then(|| x.value(r)), r));
+    rows.into_iter().map(|r| r as i64).collect()
+}
+
+/// A top-k over a Parquet file of many small row groups: the scan skips row groups
+/// by statistics and decodes the other columns only for rows whose key may beat the
+/// running bound. Both directions, NULLs first and last, against the naive order.
+#[test]
+fn top_k_over_parquet_reads_only_rows_that_may_win() {
+    let (schema, batch) = data(40_000, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(700))
+        .set_data_page_row_count_limit(100)
+        .set_write_batch_size(100)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        schema,
+        Some(props),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let cases: [(Vec<SortExpr>, Vec<i64>); 2] = [
+        (keys(), naive_order(&batch)),
+        (
+            vec![col("x").sort_asc(), col("id").sort_asc()],
+            naive_ascending(&batch),
+        ),
+    ];
+    for (keys, want) in cases {
+        for k in [1usize, 10, 300] {
+            let s = session(Some(4 << 20), dir.path());
+            let top = s
+                .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
+                .unwrap()
+                .top_k(k, keys.clone())
+                .unwrap();
+            let got = top.collect().unwrap();
+            assert_eq!(ids(&got), want[..k].to_vec(), "k {k}");
+            assert_eq!(s.memory_pool().used(), 0);
+        }
+    }
+    // With nulls last and a small k, most rows are never decoded beyond their key.
+    let s = session(None, dir.path());
+    let report = s
+        .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
+        .unwrap()
+        .top_k(5, vec![col("x").sort_asc(), col("id").sort_asc()])
+        .unwrap()
+        .explain_analyze()
+        .unwrap();
+    let scan_rows: usize = report
+        .lines()
+        .find(|l| l.starts_with("Scan parquet"))
+        .and_then(|l| l.split("files)").nth(1)?.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no scan line in {report}"));
+    assert!(
+        scan_rows < 10_000,
+        "scan read {scan_rows} of 40000 rows:\n{report}"
+    );
+}

@@ -9,13 +9,17 @@
 //! default and never beat a bound; with `NULLS FIRST` a row group holding NULLs is
 //! always read.
 //!
+//! Within a row group that stays, the scan reads the key column alone first and asks
+//! [`TopKBound::row_mask`] which rows may still make the top k; the other columns are
+//! decoded for those rows only (late materialization), and not at all when none may.
+//!
 //! The planner wires a bound only where the key column reaches the top-k unchanged
 //! from a scan (through filters and projections), so skipping rows by their scan
 //! value is exact.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, BooleanArray, Scalar};
 use arrow::compute::kernels::cmp;
 
 /// The k-th best value of the first sort key of a top-k, once known.
@@ -62,6 +66,38 @@ impl TopKBound {
         }
     }
 
+    /// Whether a bound is known yet.
+    pub fn is_set(&self) -> bool {
+        self.value.read().map(|v| v.is_some()).unwrap_or(false)
+    }
+
+    /// Which rows of `key` (the key column as the scan reads it) may still make the
+    /// top k: those at least as good as the bound (ties stay), and NULLs only when
+    /// they sort first. `None` when no bound is known yet or the types differ; then
+    /// every row must be read.
+    pub fn row_mask(&self, key: &ArrayRef) -> Option<BooleanArray> {
+        let slot = self.value.read().ok()?;
+        let bound = slot.as_ref()?;
+        if bound.data_type() != key.data_type() {
+            return None;
+        }
+        let bound = Scalar::new(Arc::clone(bound));
+        let keep = if self.descending {
+            cmp::gt_eq(key, &bound)
+        } else {
+            cmp::lt_eq(key, &bound)
+        }
+        .ok()?;
+        if keep.null_count() == 0 {
+            return Some(keep);
+        }
+        Some(
+            keep.iter()
+                .map(|v| Some(v.unwrap_or(self.nulls_first)))
+                .collect(),
+        )
+    }
+
     /// Whether a row group with these statistics (one-row arrays of the column's type;
     /// null when unknown) may hold a row that makes the top k.
     pub fn may_contribute(&self, min: &ArrayRef, max: &ArrayRef, null_count: Option<u64>) -> bool {
@@ -89,8 +125,6 @@ impl TopKBound {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::Int64Array;
 
     use super::*;
@@ -122,6 +156,31 @@ mod tests {
         assert!(
             nf.may_contribute(&one(Some(0)), &one(Some(1)), Some(2)),
             "nulls first"
+        );
+    }
+
+    #[test]
+    fn row_mask_keeps_rows_at_least_as_good_as_the_bound() {
+        let key: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(5), Some(9)]));
+        let b = TopKBound::new("x", true, false);
+        assert!(b.row_mask(&key).is_none(), "no bound yet");
+        b.offer(one(Some(5)));
+        let m = b.row_mask(&key).unwrap();
+        assert_eq!(
+            m.iter().collect::<Vec<_>>(),
+            [false, false, true, true].map(Some)
+        );
+        let asc = TopKBound::new("x", false, true);
+        asc.offer(one(Some(5)));
+        let m = asc.row_mask(&key).unwrap();
+        assert_eq!(
+            m.iter().collect::<Vec<_>>(),
+            [true, true, true, false].map(Some)
+        );
+        let other: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![1]));
+        assert!(
+            b.row_mask(&other).is_none(),
+            "another type: read everything"
         );
     }
 

@@ -12,10 +12,10 @@
 //! columns plus the key column of [`super::keys`]). For each morsel it encodes the
 //! keys; once it holds `k` rows it drops every row whose key is not below the k-th
 //! key (one byte comparison per row), so after a warm-up most morsels cost only the
-//! encoding. Survivors wait in a pending list; once they number `max(k, 1024)` they
-//! are compacted with the best rows: a selection of the `k` smallest keys, a sort of
-//! those `k` positions and a `take`, which copies the kept values out of the morsels.
-//! Compacting per `k` survivors rather than per morsel keeps a large `k` from
+//! encoding. Survivors wait in a pending list; once they number `max(k, min(4k, 1024))`
+//! they are compacted with the best rows: a selection of the `k` smallest keys, a sort
+//! of those `k` positions and a `take`, which copies the kept values out of the
+//! morsels. Compacting per `k` survivors rather than per morsel keeps a large `k` from
 //! re-sorting its rows for every morsel. `combine` compacts each worker's rows into
 //! the shared set the same way.
 //!
@@ -42,8 +42,7 @@ use crate::exec::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::exec::topk_bound::TopKBound;
 use crate::memory::{batch_memory_size, Reservation};
 
-/// Fewest pending survivors that trigger a compaction: for a small `k`, the cost of
-/// one compaction is spread over at least this many rows.
+/// Most pending survivors needed to trigger a compaction (see `compact_at`).
 const COMPACT_MIN_ROWS: usize = 1024;
 
 /// The best `k` rows seen so far, survivors not yet folded in, and the bytes held.
@@ -153,9 +152,11 @@ impl TopKSink {
     }
 
     /// Survivors are folded in once there are this many, so that a large `k` costs a
-    /// sort per `k` survivors rather than per morsel.
+    /// sort per `k` survivors rather than per morsel. A small `k` compacts every `4k`
+    /// survivors: a compaction is then cheap, and the tighter k-th key it publishes
+    /// lets the scan skip more (see [`TopKBound`]).
     fn compact_at(&self) -> usize {
-        self.k.max(COMPACT_MIN_ROWS)
+        self.k.max(COMPACT_MIN_ROWS.min(4 * self.k))
     }
 
     fn shared(&self) -> Result<std::sync::MutexGuard<'_, Best>> {

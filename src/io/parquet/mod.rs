@@ -8,6 +8,11 @@
 //!   `next()`, and each `next()` decodes one batch of `chunk_rows` rows of the
 //!   projected root columns only.
 //!
+//! * Under a top-k with a known bound (`crate::exec::topk_bound`), a row group
+//!   whose statistics cannot beat it is skipped; one that stays has its key column
+//!   decoded first, and the other columns only for the rows that may still make the
+//!   top k (a `RowSelection`), or not at all when none may.
+//!
 //! Memory: while a row group is decoded, its compressed size (projected columns only)
 //! is reserved in the pool — the reader holds column-chunk pages of about that size —
 //! and returned when the row group is done or the task is dropped.
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder,
+    ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::arrow::ProjectionMask;
 
@@ -88,6 +93,15 @@ pub(crate) struct TopKStats {
     mins: arrow::array::ArrayRef,
     maxes: arrow::array::ArrayRef,
     null_counts: arrow::array::UInt64Array,
+    /// Root column index of the key in the file's schema.
+    key_root: Option<usize>,
+}
+
+/// Which rows of a row group a task decodes.
+enum RowGroupRows {
+    All,
+    None,
+    Selected(RowSelection),
 }
 
 impl TopKStats {
@@ -105,6 +119,7 @@ impl TopKStats {
             mins: converter.row_group_mins(groups.iter()).ok()?,
             maxes: converter.row_group_maxes(groups.iter()).ok()?,
             null_counts: converter.row_group_null_counts(groups.iter()).ok()?,
+            key_root: metadata.schema().index_of(&bound.column).ok(),
             bound,
         })
     }
@@ -149,18 +164,61 @@ impl ParquetFileScan {
             .sum()
     }
 
-    fn build_reader(&self, rg: usize) -> Result<ParquetRecordBatchReader> {
+    fn build_reader(
+        &self,
+        rg: usize,
+        roots: &[usize],
+        batch_rows: usize,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let mask = ProjectionMask::roots(
-            self.metadata.parquet_schema(),
-            self.projection.iter().copied(),
-        );
-        ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-            .with_row_groups(vec![rg])
-            .with_projection(mask)
-            .with_batch_size(self.chunk_rows.max(1))
+        let mask = ProjectionMask::roots(self.metadata.parquet_schema(), roots.iter().copied());
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_row_groups(vec![rg])
+                .with_projection(mask)
+                .with_batch_size(batch_rows.max(1));
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        builder
             .build()
             .map_err(|e| Error::parquet(&self.path, Some(rg), e))
+    }
+
+    /// The rows of `rg` a task must decode. Without a top-k, or before its bound is
+    /// known, all of them; otherwise the statistics may rule the row group out, and
+    /// else its key column alone is decoded and compared with the bound.
+    fn rows_to_read(&self, rg: usize) -> Result<RowGroupRows> {
+        let Some(topk) = &self.topk else {
+            return Ok(RowGroupRows::All);
+        };
+        if !topk.keeps(rg) {
+            return Ok(RowGroupRows::None);
+        }
+        let Some(key) = topk.key_root.filter(|k| self.projection.contains(k)) else {
+            return Ok(RowGroupRows::All);
+        };
+        if !topk.bound.is_set() {
+            return Ok(RowGroupRows::All);
+        }
+        let rows = self.row_group_rows(rg) as usize;
+        let mut masks = Vec::new();
+        for batch in self.build_reader(rg, &[key], rows, None)? {
+            let batch = batch.map_err(|e| Error::parquet(&self.path, Some(rg), e))?;
+            match topk.bound.row_mask(batch.column(0)) {
+                Some(mask) => masks.push(mask),
+                None => return Ok(RowGroupRows::All),
+            }
+        }
+        let kept: usize = masks.iter().map(|m| m.true_count()).sum();
+        Ok(if kept == 0 {
+            RowGroupRows::None
+        } else if kept == rows {
+            RowGroupRows::All
+        } else {
+            RowGroupRows::Selected(RowSelection::from_filters(&masks))
+        })
     }
 }
 
@@ -187,14 +245,20 @@ impl RowGroupReader {
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.reader.is_none() {
-            // Checked when the row group is reached, so the bound is as tight as the
-            // top-k has made it by then.
-            if let Some(topk) = &self.scan.topk {
-                if !topk.keeps(self.row_group) {
-                    return Ok(None);
-                }
-            }
-            self.reader = Some(self.scan.build_reader(self.row_group)?);
+            // Decided when the row group is reached, so a top-k's bound is as tight
+            // as the top-k has made it by then.
+            let scan = &self.scan;
+            let selection = match scan.rows_to_read(self.row_group)? {
+                RowGroupRows::None => return Ok(None),
+                RowGroupRows::All => None,
+                RowGroupRows::Selected(s) => Some(s),
+            };
+            self.reader = Some(scan.build_reader(
+                self.row_group,
+                &scan.projection,
+                scan.chunk_rows,
+                selection,
+            )?);
         }
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
