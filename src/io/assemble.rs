@@ -5,7 +5,9 @@
 //! [`Assembler`] lines them up with the dataset: partition columns become constant
 //! columns, columns the file lacks become nulls, types are cast to the dataset's. It
 //! then applies every filter exactly (SQL semantics: a null predicate drops the row)
-//! and projects to the output schema. Memory: one batch at a time, plus its
+//! and projects to the output schema. Filters over one dictionary-read Parquet column
+//! run first, on its distinct strings (`super::dictionary_filter`); the others run on
+//! the rows that pass them. Memory: one batch at a time, plus its
 //! filter mask; nothing is kept between batches.
 
 use std::sync::Arc;
@@ -13,11 +15,12 @@ use std::sync::Arc;
 use arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
 };
-use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::boolean::and_kleene;
+use arrow::compute::{filter_record_batch, FilterBuilder};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 
 use super::dataset::{DataFile, Dataset};
+use super::dictionary_filter::{single_column, DictionaryPredicate};
 use crate::error::{Error, Result};
 use crate::expr::eval::evaluate_predicate;
 use crate::expr::{Expr, ScalarValue};
@@ -41,33 +44,79 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
-    fn finish(&self, layout: &[ColumnSource], decoded: &RecordBatch) -> Result<RecordBatch> {
+    /// Per-task state for the filters that may run on dictionaries: one entry per
+    /// filter, `Some` for a filter over one column.
+    fn dictionary_predicates(&self) -> Vec<Option<(usize, DictionaryPredicate)>> {
+        self.filters
+            .iter()
+            .map(|f| {
+                let name = single_column(f)?;
+                let idx = self.work_schema.index_of(&name).ok()?;
+                let field = Arc::new(self.work_schema.field(idx).clone());
+                Some((idx, DictionaryPredicate::new(f.clone(), field)))
+            })
+            .collect()
+    }
+
+    fn finish(
+        &self,
+        layout: &[ColumnSource],
+        decoded: &RecordBatch,
+        dictionary_predicates: &mut [Option<(usize, DictionaryPredicate)>],
+    ) -> Result<RecordBatch> {
         let n = decoded.num_rows();
-        let columns = self
+        let mut columns = self
             .work_schema
             .fields()
             .iter()
             .zip(layout)
             .map(|(field, source)| column(field.data_type(), source, decoded, n))
             .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        // Filters over one dictionary-read column run on its distinct strings first;
+        // the batch shrinks before any string is decoded.
+        let mut done = vec![false; self.filters.len()];
+        let mut mask: Option<BooleanArray> = None;
+        for (i, entry) in dictionary_predicates.iter_mut().enumerate() {
+            let Some((idx, predicate)) = entry else {
+                continue;
+            };
+            if !matches!(columns[*idx].data_type(), DataType::Dictionary(..)) {
+                continue;
+            }
+            let m = predicate.evaluate(&columns[*idx])?;
+            done[i] = true;
+            mask = Some(match mask {
+                None => m,
+                Some(a) => and_kleene(&a, &m)?,
+            });
+        }
+        let mut rows = n;
+        if let Some(m) = mask {
+            let predicate = FilterBuilder::new(&m).optimize().build();
+            rows = predicate.count();
+            for c in columns.iter_mut() {
+                *c = predicate.filter(c)?;
+            }
+        }
+        for (c, field) in columns.iter_mut().zip(self.work_schema.fields()) {
+            if c.data_type() != field.data_type() {
+                *c = crate::expr::cast::cast_array(c, field.data_type())?;
+            }
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
         let work =
             RecordBatch::try_new_with_options(Arc::clone(&self.work_schema), columns, &options)?;
-        let work = if self.filters.is_empty() {
-            work
-        } else {
-            let mut mask: Option<BooleanArray> = None;
-            for f in &self.filters {
-                let m = evaluate_predicate(f, &work)?;
-                mask = Some(match mask {
-                    None => m,
-                    Some(a) => and_kleene(&a, &m)?,
-                });
-            }
-            match mask {
-                Some(m) => filter_record_batch(&work, &m)?,
-                None => work,
-            }
+        let mut mask: Option<BooleanArray> = None;
+        for (f, _) in self.filters.iter().zip(&done).filter(|(_, d)| !**d) {
+            let m = evaluate_predicate(f, &work)?;
+            mask = Some(match mask {
+                None => m,
+                Some(a) => and_kleene(&a, &m)?,
+            });
+        }
+        let work = match mask {
+            Some(m) => filter_record_batch(&work, &m)?,
+            None => work,
         };
         let columns: Vec<ArrayRef> = self
             .output_in_work
@@ -83,6 +132,8 @@ impl Assembler {
     }
 }
 
+/// `decoded`'s column for `source`, cast to `t`; a dictionary of `t` values (a
+/// dictionary-read Parquet column) stays a dictionary until the filters have run.
 fn column(
     t: &DataType,
     source: &ColumnSource,
@@ -103,14 +154,35 @@ fn column(
         }
         ColumnSource::Constant(v) => v.to_array(n),
     };
+    if let DataType::Dictionary(_, value) = array.data_type() {
+        if value.as_ref() == t {
+            return Ok(array);
+        }
+    }
     crate::expr::cast::cast_array(&array, t)
 }
 
 /// The batches of one task, assembled, filtered and projected; empty ones are skipped.
 pub(crate) struct AssembledIter {
-    pub inner: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
-    pub layout: Arc<Vec<ColumnSource>>,
-    pub assembler: Arc<Assembler>,
+    inner: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+    layout: Arc<Vec<ColumnSource>>,
+    assembler: Arc<Assembler>,
+    dictionary_predicates: Vec<Option<(usize, DictionaryPredicate)>>,
+}
+
+impl AssembledIter {
+    pub fn new(
+        inner: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+        layout: Arc<Vec<ColumnSource>>,
+        assembler: Arc<Assembler>,
+    ) -> Self {
+        AssembledIter {
+            inner,
+            layout,
+            dictionary_predicates: assembler.dictionary_predicates(),
+            assembler,
+        }
+    }
 }
 
 impl Iterator for AssembledIter {
@@ -121,7 +193,10 @@ impl Iterator for AssembledIter {
                 Ok(b) => b,
                 Err(e) => return Some(Err(e)),
             };
-            match self.assembler.finish(&self.layout, &decoded) {
+            let assembled =
+                self.assembler
+                    .finish(&self.layout, &decoded, &mut self.dictionary_predicates);
+            match assembled {
                 Ok(b) if b.num_rows() == 0 => continue,
                 other => return Some(other),
             }

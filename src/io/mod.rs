@@ -9,6 +9,7 @@
 pub(crate) mod assemble;
 pub mod csv;
 pub mod dataset;
+pub(crate) mod dictionary_filter;
 pub(crate) mod discovery;
 pub mod options;
 pub mod parquet;

@@ -45,9 +45,10 @@ use super::csv::range::{CsvFileScan, RangeReader};
 use super::csv::split::CsvFile;
 use super::csv::{Dialect, DEFAULT_RANGE_BYTES, MAX_BATCH_ROWS};
 use super::dataset::{Dataset, FileFormat};
+use super::dictionary_filter::dictionary_read_columns;
 use super::options::BadRowPolicy;
 use super::parquet::prune::keep_row_groups;
-use super::parquet::{ParquetFileScan, RowGroupReader, TopKStats};
+use super::parquet::{with_dictionary_reads, ParquetFileScan, RowGroupReader, TopKStats};
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{BatchIter, Source, Task};
 use crate::expr::Expr;
@@ -350,11 +351,11 @@ impl Source for ScanSource {
                 Box::new(RowGroupReader::new(scan, rg, reservation))
             }
         };
-        let batches: BatchIter = Box::new(AssembledIter {
+        let batches: BatchIter = Box::new(AssembledIter::new(
             inner,
             layout,
-            assembler: Arc::clone(&self.assembler),
-        });
+            Arc::clone(&self.assembler),
+        ));
         Ok(Some(Task { index, batches }))
     }
 
@@ -426,9 +427,10 @@ pub(crate) fn scan_source_with(
                 let keep = keep_row_groups(metadata, &request.filters);
                 row_groups += keep.len() as u64;
                 row_groups_pruned += keep.iter().filter(|k| !**k).count() as u64;
+                let dictionaries = dictionary_read_columns(metadata, &projection, &request.filters);
                 let scan = ParquetFileScan {
                     path: file.path.clone(),
-                    metadata: metadata.clone(),
+                    metadata: with_dictionary_reads(&file.path, metadata, &dictionaries)?,
                     projection: projection.clone(),
                     chunk_rows: request.chunk_rows.max(1),
                     topk: request

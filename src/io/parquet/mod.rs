@@ -74,6 +74,39 @@ pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
         .map_err(|e| Error::parquet(path, None, e))
 }
 
+/// `metadata` with the root columns `roots` read as `Dictionary(Int32, Utf8)` (see
+/// [`crate::io::dictionary_filter`]); `metadata` itself when there are none.
+pub(crate) fn with_dictionary_reads(
+    path: &Path,
+    metadata: &ArrowReaderMetadata,
+    roots: &[usize],
+) -> Result<ArrowReaderMetadata> {
+    use arrow::datatypes::Schema;
+    if roots.is_empty() {
+        return Ok(metadata.clone());
+    }
+    let schema = metadata.schema();
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let f = f.as_ref().clone();
+            if roots.contains(&i) {
+                f.with_data_type(crate::io::dictionary_filter::dictionary_type())
+            } else {
+                f
+            }
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )));
+    ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options)
+        .map_err(|e| Error::parquet(path, None, e))
+}
+
 /// How one Parquet file is read by a scan; shared by its row-group tasks.
 #[derive(Debug)]
 pub(crate) struct ParquetFileScan {
