@@ -251,6 +251,7 @@ impl Session {
             },
             pool: Arc::clone(&self.inner.pool),
             topk_bound: None,
+            shared: Default::default(),
             spill: SpillManager::with_write_buffer(
                 &c.spill_dir,
                 c.max_spill_bytes,

@@ -338,3 +338,78 @@ fn top_k_over_parquet_reads_only_rows_that_may_win() {
         "scan read {scan_rows} of 40000 rows:\n{report}"
     );
 }
+
+/// An aggregate used three times (a `WITH` view read thrice) runs once: one scan in
+/// the metrics, a shared materialized result, and rows equal to the naive groups,
+/// thrice; forced to spill, the result goes through a file and comes back the same.
+#[test]
+fn a_subtree_used_three_times_runs_once() {
+    let (schema, batch) = data(20_000, 9);
+    let input = tempfile::tempdir().unwrap();
+    let path = input.path().join("t.parquet");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let g = batch.column(0).as_string::<i32>();
+    let x = batch.column(1).as_primitive::<Int64Type>();
+    let mut naive: BTreeMap<Option<String>, (i64, i64)> = BTreeMap::new();
+    for r in 0..batch.num_rows() {
+        let e = naive
+            .entry(g.is_valid(r).then(|| g.value(r).to_string()))
+            .or_default();
+        e.0 += if x.is_valid(r) { x.value(r) } else { 0 };
+        e.1 += 1;
+    }
+    let mut want: Vec<String> = naive
+        .iter()
+        .flat_map(|(k, (s, n))| std::iter::repeat_n(format!("{k:?} {s} {n}"), 3))
+        .collect();
+    want.sort();
+    for force in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Session::builder()
+            .threads(2)
+            .chunk_rows(1000)
+            .spill_dir(dir.path())
+            .memory_limit_bytes(16 << 20)
+            .force_spill(force)
+            .build()
+            .unwrap();
+        let agg = s
+            .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
+            .unwrap()
+            .group_by([col("g")])
+            .agg([col("x").sum().alias("s"), col("id").count().alias("n")])
+            .unwrap();
+        let q = LazyFrame::concat(&[agg.clone(), agg.clone(), agg]).unwrap();
+        let report = q.explain_analyze().unwrap();
+        let execution = report.split("Execution:").nth(1).unwrap();
+        let scans = execution
+            .lines()
+            .filter(|l| l.starts_with("Scan parquet"))
+            .count();
+        assert_eq!(scans, 1, "the shared aggregate runs once:\n{report}");
+        assert!(execution.contains("Materialize (shared)"), "{report}");
+        let df = q.collect().unwrap();
+        let mut got = vec![];
+        for b in df.batches() {
+            let (bg, bs, bn) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_primitive::<Int64Type>(),
+                b.column(2).as_primitive::<Int64Type>(),
+            );
+            for r in 0..b.num_rows() {
+                let k = bg.is_valid(r).then(|| bg.value(r).to_string());
+                got.push(format!("{k:?} {} {}", bs.value(r), bn.value(r)));
+            }
+        }
+        got.sort();
+        assert_eq!(got, want, "force_spill {force}");
+        assert_eq!(s.spilled().0 > 0, force, "force_spill {force}: spilled?");
+        assert_eq!(s.memory_pool().used(), 0);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
+}

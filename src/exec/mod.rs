@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod planner;
 pub mod project;
 pub mod sample;
+pub mod shared;
 pub mod sort;
 pub mod topk_bound;
 

@@ -32,6 +32,7 @@ use super::pipeline::{
     run_pipeline_at, ExecContext, MemorySource, MeteredOperator, Operator, Sink, Source,
 };
 use super::project::ProjectOperator;
+use super::shared::{MaterializeSink, SharedResults};
 use super::sort::{ExternalSortSink, SortContext, SortKey, TopKSink};
 use super::topk_bound::TopKBound;
 use crate::config::SessionConfig;
@@ -54,6 +55,9 @@ pub struct QueryContext {
     /// The bound of a top-k directly above the scan being planned (see
     /// [`super::topk_bound`]); set only while planning that top-k's input.
     pub topk_bound: Option<Arc<TopKBound>>,
+    /// Subtrees that occur more than once in the query, and their results once run
+    /// (see [`super::shared`]).
+    pub shared: Arc<SharedResults>,
 }
 
 /// A pipeline under construction: its source and the operators after it.
@@ -116,10 +120,39 @@ fn builds_left(join: &LogicalPlan, left: &LogicalPlan, right: &LogicalPlan) -> b
 
 /// `budget` is the memory the subtree may count on (see the module doc).
 pub fn build(plan: &LogicalPlan, ctx: &QueryContext) -> Result<Vec<PipelineParts>> {
-    build_with(plan, ctx, ctx.pool.limit())
+    let mut ctx = ctx.clone();
+    ctx.shared = Arc::new(SharedResults::for_plan(plan));
+    build_with(plan, &ctx, ctx.pool.limit())
 }
 
 fn build_with(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<Vec<PipelineParts>> {
+    let Some(key) = ctx.shared.key(plan) else {
+        return build_node(plan, ctx, budget);
+    };
+    let metrics = ctx
+        .metrics
+        .register(format!("Materialize (shared): {}", describe(plan)));
+    let result = match ctx.shared.take(&key)? {
+        Some(result) => result,
+        None => {
+            let parts = build_node(plan, ctx, budget)?;
+            let sink = MaterializeSink::new(
+                plan.schema(),
+                &ctx.pool,
+                Arc::clone(&ctx.spill),
+                ctx.config.force_spill,
+                Arc::clone(&metrics),
+            );
+            run_parts(parts, ctx, &sink)?;
+            let result = sink.finish()?;
+            ctx.shared.insert(key, Arc::clone(&result))?;
+            result
+        }
+    };
+    Ok(PipelineParts::single(result.source(), metrics))
+}
+
+fn build_node(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<Vec<PipelineParts>> {
     match plan {
         LogicalPlan::Scan(node) => {
             let metrics = ctx.metrics.register(describe(plan));
@@ -420,17 +453,21 @@ pub fn run_into(plan: &LogicalPlan, ctx: &QueryContext, sink: &dyn Sink) -> Resu
 /// The pipelines `plan` runs as, in execution order, for `explain()`.
 pub fn describe_pipelines(plan: &LogicalPlan) -> String {
     let mut pipelines: Vec<Vec<String>> = vec![];
+    let mut shared = (
+        SharedResults::for_plan(plan),
+        std::collections::HashSet::new(),
+    );
     // As in `collect`: a limit at the root is applied by the collecting sink itself.
     let mut last = match plan {
         LogicalPlan::Limit { input, skip, fetch } => {
-            let mut parts = describe_parts(input, &mut pipelines);
+            let mut parts = describe_parts(input, &mut pipelines, &mut shared);
             parts.push(format!(
                 "Collect skip={skip} fetch={fetch} (sink) [stops the pipeline early]"
             ));
             parts
         }
         other => {
-            let mut parts = describe_parts(other, &mut pipelines);
+            let mut parts = describe_parts(other, &mut pipelines, &mut shared);
             parts.push("Collect (sink)".into());
             parts
         }
@@ -443,24 +480,52 @@ pub fn describe_pipelines(plan: &LogicalPlan) -> String {
     out
 }
 
-fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<String> {
+/// The shared subtrees of the plan, and those already described.
+type SharedSeen = (SharedResults, std::collections::HashSet<String>);
+
+fn describe_parts(
+    plan: &LogicalPlan,
+    pipelines: &mut Vec<Vec<String>>,
+    shared: &mut SharedSeen,
+) -> Vec<String> {
+    if let Some(key) = shared.0.key(plan) {
+        let source = vec!["Materialized shared result (source)".to_string()];
+        if !shared.1.insert(key) {
+            return source;
+        }
+        let mut parts = describe_node(plan, pipelines, shared);
+        parts.push(
+            "Materialize (shared) (sink) [in memory; spills to one file when the budget is short]"
+                .into(),
+        );
+        pipelines.push(parts);
+        return source;
+    }
+    describe_node(plan, pipelines, shared)
+}
+
+fn describe_node(
+    plan: &LogicalPlan,
+    pipelines: &mut Vec<Vec<String>>,
+    shared: &mut SharedSeen,
+) -> Vec<String> {
     match plan {
         LogicalPlan::Scan(_) | LogicalPlan::Values { .. } => {
             vec![format!("{} [streaming]", describe(plan))]
         }
         LogicalPlan::Filter { input, .. } | LogicalPlan::Project { input, .. } => {
-            let mut parts = describe_parts(input, pipelines);
+            let mut parts = describe_parts(input, pipelines, shared);
             parts.push(format!("{} [streaming]", describe(plan)));
             parts
         }
         LogicalPlan::Aggregate { input, .. } => {
-            let mut parts = describe_parts(input, pipelines);
+            let mut parts = describe_parts(input, pipelines, shared);
             parts.push("HashAggregate partial (sink) [in memory, spills radix partitions when the budget is short]".into());
             pipelines.push(parts);
             vec!["HashAggregate final (source: one task per partition, re-partitions when too large)".into()]
         }
         LogicalPlan::Limit { input, skip, fetch } => {
-            let mut parts = describe_parts(input, pipelines);
+            let mut parts = describe_parts(input, pipelines, shared);
             parts.push(format!(
                 "Limit skip={skip} fetch={fetch} (sink) [in memory, stops the pipeline early]"
             ));
@@ -468,7 +533,7 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
             vec!["Limit (source)".into()]
         }
         LogicalPlan::Sort { input, fetch, .. } => {
-            let mut parts = describe_parts(input, pipelines);
+            let mut parts = describe_parts(input, pipelines, shared);
             match fetch {
                 Some(k) => parts.push(format!(
                     "{} (sink) [in memory: bounded heap of {k} rows, never spills]",
@@ -489,7 +554,7 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
             // Every input but the last is its own pipeline into the same sink.
             let mut last = vec![];
             for (i, input) in inputs.iter().enumerate() {
-                let mut parts = describe_parts(input, pipelines);
+                let mut parts = describe_parts(input, pipelines, shared);
                 parts.push(format!("Union input {} [streaming]", i + 1));
                 if i + 1 == inputs.len() {
                     last = parts;
@@ -507,13 +572,13 @@ fn describe_parts(plan: &LogicalPlan, pipelines: &mut Vec<Vec<String>>) -> Vec<S
             } else {
                 (right, left)
             };
-            let mut parts = describe_parts(build_side, pipelines);
+            let mut parts = describe_parts(build_side, pipelines, shared);
             parts.push(format!(
                 "HashJoin build ({} side) (sink) [in memory; hybrid grace hash join when the build exceeds its share]",
                 if build_is_left { "left" } else { "right" }
             ));
             pipelines.push(parts);
-            let mut parts = describe_parts(probe_side, pipelines);
+            let mut parts = describe_parts(probe_side, pipelines, shared);
             parts.push(format!("HashJoinProbe {} [streaming]", describe(plan)));
             parts
         }
