@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 use arrow::array::{Array, BinaryArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
-use super::keys::{gather, key_column};
+use super::keys::{compare_keys, gather, key_column};
 use super::SortContext;
 use crate::config::SpillCompression;
 use crate::error::Result;
@@ -440,10 +440,10 @@ fn sift_down(heap: &mut [usize], cursors: &[Cursor], mut i: usize) {
         }
         let right = left + 1;
         let mut min = left;
-        if right < heap.len() && key(heap[right]) < key(heap[left]) {
+        if right < heap.len() && compare_keys(key(heap[right]), key(heap[left])).is_lt() {
             min = right;
         }
-        if key(heap[min]) < key(heap[i]) {
+        if compare_keys(key(heap[min]), key(heap[i])).is_lt() {
             heap.swap(min, i);
             i = min;
         } else {

@@ -539,3 +539,49 @@ fn unknown_key_column_is_a_plan_error() {
     assert!(matches!(err, Error::Plan(_)), "{err}");
     assert!(TopKSink::try_new(schema(), keys, 3, env.ctx(10, 1, false, 2)).is_err());
 }
+
+/// `compare_keys` orders byte strings exactly as slice comparison does, and
+/// `sort_order` (common prefix skipped, 8-byte prefixes first) as a plain sort does.
+#[test]
+fn key_comparison_matches_byte_order() {
+    use arrow::array::BinaryArray;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut keys: Vec<Vec<u8>> = vec![];
+    for _ in 0..3000 {
+        // A shared head, then few distinct bytes, so ties and prefixes are common.
+        let len = rng.gen_range(9..30);
+        let mut k = vec![7u8; 9.min(len)];
+        k.extend((k.len()..len).map(|_| rng.gen_range(0..3u8)));
+        keys.push(k);
+    }
+    for a in keys.iter().take(200) {
+        for b in keys.iter().take(200) {
+            assert_eq!(keys::compare_keys(a, b), a.cmp(b), "{a:?} {b:?}");
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let mut shuffled = keys.clone();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.gen_range(0..=i));
+    }
+    let half = shuffled.len() / 2;
+    let batches: Vec<RecordBatch> = [&shuffled[..half], &shuffled[half..]]
+        .iter()
+        .map(|part| {
+            let col = BinaryArray::from_iter_values(part.iter());
+            RecordBatch::try_from_iter(vec![("k", Arc::new(col) as _)]).unwrap()
+        })
+        .collect();
+    let order = keys::sort_order(&batches).unwrap();
+    let got: Vec<Vec<u8>> = order
+        .iter()
+        .map(|&(b, r)| {
+            keys::key_column(&batches[b as usize])
+                .unwrap()
+                .value(r as usize)
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(got, keys);
+}

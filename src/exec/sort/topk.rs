@@ -35,7 +35,7 @@ use arrow::array::{Array, BinaryArray, RecordBatch, UInt32Array};
 use arrow::compute::kernels::cmp;
 use arrow::datatypes::SchemaRef;
 
-use super::keys::{key_column, strip_key, KeyEncoder};
+use super::keys::{compare_keys, key_column, strip_key, KeyEncoder};
 use super::{single_task, SortContext, SortKey};
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
@@ -136,7 +136,8 @@ impl TopKSink {
         let all = arrow::compute::concat_batches(self.encoder.run_schema(), &parts)?;
         drop(parts);
         let keys = key_column(&all)?;
-        let by_key = |a: &u32, b: &u32| keys.value(*a as usize).cmp(keys.value(*b as usize));
+        let by_key =
+            |a: &u32, b: &u32| compare_keys(keys.value(*a as usize), keys.value(*b as usize));
         let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
         if idx.len() > self.k && self.k > 0 {
             idx.select_nth_unstable_by(self.k - 1, by_key);
