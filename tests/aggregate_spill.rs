@@ -386,3 +386,52 @@ fn cancel_mid_query_cleans_up_spill_files() {
         "spill files removed on cancel"
     );
 }
+
+/// Input clustered by key (sorted, as `lineitem` is by order) makes a flushed partial
+/// table show a group per probe while repeats of the previous row did the reducing:
+/// the worker then folds runs without a table ("run mode"), and leaves it when the
+/// input stops being clustered (the unsorted copy that follows). The answer must match
+/// the naive reference, in memory and under a tiny limit.
+#[test]
+fn clustered_input_folds_runs_and_matches_naive_reference() {
+    let (schema, batch) = data();
+    let order = arrow::compute::lexsort_to_indices(
+        &[
+            arrow::compute::SortColumn {
+                values: Arc::clone(batch.column(0)),
+                options: None,
+            },
+            arrow::compute::SortColumn {
+                values: Arc::clone(batch.column(1)),
+                options: None,
+            },
+        ],
+        None,
+    )
+    .unwrap();
+    let sorted = arrow::compute::take_record_batch(&batch, &order).unwrap();
+    let both = arrow::compute::concat_batches(&schema, [&sorted, &batch]).unwrap();
+    for input in [&sorted, &both] {
+        let expected = naive(input);
+        for limit in [None, Some(400usize << 10)] {
+            let spill_dir = tempfile::tempdir().unwrap();
+            let mut builder = Session::builder()
+                .threads(2)
+                .chunk_rows(500)
+                .partial_aggregate_groups(5)
+                .force_spill(false)
+                .spill_dir(spill_dir.path());
+            if let Some(limit) = limit {
+                builder = builder.memory_limit_bytes(limit);
+            }
+            let session = builder.build().unwrap();
+            let (df, _) =
+                query(&session, &schema, input).unwrap_or_else(|e| panic!("limit {limit:?}: {e}"));
+            check(&df, &expected);
+            drop(df);
+            assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
+            let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "spill dir not empty: {left:?}");
+        }
+    }
+}

@@ -149,13 +149,15 @@ impl GroupTable {
     }
 
     /// Looks up (inserting when new) the group of every key; writes ids to `ids`.
+    /// Returns how many keys probed the table (the others repeated the previous key).
     pub fn intern<'a>(
         &mut self,
         keys: impl Iterator<Item = &'a [u8]>,
         hashes: &[u64],
         ids: &mut Vec<u32>,
-    ) {
+    ) -> usize {
         ids.clear();
+        let mut probes = 0;
         // Clustered input (TPC-H `lineitem` by order) repeats a key on consecutive rows:
         // such a row takes the previous row's group without probing the table.
         let mut previous: Option<(u64, &[u8], u32)> = None;
@@ -166,6 +168,7 @@ impl GroupTable {
                     continue;
                 }
             }
+            probes += 1;
             let bh = bucket_hash(hash);
             let len = key.len() as u32;
             let inline = padded(key);
@@ -200,6 +203,7 @@ impl GroupTable {
             previous = Some((hash, key, id));
             ids.push(id);
         }
+        probes
     }
 
     /// The group of each key, or `None` where the key is not in the table.

@@ -214,6 +214,8 @@ impl Sink for HashAggregateSink {
             flushed: vec![],
             flushed_bytes: 0,
             flush_groups: self.ctx.flush_groups.max(1),
+            probes_since_flush: 0,
+            run_mode: false,
         }))
     }
 
@@ -262,11 +264,21 @@ struct PartialAggregate<'a> {
     flushed_bytes: usize,
     /// The table is flushed when it holds this many groups.
     flush_groups: usize,
+    /// Rows since the last flush that probed the table (not a repeat of the row before).
+    probes_since_flush: usize,
+    /// Set when a flushed table created a group for nearly every probe while repeats of
+    /// the previous row did the reducing (input clustered by key, such as `lineitem` by
+    /// order): morsels then fold runs of equal keys into states without a table.
+    run_mode: bool,
 }
 
 /// A flush whose table reduced its input rows by less than this factor makes the next
 /// table 4× larger: more groups then meet in the table instead of in the final phase.
 const GOOD_REDUCTION: f64 = 2.0;
+
+/// A flushed table with more groups than this share of its probes, whose rows were
+/// reduced well by repeats alone, switches the worker to run mode.
+const RUN_MODE_RATIO: f64 = 0.95;
 
 /// A spilled table with more groups than this share of its input rows switches the
 /// worker to pass-through.
@@ -315,21 +327,67 @@ impl PartialAggregate<'_> {
     /// empty table of the same capacity. A table that reduced its rows poorly is
     /// allowed to grow 4× before the next flush.
     fn flush(&mut self) -> Result<()> {
-        let groups = self.table.num_groups();
-        if (self.rows_since_spill as f64) < GOOD_REDUCTION * groups as f64 {
+        let groups = self.table.num_groups() as f64;
+        if (self.rows_since_spill as f64) < GOOD_REDUCTION * groups {
             self.flush_groups = self.flush_groups.saturating_mul(4);
+        } else if groups > RUN_MODE_RATIO * self.probes_since_flush as f64 {
+            self.run_mode = true;
         }
         self.rows_since_spill = 0;
+        self.probes_since_flush = 0;
         self.stash_table()
+    }
+
+    /// Run mode: folds each run of equal consecutive keys of the morsel into one
+    /// partial state row, stashed by partition like a flushed table. A morsel whose runs
+    /// reduce it by less than half returns the worker to the table.
+    fn fold_runs(&mut self, morsel: &Morsel, keys: &EncodedKeys) -> Result<()> {
+        let spec = Arc::clone(&self.sink.spec);
+        let batch = &morsel.batch;
+        let n = batch.num_rows();
+        self.ids.clear();
+        let mut heads: Vec<u32> = vec![];
+        for i in 0..n {
+            let repeat =
+                i > 0 && self.hashes[i] == self.hashes[i - 1] && keys.key(i) == keys.key(i - 1);
+            if !repeat {
+                heads.push(i as u32);
+            }
+            self.ids.push(heads.len() as u32 - 1);
+        }
+        if heads.len() * 2 > n {
+            self.run_mode = false;
+        }
+        let order = row_order(&spec, morsel);
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(arrow::array::BinaryArray::from_iter_values(
+            heads.iter().map(|&i| keys.key(i as usize)),
+        ))];
+        for call in &spec.calls {
+            let mut acc = create_accumulator(
+                call.func,
+                &input_type(call.func, &call.arg_type),
+                call.output.data_type(),
+            )?;
+            acc.update(&call_inputs(call, batch)?, &self.ids, heads.len(), &order)?;
+            cols.extend(acc.state()?);
+        }
+        let state = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
+        let hashes: Vec<u64> = heads.iter().map(|&i| self.hashes[i as usize]).collect();
+        self.stash(&state, &hashes)
     }
 
     /// Drains the table's groups into `flushed`, split by partition.
     fn stash_table(&mut self) -> Result<()> {
         let (state, hashes) = drain_state(&mut self.table, &self.sink.spec)?;
+        self.stash(&state, &hashes)
+    }
+
+    /// Adds partial states to `flushed`, split by partition.
+    fn stash(&mut self, state: &RecordBatch, hashes: &[u64]) -> Result<()> {
         if self.flushed.is_empty() {
             self.flushed = vec![vec![]; PARTITIONS];
         }
-        for part in split_by_partition(&state, &hashes, 0, PARTITIONS) {
+        for part in split_by_partition(state, hashes, 0, PARTITIONS) {
             let (p, batch) = part?;
             self.flushed_bytes += crate::memory::batch_memory_size(&batch);
             self.flushed[p].push(batch);
@@ -390,6 +448,20 @@ impl PartialAggregate<'_> {
     }
 }
 
+impl PartialAggregate<'_> {
+    /// Reserves what the table and the flushed states hold; spills when that fails,
+    /// exceeds the worker's share, or spilling is forced.
+    fn settle_memory(&mut self) -> Result<SinkStatus> {
+        let size = self.table.size() + self.flushed_bytes;
+        self.sink.ctx.metrics.record_reserved(size);
+        let over_share = size > self.sink.worker_share();
+        if self.sink.ctx.force_spill || over_share || self.reservation.try_resize(size).is_err() {
+            self.spill()?;
+        }
+        Ok(SinkStatus::NeedMore)
+    }
+}
+
 /// Each row's position in source order (for first/last), or nothing when unneeded.
 fn row_order(spec: &AggregateSpec, morsel: &Morsel) -> Vec<i64> {
     if !spec.needs_order() {
@@ -421,8 +493,13 @@ impl LocalSink for PartialAggregate<'_> {
                     self.pass_through(&morsel, &keys)?;
                     return Ok(SinkStatus::NeedMore);
                 }
-                self.table
-                    .intern((0..n).map(|i| keys.key(i)), &self.hashes, &mut self.ids);
+                if self.run_mode {
+                    self.fold_runs(&morsel, &keys)?;
+                    return self.settle_memory();
+                }
+                self.probes_since_flush +=
+                    self.table
+                        .intern((0..n).map(|i| keys.key(i)), &self.hashes, &mut self.ids);
             }
             None => {
                 self.hashes.clear();
@@ -441,13 +518,7 @@ impl LocalSink for PartialAggregate<'_> {
         if !spec.keys.is_empty() && groups >= self.flush_groups {
             self.flush()?;
         }
-        let size = self.table.size() + self.flushed_bytes;
-        self.sink.ctx.metrics.record_reserved(size);
-        let over_share = size > self.sink.worker_share();
-        if self.sink.ctx.force_spill || over_share || self.reservation.try_resize(size).is_err() {
-            self.spill()?;
-        }
-        Ok(SinkStatus::NeedMore)
+        self.settle_memory()
     }
 
     fn combine(mut self: Box<Self>) -> Result<()> {
