@@ -252,6 +252,7 @@ impl Session {
             pool: Arc::clone(&self.inner.pool),
             topk_bound: None,
             shared: Default::default(),
+            join_keys: None,
             spill: SpillManager::with_write_buffer(
                 &c.spill_dir,
                 c.max_spill_bytes,

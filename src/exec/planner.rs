@@ -27,6 +27,7 @@ use arrow::array::RecordBatch;
 use super::aggregate::{AggregateContext, AggregateSpec, HashAggregateSink};
 use super::collect::CollectSink;
 use super::filter::FilterOperator;
+use super::join::key_filter::JoinKeyFilter;
 use super::join::{HashJoinProbe, JoinBuildSink, JoinContext, JoinSpec, JoinTailSource};
 use super::pipeline::{
     run_pipeline_at, ExecContext, MemorySource, MeteredOperator, Operator, Sink, Source,
@@ -58,6 +59,9 @@ pub struct QueryContext {
     /// Subtrees that occur more than once in the query, and their results once run
     /// (see [`super::shared`]).
     pub shared: Arc<SharedResults>,
+    /// The keys of a finished inner-join build, for the probe side's scan (see
+    /// [`super::join::key_filter`]); set only while planning that probe side.
+    pub join_keys: Option<Arc<JoinKeyFilter>>,
 }
 
 /// A pipeline under construction: its source and the operators after it.
@@ -166,6 +170,7 @@ fn build_node(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
                     pool: Arc::clone(&ctx.pool),
                     metrics: Arc::clone(&metrics),
                     topk_bound: ctx.topk_bound.clone(),
+                    join_keys: ctx.join_keys.clone(),
                 },
             )?;
             Ok(PipelineParts::single(source, metrics))
@@ -324,7 +329,9 @@ fn build_node(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             run_parts(build_with(build_side, ctx, budget)?, ctx, &sink)?;
             sink.finalize()?;
             let shared = sink.shared()?;
-            let mut parts = build_with(probe_side, ctx, budget - held)?;
+            let mut probe_ctx = ctx.clone();
+            probe_ctx.join_keys = join_key_filter(&spec, &shared, probe_side)?;
+            let mut parts = build_with(probe_side, &probe_ctx, budget - held)?;
             append(
                 &mut parts,
                 Arc::new(HashJoinProbe {
@@ -352,6 +359,54 @@ impl QueryContext {
         c.topk_bound = None;
         c
     }
+}
+
+/// The scan column that `column` of `input` is, when `input` is filters and
+/// projections (passing the column through by name) over a Parquet scan.
+fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
+    let mut node = input;
+    loop {
+        match node {
+            LogicalPlan::Filter { input, .. } => node = input,
+            LogicalPlan::Project { input, exprs, .. } => {
+                let passes = exprs
+                    .iter()
+                    .any(|e| matches!(e, crate::expr::Expr::Column(c) if c == column));
+                if !passes {
+                    return false;
+                }
+                node = input;
+            }
+            LogicalPlan::Scan(s) => {
+                let parquet = matches!(s.dataset.format, crate::io::FileFormat::Parquet(_));
+                return parquet && s.schema.field_with_name(column).is_ok();
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The build keys of a finished inner join for its probe side's Parquet scan, when
+/// the join has one integer key, few distinct build keys, and the probe key is a scan
+/// column (see [`super::join::key_filter`]).
+fn join_key_filter(
+    spec: &JoinSpec,
+    shared: &super::join::JoinShared,
+    probe_side: &LogicalPlan,
+) -> Result<Option<Arc<JoinKeyFilter>>> {
+    if spec.join_type != crate::plan::JoinType::Inner || spec.probe_keys.len() != 1 {
+        return Ok(None);
+    }
+    let crate::expr::Expr::Column(column) = &spec.probe_keys[0] else {
+        return Ok(None);
+    };
+    if !parquet_scan_column(probe_side, column) {
+        return Ok(None);
+    }
+    let Some(keys) = shared.in_memory_build_keys()? else {
+        return Ok(None);
+    };
+    Ok(JoinKeyFilter::try_new(column.clone(), &keys).map(Arc::new))
 }
 
 /// A bound for a top-k whose first key is a column that reaches it unchanged from a

@@ -48,7 +48,9 @@ use super::dataset::{Dataset, FileFormat};
 use super::dictionary_filter::dictionary_read_columns;
 use super::options::BadRowPolicy;
 use super::parquet::prune::keep_row_groups;
-use super::parquet::{with_dictionary_reads, ParquetFileScan, RowGroupReader, TopKStats};
+use super::parquet::{
+    with_dictionary_reads, JoinKeyStats, ParquetFileScan, RowGroupReader, TopKStats,
+};
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{BatchIter, Source, Task};
 use crate::expr::Expr;
@@ -71,6 +73,9 @@ pub struct ScanRequest {
     pub metrics: Arc<OperatorMetrics>,
     /// A top-k's running bound: Parquet row groups that cannot reach it are skipped.
     pub topk_bound: Option<Arc<crate::exec::topk_bound::TopKBound>>,
+    /// An inner join's build keys: Parquet rows whose key is not among them are
+    /// skipped (see `crate::exec::join::key_filter`).
+    pub join_keys: Option<Arc<crate::exec::join::key_filter::JoinKeyFilter>>,
 }
 
 /// The output schema of a scan of `dataset` with `projection`.
@@ -437,6 +442,10 @@ pub(crate) fn scan_source_with(
                         .topk_bound
                         .as_ref()
                         .and_then(|b| TopKStats::try_new(Arc::clone(b), metadata)),
+                    join_keys: request
+                        .join_keys
+                        .as_ref()
+                        .and_then(|f| JoinKeyStats::try_new(Arc::clone(f), metadata)),
                 };
                 UnitKind::Parquet {
                     scan: Arc::new(scan),

@@ -461,6 +461,23 @@ pub struct JoinShared {
 }
 
 impl JoinShared {
+    /// The build side's key column, batch by batch, when the join has one key and
+    /// its whole build is in memory (for [`super::key_filter`]).
+    pub fn in_memory_build_keys(&self) -> Result<Option<Vec<arrow::array::ArrayRef>>> {
+        if self.spec.build_keys.len() != 1 || self.any_spilled() {
+            return Ok(None);
+        }
+        let Some(table) = self.table.lock().map_err(|_| poisoned())?.clone() else {
+            return Ok(None);
+        };
+        table
+            .batches
+            .iter()
+            .map(|b| crate::expr::eval::evaluate(&self.spec.build_keys[0], b))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// The in-memory table.
     pub fn table(&self) -> Result<Arc<JoinTable>> {
         self.table

@@ -33,6 +33,7 @@
 //! file per spilled partition. Output order is unspecified.
 
 mod build;
+pub mod key_filter;
 mod key_index;
 mod probe;
 mod table;
@@ -44,7 +45,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-pub use self::build::JoinBuildSink;
+pub use self::build::{JoinBuildSink, JoinShared};
 pub use self::probe::HashJoinProbe;
 pub use self::tail::JoinTailSource;
 

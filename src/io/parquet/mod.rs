@@ -13,6 +13,11 @@
 //!   decoded first, and the other columns only for the rows that may still make the
 //!   top k (a `RowSelection`), or not at all when none may.
 //!
+//! * Under an inner join whose finished build holds few keys
+//!   (`crate::exec::join::key_filter`), a row group whose key statistics hold none of
+//!   them is skipped, and in the others only rows whose key is among them are decoded
+//!   beyond the key column.
+//!
 //! Memory: while a row group is decoded, its compressed size (projected columns only)
 //! is reserved in the pool — the reader holds column-chunk pages of about that size —
 //! and returned when the row group is done or the task is dropped.
@@ -31,6 +36,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
+use crate::exec::join::key_filter::JoinKeyFilter;
 use crate::exec::topk_bound::TopKBound;
 use crate::io::scan::ScanReservation;
 
@@ -117,6 +123,63 @@ pub(crate) struct ParquetFileScan {
     pub chunk_rows: usize,
     /// A top-k's bound with this file's row-group statistics of its column.
     pub topk: Option<TopKStats>,
+    /// An inner join's build keys with this file's row-group statistics of the key.
+    pub join_keys: Option<JoinKeyStats>,
+}
+
+/// Row-group statistics of a join key column, for a [`JoinKeyFilter`].
+#[derive(Debug)]
+pub(crate) struct JoinKeyStats {
+    filter: Arc<JoinKeyFilter>,
+    /// Per row group: min and max of the key, when known.
+    ranges: Vec<(Option<i64>, Option<i64>)>,
+    /// Root column index of the key in the file's schema.
+    key_root: usize,
+}
+
+impl JoinKeyStats {
+    /// `None` when the file lacks the key column.
+    pub fn try_new(filter: Arc<JoinKeyFilter>, metadata: &ArrowReaderMetadata) -> Option<Self> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{DataType, Int64Type};
+        use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+        let key_root = metadata.schema().index_of(&filter.column).ok()?;
+        let groups = metadata.metadata().row_groups();
+        let as_i64 = |a: arrow::array::ArrayRef| -> Vec<Option<i64>> {
+            match crate::expr::cast::cast_array(&a, &DataType::Int64) {
+                Ok(a) if a.len() == groups.len() => a.as_primitive::<Int64Type>().iter().collect(),
+                _ => vec![None; groups.len()],
+            }
+        };
+        let (mins, maxes) = match StatisticsConverter::try_new(
+            &filter.column,
+            metadata.schema(),
+            metadata.parquet_schema(),
+        ) {
+            Ok(c) => (
+                c.row_group_mins(groups.iter())
+                    .map(as_i64)
+                    .unwrap_or_default(),
+                c.row_group_maxes(groups.iter())
+                    .map(as_i64)
+                    .unwrap_or_default(),
+            ),
+            Err(_) => (vec![], vec![]),
+        };
+        let ranges = (0..groups.len())
+            .map(|g| {
+                (
+                    mins.get(g).copied().flatten(),
+                    maxes.get(g).copied().flatten(),
+                )
+            })
+            .collect();
+        Some(JoinKeyStats {
+            filter,
+            ranges,
+            key_root,
+        })
+    }
 }
 
 /// Row-group statistics of a top-k's key column, for [`TopKBound::may_contribute`].
@@ -223,6 +286,9 @@ impl ParquetFileScan {
     /// known, all of them; otherwise the statistics may rule the row group out, and
     /// else its key column alone is decoded and compared with the bound.
     fn rows_to_read(&self, rg: usize) -> Result<RowGroupRows> {
+        if let Some(keys) = &self.join_keys {
+            return self.rows_with_join_keys(rg, keys);
+        }
         let Some(topk) = &self.topk else {
             return Ok(RowGroupRows::All);
         };
@@ -244,14 +310,41 @@ impl ParquetFileScan {
                 None => return Ok(RowGroupRows::All),
             }
         }
-        let kept: usize = masks.iter().map(|m| m.true_count()).sum();
-        Ok(if kept == 0 {
-            RowGroupRows::None
-        } else if kept == rows {
-            RowGroupRows::All
-        } else {
-            RowGroupRows::Selected(RowSelection::from_filters(&masks))
-        })
+        Ok(selection(masks, rows))
+    }
+
+    /// The rows of `rg` whose join key is among the build's keys: none when the
+    /// statistics rule them all out, else those the key column says.
+    fn rows_with_join_keys(&self, rg: usize, keys: &JoinKeyStats) -> Result<RowGroupRows> {
+        let (min, max) = keys.ranges.get(rg).copied().unwrap_or((None, None));
+        if !keys.filter.may_contain(min, max) {
+            return Ok(RowGroupRows::None);
+        }
+        if !self.projection.contains(&keys.key_root) {
+            return Ok(RowGroupRows::All);
+        }
+        let rows = self.row_group_rows(rg) as usize;
+        let mut masks = Vec::new();
+        for batch in self.build_reader(rg, &[keys.key_root], rows, None)? {
+            let batch = batch.map_err(|e| Error::parquet(&self.path, Some(rg), e))?;
+            match keys.filter.row_mask(batch.column(0)) {
+                Some(mask) => masks.push(mask),
+                None => return Ok(RowGroupRows::All),
+            }
+        }
+        Ok(selection(masks, rows))
+    }
+}
+
+/// Reads of the rows `masks` (one per decoded batch, `rows` in all) keep.
+fn selection(masks: Vec<arrow::array::BooleanArray>, rows: usize) -> RowGroupRows {
+    let kept: usize = masks.iter().map(|m| m.true_count()).sum();
+    if kept == 0 {
+        RowGroupRows::None
+    } else if kept == rows {
+        RowGroupRows::All
+    } else {
+        RowGroupRows::Selected(RowSelection::from_filters(&masks))
     }
 }
 
