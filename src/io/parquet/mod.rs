@@ -47,37 +47,15 @@ use crate::io::scan::ScanReservation;
 /// page's data buffers, so a few rows kept by a top-k heap, a sort run or a join table
 /// would pin (and spill) every buffer they came from.
 pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::datatypes::DataType;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| Error::parquet(path, None, e))?;
-    let schema = meta.schema();
-    let plain = |t: &DataType| match t {
+    retyped(path, &meta, |_, t| match t {
         DataType::Utf8View => Some(DataType::Utf8),
         DataType::BinaryView => Some(DataType::Binary),
         _ => None,
-    };
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| plain(f.data_type()).is_some())
-    {
-        return Ok(meta);
-    }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match plain(f.data_type()) {
-            Some(t) => f.as_ref().clone().with_data_type(t),
-            None => f.as_ref().clone(),
-        })
-        .collect();
-    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    )));
-    ArrowReaderMetadata::try_new(Arc::clone(meta.metadata()), options)
-        .map_err(|e| Error::parquet(path, None, e))
+    })
 }
 
 /// `metadata` with the root columns `roots` read as `Dictionary(Int32, Utf8)` (see
@@ -87,24 +65,38 @@ pub(crate) fn with_dictionary_reads(
     metadata: &ArrowReaderMetadata,
     roots: &[usize],
 ) -> Result<ArrowReaderMetadata> {
-    use arrow::datatypes::Schema;
-    if roots.is_empty() {
-        return Ok(metadata.clone());
-    }
+    retyped(path, metadata, |i, _| {
+        roots
+            .contains(&i)
+            .then(crate::io::dictionary_filter::dictionary_type)
+    })
+}
+
+/// `metadata` reading each root column `i` of type `t` as `retype(i, t)` where that is
+/// `Some`; `metadata` itself when no column changes.
+fn retyped(
+    path: &Path,
+    metadata: &ArrowReaderMetadata,
+    retype: impl Fn(usize, &arrow::datatypes::DataType) -> Option<arrow::datatypes::DataType>,
+) -> Result<ArrowReaderMetadata> {
+    use arrow::datatypes::{Field, Schema};
     let schema = metadata.schema();
-    let fields: Vec<arrow::datatypes::Field> = schema
+    let mut changed = false;
+    let fields: Vec<Field> = schema
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            let f = f.as_ref().clone();
-            if roots.contains(&i) {
-                f.with_data_type(crate::io::dictionary_filter::dictionary_type())
-            } else {
-                f
+        .map(|(i, f)| match retype(i, f.data_type()) {
+            Some(t) => {
+                changed = true;
+                f.as_ref().clone().with_data_type(t)
             }
+            None => f.as_ref().clone(),
         })
         .collect();
+    if !changed {
+        return Ok(metadata.clone());
+    }
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(
         fields,
         schema.metadata().clone(),
@@ -301,16 +293,7 @@ impl ParquetFileScan {
         if !topk.bound.is_set() {
             return Ok(RowGroupRows::All);
         }
-        let rows = self.row_group_rows(rg) as usize;
-        let mut masks = Vec::new();
-        for batch in self.build_reader(rg, &[key], rows, None)? {
-            let batch = batch.map_err(|e| Error::parquet(&self.path, Some(rg), e))?;
-            match topk.bound.row_mask(batch.column(0)) {
-                Some(mask) => masks.push(mask),
-                None => return Ok(RowGroupRows::All),
-            }
-        }
-        Ok(selection(masks, rows))
+        self.select_by_key(rg, key, |k| topk.bound.row_mask(k))
     }
 
     /// The rows of `rg` whose join key is among the build's keys: none when the
@@ -323,28 +306,34 @@ impl ParquetFileScan {
         if !self.projection.contains(&keys.key_root) {
             return Ok(RowGroupRows::All);
         }
+        self.select_by_key(rg, keys.key_root, |k| keys.filter.row_mask(k))
+    }
+
+    /// Decodes root column `key` of `rg` alone and selects the rows `mask_of` keeps;
+    /// all rows where it cannot tell.
+    fn select_by_key(
+        &self,
+        rg: usize,
+        key: usize,
+        mask_of: impl Fn(&arrow::array::ArrayRef) -> Option<arrow::array::BooleanArray>,
+    ) -> Result<RowGroupRows> {
         let rows = self.row_group_rows(rg) as usize;
         let mut masks = Vec::new();
-        for batch in self.build_reader(rg, &[keys.key_root], rows, None)? {
+        for batch in self.build_reader(rg, &[key], rows, None)? {
             let batch = batch.map_err(|e| Error::parquet(&self.path, Some(rg), e))?;
-            match keys.filter.row_mask(batch.column(0)) {
+            match mask_of(batch.column(0)) {
                 Some(mask) => masks.push(mask),
                 None => return Ok(RowGroupRows::All),
             }
         }
-        Ok(selection(masks, rows))
-    }
-}
-
-/// Reads of the rows `masks` (one per decoded batch, `rows` in all) keep.
-fn selection(masks: Vec<arrow::array::BooleanArray>, rows: usize) -> RowGroupRows {
-    let kept: usize = masks.iter().map(|m| m.true_count()).sum();
-    if kept == 0 {
-        RowGroupRows::None
-    } else if kept == rows {
-        RowGroupRows::All
-    } else {
-        RowGroupRows::Selected(RowSelection::from_filters(&masks))
+        let kept: usize = masks.iter().map(|m| m.true_count()).sum();
+        Ok(if kept == 0 {
+            RowGroupRows::None
+        } else if kept == rows {
+            RowGroupRows::All
+        } else {
+            RowGroupRows::Selected(RowSelection::from_filters(&masks))
+        })
     }
 }
 
