@@ -9,6 +9,7 @@ pub mod keys;
 pub mod pipeline;
 pub mod planner;
 pub mod project;
+mod runtime_filter;
 pub mod sample;
 pub mod shared;
 pub mod sort;

@@ -33,6 +33,7 @@ use super::pipeline::{
     run_pipeline_at, ExecContext, MemorySource, MeteredOperator, Operator, Sink, Source,
 };
 use super::project::ProjectOperator;
+use super::runtime_filter;
 use super::shared::{MaterializeSink, SharedResults};
 use super::sort::{ExternalSortSink, SortContext, SortKey, TopKSink};
 use super::topk_bound::TopKBound;
@@ -260,7 +261,7 @@ fn build_node(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             ))
         }
         LogicalPlan::Sort { input, keys, fetch } => {
-            let bound = fetch.and_then(|_| topk_bound(input, keys));
+            let bound = fetch.and_then(|_| runtime_filter::topk_bound(input, keys));
             let parts = match &bound {
                 Some(b) => {
                     let mut sub = ctx.clone();
@@ -330,7 +331,7 @@ fn build_node(plan: &LogicalPlan, ctx: &QueryContext, budget: usize) -> Result<V
             sink.finalize()?;
             let shared = sink.shared()?;
             let mut probe_ctx = ctx.clone();
-            probe_ctx.join_keys = join_key_filter(&spec, &shared, probe_side)?;
+            probe_ctx.join_keys = runtime_filter::join_key_filter(&spec, &shared, probe_side)?;
             let mut parts = build_with(probe_side, &probe_ctx, budget - held)?;
             append(
                 &mut parts,
@@ -358,89 +359,6 @@ impl QueryContext {
         let mut c = self.clone();
         c.topk_bound = None;
         c
-    }
-}
-
-/// The scan column that `column` of `input` is, when `input` is filters and
-/// projections (passing the column through by name) over a Parquet scan.
-fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
-    let mut node = input;
-    loop {
-        match node {
-            LogicalPlan::Filter { input, .. } => node = input,
-            LogicalPlan::Project { input, exprs, .. } => {
-                let passes = exprs
-                    .iter()
-                    .any(|e| matches!(e, crate::expr::Expr::Column(c) if c == column));
-                if !passes {
-                    return false;
-                }
-                node = input;
-            }
-            LogicalPlan::Scan(s) => {
-                let parquet = matches!(s.dataset.format, crate::io::FileFormat::Parquet(_));
-                return parquet && s.schema.field_with_name(column).is_ok();
-            }
-            _ => return false,
-        }
-    }
-}
-
-/// The build keys of a finished inner join for its probe side's Parquet scan, when
-/// the join has one integer key, few distinct build keys, and the probe key is a scan
-/// column (see [`super::join::key_filter`]).
-fn join_key_filter(
-    spec: &JoinSpec,
-    shared: &super::join::JoinShared,
-    probe_side: &LogicalPlan,
-) -> Result<Option<Arc<JoinKeyFilter>>> {
-    if spec.join_type != crate::plan::JoinType::Inner || spec.probe_keys.len() != 1 {
-        return Ok(None);
-    }
-    let crate::expr::Expr::Column(column) = &spec.probe_keys[0] else {
-        return Ok(None);
-    };
-    if !parquet_scan_column(probe_side, column) {
-        return Ok(None);
-    }
-    let Some(keys) = shared.in_memory_build_keys()? else {
-        return Ok(None);
-    };
-    Ok(JoinKeyFilter::try_new(column.clone(), &keys).map(Arc::new))
-}
-
-/// A bound for a top-k whose first key is a column that reaches it unchanged from a
-/// Parquet scan through filters and projections only.
-fn topk_bound(input: &LogicalPlan, keys: &[crate::plan::SortExpr]) -> Option<Arc<TopKBound>> {
-    let first = keys.first()?;
-    let crate::expr::Expr::Column(column) = &first.expr else {
-        return None;
-    };
-    let mut node = input;
-    loop {
-        match node {
-            LogicalPlan::Filter { input, .. } => node = input,
-            LogicalPlan::Project { input, exprs, .. } => {
-                let passes = exprs
-                    .iter()
-                    .any(|e| matches!(e, crate::expr::Expr::Column(c) if c == column));
-                if !passes {
-                    return None;
-                }
-                node = input;
-            }
-            LogicalPlan::Scan(s) => {
-                let parquet = matches!(s.dataset.format, crate::io::FileFormat::Parquet(_));
-                return (parquet && s.schema.field_with_name(column).is_ok()).then(|| {
-                    Arc::new(TopKBound::new(
-                        column.clone(),
-                        first.descending,
-                        first.nulls_first,
-                    ))
-                });
-            }
-            _ => return None,
-        }
     }
 }
 
