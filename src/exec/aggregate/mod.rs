@@ -34,19 +34,19 @@
 
 pub(crate) mod accumulator;
 mod merge;
+mod state;
 
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use self::accumulator::{create_accumulator, input_type, state_fields, GroupsAccumulator};
+use self::state::{call_inputs, drain_state, encode_keys, morsel_state, row_order};
 use super::group_table::{hash_keys, split_by_partition, GroupTable, PARTITIONS};
 use super::keys::{EncodedKeys, KeyCodec};
 use super::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::error::{Error, Result};
-use crate::expr::cast::cast_array;
-use crate::expr::eval::evaluate;
 use crate::expr::{types, AggFunc, Expr};
 use crate::memory::{MemoryPool, Reservation};
 use crate::metrics::OperatorMetrics;
@@ -284,24 +284,6 @@ const RUN_MODE_RATIO: f64 = 0.95;
 /// worker to pass-through.
 const PASS_THROUGH_RATIO: f64 = 0.8;
 
-/// Evaluates the key columns of `batch` and encodes them, one row per input row.
-fn encode_keys(
-    spec: &AggregateSpec,
-    codec: &KeyCodec,
-    batch: &RecordBatch,
-) -> Result<Option<EncodedKeys>> {
-    if spec.keys.is_empty() {
-        return Ok(None);
-    }
-    let cols = spec
-        .keys
-        .iter()
-        .zip(&spec.key_fields)
-        .map(|(k, f)| cast_array(&evaluate(k, batch)?, f.data_type()))
-        .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(Some(codec.encode(&cols)?))
-}
-
 impl PartialAggregate<'_> {
     fn writer(&mut self, p: usize) -> Result<&mut SpillWriter> {
         let sink = self.sink;
@@ -342,9 +324,7 @@ impl PartialAggregate<'_> {
     /// partial state row, stashed by partition like a flushed table. A morsel whose runs
     /// reduce it by less than half returns the worker to the table.
     fn fold_runs(&mut self, morsel: &Morsel, keys: &EncodedKeys) -> Result<()> {
-        let spec = Arc::clone(&self.sink.spec);
-        let batch = &morsel.batch;
-        let n = batch.num_rows();
+        let n = morsel.batch.num_rows();
         self.ids.clear();
         let mut heads: Vec<u32> = vec![];
         for i in 0..n {
@@ -358,20 +338,8 @@ impl PartialAggregate<'_> {
         if heads.len() * 2 > n {
             self.run_mode = false;
         }
-        let order = row_order(&spec, morsel);
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(arrow::array::BinaryArray::from_iter_values(
-            heads.iter().map(|&i| keys.key(i as usize)),
-        ))];
-        for call in &spec.calls {
-            let mut acc = create_accumulator(
-                call.func,
-                &input_type(call.func, &call.arg_type),
-                call.output.data_type(),
-            )?;
-            acc.update(&call_inputs(call, batch)?, &self.ids, heads.len(), &order)?;
-            cols.extend(acc.state()?);
-        }
-        let state = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
+        let head_keys = heads.iter().map(|&i| keys.key(i as usize));
+        let state = morsel_state(&self.sink.spec, morsel, head_keys, &self.ids, heads.len())?;
         let hashes: Vec<u64> = heads.iter().map(|&i| self.hashes[i as usize]).collect();
         self.stash(&state, &hashes)
     }
@@ -422,25 +390,11 @@ impl PartialAggregate<'_> {
 
     /// Pass-through: every row becomes its own one-row partial state.
     fn pass_through(&mut self, morsel: &Morsel, keys: &EncodedKeys) -> Result<()> {
-        let spec = Arc::clone(&self.sink.spec);
-        let batch = &morsel.batch;
-        let n = batch.num_rows();
+        let n = morsel.batch.num_rows();
         self.ids.clear();
         self.ids.extend(0..n as u32);
-        let order = row_order(&spec, morsel);
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(arrow::array::BinaryArray::from_iter_values(
-            (0..n).map(|i| keys.key(i)),
-        ))];
-        for call in &spec.calls {
-            let mut acc = create_accumulator(
-                call.func,
-                &input_type(call.func, &call.arg_type),
-                call.output.data_type(),
-            )?;
-            acc.update(&call_inputs(call, batch)?, &self.ids, n, &order)?;
-            cols.extend(acc.state()?);
-        }
-        let state = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
+        let all_keys = (0..n).map(|i| keys.key(i));
+        let state = morsel_state(&self.sink.spec, morsel, all_keys, &self.ids, n)?;
         let hashes = std::mem::take(&mut self.hashes);
         let result = self.write_state(&state, &hashes);
         self.hashes = hashes;
@@ -460,25 +414,6 @@ impl PartialAggregate<'_> {
         }
         Ok(SinkStatus::NeedMore)
     }
-}
-
-/// Each row's position in source order (for first/last), or nothing when unneeded.
-fn row_order(spec: &AggregateSpec, morsel: &Morsel) -> Vec<i64> {
-    if !spec.needs_order() {
-        return vec![];
-    }
-    let base = ((morsel.seq.task as i64) << 40) | ((morsel.seq.batch as i64) << 20);
-    (0..morsel.batch.num_rows() as i64)
-        .map(|i| base | i)
-        .collect()
-}
-
-/// The arguments of `call` evaluated over `batch`, at the accumulator's input type.
-fn call_inputs(call: &AggregateCall, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-    call.args
-        .iter()
-        .map(|a| cast_array(&evaluate(a, batch)?, &input_type(call.func, &call.arg_type)))
-        .collect()
 }
 
 impl LocalSink for PartialAggregate<'_> {
@@ -589,13 +524,4 @@ impl LocalSink for PartialAggregate<'_> {
         }
         Ok(())
     }
-}
-
-/// Drains a table's partial state into one state batch (plus each row's hash).
-fn drain_state(table: &mut GroupTable, spec: &AggregateSpec) -> Result<(RecordBatch, Vec<u64>)> {
-    let drained = table.drain(false)?;
-    let mut cols = vec![drained.keys];
-    cols.extend(drained.values.into_iter().flatten());
-    let batch = RecordBatch::try_new(Arc::clone(&spec.state_schema), cols)?;
-    Ok((batch, drained.hashes))
 }
