@@ -269,6 +269,32 @@ fn median_and_quantile_per_group_match_naive() {
     }
 }
 
+/// Writes `batch` to a Parquet file at `path`.
+fn write_parquet(
+    path: &std::path::Path,
+    batch: &RecordBatch,
+    props: Option<parquet::file::properties::WriterProperties>,
+) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), props).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Rows out of the (first) Parquet scan in an `explain_analyze` report.
+fn parquet_scan_rows(report: &str) -> usize {
+    report
+        .lines()
+        .find(|l| l.starts_with("Scan parquet"))
+        .and_then(|l| {
+            l.split("files)")
+                .nth(1)?
+                .split_whitespace()
+                .find_map(|t| t.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no scan line in {report}"))
+}
+
 /// The ids of `ORDER BY x ASC NULLS LAST, id ASC`.
 fn naive_ascending(batch: &RecordBatch) -> Vec<i64> {
     let x = batch.column(1).as_primitive::<Int64Type>();
@@ -282,7 +308,7 @@ fn naive_ascending(batch: &RecordBatch) -> Vec<i64> {
 /// running bound. Both directions, NULLs first and last, against the naive order.
 #[test]
 fn top_k_over_parquet_reads_only_rows_that_may_win() {
-    let (schema, batch) = data(40_000, 5);
+    let (_, batch) = data(40_000, 5);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
@@ -290,14 +316,7 @@ fn top_k_over_parquet_reads_only_rows_that_may_win() {
         .set_data_page_row_count_limit(100)
         .set_write_batch_size(100)
         .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
-        schema,
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&path, &batch, Some(props));
     let cases: [(Vec<SortExpr>, Vec<i64>); 2] = [
         (keys(), naive_order(&batch)),
         (
@@ -327,12 +346,7 @@ fn top_k_over_parquet_reads_only_rows_that_may_win() {
         .unwrap()
         .explain_analyze()
         .unwrap();
-    let scan_rows: usize = report
-        .lines()
-        .find(|l| l.starts_with("Scan parquet"))
-        .and_then(|l| l.split("files)").nth(1)?.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no scan line in {report}"));
+    let scan_rows = parquet_scan_rows(&report);
     assert!(
         scan_rows < 10_000,
         "scan read {scan_rows} of 40000 rows:\n{report}"
@@ -344,14 +358,10 @@ fn top_k_over_parquet_reads_only_rows_that_may_win() {
 /// thrice; forced to spill, the result goes through a file and comes back the same.
 #[test]
 fn a_subtree_used_three_times_runs_once() {
-    let (schema, batch) = data(20_000, 9);
+    let (_, batch) = data(20_000, 9);
     let input = tempfile::tempdir().unwrap();
     let path = input.path().join("t.parquet");
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
-            .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&path, &batch, None);
     let g = batch.column(0).as_string::<i32>();
     let x = batch.column(1).as_primitive::<Int64Type>();
     let mut naive: BTreeMap<Option<String>, (i64, i64)> = BTreeMap::new();
@@ -420,20 +430,13 @@ fn a_subtree_used_three_times_runs_once() {
 /// naive filter; a left join (whose probe rows must all stay) is not filtered.
 #[test]
 fn inner_join_pushes_small_build_keys_into_the_probe_scan() {
-    let (schema, batch) = data(40_000, 12);
+    let (_, batch) = data(40_000, 12);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
         .set_max_row_group_row_count(Some(1000))
         .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
-        schema,
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&path, &batch, Some(props));
     let wanted: Vec<Option<i64>> = vec![
         Some(7),
         Some(7_777),
@@ -457,16 +460,7 @@ fn inner_join_pushes_small_build_keys_into_the_probe_scan() {
         .join(&keys, [col("id")], [col("k")], JoinType::Inner)
         .unwrap();
     let report = inner.explain_analyze().unwrap();
-    let scan_rows: usize = report
-        .lines()
-        .find(|l| l.starts_with("Scan parquet"))
-        .and_then(|l| {
-            l.split("files)")
-                .nth(1)?
-                .split_whitespace()
-                .find_map(|t| t.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no scan line in {report}"));
+    let scan_rows = parquet_scan_rows(&report);
     assert_eq!(
         scan_rows, 4,
         "only the matching rows are decoded:\n{report}"
