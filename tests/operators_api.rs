@@ -429,7 +429,7 @@ fn a_subtree_used_three_times_runs_once() {
 /// skipped and other columns are decoded only for matching rows. The result equals a
 /// naive filter; a left join (whose probe rows must all stay) is not filtered.
 #[test]
-fn inner_join_pushes_small_build_keys_into_the_probe_scan() {
+fn joins_push_small_build_keys_into_the_probe_scan() {
     let (_, batch) = data(40_000, 12);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.parquet");
@@ -468,6 +468,14 @@ fn inner_join_pushes_small_build_keys_into_the_probe_scan() {
     let mut got = ids(&inner.collect().unwrap());
     got.sort();
     assert_eq!(got, vec![7, 7_777, 12_345, 39_999]);
+    let semi = probe
+        .join(&keys, [col("id")], [col("k")], JoinType::Semi)
+        .unwrap();
+    let report = semi.explain_analyze().unwrap();
+    assert_eq!(parquet_scan_rows(&report), 4, "semi join:\n{report}");
+    let mut got = ids(&semi.collect().unwrap());
+    got.sort();
+    assert_eq!(got, vec![7, 7_777, 12_345, 39_999]);
     let left = probe
         .join(&keys, [col("id")], [col("k")], JoinType::Left)
         .unwrap();
@@ -476,5 +484,11 @@ fn inner_join_pushes_small_build_keys_into_the_probe_scan() {
         40_000,
         "a left join keeps every row"
     );
+    let anti = probe
+        .join(&keys, [col("id")], [col("k")], JoinType::Anti)
+        .unwrap();
+    let anti_ids = ids(&anti.collect().unwrap());
+    assert_eq!(anti_ids.len(), 40_000 - 4, "an anti join keeps the others");
+    assert!(!anti_ids.contains(&7) && anti_ids.contains(&8));
     assert_eq!(s.memory_pool().used(), 0);
 }

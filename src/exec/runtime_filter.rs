@@ -2,8 +2,9 @@
 //! below it so that the scan decodes less.
 //!
 //! * A top-k publishes its running k-th key ([`super::topk_bound`]).
-//! * An inner join's finished build hands over its few distinct keys
-//!   ([`super::join::key_filter`]).
+//! * A join's finished build hands over its few distinct keys
+//!   ([`super::join::key_filter`]) when probe rows without a match are never output
+//!   (inner and semi joins, outer joins that preserve only the build side).
 //!
 //! Either is wired only where its column reaches the breaker unchanged from a Parquet
 //! scan through filters and projections, so only one scan receives it and skipping
@@ -18,7 +19,7 @@ use super::topk_bound::TopKBound;
 use crate::error::Result;
 use crate::expr::Expr;
 use crate::io::FileFormat;
-use crate::plan::{JoinType, LogicalPlan, SortExpr};
+use crate::plan::{LogicalPlan, SortExpr};
 
 /// Whether `column` of `input` is a column of a Parquet scan that reaches `input`
 /// through filters and projections passing it through by name.
@@ -60,15 +61,17 @@ pub(super) fn topk_bound(input: &LogicalPlan, keys: &[SortExpr]) -> Option<Arc<T
     })
 }
 
-/// The build keys of a finished inner join for its probe side's Parquet scan, when
-/// the join has one integer key, few distinct build keys, and the probe key is a scan
+/// The build keys of a finished join for its probe side's Parquet scan, when probe
+/// rows without a match never reach the output (their absence cannot change it), the
+/// join has one integer key and few distinct build keys, and the probe key is a scan
 /// column (see above).
 pub(super) fn join_key_filter(
     spec: &JoinSpec,
     shared: &JoinShared,
     probe_side: &LogicalPlan,
 ) -> Result<Option<Arc<JoinKeyFilter>>> {
-    if spec.join_type != JoinType::Inner || spec.probe_keys.len() != 1 {
+    let keeps_unmatched_probe = spec.roles.probe_unmatched || spec.roles.probe_anti;
+    if keeps_unmatched_probe || spec.probe_keys.len() != 1 {
         return Ok(None);
     }
     let Expr::Column(column) = &spec.probe_keys[0] else {
