@@ -23,7 +23,9 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field};
 
 use self::encoded::{DistinctAcc, RowValueAcc};
-use self::numeric::{CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumF64, SumI64, VarAcc};
+use self::numeric::{
+    CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumDecimal, SumF64, SumI64, VarAcc,
+};
 use self::quantile::QuantileAcc;
 use crate::error::Result;
 use crate::expr::AggFunc;
@@ -49,11 +51,25 @@ pub trait GroupsAccumulator: Send + Sync {
     fn size(&self) -> usize;
 }
 
+/// Decimals of at most this many digits are summed exactly, as `i128`: each value fits
+/// an `i64`, so even 2^63 of them cannot overflow the sum (DuckDB sums decimals exactly
+/// too). Wider decimals are summed as doubles.
+const DECIMAL_SUM_DIGITS: u8 = 18;
+
+/// The precision of an exact decimal sum's partial state.
+const DECIMAL_SUM_PRECISION: u8 = 38;
+
+/// Whether `sum` over `arg` is computed exactly in the decimal domain.
+fn exact_decimal_sum(arg: &DataType) -> bool {
+    matches!(arg, DataType::Decimal128(p, _) if *p <= DECIMAL_SUM_DIGITS)
+}
+
 /// The type an aggregate's input is cast to before `update`.
 pub fn input_type(func: AggFunc, arg: &DataType) -> DataType {
     use AggFunc::*;
     match func {
         Sum if arg.is_integer() || *arg == DataType::Null => DataType::Int64,
+        Sum if exact_decimal_sum(arg) => arg.clone(),
         Sum | Mean | Std | Var | Corr | Median | QuantileCont(_) => DataType::Float64,
         Min | Max if arg.is_integer() => DataType::Int64,
         Min | Max if arg.is_floating() => DataType::Float64,
@@ -67,6 +83,15 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
     let f = |suffix: &str, t: DataType| Field::new(format!("{name}#{suffix}"), t, true);
     match func {
         CountStar | Count => vec![f("count", DataType::Int64)],
+        Sum if exact_decimal_sum(arg) => {
+            let DataType::Decimal128(_, scale) = arg else {
+                unreachable!("exact_decimal_sum holds only for Decimal128")
+            };
+            vec![f(
+                "sum",
+                DataType::Decimal128(DECIMAL_SUM_PRECISION, *scale),
+            )]
+        }
         Sum if input_type(func, arg) == DataType::Float64 => {
             vec![f("sum", DataType::Float64), f("comp", DataType::Float64)]
         }
@@ -110,6 +135,7 @@ pub fn create_accumulator(
             sums: vec![],
             seen: vec![],
         }),
+        Sum if exact_decimal_sum(arg) => Box::new(SumDecimal::new(arg)),
         Sum => Box::new(SumF64 {
             sums: vec![],
             comps: vec![],
