@@ -22,6 +22,9 @@ use crate::spill::{SpillFile, SpillWriter};
 
 type Partition = (Vec<RecordBatch>, Vec<SpillFile>);
 
+/// Upper bound of the table bytes (slots, hash, offset) a reserved group costs.
+const RESERVED_BYTES_PER_ROW: usize = 96;
+
 /// One task per non-empty partition; each merges and emits that partition's groups.
 pub struct FinalAggregateSource {
     spec: Arc<AggregateSpec>,
@@ -52,6 +55,7 @@ impl FinalAggregateSource {
     fn merge_partition(&self, partition: Partition) -> Result<Output> {
         let (batches, files) = partition;
         let in_memory: usize = batches.iter().map(crate::memory::batch_memory_size).sum();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = Box::new(
             batches
                 .into_iter()
@@ -65,7 +69,7 @@ impl FinalAggregateSource {
             batches: Default::default(),
             reservation: self.ctx.pool.reservation("HashAggregate(output)"),
         };
-        let result = self.merge(inputs, 0, &mut out);
+        let result = self.merge(inputs, 0, rows, &mut out);
         if let Ok(mut held) = self.held.lock() {
             if let Some(r) = held.as_mut() {
                 r.shrink(in_memory);
@@ -75,11 +79,13 @@ impl FinalAggregateSource {
         Ok(out)
     }
 
-    /// Merges `inputs` (state batches) and appends final batches to `out`.
+    /// Merges `inputs` (state batches, the first `rows_hint` of their rows known to be
+    /// in memory) and appends final batches to `out`.
     fn merge(
         &self,
         mut inputs: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
         depth: u32,
+        rows_hint: usize,
         out: &mut Output,
     ) -> Result<()> {
         let spec = &self.spec;
@@ -90,6 +96,12 @@ impl FinalAggregateSource {
         // Partitions merge in parallel: each task keeps to its share of the pool, so a
         // large partition re-partitions instead of starving its neighbours.
         let share = self.ctx.pool.limit() / self.ctx.threads.max(1);
+        // The in-memory states hold at most that many groups: room for them up front
+        // spares the table its growth steps, when it takes a small part of the share
+        // (the reservation below still decides whether the table may keep it).
+        if rows_hint.saturating_mul(RESERVED_BYTES_PER_ROW) <= share / 4 {
+            table.reserve(rows_hint);
+        }
         while let Some(batch) = inputs.next() {
             let batch = batch?;
             merge_batch(&mut table, spec, &batch, &mut ids, &mut hashes)?;
@@ -195,7 +207,7 @@ impl FinalAggregateSource {
             .set_note(format!("spilled, re-partitioned to depth {}", depth + 1));
         for f in files {
             let it = Box::new(f.read()?);
-            self.merge(it, depth + 1, out)?;
+            self.merge(it, depth + 1, 0, out)?;
         }
         Ok(())
     }
