@@ -22,8 +22,9 @@ use crate::spill::{SpillFile, SpillWriter};
 
 type Partition = (Vec<RecordBatch>, Vec<SpillFile>);
 
-/// Upper bound of the table bytes (slots, hash, offset) a reserved group costs.
-const RESERVED_BYTES_PER_ROW: usize = 96;
+/// Upper bound of the table bytes a reserved group costs: up to 8/3 slots of 32 bytes
+/// (3/4 load, rounded up to a power of two), its hash and its key offset.
+const RESERVED_BYTES_PER_ROW: usize = 112;
 
 /// One task per non-empty partition; each merges and emits that partition's groups.
 pub struct FinalAggregateSource {

@@ -1,7 +1,8 @@
 //! A dynamic join filter: the keys of a small, finished build side, pushed into the
 //! Parquet scan of the probe side.
 //!
-//! An inner join drops every probe row whose key no build row has. Once the build has
+//! An inner or semi join (or an outer join that preserves only its build side) drops
+//! every probe row whose key no build row has. Once the build has
 //! run and holds few distinct keys (TPC-H Q18: the 624 orders over 300 units, against
 //! all 60M `lineitem` rows), the planner hands those keys to the probe side's scan when
 //! the probe key is a scan column that reaches the join unchanged (through filters and
@@ -24,7 +25,8 @@ use crate::expr::cast::cast_array;
 /// Builds with more distinct keys than this are not pushed into the probe scan.
 pub const MAX_KEYS: usize = 4096;
 
-/// The distinct build keys of an inner join, for the probe side's scan.
+/// The distinct build keys of a join that drops unmatched probe rows, for the probe
+/// side's scan.
 #[derive(Debug)]
 pub struct JoinKeyFilter {
     /// The probe key column, as named in the scan's output.

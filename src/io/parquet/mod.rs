@@ -13,7 +13,7 @@
 //!   decoded first, and the other columns only for the rows that may still make the
 //!   top k (a `RowSelection`), or not at all when none may.
 //!
-//! * Under an inner join whose finished build holds few keys
+//! * Under a join whose finished build holds few keys and that drops unmatched probe rows
 //!   (`crate::exec::join::key_filter`), a row group whose key statistics hold none of
 //!   them is skipped, and in the others only rows whose key is among them are decoded
 //!   beyond the key column.
@@ -115,7 +115,7 @@ pub(crate) struct ParquetFileScan {
     pub chunk_rows: usize,
     /// A top-k's bound with this file's row-group statistics of its column.
     pub topk: Option<TopKStats>,
-    /// An inner join's build keys with this file's row-group statistics of the key.
+    /// A join's build keys with this file's row-group statistics of the key.
     pub join_keys: Option<JoinKeyStats>,
 }
 
