@@ -53,9 +53,11 @@ fn main() -> Result<()> {
                 .get(4)
                 .cloned()
                 .unwrap_or_else(|| "sorted.parquet".into());
-            let report = lineitem
-                .sort(price_order())?
-                .sink_parquet(&out, ParquetSinkOptions::default())?;
+            // Snappy, the codec DuckDB writes by default, so that both engines do the
+            // same work on the output.
+            let options =
+                ParquetSinkOptions::default().with_compression(ParquetCompression::Snappy);
+            let report = lineitem.sort(price_order())?.sink_parquet(&out, options)?;
             println!("rows\n{}", report.rows);
             None
         }

@@ -67,7 +67,8 @@ pub mod prelude {
     pub use crate::expr::{col, corr, len, lit, null, when, Expr};
     pub use crate::frame::{DataFrame, LazyFrame};
     pub use crate::io::{
-        BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetOptions, ParquetSinkOptions,
+        BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
+        ParquetSinkOptions,
     };
     pub use crate::plan::{JoinType, SortExpr};
     pub use crate::session::Session;

@@ -52,6 +52,10 @@ enum Command {
         /// Write the result to FILE.csv or FILE.parquet instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Codec of a Parquet --output: zstd (default, level 3), zstd:LEVEL, snappy,
+        /// lz4 or none.
+        #[arg(long, default_value = "zstd")]
+        compression: String,
         /// The query.
         query: String,
     },
@@ -181,6 +185,7 @@ fn run(cli: Cli) -> Result<()> {
             common,
             format,
             output,
+            compression,
             query,
         } => {
             let session = session(&common)?;
@@ -196,7 +201,9 @@ fn run(cli: Cli) -> Result<()> {
                         .to_ascii_lowercase();
                     let report = match ext.as_str() {
                         "parquet" | "pq" | "parq" => {
-                            frame.sink_parquet(path, ParquetSinkOptions::default())?
+                            let options = ParquetSinkOptions::default()
+                                .with_compression(compression.parse()?);
+                            frame.sink_parquet(path, options)?
                         }
                         "csv" => frame.sink_csv(path, CsvSinkOptions::default())?,
                         other => {

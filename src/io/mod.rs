@@ -20,5 +20,8 @@ pub mod sink;
 mod tests;
 
 pub use dataset::{DataFile, Dataset, FileFormat};
-pub use options::{BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetOptions, ParquetSinkOptions};
+pub use options::{
+    BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
+    ParquetSinkOptions,
+};
 pub use scan::{scan, scan_schema, scan_source, ScanRequest, ScanSource, ScanStats};

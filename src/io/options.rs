@@ -96,6 +96,41 @@ pub struct ParquetOptions {
     pub schema: Option<SchemaRef>,
 }
 
+/// The codec of Parquet output's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetCompression {
+    /// zstd at a level from 1 to 22: the smallest files (floe's default, at level 3).
+    Zstd(i32),
+    /// Snappy: DuckDB's default; faster to write, larger files.
+    Snappy,
+    /// LZ4 (the Parquet `LZ4_RAW` codec).
+    Lz4,
+    /// No compression.
+    Uncompressed,
+}
+
+impl std::str::FromStr for ParquetCompression {
+    type Err = crate::error::Error;
+    /// `zstd`, `zstd:LEVEL`, `snappy`, `lz4` or `none`.
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        Ok(match lower.as_str() {
+            "zstd" => ParquetCompression::Zstd(3),
+            "snappy" => ParquetCompression::Snappy,
+            "lz4" => ParquetCompression::Lz4,
+            "none" | "uncompressed" => ParquetCompression::Uncompressed,
+            other => match other.strip_prefix("zstd:").map(str::parse) {
+                Some(Ok(level)) => ParquetCompression::Zstd(level),
+                _ => {
+                    return Err(crate::error::Error::Config(format!(
+                        "unknown Parquet compression '{s}' (zstd, zstd:LEVEL, snappy, lz4, none)"
+                    )))
+                }
+            },
+        })
+    }
+}
+
 /// How to write Parquet output.
 #[derive(Debug, Clone)]
 pub struct ParquetSinkOptions {
@@ -103,8 +138,8 @@ pub struct ParquetSinkOptions {
     pub partition_by: Vec<String>,
     /// Rows per row group.
     pub row_group_rows: usize,
-    /// zstd level.
-    pub zstd_level: i32,
+    /// The pages' codec (default zstd level 3).
+    pub compression: ParquetCompression,
 }
 
 impl Default for ParquetSinkOptions {
@@ -112,7 +147,7 @@ impl Default for ParquetSinkOptions {
         ParquetSinkOptions {
             partition_by: vec![],
             row_group_rows: 1 << 20,
-            zstd_level: 3,
+            compression: ParquetCompression::Zstd(3),
         }
     }
 }
@@ -124,6 +159,10 @@ impl ParquetSinkOptions {
     }
     pub fn with_row_group_rows(mut self, n: usize) -> Self {
         self.row_group_rows = n;
+        self
+    }
+    pub fn with_compression(mut self, compression: ParquetCompression) -> Self {
+        self.compression = compression;
         self
     }
 }

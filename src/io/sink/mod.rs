@@ -60,7 +60,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 use crate::exec::pipeline::{LocalSink, MemorySource, Morsel, Seq, Sink, SinkStatus, Source};
-use crate::io::options::{CsvSinkOptions, ParquetSinkOptions};
+use crate::io::options::{CsvSinkOptions, ParquetCompression, ParquetSinkOptions};
 use crate::memory::{MemoryPool, Reservation};
 use crate::metrics::OperatorMetrics;
 
@@ -86,10 +86,17 @@ pub fn parquet_sink(
     if options.row_group_rows == 0 {
         return Err(Error::Config("row_group_rows must be at least 1".into()));
     }
-    let level = ZstdLevel::try_new(options.zstd_level)
-        .map_err(|e| Error::Config(format!("zstd level {}: {e}", options.zstd_level)))?;
+    let compression = match options.compression {
+        ParquetCompression::Zstd(level) => Compression::ZSTD(
+            ZstdLevel::try_new(level)
+                .map_err(|e| Error::Config(format!("zstd level {level}: {e}")))?,
+        ),
+        ParquetCompression::Snappy => Compression::SNAPPY,
+        ParquetCompression::Lz4 => Compression::LZ4_RAW,
+        ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
+    };
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
+        .set_compression(compression)
         .set_max_row_group_row_count(Some(options.row_group_rows))
         .build();
     FileSink::try_new(

@@ -222,10 +222,7 @@ fn invalid_options_are_rejected() {
         mk(ParquetSinkOptions::default().with_row_group_rows(0)),
         Some(Error::Config(_))
     ));
-    let bad_level = ParquetSinkOptions {
-        zstd_level: 99,
-        ..Default::default()
-    };
+    let bad_level = ParquetSinkOptions::default().with_compression(ParquetCompression::Zstd(99));
     assert!(matches!(mk(bad_level), Some(Error::Config(_))));
     assert!(matches!(
         mk(ParquetSinkOptions::default().partition_by(["nope"])),
