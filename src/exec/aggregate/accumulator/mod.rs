@@ -12,6 +12,7 @@
 //! are handled in `arrow-row` encoding, whose byte order equals the sort order, so one
 //! implementation of min/max/first/last/count_distinct serves every type.
 
+mod decimal;
 mod encoded;
 mod numeric;
 mod quantile;
@@ -22,10 +23,9 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field};
 
+use self::decimal::SumDecimal;
 use self::encoded::{DistinctAcc, RowValueAcc};
-use self::numeric::{
-    CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumDecimal, SumF64, SumI64, VarAcc,
-};
+use self::numeric::{CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumF64, SumI64, VarAcc};
 use self::quantile::QuantileAcc;
 use crate::error::Result;
 use crate::expr::AggFunc;
@@ -59,9 +59,12 @@ const DECIMAL_SUM_DIGITS: u8 = 18;
 /// The precision of an exact decimal sum's partial state.
 const DECIMAL_SUM_PRECISION: u8 = 38;
 
-/// Whether `sum` over `arg` is computed exactly in the decimal domain.
-fn exact_decimal_sum(arg: &DataType) -> bool {
-    matches!(arg, DataType::Decimal128(p, _) if *p <= DECIMAL_SUM_DIGITS)
+/// The scale of `arg` when `sum` over it is computed exactly in the decimal domain.
+fn exact_decimal_sum(arg: &DataType) -> Option<i8> {
+    match arg {
+        DataType::Decimal128(p, s) if *p <= DECIMAL_SUM_DIGITS => Some(*s),
+        _ => None,
+    }
 }
 
 /// The type an aggregate's input is cast to before `update`.
@@ -69,7 +72,7 @@ pub fn input_type(func: AggFunc, arg: &DataType) -> DataType {
     use AggFunc::*;
     match func {
         Sum if arg.is_integer() || *arg == DataType::Null => DataType::Int64,
-        Sum if exact_decimal_sum(arg) => arg.clone(),
+        Sum if exact_decimal_sum(arg).is_some() => arg.clone(),
         Sum | Mean | Std | Var | Corr | Median | QuantileCont(_) => DataType::Float64,
         Min | Max if arg.is_integer() => DataType::Int64,
         Min | Max if arg.is_floating() => DataType::Float64,
@@ -81,17 +84,11 @@ pub fn input_type(func: AggFunc, arg: &DataType) -> DataType {
 pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
     use AggFunc::*;
     let f = |suffix: &str, t: DataType| Field::new(format!("{name}#{suffix}"), t, true);
+    if let (Sum, Some(scale)) = (func, exact_decimal_sum(arg)) {
+        return vec![f("sum", DataType::Decimal128(DECIMAL_SUM_PRECISION, scale))];
+    }
     match func {
         CountStar | Count => vec![f("count", DataType::Int64)],
-        Sum if exact_decimal_sum(arg) => {
-            let DataType::Decimal128(_, scale) = arg else {
-                unreachable!("exact_decimal_sum holds only for Decimal128")
-            };
-            vec![f(
-                "sum",
-                DataType::Decimal128(DECIMAL_SUM_PRECISION, *scale),
-            )]
-        }
         Sum if input_type(func, arg) == DataType::Float64 => {
             vec![f("sum", DataType::Float64), f("comp", DataType::Float64)]
         }
@@ -135,12 +132,14 @@ pub fn create_accumulator(
             sums: vec![],
             seen: vec![],
         }),
-        Sum if exact_decimal_sum(arg) => Box::new(SumDecimal::new(arg)),
-        Sum => Box::new(SumF64 {
-            sums: vec![],
-            comps: vec![],
-            seen: vec![],
-        }),
+        Sum => match exact_decimal_sum(arg) {
+            Some(scale) => Box::new(SumDecimal::new(scale)),
+            None => Box::new(SumF64 {
+                sums: vec![],
+                comps: vec![],
+                seen: vec![],
+            }),
+        },
         Mean => Box::new(MeanAcc {
             sums: vec![],
             counts: vec![],
