@@ -96,6 +96,58 @@ fn output_file_is_written_atomically_and_readable() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "n\n4\n");
 }
 
+/// `--compression` picks the codec of a Parquet output; without a Parquet output, or
+/// with an unknown codec, it is a clear error and nothing is written.
+#[test]
+fn compression_applies_to_parquet_output_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = "SELECT sensor_id FROM 'data/sensors/*.csv'";
+    let run = |args: &[&str]| floe().args(args).output().unwrap();
+    let target = dir.path().join("s.parquet");
+    let out = run(&[
+        "sql",
+        "--compression",
+        "snappy",
+        "--output",
+        target.to_str().unwrap(),
+        q,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::File::open(&target).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    let codec = reader.metadata().row_group(0).column(0).compression();
+    assert_eq!(codec, parquet::basic::Compression::SNAPPY);
+    let csv = dir.path().join("s.csv");
+    let out = run(&[
+        "sql",
+        "--compression",
+        "snappy",
+        "--output",
+        csv.to_str().unwrap(),
+        q,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Parquet --output only"));
+    assert!(!csv.exists());
+    let bad = dir.path().join("b.parquet");
+    let out = run(&[
+        "sql",
+        "--compression",
+        "brotli",
+        "--output",
+        bad.to_str().unwrap(),
+        q,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown Parquet compression"));
+    assert!(!bad.exists());
+}
+
 #[test]
 fn explain_shows_plan_and_pipelines_and_analyze_shows_metrics() {
     let q = "SELECT sensor_id, max(pressure) FROM 'data/sensors/*.csv' WHERE humidity > 70 GROUP BY sensor_id";

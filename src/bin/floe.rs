@@ -54,8 +54,8 @@ enum Command {
         output: Option<PathBuf>,
         /// Codec of a Parquet --output: zstd (default, level 3), zstd:LEVEL, snappy,
         /// lz4 or none.
-        #[arg(long, default_value = "zstd")]
-        compression: String,
+        #[arg(long)]
+        compression: Option<String>,
         /// The query.
         query: String,
     },
@@ -188,6 +188,18 @@ fn run(cli: Cli) -> Result<()> {
             compression,
             query,
         } => {
+            let parquet_output = output
+                .as_ref()
+                .and_then(|p| p.extension())
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "parquet" | "pq" | "parq")
+                });
+            if compression.is_some() && !parquet_output {
+                return Err(Error::Config(
+                    "--compression applies to a Parquet --output only".into(),
+                ));
+            }
             let session = session(&common)?;
             let frame = session.sql(&query)?;
             let started = Instant::now();
@@ -201,8 +213,10 @@ fn run(cli: Cli) -> Result<()> {
                         .to_ascii_lowercase();
                     let report = match ext.as_str() {
                         "parquet" | "pq" | "parq" => {
-                            let options = ParquetSinkOptions::default()
-                                .with_compression(compression.parse()?);
+                            let mut options = ParquetSinkOptions::default();
+                            if let Some(codec) = &compression {
+                                options = options.with_compression(codec.parse()?);
+                            }
                             frame.sink_parquet(path, options)?
                         }
                         "csv" => frame.sink_csv(path, CsvSinkOptions::default())?,

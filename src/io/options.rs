@@ -96,6 +96,9 @@ pub struct ParquetOptions {
     pub schema: Option<SchemaRef>,
 }
 
+/// The zstd level of `ParquetCompression::default()` and of a bare `zstd`.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
 /// The codec of Parquet output's pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParquetCompression {
@@ -115,7 +118,7 @@ impl std::str::FromStr for ParquetCompression {
     fn from_str(s: &str) -> crate::error::Result<Self> {
         let lower = s.to_ascii_lowercase();
         Ok(match lower.as_str() {
-            "zstd" => ParquetCompression::Zstd(3),
+            "zstd" => ParquetCompression::Zstd(DEFAULT_ZSTD_LEVEL),
             "snappy" => ParquetCompression::Snappy,
             "lz4" => ParquetCompression::Lz4,
             "none" | "uncompressed" => ParquetCompression::Uncompressed,
@@ -147,7 +150,7 @@ impl Default for ParquetSinkOptions {
         ParquetSinkOptions {
             partition_by: vec![],
             row_group_rows: 1 << 20,
-            compression: ParquetCompression::Zstd(3),
+            compression: ParquetCompression::Zstd(DEFAULT_ZSTD_LEVEL),
         }
     }
 }
