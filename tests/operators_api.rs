@@ -424,10 +424,11 @@ fn a_subtree_used_three_times_runs_once() {
     }
 }
 
-/// An inner join whose build side holds a few keys pushes them into the Parquet scan
-/// of its probe side (a dynamic join filter): row groups without any of the keys are
-/// skipped and other columns are decoded only for matching rows. The result equals a
-/// naive filter; a left join (whose probe rows must all stay) is not filtered.
+/// An inner or semi join whose build side holds a few keys pushes them into the
+/// Parquet scan of its probe side (a dynamic join filter): row groups without any of
+/// the keys are skipped and other columns are decoded only for matching rows. The
+/// result equals a naive filter; left and anti joins (whose unmatched probe rows are
+/// output) are not filtered.
 #[test]
 fn joins_push_small_build_keys_into_the_probe_scan() {
     let (_, batch) = data(40_000, 12);
