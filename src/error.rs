@@ -75,6 +75,9 @@ pub enum Error {
     /// Bad configuration (a memory limit that does not parse, zero threads, ...).
     #[error("configuration error: {0}")]
     Config(String),
+    /// A plan that cannot be written to or read back from bytes.
+    #[error("plan serialization error: {0}")]
+    Serialization(String),
     /// An error from an arrow kernel.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -13,17 +13,20 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
-use crate::exec::planner::{collect, describe_pipelines, run_into};
-use crate::exec::sample::SampledStats;
+use crate::exec::physical::{OutputSpec, PhysicalPlan};
+use crate::exec::render::{self, Analyzed, ExplainFormat};
 use crate::expr::Expr;
-use crate::io::sink::{csv_sink, parquet_sink};
+use crate::expr::SortExpr;
 use crate::io::{CsvSinkOptions, ParquetSinkOptions};
-use crate::metrics::{human_bytes, QueryMetrics};
+use crate::metrics::QueryMetrics;
 use crate::plan::aggregate::build_aggregate;
 use crate::plan::explain::format_plan;
 use crate::plan::optimizer::optimize_with;
-use crate::plan::{JoinType, LogicalPlan, SortExpr};
+use crate::plan::physical_planner::plan_physical_into;
+use crate::plan::sampled_stats::SampledStats;
+use crate::plan::{JoinType, LogicalPlan};
 use crate::session::Session;
+use crate::stream::Sink;
 
 /// A query being built; nothing runs until it is collected or sunk.
 #[derive(Clone)]
@@ -328,9 +331,20 @@ impl LazyFrame {
     }
 
     /// The optimized plan, as `collect` runs it (join order from sampled statistics,
-    /// see [`crate::exec::sample`]).
+    /// see [`crate::plan::sampled_stats`]).
     pub fn optimized_plan(&self) -> Result<LogicalPlan> {
-        optimize_with(&self.plan, &SampledStats::new(&self.session))
+        optimize_with(&self.plan, &SampledStats::new(self.session.runtime()))
+    }
+
+    /// The physical plan `collect` runs: pipelines, operators, budgets and estimates
+    /// (nothing runs; see [`crate::exec::physical`]).
+    pub fn physical_plan(&self) -> Result<PhysicalPlan> {
+        self.physical_into(OutputSpec::Collect { limit: None })
+    }
+
+    fn physical_into(&self, output: OutputSpec) -> Result<PhysicalPlan> {
+        let plan = self.optimized_plan()?;
+        plan_physical_into(&plan, self.session.config(), output)
     }
 
     /// Runs the query and returns its result.
@@ -338,50 +352,58 @@ impl LazyFrame {
         Ok(self.collect_with_metrics()?.0)
     }
 
-    /// Runs the query; also returns every operator's metrics.
+    /// Runs the query; also returns every operator's metrics (by operator id of the
+    /// physical plan).
     pub fn collect_with_metrics(&self) -> Result<(DataFrame, QueryMetrics)> {
-        let plan = self.optimized_plan()?;
-        let ctx = self.session.query_context();
-        let batches = collect(&plan, &ctx);
-        self.session.record_query(&ctx);
-        let batches = batches?;
-        Ok((
-            DataFrame {
-                schema: plan.schema(),
-                batches,
-            },
-            ctx.metrics,
-        ))
+        let physical = self.physical_plan()?;
+        self.session.collect_physical(&physical)
     }
 
-    /// The optimized logical plan and the pipelines it runs as.
+    /// The optimized logical plan and the physical plan it runs as, with each
+    /// operator's estimated rows, memory and spill at the session's memory limit.
     pub fn explain(&self) -> Result<String> {
-        let plan = self.optimized_plan()?;
-        Ok(format!(
-            "Logical plan (optimized):\n{}\nPipelines:\n{}",
-            format_plan(&plan),
-            describe_pipelines(&plan)
-        ))
+        self.explain_as(ExplainFormat::Text, false)
     }
 
-    /// Runs the query and reports, per operator: rows out, time, peak reserved memory,
-    /// and spilled bytes and files.
+    /// Runs the query and reports, per operator, the estimate beside the actual: rows
+    /// out, peak reserved memory, spilled bytes and files, and time.
     pub fn explain_analyze(&self) -> Result<String> {
-        let started = Instant::now();
-        let pool = self.session.memory_pool();
-        pool.reset_peak();
-        let (df, metrics) = self.collect_with_metrics()?;
-        Ok(format!(
-            "{}\nExecution:\n{}\ntotal: {} rows in {:.3} s; pool peak {} of {}; spilled {} in {} files\n",
-            self.explain()?,
-            metrics,
-            df.num_rows(),
-            started.elapsed().as_secs_f64(),
-            human_bytes(pool.peak() as u64),
-            human_bytes(pool.limit() as u64),
-            human_bytes(metrics.spilled_bytes()),
-            metrics.spill_files()
-        ))
+        self.explain_as(ExplainFormat::Text, true)
+    }
+
+    /// [`LazyFrame::explain`] (or with `analyze`, [`LazyFrame::explain_analyze`]) as
+    /// text, as a Graphviz DOT graph, or as an SVG picture of the pipelines.
+    pub fn explain_as(&self, format: ExplainFormat, analyze: bool) -> Result<String> {
+        let plan = self.optimized_plan()?;
+        let physical = plan_physical_into(
+            &plan,
+            self.session.config(),
+            OutputSpec::Collect { limit: None },
+        )?;
+        let analyzed = if analyze {
+            let started = Instant::now();
+            let pool = self.session.memory_pool();
+            pool.reset_peak();
+            let (df, metrics) = self.session.collect_physical(&physical)?;
+            Some(Analyzed {
+                metrics,
+                rows: df.num_rows(),
+                seconds: started.elapsed().as_secs_f64(),
+                pool_peak: pool.peak(),
+                pool_limit: pool.limit(),
+            })
+        } else {
+            None
+        };
+        Ok(match format {
+            ExplainFormat::Text => format!(
+                "Logical plan (optimized):\n{}\n{}",
+                format_plan(&plan),
+                render::text(&physical, analyzed.as_ref())
+            ),
+            ExplainFormat::Dot => render::dot(&physical, analyzed.as_ref()),
+            ExplainFormat::Svg => render::svg(&physical, analyzed.as_ref()),
+        })
     }
 
     /// Streams the result into Parquet (zstd), atomically.
@@ -390,50 +412,35 @@ impl LazyFrame {
         path: impl AsRef<Path>,
         options: ParquetSinkOptions,
     ) -> Result<SinkReport> {
-        self.sink_file("ParquetSink", path.as_ref(), |schema, pool, metrics| {
-            parquet_sink(path.as_ref(), schema, options, pool, metrics)
+        self.sink_file(OutputSpec::Parquet {
+            path: path.as_ref().to_path_buf(),
+            options,
         })
     }
 
     /// Streams the result into CSV, atomically.
     pub fn sink_csv(&self, path: impl AsRef<Path>, options: CsvSinkOptions) -> Result<SinkReport> {
-        self.sink_file("CsvSink", path.as_ref(), |schema, pool, metrics| {
-            csv_sink(path.as_ref(), schema, options, pool, metrics)
+        self.sink_file(OutputSpec::Csv {
+            path: path.as_ref().to_path_buf(),
+            options,
         })
     }
 
-    /// Runs the query into the file sink `make` builds for the plan's schema.
-    fn sink_file(
-        &self,
-        label: &str,
-        path: &Path,
-        make: impl FnOnce(
-            SchemaRef,
-            Arc<crate::memory::MemoryPool>,
-            Arc<crate::metrics::OperatorMetrics>,
-        ) -> Result<Arc<crate::io::sink::FileSink>>,
-    ) -> Result<SinkReport> {
-        let plan = self.optimized_plan()?;
-        let ctx = self.session.query_context();
-        let metrics = ctx.metrics.register(format!("{label} {}", path.display()));
-        let sink = make(plan.schema(), Arc::clone(&ctx.pool), metrics)?;
-        let result = run_into(&plan, &ctx, sink.as_ref());
-        self.session.record_query(&ctx);
-        result?;
-        Ok(SinkReport {
-            rows: sink.rows_written(),
-            files: sink.files(),
-        })
+    /// Runs the query into a file output.
+    fn sink_file(&self, output: OutputSpec) -> Result<SinkReport> {
+        let physical = self.physical_into(output)?;
+        let (executed, _) = self.session.execute_physical(&physical, None)?;
+        let (rows, files) = executed
+            .written
+            .ok_or_else(|| Error::Internal("file output reported nothing written".into()))?;
+        Ok(SinkReport { rows, files })
     }
 
     /// Runs the query into any sink (e.g. a streaming writer of the CLI).
-    pub fn sink_into(&self, sink: &dyn crate::exec::Sink) -> Result<QueryMetrics> {
-        let plan = self.optimized_plan()?;
-        let ctx = self.session.query_context();
-        let result = run_into(&plan, &ctx, sink);
-        self.session.record_query(&ctx);
-        result?;
-        Ok(ctx.metrics)
+    pub fn sink_into(&self, sink: &dyn Sink<Output = ()>) -> Result<QueryMetrics> {
+        let physical = self.physical_into(OutputSpec::External { name: sink.name() })?;
+        let (_, metrics) = self.session.execute_physical(&physical, Some(sink))?;
+        Ok(metrics)
     }
 }
 

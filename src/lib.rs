@@ -14,10 +14,18 @@
 //! * [`LazyFrame`] ([`frame`]) builds a [`plan::LogicalPlan`] with Polars-style methods
 //!   (`filter`, `select`, `with_columns`, `group_by(..).agg(..)`, `head`); type errors are
 //!   reported as the plan is built. [`expr`] holds the expressions (`col("x").gt(lit(3))`).
-//! * [`plan::optimizer`] pushes projections, predicates and limits into the scans.
-//! * [`exec::planner`] cuts the plan into pipelines at breakers; [`exec::pipeline`] runs
-//!   each pipeline morsel-by-morsel on the worker pool. Operators live one per file in
-//!   [`exec`]; the spilling hash aggregate is [`exec::aggregate`].
+//! * [`plan::optimizer`] pushes projections, predicates and limits into the scans and
+//!   orders joins, asking a [`plan::stats::Statistics`] (sampled by the session).
+//! * [`plan::physical_planner`] lowers the optimized plan to an
+//!   [`exec::PhysicalPlan`]: pipelines (source → streaming operators → sink) cut at
+//!   breakers, with each operator's memory budget and estimates (rows, memory, spill),
+//!   without reading data. `explain` renders that object ([`exec::render`]: text,
+//!   Graphviz DOT, SVG), and it serializes, so a fragment can run elsewhere.
+//! * The executor (`exec/executor.rs`) runs a physical plan; the pipeline driver
+//!   (`exec/pipeline.rs`) runs each pipeline morsel-by-morsel on the worker pool.
+//!   Operators live one per file (or folder) in `exec/`; their one memory contract is
+//!   `exec/context.rs`. The streaming traits they share with the scans are
+//!   [`stream`].
 //! * [`io`] finds dataset files (globs, directories, hive partitions), scans CSV (split
 //!   into byte ranges so one file parses on all cores) and Parquet (by row group, with
 //!   pruning), and writes atomic Parquet/CSV outputs.
@@ -52,9 +60,12 @@ pub mod io;
 pub mod memory;
 pub mod metrics;
 pub mod plan;
+pub mod runtime_filter;
+pub mod serialize;
 pub mod session;
 pub mod spill;
 pub mod sql;
+pub mod stream;
 
 pub use error::{Error, Result};
 pub use frame::{DataFrame, GroupBy, LazyFrame, SinkReport};
@@ -64,12 +75,13 @@ pub use session::{Session, SessionBuilder};
 pub mod prelude {
     pub use crate::config::SessionConfig;
     pub use crate::error::{Error, Result};
+    pub use crate::expr::SortExpr;
     pub use crate::expr::{col, corr, len, lit, null, when, Expr};
     pub use crate::frame::{DataFrame, LazyFrame};
     pub use crate::io::{
         BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
         ParquetSinkOptions,
     };
-    pub use crate::plan::{JoinType, SortExpr};
+    pub use crate::plan::JoinType;
     pub use crate::session::Session;
 }

@@ -59,16 +59,10 @@ impl MemoryPool {
         self.peak.store(self.used(), Ordering::Relaxed);
     }
 
-    /// Bytes that one of `workers` concurrent workers should plan to use: an equal
-    /// share of the pool after setting aside room for the scans feeding the workers
-    /// (each holds a CSV range of up to limit/64, at most 16 MiB, which cannot spill;
-    /// twice that for slack). Without the set-aside, the workers' sort buffers or
-    /// aggregate tables could fill the pool between them and the next CSV range could
-    /// not be reserved (seen on the SF10 `lineitem` sort from CSV at a 1 GiB limit).
+    /// Bytes that one of `workers` concurrent workers should plan to use
+    /// ([`worker_budget`] of this pool's limit).
     pub fn per_worker_budget(&self, workers: usize) -> usize {
-        let workers = workers.max(1);
-        let range = (self.limit / 64).clamp(1 << 20, 16 << 20);
-        self.limit.saturating_sub(2 * range * workers) / workers
+        worker_budget(self.limit, workers)
     }
 
     /// A new, empty reservation owned by `operator`.
@@ -105,6 +99,18 @@ impl MemoryPool {
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
     }
+}
+
+/// Bytes that one of `workers` concurrent workers of a pool of `limit` bytes should
+/// plan to use: an equal share of the pool after setting aside room for the scans
+/// feeding the workers (each holds a CSV range of up to limit/64, at most 16 MiB,
+/// which cannot spill; twice that for slack). Without the set-aside, the workers' sort
+/// buffers or aggregate tables could fill the pool between them and the next CSV range
+/// could not be reserved (seen on the SF10 `lineitem` sort from CSV at a 1 GiB limit).
+pub fn worker_budget(limit: usize, workers: usize) -> usize {
+    let workers = workers.max(1);
+    let range = (limit / 64).clamp(1 << 20, 16 << 20);
+    limit.saturating_sub(2 * range * workers) / workers
 }
 
 /// Bytes a batch keeps alive, counting only the sliced part of shared buffers, so

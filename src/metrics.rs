@@ -15,6 +15,9 @@ pub struct OperatorMetrics {
     rows_out: AtomicU64,
     time_ns: AtomicU64,
     peak_reserved: AtomicUsize,
+    /// The largest morsel this operator produced, which a worker holds in flight
+    /// without a reservation (sources only).
+    in_flight_peak: AtomicUsize,
     spilled_bytes: AtomicU64,
     spill_files: AtomicUsize,
     /// Free-form note for explain_analyze ("in memory", "spilled", partitions, ...).
@@ -38,6 +41,9 @@ impl OperatorMetrics {
     pub fn record_reserved(&self, bytes: usize) {
         self.peak_reserved.fetch_max(bytes, Ordering::Relaxed);
     }
+    pub fn record_in_flight(&self, bytes: usize) {
+        self.in_flight_peak.fetch_max(bytes, Ordering::Relaxed);
+    }
     pub fn add_spill(&self, bytes: u64, files: usize) {
         self.spilled_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.spill_files.fetch_add(files, Ordering::Relaxed);
@@ -56,6 +62,9 @@ impl OperatorMetrics {
     pub fn peak_reserved(&self) -> usize {
         self.peak_reserved.load(Ordering::Relaxed)
     }
+    pub fn in_flight_peak(&self) -> usize {
+        self.in_flight_peak.load(Ordering::Relaxed)
+    }
     pub fn spilled_bytes(&self) -> u64 {
         self.spilled_bytes.load(Ordering::Relaxed)
     }
@@ -67,13 +76,29 @@ impl OperatorMetrics {
     }
 }
 
-/// All operator metrics of one query, in pipeline order.
+/// All operator metrics of one query, by operator id (the physical plan's order).
 #[derive(Debug, Default, Clone)]
 pub struct QueryMetrics {
     operators: Arc<Mutex<Vec<Arc<OperatorMetrics>>>>,
 }
 
 impl QueryMetrics {
+    /// Metrics for operators named `names`, in id order.
+    pub fn with_operators(names: impl IntoIterator<Item = String>) -> Self {
+        let m = QueryMetrics::default();
+        for n in names {
+            m.register(n);
+        }
+        m
+    }
+    /// The counters of operator `id`.
+    pub fn get(&self, id: usize) -> crate::error::Result<Arc<OperatorMetrics>> {
+        self.operators
+            .lock()
+            .ok()
+            .and_then(|o| o.get(id).cloned())
+            .ok_or_else(|| crate::error::Error::Internal(format!("no metrics for operator {id}")))
+    }
     /// Registers and returns a new operator's counters.
     pub fn register(&self, name: impl Into<String>) -> Arc<OperatorMetrics> {
         let m = OperatorMetrics::new(name);

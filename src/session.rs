@@ -9,22 +9,19 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::{parse_byte_size, SessionConfig};
 use crate::error::{Error, Result};
-use crate::exec::planner::QueryContext;
-use crate::exec::ExecContext;
-use crate::frame::LazyFrame;
+use crate::exec::executor::{execute, Executed, QueryContext, Runtime};
+use crate::exec::physical::PhysicalPlan;
+use crate::frame::{DataFrame, LazyFrame};
 use crate::io::{CsvOptions, Dataset, FileFormat, ParquetOptions};
 use crate::memory::MemoryPool;
 use crate::metrics::QueryMetrics;
 use crate::plan::LogicalPlan;
-use crate::spill::SpillManager;
+use crate::sql::Catalog;
+use crate::stream::Sink;
 
 struct SessionInner {
-    config: SessionConfig,
-    pool: Arc<MemoryPool>,
-    threads: Arc<rayon::ThreadPool>,
+    runtime: Runtime,
     tables: RwLock<HashMap<String, Arc<LogicalPlan>>>,
-    cancel: Arc<AtomicBool>,
-    rows_scanned: Arc<AtomicU64>,
     spilled_bytes: AtomicU64,
     spill_files: AtomicU64,
 }
@@ -38,7 +35,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.runtime.config)
             .finish()
     }
 }
@@ -124,12 +121,14 @@ impl Session {
             .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", config.threads)))?;
         Ok(Session {
             inner: Arc::new(SessionInner {
-                pool: MemoryPool::new(config.memory_limit),
-                config,
-                threads: Arc::new(threads),
+                runtime: Runtime {
+                    pool: MemoryPool::new(config.memory_limit),
+                    config,
+                    threads: Arc::new(threads),
+                    cancel: Arc::new(AtomicBool::new(false)),
+                    rows_scanned: Arc::new(AtomicU64::new(0)),
+                },
                 tables: RwLock::new(HashMap::new()),
-                cancel: Arc::new(AtomicBool::new(false)),
-                rows_scanned: Arc::new(AtomicU64::new(0)),
                 spilled_bytes: AtomicU64::new(0),
                 spill_files: AtomicU64::new(0),
             }),
@@ -137,23 +136,30 @@ impl Session {
     }
 
     pub fn config(&self) -> &SessionConfig {
-        &self.inner.config
+        &self.inner.runtime.config
+    }
+
+    /// What the session lends its queries (threads, pool, settings); the optimizer's
+    /// sampling statistics run their samples on it.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
     }
 
     /// The session's memory pool.
     pub fn memory_pool(&self) -> &Arc<MemoryPool> {
-        &self.inner.pool
+        &self.inner.runtime.pool
     }
 
     /// Setting this flag cancels running queries with [`Error::Cancelled`] (their spill
     /// files and partial outputs are removed); clear it to run further queries.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.inner.cancel)
+        Arc::clone(&self.inner.runtime.cancel)
     }
 
     /// Rows read by scans of this session so far (for progress display).
     pub fn rows_scanned(&self) -> u64 {
         self.inner
+            .runtime
             .rows_scanned
             .load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -167,7 +173,7 @@ impl Session {
         )
     }
 
-    /// Adds a finished query's spill totals to the session's.
+    /// Adds a finished (or failed) query's spill totals to the session's.
     pub(crate) fn record_query(&self, ctx: &QueryContext) {
         use std::sync::atomic::Ordering::Relaxed;
         self.inner
@@ -239,28 +245,67 @@ impl Session {
         Ok(LazyFrame::new(self.clone(), plan))
     }
 
-    /// A fresh context for one query: its own spill directory and metrics.
+    /// A lazy frame over a logical plan (one read back with
+    /// [`LogicalPlan::from_bytes`], say).
+    pub fn frame(&self, plan: LogicalPlan) -> LazyFrame {
+        LazyFrame::new(self.clone(), plan)
+    }
+
+    /// The names of the registered tables, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .tables
+            .read()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// A fresh context for one query: its own spill directory.
     pub(crate) fn query_context(&self) -> QueryContext {
-        let c = &self.inner.config;
-        QueryContext {
-            exec: ExecContext {
-                pool: Arc::clone(&self.inner.threads),
-                threads: c.threads,
-                cancel: Arc::clone(&self.inner.cancel),
-                rows_scanned: Arc::clone(&self.inner.rows_scanned),
-            },
-            pool: Arc::clone(&self.inner.pool),
-            topk_bound: None,
-            shared: Default::default(),
-            join_keys: None,
-            spill: SpillManager::with_write_buffer(
-                &c.spill_dir,
-                c.max_spill_bytes,
-                c.spill_compression,
-                (c.memory_limit / 1024).clamp(16 << 10, 1 << 20),
-            ),
-            config: c.clone(),
-            metrics: QueryMetrics::default(),
-        }
+        self.inner.runtime.query_context()
+    }
+
+    /// Runs a physical plan (made by [`LazyFrame::physical_plan`], or read back with
+    /// [`PhysicalPlan::from_bytes`]) whose output is collected, and returns its rows.
+    pub fn collect(&self, plan: &PhysicalPlan) -> Result<DataFrame> {
+        Ok(self.collect_physical(plan)?.0)
+    }
+
+    /// Runs a collecting physical plan; also returns its operators' metrics.
+    pub(crate) fn collect_physical(
+        &self,
+        plan: &PhysicalPlan,
+    ) -> Result<(DataFrame, QueryMetrics)> {
+        let (executed, metrics) = self.execute_physical(plan, None)?;
+        Ok((
+            DataFrame::new(plan.output_schema()?, executed.batches),
+            metrics,
+        ))
+    }
+
+    /// Runs `plan` in a fresh query context (writing to `external` if its output is
+    /// external), adding its spill totals to the session's, also when it fails.
+    pub(crate) fn execute_physical(
+        &self,
+        plan: &PhysicalPlan,
+        external: Option<&dyn Sink<Output = ()>>,
+    ) -> Result<(Executed, QueryMetrics)> {
+        let ctx = self.query_context();
+        let metrics = plan.new_metrics();
+        let result = execute(plan, &ctx, &metrics, external);
+        self.record_query(&ctx);
+        Ok((result?, metrics))
+    }
+}
+
+impl Catalog for Session {
+    fn table(&self, name: &str) -> Option<Arc<LogicalPlan>> {
+        Session::table(self, name)
+    }
+    fn table_names(&self) -> Vec<String> {
+        Session::table_names(self)
     }
 }

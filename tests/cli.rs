@@ -159,10 +159,13 @@ fn explain_shows_plan_and_pipelines_and_analyze_shows_metrics() {
         text.contains("filters=["),
         "predicate pushed into the scan: {text}"
     );
+    assert!(text.contains("estimate: rows ~"), "{text}");
     let out = floe().args(["explain", "--analyze", q]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("rows_out") && text.contains("spilled"),
+        text.contains("estimate: rows ~")
+            && text.contains("actual:   rows 4")
+            && text.contains("spilled"),
         "{text}"
     );
 }

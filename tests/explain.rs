@@ -24,10 +24,40 @@ fn check(name: &str, text: &str) {
     );
 }
 
+/// A session whose explain text does not depend on the machine: the estimates are
+/// made for its memory limit.
+fn session() -> Session {
+    Session::builder()
+        .threads(2)
+        .memory_limit("1GiB")
+        .build()
+        .unwrap()
+}
+
 fn explain(sql: &str) -> String {
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
-    let s = Session::builder().threads(2).build().unwrap();
-    s.sql(sql).unwrap().explain().unwrap()
+    session().sql(sql).unwrap().explain().unwrap()
+}
+
+/// The lines of operator `#id <prefix>...` in an explain text: its header, estimate
+/// and (after a run) actual line.
+fn operator_block<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| {
+            l.starts_with('#')
+                && l.split_once(' ')
+                    .is_some_and(|(_, rest)| rest.starts_with(prefix))
+        })
+        .unwrap_or_else(|| panic!("no operator '{prefix}' in:\n{text}"));
+    lines[start..]
+        .iter()
+        .take_while(|l| l.starts_with("    ") || l.starts_with('#'))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
+        .map(|(_, l)| *l)
+        .collect()
 }
 
 #[test]
@@ -86,7 +116,7 @@ fn join_sort(s: &Session) -> LazyFrame {
 
 #[test]
 fn join_aggregate_sort_pipelines_are_marked() {
-    let s = Session::builder().threads(2).build().unwrap();
+    let s = session();
     check("join_sort", &join_sort(&s).explain().unwrap());
     let top = sensors(&s)
         .top_k(3, [col("temperature").sort_desc()])
@@ -107,22 +137,21 @@ fn explain_analyze_shows_spills_of_join_and_sort() {
         .build()
         .unwrap();
     let text = join_sort(&s).explain_analyze().unwrap();
-    let execution = text.split("Execution:").nth(1).unwrap_or_default();
-    let line = |prefix: &str| -> String {
-        execution
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no '{prefix}' line in:\n{text}"))
-            .to_string()
-    };
-    // The join ran as a grace hash join and says how much it spilled.
-    let join = line("HashJoin: Join");
-    assert!(join.contains("hybrid grace"), "{join}");
-    assert!(!join.contains(" 0 B "), "join spilled bytes: {join}");
-    let sort = line("Sort:");
-    assert!(sort.contains("spilled"), "{sort}\n{text}");
+    // The join ran as a grace hash join and says how much it spilled, beside what the
+    // plan estimated.
+    let join = operator_block(&text, "HashJoin: Inner");
+    assert_eq!(join.len(), 3, "{join:?}");
+    assert!(join[1].starts_with("    estimate: rows ~"), "{join:?}");
+    assert!(join[2].starts_with("    actual:   rows "), "{join:?}");
+    assert!(join[2].contains("hybrid grace"), "{join:?}");
     assert!(
-        text.contains("spilled") && !text.contains("spilled 0 B in 0 files"),
+        join[2].contains("spilled") && join[2].contains("files)"),
+        "{join:?}"
+    );
+    let sort = operator_block(&text, "ExternalSort:");
+    assert!(sort[2].contains("spilled"), "{sort:?}\n{text}");
+    assert!(
+        text.contains("total: ") && !text.contains("spilled 0 B in 0 files"),
         "{text}"
     );
 }

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use floe::exec::{LocalSink, Morsel, Sink, SinkStatus, Source};
+use floe::exec::render::ExplainFormat;
+use floe::exec::{LocalSink, Morsel, Sink, SinkStatus};
 use floe::metrics::human_bytes;
 use floe::prelude::*;
 
@@ -59,12 +60,16 @@ enum Command {
         /// The query.
         query: String,
     },
-    /// Show the optimized plan and its pipelines (with --analyze: run it and show metrics).
+    /// Show the optimized plan, its pipelines and each operator's estimated rows,
+    /// memory and spill (with --analyze: run it and show the actuals beside them).
     Explain {
         #[command(flatten)]
         common: Common,
         #[arg(long)]
         analyze: bool,
+        /// text, dot (Graphviz) or svg (a picture, no Graphviz needed).
+        #[arg(long, default_value = "text")]
+        format: String,
         query: String,
     },
 }
@@ -267,19 +272,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Explain {
             common,
             analyze,
+            format,
             query,
         } => {
+            let format: ExplainFormat = format.parse()?;
             let session = session(&common)?;
             let frame = session.sql(&query)?;
-            let text = if analyze {
-                let progress = Progress::start(&session);
-                let t = frame.explain_analyze();
-                progress.stop();
-                t?
-            } else {
-                frame.explain()?
-            };
-            print!("{text}");
+            let progress = analyze.then(|| Progress::start(&session));
+            let text = frame.explain_as(format, analyze);
+            if let Some(p) = progress {
+                p.stop();
+            }
+            print!("{}", text?);
             Ok(())
         }
     }
@@ -399,16 +403,15 @@ impl LocalSink for StdoutLocal<'_> {
 }
 
 impl Sink for StdoutCsv {
+    type Output = ();
+
     fn name(&self) -> String {
         "CsvStdout".into()
     }
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
         Ok(Box::new(StdoutLocal(self)))
     }
-    fn finalize(&self) -> Result<Box<dyn Source>> {
-        Ok(Box::new(floe::exec::pipeline::MemorySource::new(
-            self.schema.clone(),
-            vec![],
-        )))
+    fn finalize(&self) -> Result<()> {
+        Ok(())
     }
 }

@@ -12,15 +12,14 @@
 //! makes `head(5)` on a huge file return at once.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 
-use super::pipeline::{LocalSink, MemorySource, Morsel, Seq, Sink, SinkStatus, Source};
+use super::context::OperatorContext;
 use crate::error::{Error, Result};
-use crate::memory::{MemoryPool, Reservation};
-use crate::metrics::OperatorMetrics;
+use crate::memory::Reservation;
+use crate::stream::{LocalSink, Morsel, Seq, Sink, SinkStatus};
 
 #[derive(Default)]
 struct Progress {
@@ -46,34 +45,32 @@ impl Progress {
 
 /// Collects the output of a pipeline.
 pub struct CollectSink {
-    schema: SchemaRef,
-    pool: Arc<MemoryPool>,
+    ctx: OperatorContext,
     limit: Option<(usize, usize)>,
     collected: Mutex<(Vec<Morsel>, Vec<Reservation>)>,
     progress: Mutex<Progress>,
-    metrics: Arc<OperatorMetrics>,
+}
+
+/// What a [`CollectSink`] hands on: the rows in source order. Their reservations are
+/// released as they are handed on: the caller owns the rows now (a limit's are at
+/// most `skip + fetch` rows).
+pub struct Collected {
+    pub batches: Vec<RecordBatch>,
 }
 
 impl CollectSink {
     /// `limit` = `(skip, fetch)`.
-    pub fn new(
-        schema: SchemaRef,
-        pool: Arc<MemoryPool>,
-        limit: Option<(usize, usize)>,
-        metrics: Arc<OperatorMetrics>,
-    ) -> Self {
+    pub fn new(ctx: OperatorContext, limit: Option<(usize, usize)>) -> Self {
         CollectSink {
-            schema,
-            pool,
+            ctx,
             limit,
             collected: Mutex::new((vec![], vec![])),
             progress: Mutex::new(Progress::default()),
-            metrics,
         }
     }
 
     /// Sorts what was collected into source order and applies the limit.
-    pub fn take_batches(&self) -> Result<Vec<RecordBatch>> {
+    fn take_batches(&self) -> Result<Vec<RecordBatch>> {
         let mut guard = self
             .collected
             .lock()
@@ -100,17 +97,7 @@ impl CollectSink {
             }
             batches = out;
         }
-        self.metrics
-            .add_rows(batches.iter().map(|b| b.num_rows()).sum());
         Ok(batches)
-    }
-
-    /// The reservations held for the collected batches (released on drop).
-    pub fn take_reservations(&self) -> Vec<Reservation> {
-        self.collected
-            .lock()
-            .map(|mut g| std::mem::take(&mut g.1))
-            .unwrap_or_default()
     }
 }
 
@@ -144,8 +131,7 @@ impl LocalCollect<'_> {
 impl LocalSink for LocalCollect<'_> {
     fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
         let bytes = crate::memory::batch_memory_size(&morsel.batch);
-        self.reservation.try_grow(bytes)?;
-        self.sink.metrics.record_reserved(self.reservation.size());
+        self.sink.ctx.reserve(&mut self.reservation, bytes)?;
         let (seq, rows) = (morsel.seq, morsel.batch.num_rows());
         self.morsels.push(morsel);
         self.note_rows(seq, rows, false)
@@ -168,6 +154,8 @@ impl LocalSink for LocalCollect<'_> {
 }
 
 impl Sink for CollectSink {
+    type Output = Collected;
+
     fn name(&self) -> String {
         match self.limit {
             Some((skip, fetch)) => format!("Limit: skip={skip} fetch={fetch}"),
@@ -179,15 +167,18 @@ impl Sink for CollectSink {
         Ok(Box::new(LocalCollect {
             sink: self,
             morsels: vec![],
-            reservation: self.pool.reservation(self.name()),
+            reservation: self.ctx.reservation(&self.name()),
         }))
     }
 
-    fn finalize(&self) -> Result<Box<dyn Source>> {
+    fn finalize(&self) -> Result<Collected> {
         let batches = self.take_batches()?;
-        Ok(Box::new(MemorySource::new(
-            Arc::clone(&self.schema),
-            batches,
-        )))
+        drop(
+            self.collected
+                .lock()
+                .map(|mut g| std::mem::take(&mut g.1))
+                .map_err(|_| Error::Internal("collect sink poisoned".into()))?,
+        );
+        Ok(Collected { batches })
     }
 }

@@ -4,10 +4,10 @@
 use arrow::array::{Array, RecordBatch};
 use arrow::compute::filter_record_batch;
 
-use super::pipeline::{Emit, Operator, SinkStatus};
 use crate::error::Result;
 use crate::expr::eval::evaluate_predicate;
 use crate::expr::Expr;
+use crate::stream::{Emit, Operator, SinkStatus};
 
 pub struct FilterOperator {
     pub predicate: Expr,

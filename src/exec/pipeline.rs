@@ -7,7 +7,8 @@
 //!      partitions)
 //! ```
 //!
-//! A pipeline is one [`Source`], a chain of streaming [`Operator`]s and one [`Sink`].
+//! A pipeline is one [`Source`], a chain of streaming [`Operator`]s and one [`Sink`]
+//! (the traits are in [`crate::stream`]).
 //! `threads` workers run on the session's rayon pool. Each pulls a [`Task`] (a file
 //! range, a row group, a spilled partition) from the source, decodes its morsels one at
 //! a time, pushes each through the operators and into its own [`LocalSink`]; nothing is
@@ -17,7 +18,10 @@
 //! threaded) turns the sink into the source of the next pipeline.
 //!
 //! Memory: a worker holds one morsel at a time in flight, so the driver itself holds
-//! `threads × morsel` bytes; everything that grows lives in sinks, behind reservations.
+//! `threads × morsel` bytes, which no reservation covers; it records the largest
+//! morsel each source produced in the source's metrics (`in_flight_peak`), so that
+//! bound is visible. Everything that grows lives in sinks, behind reservations (the
+//! contract is written on the traits, in [`crate::stream`]).
 //!
 //! Order: every morsel carries a [`Seq`] (task index, batch index), which lets order-
 //! sensitive sinks (collect, limit, first/last) restore source order.
@@ -31,83 +35,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
+use crate::memory::batch_memory_size;
 use crate::metrics::OperatorMetrics;
-
-/// Position of a morsel in source order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Seq {
-    pub task: u64,
-    pub batch: u64,
-}
-
-/// A record batch with its place in source order.
-#[derive(Debug, Clone)]
-pub struct Morsel {
-    pub batch: RecordBatch,
-    pub seq: Seq,
-}
-
-/// The batches of one task, decoded lazily.
-pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
-
-/// One unit of source work.
-pub struct Task {
-    /// Position among the source's tasks (for ordering).
-    pub index: u64,
-    pub batches: BatchIter,
-}
-
-/// Hands out tasks to workers. Called concurrently.
-pub trait Source: Send + Sync {
-    /// Next task, or `None` when the source is exhausted.
-    fn next_task(&self) -> Result<Option<Task>>;
-    /// Output schema.
-    fn schema(&self) -> SchemaRef;
-}
-
-/// Where an operator pushes its output: the rest of the pipeline. It answers whether
-/// the sink wants more.
-pub type Emit<'a> = dyn FnMut(RecordBatch) -> Result<SinkStatus> + 'a;
-
-/// A streaming operator: one morsel in, any number of batches out (a filter emits
-/// at most one, a join probe may emit several), pushed into `emit` as they are made,
-/// so a large fan-out never sits in memory whole. Called concurrently.
-pub trait Operator: Send + Sync {
-    fn name(&self) -> String;
-    /// Processes a morsel, calling `emit` for each output batch; stops early and
-    /// returns `Finished` once `emit` does.
-    fn execute(&self, batch: RecordBatch, emit: &mut Emit<'_>) -> Result<SinkStatus>;
-}
-
-/// Whether a sink wants more input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SinkStatus {
-    NeedMore,
-    /// The sink has all it needs (e.g. a limit is satisfied); stop the pipeline.
-    Finished,
-}
-
-/// A pipeline breaker, input side. `local_state` is called once per worker,
-/// `LocalSink::sink` in parallel on different locals, `LocalSink::combine` once per
-/// worker at the end, and `finalize` once, single-threaded, after every combine.
-pub trait Sink: Send + Sync {
-    fn name(&self) -> String;
-    fn local_state(&self) -> Result<Box<dyn LocalSink + '_>>;
-    fn finalize(&self) -> Result<Box<dyn Source>>;
-}
-
-/// One worker's private part of a sink.
-pub trait LocalSink: Send {
-    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus>;
-    /// Called when this worker has pushed every morsel of task `task`.
-    fn task_done(&mut self, _task: u64) -> Result<SinkStatus> {
-        Ok(SinkStatus::NeedMore)
-    }
-    fn combine(self: Box<Self>) -> Result<()>;
-}
+use crate::stream::{Morsel, Operator, Seq, Sink, SinkStatus, Source};
 
 /// Everything a running pipeline needs besides its parts.
 #[derive(Clone)]
@@ -132,17 +64,6 @@ pub struct PipelineRun {
     pub tasks: u64,
     /// The sink reported `Finished` (the pipeline stopped early).
     pub finished: bool,
-}
-
-/// Runs `source → operators → sink` to completion on `ctx.threads` workers.
-pub fn run_pipeline(
-    ctx: &ExecContext,
-    source: &dyn Source,
-    operators: &[MeteredOperator],
-    sink: &dyn Sink,
-    source_metrics: &OperatorMetrics,
-) -> Result<()> {
-    run_pipeline_at(ctx, source, operators, sink, source_metrics, 0).map(|_| ())
 }
 
 /// Pushes `batch` through `operators` into `sink`, timing each operator without the
@@ -172,14 +93,16 @@ fn push(
     Ok(status)
 }
 
-/// [`run_pipeline`] for one of several pipelines feeding the same sink in turn: task
-/// indices (and so [`Seq`]s) start at `task_base`, after the earlier pipelines' tasks.
-pub fn run_pipeline_at(
+/// Runs `source → operators → sink` to completion on `ctx.threads` workers. Task
+/// indices (and so [`Seq`]s) start at `task_base`, after the tasks of the pipelines
+/// that fed the same sink before. The sink's time goes to `sink_metrics`.
+pub fn run_pipeline<S: Sink + ?Sized>(
     ctx: &ExecContext,
     source: &dyn Source,
     operators: &[MeteredOperator],
-    sink: &dyn Sink,
+    sink: &S,
     source_metrics: &OperatorMetrics,
+    sink_metrics: &OperatorMetrics,
     task_base: u64,
 ) -> Result<PipelineRun> {
     let stop = AtomicBool::new(false);
@@ -231,6 +154,7 @@ pub fn run_pipeline_at(
                     let batch = batch?;
                     let rows = batch.num_rows();
                     source_metrics.add_rows(rows);
+                    source_metrics.record_in_flight(batch_memory_size(&batch));
                     ctx.rows_scanned.fetch_add(rows as u64, Ordering::Relaxed);
                     // Every batch reaching the sink gets its own position: an operator
                     // may emit several per input morsel, in order.
@@ -243,7 +167,10 @@ pub fn run_pipeline_at(
                             batch: batch_index,
                         };
                         batch_index += 1;
-                        local.sink(Morsel { batch, seq })
+                        let started = Instant::now();
+                        let status = local.sink(Morsel { batch, seq });
+                        sink_metrics.add_time(started.elapsed());
+                        status
                     })?;
                     if status == SinkStatus::Finished {
                         finished.store(true, Ordering::Relaxed);
@@ -252,7 +179,10 @@ pub fn run_pipeline_at(
                     }
                 }
             }
-            local.combine()
+            let started = Instant::now();
+            let combined = local.combine();
+            sink_metrics.add_time(started.elapsed());
+            combined
         })();
         if let Err(e) = result {
             fail(e);
@@ -276,77 +206,77 @@ pub fn run_pipeline_at(
     }
 }
 
-/// A source over batches already in memory, one task per batch.
-pub struct MemorySource {
-    schema: SchemaRef,
-    batches: Mutex<std::vec::IntoIter<RecordBatch>>,
-    next_index: std::sync::atomic::AtomicU64,
-}
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
 
-impl MemorySource {
-    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
-        MemorySource {
-            schema,
-            batches: Mutex::new(batches.into_iter()),
-            next_index: Default::default(),
-        }
-    }
-}
+    use super::*;
+    use crate::io::sink::parquet_sink;
+    use crate::io::ParquetSinkOptions;
+    use crate::memory::MemoryPool;
+    use crate::stream::MemorySource;
 
-impl Source for MemorySource {
-    fn next_task(&self) -> Result<Option<Task>> {
-        let mut guard = self
-            .batches
-            .lock()
-            .map_err(|_| Error::Internal("memory source poisoned".into()))?;
-        Ok(guard.next().map(|b| Task {
-            index: self.next_index.fetch_add(1, Ordering::Relaxed),
-            batches: Box::new(std::iter::once(Ok(b))),
-        }))
-    }
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-}
-
-/// A source that yields tasks from a list of lazily-started task factories, in order.
-pub struct TaskListSource {
-    schema: SchemaRef,
-    #[allow(clippy::type_complexity)]
-    tasks: Mutex<
-        std::iter::Enumerate<std::vec::IntoIter<Box<dyn FnOnce() -> Result<BatchIter> + Send>>>,
-    >,
-}
-
-impl TaskListSource {
-    #[allow(clippy::type_complexity)]
-    pub fn new(
-        schema: SchemaRef,
-        tasks: Vec<Box<dyn FnOnce() -> Result<BatchIter> + Send>>,
-    ) -> Self {
-        TaskListSource {
-            schema,
-            tasks: Mutex::new(tasks.into_iter().enumerate()),
-        }
-    }
-}
-
-impl Source for TaskListSource {
-    fn next_task(&self) -> Result<Option<Task>> {
-        let next = self
-            .tasks
-            .lock()
-            .map_err(|_| Error::Internal("task list poisoned".into()))?
-            .next();
-        match next {
-            None => Ok(None),
-            Some((i, make)) => Ok(Some(Task {
-                index: i as u64,
-                batches: make()?,
-            })),
-        }
-    }
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+    /// Two workers writing 40 morsels into a Parquet sink: every row arrives, in
+    /// source order.
+    #[test]
+    fn pipeline_run_writes_every_row_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let batches: Vec<RecordBatch> = (0..40i64)
+            .map(|i| {
+                let ids: Vec<i64> = (i * 25..i * 25 + 25).collect();
+                let names: Vec<String> = ids.iter().map(|v| format!("n{v}")).collect();
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(Int64Array::from(ids)),
+                        Arc::new(StringArray::from(names)),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let expected = arrow::compute::concat_batches(&schema, &batches).unwrap();
+        let pool = MemoryPool::new(64 << 20);
+        let sink = parquet_sink(
+            &out,
+            Arc::clone(&schema),
+            ParquetSinkOptions::default(),
+            pool,
+            OperatorMetrics::new("sink"),
+        )
+        .unwrap();
+        let source = MemorySource::new(Arc::clone(&schema), batches);
+        let ctx = ExecContext {
+            pool: Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .build()
+                    .unwrap(),
+            ),
+            threads: 2,
+            cancel: Default::default(),
+            rows_scanned: Default::default(),
+        };
+        let metrics = OperatorMetrics::new("src");
+        let run = run_pipeline(&ctx, &source, &[], sink.as_ref(), &metrics, &metrics, 0).unwrap();
+        assert_eq!(run.tasks, 40);
+        sink.finalize().unwrap();
+        assert!(metrics.in_flight_peak() > 0);
+        let file = std::fs::File::open(&out).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let read: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(
+            arrow::compute::concat_batches(&schema, &read).unwrap(),
+            expected
+        );
     }
 }

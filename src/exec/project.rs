@@ -4,10 +4,10 @@
 use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
 
-use super::pipeline::{Emit, Operator, SinkStatus};
 use crate::error::Result;
 use crate::expr::eval::evaluate;
 use crate::expr::Expr;
+use crate::stream::{Emit, Operator, SinkStatus};
 
 pub struct ProjectOperator {
     pub exprs: Vec<Expr>,

@@ -1,184 +1,34 @@
-//! Shared subplans: an aggregate subtree that occurs more than once in a query (a `WITH`
-//! view read twice, as in TPC-H Q15) runs once, and every occurrence reads its
-//! materialized result.
+//! Shared subplans: a subtree that occurs more than once in a query (a `WITH` view
+//! read twice, as in TPC-H Q15) runs once into a [`MaterializeSink`], and every
+//! occurrence reads the [`Materialized`] result. The physical planner finds such
+//! subtrees by their structural fingerprint (`plan/physical_planner.rs`).
 //!
 //! ```text
-//!  plan ─▶ fingerprint every Aggregate subtree ─▶ those seen twice or more are shared
 //!  first occurrence:  subtree pipelines ─▶ MaterializeSink ─▶ Materialized (in memory
 //!                                                                or one spill file)
 //!  every occurrence:  Materialized ─▶ source (batches in memory, or the file streamed)
 //! ```
 //!
-//! Two subtrees are the same when their fingerprints are: node kinds, expressions,
-//! limits and the identity of the scanned dataset, recursively. Subtrees holding
-//! in-memory `Values` are never shared (their data is not in the fingerprint).
-//!
 //! Memory: the materialized batches are reserved against the pool while they are
-//! collected. When the reservation cannot grow (or under `force_spill`), everything
-//! collected so far goes to a spill file and the rest follows it there; readers then
-//! stream the file. The result, and its reservation or file, is released when the
-//! last occurrence has been planned and read.
+//! collected ([`OperatorContext::reserve_or_spill`]). When that says spill (or under
+//! `force_spill`), everything collected so far goes to a spill file and the rest
+//! follows it there; readers then stream the file. The result, and its reservation or
+//! file, is released when the last occurrence has read it.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::pipeline::{LocalSink, MemorySource, Morsel, Sink, SinkStatus, Source, Task};
+use super::context::{Decision, Holder, OperatorContext};
 use crate::error::{Error, Result};
-use crate::memory::{batch_memory_size, MemoryPool, Reservation};
-use crate::metrics::OperatorMetrics;
-use crate::plan::LogicalPlan;
-use crate::spill::{SpillFile, SpillManager, SpillWriter};
-
-/// The shared subtrees of one query and the results computed so far.
-#[derive(Default)]
-pub struct SharedResults {
-    /// Fingerprint → occurrences not yet planned (only subtrees seen twice or more).
-    remaining: Mutex<HashMap<String, usize>>,
-    done: Mutex<HashMap<String, Arc<Materialized>>>,
-}
-
-impl SharedResults {
-    /// Finds the aggregate subtrees of `plan` that occur more than once.
-    pub fn for_plan(plan: &LogicalPlan) -> Self {
-        let mut all = HashMap::new();
-        count_aggregates(plan, None, &mut all);
-        all.retain(|_, n| *n > 1);
-        // Recount: the inside of a shared subtree is planned once, not per occurrence.
-        let mut counts = HashMap::new();
-        count_aggregates(plan, Some(&all), &mut counts);
-        counts.retain(|_, n| *n > 1);
-        SharedResults {
-            remaining: Mutex::new(counts),
-            done: Mutex::default(),
-        }
-    }
-
-    /// The fingerprint of `plan` when it is a shared subtree.
-    pub fn key(&self, plan: &LogicalPlan) -> Option<String> {
-        if !matches!(plan, LogicalPlan::Aggregate { .. }) {
-            return None;
-        }
-        let key = fingerprint(plan)?;
-        let remaining = self.remaining.lock().ok()?;
-        remaining.contains_key(&key).then_some(key)
-    }
-
-    /// The result of `key` if it was already computed; counts one occurrence planned.
-    pub fn take(&self, key: &str) -> Result<Option<Arc<Materialized>>> {
-        let last = {
-            let mut remaining = lock(&self.remaining)?;
-            let n = remaining.get_mut(key);
-            match n {
-                Some(n) => {
-                    *n = n.saturating_sub(1);
-                    *n == 0
-                }
-                None => true,
-            }
-        };
-        let mut done = lock(&self.done)?;
-        Ok(if last {
-            done.remove(key)
-        } else {
-            done.get(key).cloned()
-        })
-    }
-
-    /// Keeps `result` for the occurrences of `key` still to be planned.
-    pub fn insert(&self, key: String, result: Arc<Materialized>) -> Result<()> {
-        let still_needed = lock(&self.remaining)?.get(&key).is_some_and(|n| *n > 0);
-        if still_needed {
-            lock(&self.done)?.insert(key, result);
-        }
-        Ok(())
-    }
-}
+use crate::memory::{batch_memory_size, Reservation};
+use crate::spill::{SpillFile, SpillWriter};
+use crate::stream::{LocalSink, MemorySource, Morsel, Sink, SinkStatus, Source, Task};
 
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
     m.lock()
-        .map_err(|_| Error::Internal("shared results poisoned".into()))
-}
-
-/// Counts the aggregate subtrees of `plan` by fingerprint. With `shared`, the inputs
-/// of a shared subtree are visited at its first occurrence only.
-fn count_aggregates(
-    plan: &LogicalPlan,
-    shared: Option<&HashMap<String, usize>>,
-    counts: &mut HashMap<String, usize>,
-) {
-    if matches!(plan, LogicalPlan::Aggregate { .. }) {
-        if let Some(key) = fingerprint(plan) {
-            let seen = counts.get(&key).copied().unwrap_or(0);
-            counts.insert(key.clone(), seen + 1);
-            if seen > 0 && shared.is_some_and(|s| s.contains_key(&key)) {
-                return;
-            }
-        }
-    }
-    for input in plan.inputs() {
-        count_aggregates(input, shared, counts);
-    }
-}
-
-/// A string that two subtrees share exactly when they compute the same rows; `None`
-/// for a subtree holding in-memory batches.
-pub fn fingerprint(plan: &LogicalPlan) -> Option<String> {
-    let mut out = String::new();
-    write_fingerprint(plan, &mut out)?;
-    Some(out)
-}
-
-fn write_fingerprint(plan: &LogicalPlan, out: &mut String) -> Option<()> {
-    match plan {
-        LogicalPlan::Scan(s) => {
-            let _ = write!(
-                out,
-                "Scan({:p},{:?},{:?},{:?})",
-                Arc::as_ptr(&s.dataset),
-                s.projection,
-                s.filters,
-                s.limit
-            );
-            return Some(());
-        }
-        LogicalPlan::Values { .. } => return None,
-        LogicalPlan::Filter { predicate, .. } => {
-            let _ = write!(out, "Filter({predicate:?})");
-        }
-        LogicalPlan::Project { exprs, .. } => {
-            let _ = write!(out, "Project({exprs:?})");
-        }
-        LogicalPlan::Aggregate { keys, aggs, .. } => {
-            let _ = write!(out, "Aggregate({keys:?},{aggs:?})");
-        }
-        LogicalPlan::Limit { skip, fetch, .. } => {
-            let _ = write!(out, "Limit({skip},{fetch})");
-        }
-        LogicalPlan::Sort { keys, fetch, .. } => {
-            let _ = write!(out, "Sort({keys:?},{fetch:?})");
-        }
-        LogicalPlan::Join {
-            join_type,
-            on,
-            filter,
-            build_hint,
-            ..
-        } => {
-            let _ = write!(out, "Join({join_type:?},{on:?},{filter:?},{build_hint:?})");
-        }
-        LogicalPlan::Union { .. } => out.push_str("Union"),
-    }
-    out.push('[');
-    for input in plan.inputs() {
-        write_fingerprint(input, out)?;
-        out.push(',');
-    }
-    out.push(']');
-    Some(())
+        .map_err(|_| Error::Internal("shared result poisoned".into()))
 }
 
 /// A computed shared result: batches in memory, or a spill file.
@@ -252,45 +102,38 @@ struct Collected {
 /// Collects a shared subtree's output, spilling it whole when the pool runs short.
 pub struct MaterializeSink {
     schema: SchemaRef,
-    spill: Arc<SpillManager>,
-    force_spill: bool,
-    metrics: Arc<OperatorMetrics>,
+    ctx: OperatorContext,
     state: Mutex<Collected>,
 }
 
 impl MaterializeSink {
-    pub fn new(
-        schema: SchemaRef,
-        pool: &Arc<MemoryPool>,
-        spill: Arc<SpillManager>,
-        force_spill: bool,
-        metrics: Arc<OperatorMetrics>,
-    ) -> Self {
+    pub fn new(schema: SchemaRef, ctx: OperatorContext) -> Self {
         MaterializeSink {
             state: Mutex::new(Collected {
                 morsels: vec![],
-                reservation: pool.reservation("Materialize"),
+                reservation: ctx.reservation("Materialize"),
                 writer: None,
             }),
             schema,
-            spill,
-            force_spill,
-            metrics,
+            ctx,
         }
     }
 
     fn push(&self, morsel: Morsel) -> Result<()> {
         let mut state = lock(&self.state)?;
-        self.metrics.add_rows(morsel.batch.num_rows());
         if state.writer.is_none() {
             let bytes = batch_memory_size(&morsel.batch);
-            if !self.force_spill && state.reservation.try_grow(bytes).is_ok() {
-                self.metrics.record_reserved(state.reservation.size());
+            let state = &mut *state;
+            if self
+                .ctx
+                .reserve_or_spill(&mut state.reservation, bytes, Holder::Operator)
+                == Decision::Keep
+            {
                 state.morsels.push(morsel);
                 return Ok(());
             }
             // Out of memory: everything so far goes to a file, in source order.
-            let mut writer = self.spill.create_writer(&self.schema)?;
+            let mut writer = self.ctx.spill.create_writer(&self.schema)?;
             let mut held = std::mem::take(&mut state.morsels);
             held.sort_by_key(|m| m.seq);
             for m in held {
@@ -313,7 +156,7 @@ impl MaterializeSink {
         let file = match state.writer.take() {
             Some(w) => {
                 let f = w.finish()?;
-                self.metrics.add_spill(f.bytes(), 1);
+                self.ctx.metrics.add_spill(f.bytes(), 1);
                 Some(f)
             }
             None => None,
@@ -344,13 +187,14 @@ impl LocalSink for LocalMaterialize<'_> {
 }
 
 impl Sink for MaterializeSink {
+    type Output = Arc<Materialized>;
     fn name(&self) -> String {
         "Materialize (shared subplan)".into()
     }
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
         Ok(Box::new(LocalMaterialize { sink: self }))
     }
-    fn finalize(&self) -> Result<Box<dyn Source>> {
-        Ok(self.finish()?.source())
+    fn finalize(&self) -> Result<Arc<Materialized>> {
+        self.finish()
     }
 }

@@ -10,7 +10,7 @@ use super::types::is_numeric;
 use crate::error::{Error, Result};
 
 /// An aggregate function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AggFunc {
     /// `count(*)` / `len()`: rows, nulls included.
     CountStar,

@@ -22,7 +22,7 @@ use super::ScalarValue;
 use crate::error::{Error, Result};
 
 /// A row-wise function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ScalarFunc {
     /// First non-null argument (`fill_null`).
     Coalesce,

@@ -13,6 +13,7 @@ mod conjuncts;
 pub mod eval;
 pub mod functions;
 pub mod scalar;
+mod sort;
 pub mod types;
 
 use std::fmt;
@@ -22,9 +23,12 @@ use arrow::datatypes::DataType;
 pub use aggregate::AggFunc;
 pub use functions::ScalarFunc;
 pub use scalar::ScalarValue;
+pub use sort::SortExpr;
+
+use serde::{Deserialize, Serialize};
 
 /// Binary operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BinaryOp {
     Plus,
     Minus,
@@ -87,7 +91,7 @@ impl BinaryOp {
 }
 
 /// A column expression.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Expr {
     /// A column of the input, by name.
     Column(String),
@@ -306,13 +310,13 @@ impl Expr {
     }
 
     /// This expression as an ascending sort key (nulls last).
-    pub fn sort_asc(self) -> crate::plan::SortExpr {
-        crate::plan::SortExpr::asc(self)
+    pub fn sort_asc(self) -> SortExpr {
+        SortExpr::asc(self)
     }
 
     /// This expression as a descending sort key (nulls last).
-    pub fn sort_desc(self) -> crate::plan::SortExpr {
-        crate::plan::SortExpr::desc(self)
+    pub fn sort_desc(self) -> SortExpr {
+        SortExpr::desc(self)
     }
 
     pub fn cast(self, to: DataType) -> Expr {

@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, TimeUnit};
 use crate::error::{Error, Result};
 
 /// A single constant value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ScalarValue {
     /// SQL NULL, of no particular type.
     Null,

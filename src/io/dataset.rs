@@ -14,6 +14,11 @@
 //!    is an [`Error::Schema`] naming both files and the column.
 //!
 //! Memory: only schemas and Parquet footers are held, never data.
+//!
+//! A dataset serializes as its file list (paths, sizes, partition values, schemas,
+//! and the [`FileSlice`] a plan fragment reads); reading it back re-opens the Parquet
+//! footers, so a file the reading process cannot open is an error naming it.
+//! [`Dataset::fragment`] makes the dataset of one slice of the input.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::discovery;
 use super::options::{CsvOptions, ParquetOptions};
@@ -29,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::expr::ScalarValue;
 
 /// The format of a dataset's files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FileFormat {
     Csv(CsvOptions),
     Parquet(ParquetOptions),
@@ -47,10 +53,22 @@ pub struct DataFile {
     pub schema: SchemaRef,
     /// The parsed Parquet footer (`None` for CSV).
     pub parquet: Option<ArrowReaderMetadata>,
+    /// The part of the file a plan fragment reads (`None`: all of it).
+    pub slice: Option<FileSlice>,
+}
+
+/// The part of a file a plan fragment reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileSlice {
+    /// These Parquet row groups.
+    RowGroups(Vec<usize>),
+    /// The CSV records that start in bytes `start..end` of the file.
+    Bytes { start: u64, end: u64 },
 }
 
 /// A set of files read as one table.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "DatasetDescription", try_from = "DatasetDescription")]
 pub struct Dataset {
     /// What the user gave: a path, a glob or a directory.
     pub location: String,
@@ -138,6 +156,7 @@ impl Dataset {
                     partition_values,
                     schema,
                     parquet: fs.parquet,
+                    slice: None,
                 }
             })
             .collect();
@@ -166,6 +185,164 @@ impl Dataset {
     /// Total size of the files in bytes (for progress and size estimates).
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The same dataset reading only `parts`: (index of a file, the slice of it to
+    /// read, `None` for all). The schema stays the whole dataset's.
+    pub fn fragment(&self, parts: &[(usize, Option<FileSlice>)]) -> Result<Dataset> {
+        let mut files = vec![];
+        for (i, slice) in parts {
+            let mut f = self.files.get(*i).cloned().ok_or_else(|| {
+                Error::Plan(format!(
+                    "'{}' has {} files; no file {i}",
+                    self.location,
+                    self.files.len()
+                ))
+            })?;
+            f.slice = slice.clone();
+            files.push(f);
+        }
+        Ok(Dataset {
+            files,
+            ..self.clone()
+        })
+    }
+
+    /// Splits the dataset into slices of about `target_bytes` of input each: whole
+    /// small files, single Parquet row groups (or runs of them), and byte windows of
+    /// large CSV files, in file order. Their scans together read every row once.
+    pub fn split(&self, target_bytes: u64) -> Vec<Vec<(usize, Option<FileSlice>)>> {
+        let target = target_bytes.max(1);
+        let mut out: Vec<Vec<(usize, Option<FileSlice>)>> = vec![];
+        let mut current: Vec<(usize, Option<FileSlice>)> = vec![];
+        let mut current_bytes = 0u64;
+        let flush = |current: &mut Vec<_>, bytes: &mut u64, out: &mut Vec<_>| {
+            if !current.is_empty() {
+                out.push(std::mem::take(current));
+                *bytes = 0;
+            }
+        };
+        for (i, f) in self.files.iter().enumerate() {
+            if f.size <= target {
+                current.push((i, None));
+                current_bytes += f.size;
+                if current_bytes >= target {
+                    flush(&mut current, &mut current_bytes, &mut out);
+                }
+                continue;
+            }
+            flush(&mut current, &mut current_bytes, &mut out);
+            match &f.parquet {
+                Some(meta) => {
+                    let groups = meta.metadata().row_groups();
+                    let mut run = vec![];
+                    let mut run_bytes = 0u64;
+                    for (g, rg) in groups.iter().enumerate() {
+                        run.push(g);
+                        run_bytes += rg.compressed_size().max(0) as u64;
+                        if run_bytes >= target {
+                            out.push(vec![(
+                                i,
+                                Some(FileSlice::RowGroups(std::mem::take(&mut run))),
+                            )]);
+                            run_bytes = 0;
+                        }
+                    }
+                    if !run.is_empty() {
+                        out.push(vec![(i, Some(FileSlice::RowGroups(run)))]);
+                    }
+                }
+                None => {
+                    let mut start = 0u64;
+                    while start < f.size {
+                        let end = (start + target).min(f.size);
+                        out.push(vec![(i, Some(FileSlice::Bytes { start, end }))]);
+                        start = end;
+                    }
+                }
+            }
+        }
+        flush(&mut current, &mut current_bytes, &mut out);
+        out
+    }
+}
+
+/// How a [`Dataset`] travels: its file list and schemas, no open handles.
+#[derive(Serialize, Deserialize)]
+struct DatasetDescription {
+    location: String,
+    format: FileFormat,
+    files: Vec<FileDescription>,
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    schema: SchemaRef,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileDescription {
+    path: PathBuf,
+    size: u64,
+    partition_values: Vec<ScalarValue>,
+    schema: SchemaRef,
+    slice: Option<FileSlice>,
+}
+
+impl From<Dataset> for DatasetDescription {
+    fn from(d: Dataset) -> Self {
+        DatasetDescription {
+            location: d.location,
+            format: d.format,
+            files: d
+                .files
+                .into_iter()
+                .map(|f| FileDescription {
+                    path: f.path,
+                    size: f.size,
+                    partition_values: f.partition_values,
+                    schema: f.schema,
+                    slice: f.slice,
+                })
+                .collect(),
+            file_schema: d.file_schema,
+            partition_fields: d.partition_fields,
+            schema: d.schema,
+        }
+    }
+}
+
+impl TryFrom<DatasetDescription> for Dataset {
+    type Error = Error;
+
+    /// Re-opens the Parquet footers of the files.
+    fn try_from(d: DatasetDescription) -> Result<Dataset> {
+        let parquet = matches!(d.format, FileFormat::Parquet(_));
+        let files = d
+            .files
+            .into_par_iter()
+            .map(|f| {
+                let meta = if parquet {
+                    Some(super::parquet::load_metadata(&f.path)?)
+                } else {
+                    None
+                };
+                Ok(DataFile {
+                    path: f.path,
+                    size: f.size,
+                    partition_values: f.partition_values,
+                    schema: f.schema,
+                    parquet: meta,
+                    slice: f.slice,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Dataset {
+            location: d.location,
+            format: d.format,
+            files,
+            file_schema: d.file_schema,
+            partition_fields: d.partition_fields,
+            schema: d.schema,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The read side: [`Dataset::try_new`] lists the files and resolves one schema;
 //! [`scan()`] turns a dataset plus a [`ScanRequest`] (projection, filters, limit hint)
-//! into a pipeline [`Source`](crate::exec::Source) with one task per CSV byte range or
+//! into a pipeline [`Source`](crate::stream::Source) with one task per CSV byte range or
 //! Parquet row group.
 
 pub(crate) mod assemble;

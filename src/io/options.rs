@@ -1,9 +1,10 @@
 //! Options of the scans and sinks, as plain structs with `with_*` builders.
 
 use arrow::datatypes::{DataType, SchemaRef};
+use serde::{Deserialize, Serialize};
 
 /// What a CSV scan does with a row that does not parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum BadRowPolicy {
     /// Fail with the file, line and column (the default).
     #[default]
@@ -15,7 +16,7 @@ pub enum BadRowPolicy {
 }
 
 /// How to read CSV files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CsvOptions {
     pub has_header: bool,
     pub delimiter: u8,
@@ -90,7 +91,7 @@ impl CsvOptions {
 }
 
 /// How to read Parquet files.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ParquetOptions {
     /// The schema to read as, skipping footer merging.
     pub schema: Option<SchemaRef>,
@@ -100,7 +101,7 @@ pub struct ParquetOptions {
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 /// The codec of Parquet output's pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParquetCompression {
     /// zstd at a level from 1 to 22: the smallest files (floe's default, at level 3).
     Zstd(i32),
@@ -135,7 +136,7 @@ impl std::str::FromStr for ParquetCompression {
 }
 
 /// How to write Parquet output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParquetSinkOptions {
     /// Columns that become hive `key=value` directories.
     pub partition_by: Vec<String>,
@@ -171,7 +172,7 @@ impl ParquetSinkOptions {
 }
 
 /// How to write CSV output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CsvSinkOptions {
     pub partition_by: Vec<String>,
     pub has_header: bool,

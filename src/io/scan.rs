@@ -44,7 +44,7 @@ use super::assemble::{file_layout, partitions_may_match, AssembledIter, Assemble
 use super::csv::range::{CsvFileScan, RangeReader};
 use super::csv::split::CsvFile;
 use super::csv::{Dialect, DEFAULT_RANGE_BYTES, MAX_BATCH_ROWS};
-use super::dataset::{Dataset, FileFormat};
+use super::dataset::{Dataset, FileFormat, FileSlice};
 use super::dictionary_filter::dictionary_read_columns;
 use super::options::BadRowPolicy;
 use super::parquet::prune::keep_row_groups;
@@ -52,10 +52,10 @@ use super::parquet::{
     with_dictionary_reads, JoinKeyStats, ParquetFileScan, RowGroupReader, TopKStats,
 };
 use crate::error::{Error, Result};
-use crate::exec::pipeline::{BatchIter, Source, Task};
 use crate::expr::Expr;
 use crate::memory::{MemoryPool, Reservation};
 use crate::metrics::OperatorMetrics;
+use crate::stream::{BatchIter, Source, Task};
 
 /// What a scan should produce.
 pub struct ScanRequest {
@@ -72,10 +72,10 @@ pub struct ScanRequest {
     /// The scan operator's counters.
     pub metrics: Arc<OperatorMetrics>,
     /// A top-k's running bound: Parquet row groups that cannot reach it are skipped.
-    pub topk_bound: Option<Arc<crate::exec::topk_bound::TopKBound>>,
+    pub topk_bound: Option<Arc<crate::runtime_filter::TopKBound>>,
     /// An inner join's build keys: Parquet rows whose key is not among them are
-    /// skipped (see `crate::exec::join::key_filter`).
-    pub join_keys: Option<Arc<crate::exec::join::key_filter::JoinKeyFilter>>,
+    /// skipped (see `crate::runtime_filter::join_keys`).
+    pub join_keys: Option<Arc<crate::runtime_filter::JoinKeyFilter>>,
 }
 
 /// The output schema of a scan of `dataset` with `projection`.
@@ -270,7 +270,11 @@ impl ScanSource {
             Some(d) => Arc::clone(d),
             None => return Err(Error::Internal("CSV scan without a dialect".into())),
         };
-        let Some(mapped) = CsvFile::open(&file.path, &dialect, self.range_bytes)? else {
+        let window = match &file.slice {
+            Some(FileSlice::Bytes { start, end }) => Some((*start, *end)),
+            _ => None,
+        };
+        let Some(mapped) = CsvFile::open(&file.path, &dialect, self.range_bytes, window)? else {
             return Ok(None);
         };
         Ok(Some(Arc::new(CsvFileScan {
@@ -429,9 +433,18 @@ pub(crate) fn scan_source_with(
         let kind = match (&dataset.format, &file.parquet) {
             (FileFormat::Csv(_), _) => UnitKind::Csv,
             (FileFormat::Parquet(_), Some(metadata)) => {
-                let keep = keep_row_groups(metadata, &request.filters);
-                row_groups += keep.len() as u64;
-                row_groups_pruned += keep.iter().filter(|k| !**k).count() as u64;
+                let mut keep = keep_row_groups(metadata, &request.filters);
+                // A fragment reads only its row groups; the others are not "pruned".
+                let mut considered = keep.len();
+                if let Some(FileSlice::RowGroups(groups)) = &file.slice {
+                    for (g, k) in keep.iter_mut().enumerate() {
+                        *k = *k && groups.contains(&g);
+                    }
+                    considered = groups.iter().filter(|&&g| g < keep.len()).count();
+                }
+                let kept = keep.iter().filter(|k| **k).count();
+                row_groups += considered as u64;
+                row_groups_pruned += considered.saturating_sub(kept) as u64;
                 let dictionaries = dictionary_read_columns(metadata, &projection, &request.filters);
                 let scan = ParquetFileScan {
                     path: file.path.clone(),

@@ -14,9 +14,35 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::{Field, Schema, SchemaRef};
+
 use super::LogicalPlan;
 use crate::error::{Error, Result};
-use crate::expr::{col, Expr};
+use crate::expr::{col, types, Expr};
+
+/// The output schema of an aggregation of `input` by `keys` computing `aggs`
+/// (aggregate calls, optionally aliased): the keys, then one column per call.
+pub fn output_schema(input: &Schema, keys: &[Expr], aggs: &[Expr]) -> Result<SchemaRef> {
+    let mut fields = keys
+        .iter()
+        .map(|k| types::field(k, input))
+        .collect::<Result<Vec<Field>>>()?;
+    for a in aggs {
+        let Expr::Aggregate { func, args } = a.unalias() else {
+            return Err(Error::Plan(format!("{a} is not an aggregate")));
+        };
+        let arg_types = args
+            .iter()
+            .map(|e| types::data_type(e, input))
+            .collect::<Result<Vec<_>>>()?;
+        fields.push(Field::new(
+            a.output_name(),
+            func.return_type(&arg_types)?,
+            func.nullable(),
+        ));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
 
 /// Builds the aggregation of `input` grouped by `keys` that outputs `select`
 /// (expressions over keys and aggregates), keeping rows where `having` holds.

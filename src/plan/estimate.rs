@@ -7,7 +7,9 @@
 //! its rows; a join is its larger input, a semi or anti join half its left input. Values are exact. Only the comparison of two
 //! estimates matters, so consistent bias is harmless.
 //!
-//! [`rows`] estimates a row count for join ordering: a Parquet scan counts the rows
+//! [`rows`] estimates a row count for join ordering: a scan or aggregate annotated by
+//! the optimizer's last rule (measured by sampling) gives that; otherwise a Parquet
+//! scan counts the rows
 //! in its footers (exact), a CSV scan divides its bytes by the schema's row width
 //! ([`row_width`]); filters halve, limits cap, in-memory values are exact, an
 //! aggregate keeps a tenth of its input's rows (one without keys), a join its larger
@@ -16,7 +18,7 @@
 
 use crate::io::FileFormat;
 use crate::memory::batch_memory_size;
-use crate::plan::LogicalPlan;
+use crate::plan::{LogicalPlan, ScanNode};
 use arrow::datatypes::{DataType, Schema};
 
 /// Estimated bytes per row of `schema`: 24 per string or binary column, 8 for any
@@ -41,6 +43,10 @@ pub fn row_width(schema: &Schema) -> f64 {
 /// Estimated rows of `plan`'s output (at least 1).
 pub fn rows(plan: &LogicalPlan) -> f64 {
     let r = match plan {
+        LogicalPlan::Scan(ScanNode {
+            estimated_rows: Some(r),
+            ..
+        }) => *r,
         LogicalPlan::Scan(s) => {
             let footers: Option<i64> = s
                 .dataset
@@ -74,13 +80,16 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
         LogicalPlan::Project { input, .. } => rows(input),
         LogicalPlan::Limit { input, fetch, .. } => rows(input).min(*fetch as f64),
         LogicalPlan::Sort { input, .. } => rows(input),
-        LogicalPlan::Aggregate { input, keys, .. } => {
-            if keys.is_empty() {
-                1.0
-            } else {
-                rows(input) / 10.0
-            }
-        }
+        LogicalPlan::Aggregate {
+            input,
+            keys,
+            groups,
+            ..
+        } => match (keys.is_empty(), groups) {
+            (true, _) => 1.0,
+            (false, Some(g)) => g.groups,
+            (false, None) => rows(input) / 10.0,
+        },
         LogicalPlan::Join {
             left,
             join_type: crate::plan::JoinType::Semi | crate::plan::JoinType::Anti,

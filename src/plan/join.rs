@@ -1,6 +1,5 @@
-//! Join and sort descriptions used by [`LogicalPlan::Join`](super::LogicalPlan::Join)
-//! and [`LogicalPlan::Sort`](super::LogicalPlan::Sort): join types, equi-key pairs and
-//! the join's output schema.
+//! Join descriptions used by [`LogicalPlan::Join`](super::LogicalPlan::Join): join
+//! types, equi-key pairs and the join's output schema.
 //!
 //! Output columns: the left input's columns, then the right input's, except for semi
 //! and anti joins, which output only the left input's columns. Columns of the side an
@@ -10,12 +9,13 @@
 use std::fmt;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::expr::{types, Expr};
 
 /// Which rows a join keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum JoinType {
     /// Pairs of rows whose keys match (a cross product when there are no keys).
     Inner,
@@ -78,50 +78,6 @@ impl std::str::FromStr for JoinType {
     }
 }
 
-/// One ORDER BY key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SortExpr {
-    pub expr: Expr,
-    pub descending: bool,
-    pub nulls_first: bool,
-}
-
-impl SortExpr {
-    /// Ascending, nulls last (the DuckDB and Polars default).
-    pub fn asc(expr: Expr) -> Self {
-        SortExpr {
-            expr,
-            descending: false,
-            nulls_first: false,
-        }
-    }
-    /// Descending, nulls last (the DuckDB default for DESC).
-    pub fn desc(expr: Expr) -> Self {
-        SortExpr {
-            expr,
-            descending: true,
-            nulls_first: false,
-        }
-    }
-    /// The same key with nulls first or last.
-    pub fn with_nulls_first(mut self, nulls_first: bool) -> Self {
-        self.nulls_first = nulls_first;
-        self
-    }
-}
-
-impl fmt::Display for SortExpr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}{}",
-            self.expr,
-            if self.descending { "DESC" } else { "ASC" },
-            if self.nulls_first { " NULLS FIRST" } else { "" }
-        )
-    }
-}
-
 /// The output schema of a join, checking names are unique.
 pub fn join_schema(left: &Schema, right: &Schema, join_type: JoinType) -> Result<SchemaRef> {
     let mut fields: Vec<Field> = left
@@ -167,7 +123,7 @@ pub fn key_type(left: &Expr, right: &Expr, ls: &Schema, rs: &Schema) -> Result<D
 }
 
 /// The input of a hash join whose rows go into the hash table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BuildSide {
     Left,
     Right,

@@ -3,28 +3,49 @@
 //! A [`LogicalPlan`] is a tree of enum nodes. Every node's output schema is resolved
 //! when the node is built (the `try_*` constructors), so type errors surface while the
 //! query is being written, not at `collect()`. The [`optimizer`] rewrites trees; the
-//! physical planner (`exec/planner.rs`) cuts them into pipelines.
+//! physical planner ([`physical_planner`]) lowers them to the pipelines of a
+//! [`PhysicalPlan`](crate::exec::physical::PhysicalPlan).
+//!
+//! Plans are data: they serialize ([`LogicalPlan::to_bytes`], [`LogicalPlan::to_json`])
+//! with their datasets described by file lists, so a plan (or a fragment of it, see
+//! [`fragment`]) can be planned and run in another process.
 
 pub mod aggregate;
 pub mod estimate;
 pub mod explain;
+pub mod fragment;
 pub mod join;
+pub mod operator_estimate;
 pub mod optimizer;
+pub mod physical_planner;
+pub mod sampled_stats;
+pub mod stats;
 
-pub use join::{BuildSide, JoinType, SortExpr};
+pub use join::{BuildSide, JoinType};
+pub use physical_planner::{plan_physical, plan_physical_into};
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::exec::aggregate::AggregateSpec;
-use crate::expr::{types, Expr};
+use crate::expr::{types, Expr, SortExpr};
 use crate::io::Dataset;
 
+/// What sampling measured of an aggregate's groups (the optimizer's last rule sets
+/// it; the physical plan's estimates read it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GroupEstimate {
+    /// Distinct key combinations.
+    pub groups: f64,
+    /// Mean bytes of one encoded key.
+    pub key_bytes: f64,
+}
+
 /// A scan of a dataset, with what the optimizer pushed into it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanNode {
     pub dataset: Arc<Dataset>,
     /// Columns to produce (dataset order); `None` = all.
@@ -34,15 +55,19 @@ pub struct ScanNode {
     /// At most this many rows are needed, in order.
     pub limit: Option<usize>,
     pub schema: SchemaRef,
+    /// Rows after the filters, as sampling measured them (set by the optimizer's last
+    /// rule, for estimates only).
+    pub estimated_rows: Option<f64>,
 }
 
 /// A node of a logical plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LogicalPlan {
     Scan(ScanNode),
     /// Batches already in memory (a collected `DataFrame`).
     Values {
         schema: SchemaRef,
+        #[serde(with = "crate::serialize::batches")]
         batches: Vec<RecordBatch>,
     },
     Filter {
@@ -59,6 +84,8 @@ pub enum LogicalPlan {
         keys: Vec<Expr>,
         aggs: Vec<Expr>,
         schema: SchemaRef,
+        /// Measured by sampling (set by the optimizer's last rule, for estimates only).
+        groups: Option<GroupEstimate>,
     },
     Limit {
         input: Arc<LogicalPlan>,
@@ -131,6 +158,7 @@ impl LogicalPlan {
             filters: vec![],
             limit: None,
             schema,
+            estimated_rows: None,
         })
     }
 
@@ -191,8 +219,7 @@ impl LogicalPlan {
         keys: Vec<Expr>,
         aggs: Vec<Expr>,
     ) -> Result<Self> {
-        let spec = AggregateSpec::try_new(&input.schema(), &keys, &aggs)?;
-        let schema = Arc::clone(&spec.output_schema);
+        let schema = aggregate::output_schema(&input.schema(), &keys, &aggs)?;
         let mut seen = std::collections::HashSet::new();
         for f in schema.fields() {
             if !seen.insert(f.name().clone()) {
@@ -207,6 +234,7 @@ impl LogicalPlan {
             keys,
             aggs,
             schema,
+            groups: None,
         })
     }
 
@@ -360,6 +388,27 @@ impl LogicalPlan {
         })
     }
 
+    /// A compact binary form (MessagePack), for shipping a plan to another process.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        crate::serialize::to_bytes(self)
+    }
+
+    /// Reads [`LogicalPlan::to_bytes`] back; a Parquet file it names is opened again
+    /// (and must be readable here).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        crate::serialize::from_bytes(bytes)
+    }
+
+    /// JSON, for reading and debugging.
+    pub fn to_json(&self) -> Result<String> {
+        crate::serialize::to_json(self)
+    }
+
+    /// Reads [`LogicalPlan::to_json`] back.
+    pub fn from_json(text: &str) -> Result<Self> {
+        crate::serialize::from_json(text)
+    }
+
     /// This node over its inputs each rewritten by `f` (how a bottom-up rule
     /// recurses before it looks at the node itself).
     pub fn map_inputs(&self, f: impl Fn(&LogicalPlan) -> Result<LogicalPlan>) -> Result<Self> {
@@ -397,12 +446,17 @@ impl LogicalPlan {
                 schema: Arc::clone(schema),
             },
             LogicalPlan::Aggregate {
-                keys, aggs, schema, ..
+                keys,
+                aggs,
+                schema,
+                groups,
+                ..
             } => LogicalPlan::Aggregate {
                 input: next()?,
                 keys: keys.clone(),
                 aggs: aggs.clone(),
                 schema: Arc::clone(schema),
+                groups: *groups,
             },
             LogicalPlan::Limit { skip, fetch, .. } => LogicalPlan::Limit {
                 input: next()?,

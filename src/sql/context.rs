@@ -1,4 +1,4 @@
-//! What planning one (sub)query needs besides its text: the session, the common table
+//! What planning one (sub)query needs besides its text: the catalog, the common table
 //! expressions in force, and the enclosing query's names for a correlated subquery.
 //!
 //! A [`Cx`] is cheap to derive: a CTE body, a derived table or a set-operation operand
@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::scope::Relations;
+use super::Catalog;
 use crate::plan::LogicalPlan;
-use crate::session::Session;
 
 /// The names of the query enclosing a subquery.
 #[derive(Debug, Clone)]
@@ -23,7 +23,8 @@ pub(crate) struct Outer {
 /// The planning context of one query.
 #[derive(Clone)]
 pub(crate) struct Cx<'a> {
-    pub session: &'a Session,
+    /// Where named tables come from.
+    pub catalog: &'a dyn Catalog,
     /// `WITH` definitions visible here, later ones shadow earlier ones.
     pub ctes: Vec<(String, Arc<LogicalPlan>)>,
     /// The enclosing query's FROM items, for a subquery in WHERE/HAVING.
@@ -34,9 +35,9 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     /// The context of a top-level statement.
-    pub fn root(session: &'a Session) -> Self {
+    pub fn root(catalog: &'a dyn Catalog) -> Self {
         Cx {
-            session,
+            catalog,
             ctes: vec![],
             outer: None,
             counter: Rc::new(Cell::new(0)),

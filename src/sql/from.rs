@@ -23,9 +23,8 @@ use super::context::Cx;
 use super::expr::literal;
 use crate::error::{Error, Result};
 use crate::expr::ScalarValue;
-use crate::io::{CsvOptions, ParquetOptions};
+use crate::io::{CsvOptions, Dataset, FileFormat, ParquetOptions};
 use crate::plan::LogicalPlan;
-use crate::session::Session;
 
 /// A single row with no columns, the input of a SELECT without FROM.
 pub(super) fn one_empty_row() -> Result<Arc<LogicalPlan>> {
@@ -40,7 +39,6 @@ pub(super) fn one_empty_row() -> Result<Arc<LogicalPlan>> {
 
 /// The plan of one FROM item (joins are lowered in `join.rs`).
 pub(super) fn relation(cx: &Cx, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
-    let session = cx.session;
     match t {
         TableFactor::Table {
             name,
@@ -58,7 +56,7 @@ pub(super) fn relation(cx: &Cx, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
                 return Err(Error::NotSupported("TABLESAMPLE".into()));
             }
             match args {
-                Some(a) => table_function(session, name, &a.args),
+                Some(a) => table_function(name, &a.args),
                 None => named_relation(cx, name),
             }
         }
@@ -81,17 +79,16 @@ pub(super) fn relation(cx: &Cx, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
 
 /// A quoted path, or a registered table.
 fn named_relation(cx: &Cx, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
-    let session = cx.session;
     let parts: Vec<&ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
     if let [id] = parts.as_slice() {
         if id.quote_style == Some('\'') {
-            return scan_path(session, &id.value, None);
+            return scan_path(&id.value, None);
         }
         // A common table expression shadows a registered table of the same name.
         if let Some(plan) = cx.cte(&id.value) {
             return Ok(plan);
         }
-        if let Some(plan) = session.table(&id.value) {
+        if let Some(plan) = cx.catalog.table(&id.value) {
             return Ok(plan);
         }
         // DuckDB also reads `FROM "data.csv"` as a file when no table has that name.
@@ -99,7 +96,7 @@ fn named_relation(cx: &Cx, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
             && has_known_extension(&id.value)
             && Path::new(&id.value).exists()
         {
-            return scan_path(session, &id.value, None);
+            return scan_path(&id.value, None);
         }
     }
     Err(Error::Plan(format!(
@@ -109,11 +106,7 @@ fn named_relation(cx: &Cx, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
 }
 
 /// `read_csv(...)`, `read_csv_auto(...)`, `read_parquet(...)`.
-fn table_function(
-    session: &Session,
-    name: &ast::ObjectName,
-    args: &[FunctionArg],
-) -> Result<Arc<LogicalPlan>> {
+fn table_function(name: &ast::ObjectName, args: &[FunctionArg]) -> Result<Arc<LogicalPlan>> {
     let fname = name.to_string().to_ascii_lowercase();
     let format = match fname.as_str() {
         "read_csv" | "read_csv_auto" => Format::Csv,
@@ -173,9 +166,9 @@ fn table_function(
             if !delimiter_given && detect_format(&path)? == Some(Format::Tsv) {
                 csv.delimiter = b'\t';
             }
-            Ok(Arc::clone(session.scan_csv(&path, csv)?.plan()))
+            scan(&path, FileFormat::Csv(csv))
         }
-        Format::Tsv | Format::Parquet => scan_path(session, &path, Some(format)),
+        Format::Tsv | Format::Parquet => scan_path(&path, Some(format)),
     }
 }
 
@@ -186,11 +179,13 @@ enum Format {
     Parquet,
 }
 
-fn scan_path(
-    session: &Session,
-    location: &str,
-    format: Option<Format>,
-) -> Result<Arc<LogicalPlan>> {
+/// A scan of the files at `location`.
+fn scan(location: &str, format: FileFormat) -> Result<Arc<LogicalPlan>> {
+    let dataset = Dataset::try_new(location, format)?;
+    Ok(Arc::new(LogicalPlan::scan(Arc::new(dataset))))
+}
+
+fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<LogicalPlan>> {
     let format = match format {
         Some(f) => f,
         None => detect_format(location)?.ok_or_else(|| {
@@ -200,12 +195,14 @@ fn scan_path(
             ))
         })?,
     };
-    let frame = match format {
-        Format::Csv => session.scan_csv(location, CsvOptions::default())?,
-        Format::Tsv => session.scan_csv(location, CsvOptions::default().with_delimiter(b'\t'))?,
-        Format::Parquet => session.scan_parquet(location, ParquetOptions::default())?,
-    };
-    Ok(Arc::clone(frame.plan()))
+    match format {
+        Format::Csv => scan(location, FileFormat::Csv(CsvOptions::default())),
+        Format::Tsv => scan(
+            location,
+            FileFormat::Csv(CsvOptions::default().with_delimiter(b'\t')),
+        ),
+        Format::Parquet => scan(location, FileFormat::Parquet(ParquetOptions::default())),
+    }
 }
 
 fn format_of(path: &Path) -> Option<Format> {

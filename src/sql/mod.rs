@@ -67,14 +67,22 @@ use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::aggregate::build_aggregate;
 use crate::plan::LogicalPlan;
-use crate::session::Session;
 
-/// Plans one SQL query against `session` (its registered tables and file paths).
+/// Where SQL finds the tables a query names by name (a `Session` is one). Paths in
+/// FROM (`'data/*.csv'`, `read_parquet('dir/')`) need no catalog.
+pub trait Catalog {
+    /// The plan of table `name` (names match case-insensitively), if registered.
+    fn table(&self, name: &str) -> Option<Arc<LogicalPlan>>;
+    /// The registered names, for messages.
+    fn table_names(&self) -> Vec<String>;
+}
+
+/// Plans one SQL query against `catalog` (its tables) and the file paths it names.
 ///
 /// Errors: [`Error::Sql`] for text that does not parse or makes no sense,
 /// [`Error::NotSupported`] for valid SQL floe does not run yet, [`Error::Plan`] /
 /// [`Error::Schema`] for unknown names and type errors.
-pub fn plan_sql(session: &Session, query: &str) -> Result<LogicalPlan> {
+pub fn plan_sql(catalog: &dyn Catalog, query: &str) -> Result<LogicalPlan> {
     let statements =
         Parser::parse_sql(&DuckDbDialect {}, query).map_err(|e| Error::Sql(e.to_string()))?;
     let statement = match statements.as_slice() {
@@ -87,7 +95,7 @@ pub fn plan_sql(session: &Session, query: &str) -> Result<LogicalPlan> {
         }
     };
     match statement {
-        Statement::Query(q) => plan_query(&Cx::root(session), q),
+        Statement::Query(q) => plan_query(&Cx::root(catalog), q),
         Statement::Explain { .. } | Statement::ExplainTable { .. } => Err(Error::NotSupported(
             "EXPLAIN in SQL; use LazyFrame::explain or `floe explain`".into(),
         )),

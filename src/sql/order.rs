@@ -29,7 +29,8 @@ use sqlparser::ast::{self, OrderBy, OrderByExpr, OrderByKind, OrderByOptions, Or
 use super::scope::Scope;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::plan::{LogicalPlan, SortExpr};
+use crate::expr::SortExpr;
+use crate::plan::LogicalPlan;
 
 /// What one ORDER BY key sorts by.
 #[derive(Debug)]

@@ -11,14 +11,15 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
-use super::{drain_state, AggregateContext, AggregateSpec};
+use super::{drain_state, AggregateSpec};
 use crate::error::{Error, Result};
+use crate::exec::context::{Decision, Holder, OperatorContext};
 use crate::exec::group_table::{
     hash_keys, max_depth, split_by_partition, GroupTable, SUB_RADIX_BITS,
 };
-use crate::exec::pipeline::{Source, Task};
 use crate::memory::Reservation;
 use crate::spill::{SpillFile, SpillWriter};
+use crate::stream::{Source, Task};
 
 type Partition = (Vec<RecordBatch>, Vec<SpillFile>);
 
@@ -29,7 +30,7 @@ const RESERVED_BYTES_PER_ROW: usize = 112;
 /// One task per non-empty partition; each merges and emits that partition's groups.
 pub struct FinalAggregateSource {
     spec: Arc<AggregateSpec>,
-    ctx: AggregateContext,
+    ctx: OperatorContext,
     partitions: Mutex<std::iter::Enumerate<std::vec::IntoIter<Partition>>>,
     /// Holds the bytes of the in-memory partial states until their partition is merged.
     held: Mutex<Option<Reservation>>,
@@ -39,7 +40,7 @@ pub struct FinalAggregateSource {
 impl FinalAggregateSource {
     pub fn new(
         spec: Arc<AggregateSpec>,
-        ctx: AggregateContext,
+        ctx: OperatorContext,
         partitions: Vec<Partition>,
         held: Option<Reservation>,
     ) -> Self {
@@ -68,7 +69,7 @@ impl FinalAggregateSource {
         );
         let mut out = Output {
             batches: Default::default(),
-            reservation: self.ctx.pool.reservation("HashAggregate(output)"),
+            reservation: self.ctx.reservation("HashAggregate(output)"),
         };
         let result = self.merge(inputs, 0, rows, &mut out);
         if let Ok(mut held) = self.held.lock() {
@@ -91,12 +92,15 @@ impl FinalAggregateSource {
     ) -> Result<()> {
         let spec = &self.spec;
         let mut table = GroupTable::new(spec.new_accumulators()?);
-        let mut reservation = self.ctx.pool.reservation("HashAggregate(final)");
+        let mut reservation = self.ctx.reservation("HashAggregate(final)");
         let mut ids = vec![];
         let mut hashes = vec![];
-        // Partitions merge in parallel: each task keeps to its share of the pool, so a
-        // large partition re-partitions instead of starving its neighbours.
-        let share = self.ctx.pool.limit() / self.ctx.threads.max(1);
+        // Partitions merge in parallel: each task keeps to a worker's part of the
+        // budget, so a large partition re-partitions instead of starving its
+        // neighbours. The inputs are spilled state already: forcing another spill
+        // would only recurse, so only the cap and the pool decide.
+        let ctx = self.ctx.unforced();
+        let share = ctx.cap(Holder::Task);
         // The in-memory states hold at most that many groups: room for them up front
         // spares the table its growth steps, when it takes a small part of the share
         // (the reservation below still decides whether the table may keep it).
@@ -107,13 +111,12 @@ impl FinalAggregateSource {
             let batch = batch?;
             merge_batch(&mut table, spec, &batch, &mut ids, &mut hashes)?;
             let size = table.size();
-            self.ctx.metrics.record_reserved(size);
-            let over_share = size > share && table.num_groups() >= 16 && depth < max_depth();
-            if over_share || reservation.try_resize(size).is_err() {
-                // Re-partitioning cannot help when not even a handful of groups fit.
-                if depth >= max_depth() || table.num_groups() < 16 {
-                    return Err(reservation.exhausted(size - reservation.size()));
-                }
+            // Re-partitioning cannot help when not even a handful of groups fit.
+            let can_split = table.num_groups() >= 16 && depth < max_depth();
+            if !can_split {
+                ctx.resize(&mut reservation, size)?;
+            } else if ctx.resize_or_spill(&mut reservation, size, Holder::Task) == Decision::Spill {
+                ctx.metrics.record_reserved(size);
                 return self.repartition(table, reservation, inputs, depth, out);
             }
         }
@@ -151,9 +154,7 @@ impl FinalAggregateSource {
             .map(crate::memory::batch_memory_size)
             .sum();
         let mut reservation = reservation;
-        if reservation.try_resize(bytes).is_err() {
-            self.ctx.metrics.record_reserved(bytes);
-        }
+        self.ctx.resize(&mut reservation, bytes)?;
         out.reservation.absorb(reservation);
         Ok(())
     }
@@ -170,21 +171,32 @@ impl FinalAggregateSource {
     ) -> Result<()> {
         let spec = &self.spec;
         let parts = 1usize << SUB_RADIX_BITS;
+        let (state, hashes) = drain_state(&mut table, spec)?;
+        drop(table);
+        drop(reservation);
+        // The sub-partition files' buffers are reserved while they are written.
+        let mut buffers = self.ctx.reservation("HashAggregate(re-partition)");
         let mut writers: Vec<Option<SpillWriter>> = (0..parts).map(|_| None).collect();
         let mut write = |batch: &RecordBatch, hashes: &[u64]| -> Result<()> {
             for part in split_by_partition(batch, hashes, depth + 1, parts) {
                 let (p, b) = part?;
                 let w = match &mut writers[p] {
                     Some(w) => w,
-                    slot => slot.insert(self.ctx.spill.create_writer(&spec.state_schema)?),
+                    slot => {
+                        let buffer = self.ctx.spill_buffer_bytes(parts, Holder::Task);
+                        let (w, _) = self.ctx.spill_writer(
+                            &spec.state_schema,
+                            &mut buffers,
+                            buffer,
+                            Holder::Task,
+                        )?;
+                        slot.insert(w)
+                    }
                 };
                 w.write(&b)?;
             }
             Ok(())
         };
-        let (state, hashes) = drain_state(&mut table, spec)?;
-        drop(table);
-        drop(reservation);
         write(&state, &hashes)?;
         drop(state);
         let mut batch_hashes = vec![];
@@ -203,6 +215,7 @@ impl FinalAggregateSource {
             self.ctx.metrics.add_spill(f.bytes(), 1);
             files.push(f);
         }
+        drop(buffers);
         self.ctx
             .metrics
             .set_note(format!("spilled, re-partitioned to depth {}", depth + 1));
@@ -289,9 +302,6 @@ impl Source for FinalAggregateSource {
                 continue;
             }
             let batches = self.merge_partition(partition)?;
-            self.ctx
-                .metrics
-                .add_rows(batches.batches.iter().map(|b| b.num_rows()).sum());
             return Ok(Some(Task {
                 index: index as u64,
                 batches: Box::new(batches),

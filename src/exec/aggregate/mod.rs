@@ -13,9 +13,10 @@
 //!                                                         merge each sub-partition in turn
 //! ```
 //!
-//! *Partial phase.* Each worker folds its morsels into a private [`table::GroupTable`]
-//! whose size it reserves after every morsel. When the reservation cannot grow (or
-//! `force_spill` is set) the worker drains the table's partial state — key bytes plus
+//! *Partial phase.* Each worker folds its morsels into a private [`GroupTable`]
+//! whose size it reserves after every morsel. When
+//! [`OperatorContext::resize_or_spill`] says spill (the reservation cannot grow past
+//! the worker's part of the budget, or `force_spill` is set) the worker drains the table's partial state — key bytes plus
 //! the accumulators' Arrow state — splits it by partition and appends it to its own
 //! per-partition spill writers, then starts over with an empty table. At the end
 //! (`combine`) a worker that never spilled hands its state to the shared sink in
@@ -43,17 +44,19 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use self::accumulator::{create_accumulator, input_type, state_fields, GroupsAccumulator};
 use self::state::{call_inputs, drain_state, encode_keys, morsel_state, row_order};
+use serde::{Deserialize, Serialize};
+
+use super::context::{Decision, Holder, OperatorContext};
 use super::group_table::{hash_keys, split_by_partition, GroupTable, PARTITIONS};
 use super::keys::{EncodedKeys, KeyCodec};
-use super::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
 use crate::error::{Error, Result};
 use crate::expr::{types, AggFunc, Expr};
-use crate::memory::{MemoryPool, Reservation};
-use crate::metrics::OperatorMetrics;
-use crate::spill::{SpillFile, SpillManager, SpillWriter};
+use crate::memory::Reservation;
+use crate::spill::{SpillFile, SpillWriter};
+use crate::stream::{LocalSink, Morsel, Sink, SinkStatus, Source};
 
 /// One aggregate of an aggregation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AggregateCall {
     pub func: AggFunc,
     pub args: Vec<Expr>,
@@ -63,7 +66,7 @@ pub struct AggregateCall {
 }
 
 /// What to compute: keys and aggregates over an input schema.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AggregateSpec {
     pub keys: Vec<Expr>,
     pub key_fields: Vec<Field>,
@@ -74,15 +77,29 @@ pub struct AggregateSpec {
 }
 
 impl AggregateSpec {
-    /// Resolves `keys` and `aggs` (aggregate expressions, optionally aliased) over `input`.
-    pub fn try_new(input: &Schema, keys: &[Expr], aggs: &[Expr]) -> Result<Self> {
-        let key_fields = keys
+    /// Resolves `keys` and `aggs` (aggregate expressions, optionally aliased) over
+    /// `input`, producing `output` (the keys, then one column per aggregate, as the
+    /// logical plan derived it).
+    pub fn try_new(
+        input: &Schema,
+        keys: &[Expr],
+        aggs: &[Expr],
+        output: SchemaRef,
+    ) -> Result<Self> {
+        if output.fields().len() != keys.len() + aggs.len() {
+            return Err(Error::Internal(format!(
+                "aggregate output has {} columns for {} keys and {} aggregates",
+                output.fields().len(),
+                keys.len(),
+                aggs.len()
+            )));
+        }
+        let key_fields: Vec<Field> = output.fields()[..keys.len()]
             .iter()
-            .map(|k| types::field(k, input))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|f| f.as_ref().clone())
+            .collect();
         let mut calls = vec![];
-        for a in aggs {
-            let name = a.output_name();
+        for (a, field) in aggs.iter().zip(&output.fields()[keys.len()..]) {
             let Expr::Aggregate { func, args } = a.unalias() else {
                 return Err(Error::Plan(format!("{a} is not an aggregate")));
             };
@@ -90,16 +107,13 @@ impl AggregateSpec {
                 .iter()
                 .map(|e| types::data_type(e, input))
                 .collect::<Result<Vec<_>>>()?;
-            let out = func.return_type(&arg_types)?;
             calls.push(AggregateCall {
                 func: *func,
                 args: args.clone(),
                 arg_type: arg_types.first().cloned().unwrap_or(DataType::Null),
-                output: Field::new(name, out, func.nullable()),
+                output: field.as_ref().clone(),
             });
         }
-        let mut fields: Vec<Field> = key_fields.clone();
-        fields.extend(calls.iter().map(|c| c.output.clone()));
         let mut state = vec![Field::new("#key", DataType::Binary, false)];
         for (i, c) in calls.iter().enumerate() {
             state.extend(state_fields(c.func, &c.arg_type, &format!("{i}")));
@@ -108,7 +122,7 @@ impl AggregateSpec {
             keys: keys.to_vec(),
             key_fields,
             calls,
-            output_schema: Arc::new(Schema::new(fields)),
+            output_schema: output,
             state_schema: Arc::new(Schema::new(state)),
         })
     }
@@ -142,19 +156,6 @@ impl AggregateSpec {
     }
 }
 
-/// Shared settings of one aggregation.
-#[derive(Clone)]
-pub struct AggregateContext {
-    pub pool: Arc<MemoryPool>,
-    pub spill: Arc<SpillManager>,
-    pub chunk_rows: usize,
-    pub threads: usize,
-    pub force_spill: bool,
-    /// Initial flush threshold of the partial tables, in groups.
-    pub flush_groups: usize,
-    pub metrics: Arc<OperatorMetrics>,
-}
-
 /// Partial state collected by `combine`, per partition.
 #[derive(Default)]
 struct Collected {
@@ -166,36 +167,33 @@ struct Collected {
 /// The hash aggregate's sink (partial phase); `finalize` gives the final phase's source.
 pub struct HashAggregateSink {
     spec: Arc<AggregateSpec>,
-    ctx: AggregateContext,
+    /// Its budget bounds each worker's partial table to `budget / threads` (DuckDB
+    /// #8135: without that, many workers' tables fill the pool and starve the scan).
+    ctx: OperatorContext,
+    /// Initial flush threshold of the partial tables, in groups.
+    flush_groups: usize,
     collected: Mutex<Collected>,
 }
 
 impl HashAggregateSink {
-    pub fn new(spec: Arc<AggregateSpec>, ctx: AggregateContext) -> Self {
+    pub fn new(spec: Arc<AggregateSpec>, ctx: OperatorContext, flush_groups: usize) -> Self {
         let collected = Collected {
             in_memory: vec![vec![]; PARTITIONS],
             spilled: vec![vec![]; PARTITIONS],
-            reservation: Some(ctx.pool.reservation("HashAggregate(partial state)")),
+            reservation: Some(ctx.reservation("HashAggregate(partial state)")),
         };
         HashAggregateSink {
             spec,
             ctx,
+            flush_groups,
             collected: Mutex::new(collected),
         }
     }
 }
 
-/// The most one worker's partial table may hold before it spills
-/// ([`crate::memory::MemoryPool::per_worker_budget`]). Without it, many workers' tables
-/// fill the pool and starve the scan (seen at 16 threads); DuckDB #8135: size
-/// per-thread state as limit / threads.
-impl HashAggregateSink {
-    fn worker_share(&self) -> usize {
-        self.ctx.pool.per_worker_budget(self.ctx.threads)
-    }
-}
-
 impl Sink for HashAggregateSink {
+    type Output = Box<dyn Source>;
+
     fn name(&self) -> String {
         "HashAggregate".into()
     }
@@ -204,8 +202,9 @@ impl Sink for HashAggregateSink {
         Ok(Box::new(PartialAggregate {
             table: GroupTable::new(self.spec.new_accumulators()?),
             codec: self.spec.key_codec()?,
-            reservation: self.ctx.pool.reservation("HashAggregate(partial)"),
+            reservation: self.ctx.reservation("HashAggregate(partial)"),
             writers: None,
+            writer_bytes: 0,
             sink: self,
             ids: vec![],
             hashes: vec![],
@@ -213,7 +212,7 @@ impl Sink for HashAggregateSink {
             pass_through: false,
             flushed: vec![],
             flushed_bytes: 0,
-            flush_groups: self.ctx.flush_groups.max(1),
+            flush_groups: self.flush_groups.max(1),
             probes_since_flush: 0,
             run_mode: false,
         }))
@@ -249,6 +248,8 @@ struct PartialAggregate<'a> {
     codec: KeyCodec,
     reservation: Reservation,
     writers: Option<Vec<Option<SpillWriter>>>,
+    /// Bytes of `reservation` that hold the open writers' buffers.
+    writer_bytes: usize,
     sink: &'a HashAggregateSink,
     ids: Vec<u32>,
     hashes: Vec<u64>,
@@ -292,7 +293,19 @@ impl PartialAggregate<'_> {
             .get_or_insert_with(|| (0..PARTITIONS).map(|_| None).collect());
         Ok(match &mut writers[p] {
             Some(w) => w,
-            slot => slot.insert(sink.ctx.spill.create_writer(&sink.spec.state_schema)?),
+            slot => {
+                // The file's write buffer is reserved with the table (or the file is
+                // written unbuffered); `settle_memory` keeps it counted.
+                let buffer = sink.ctx.spill_buffer_bytes(PARTITIONS, Holder::Worker);
+                let (w, reserved) = sink.ctx.spill_writer(
+                    &sink.spec.state_schema,
+                    &mut self.reservation,
+                    buffer,
+                    Holder::Worker,
+                )?;
+                self.writer_bytes += reserved;
+                slot.insert(w)
+            }
         })
     }
 
@@ -384,7 +397,10 @@ impl PartialAggregate<'_> {
         let (state, hashes) = drain_state(&mut self.table, &spec)?;
         self.write_state(&state, &hashes)?;
         self.table.shrink();
-        self.reservation.try_resize(self.table.size()).ok();
+        // What an emptied table keeps is tiny; failing to hold even that is an error.
+        self.sink
+            .ctx
+            .resize(&mut self.reservation, self.table.size() + self.writer_bytes)?;
         Ok(())
     }
 
@@ -403,13 +419,16 @@ impl PartialAggregate<'_> {
 }
 
 impl PartialAggregate<'_> {
-    /// Reserves what the table and the flushed states hold; spills when that fails,
-    /// exceeds the worker's share, or spilling is forced.
+    /// Reserves what the table and the flushed states hold, or spills them.
     fn settle_memory(&mut self) -> Result<SinkStatus> {
-        let size = self.table.size() + self.flushed_bytes;
-        self.sink.ctx.metrics.record_reserved(size);
-        let over_share = size > self.sink.worker_share();
-        if self.sink.ctx.force_spill || over_share || self.reservation.try_resize(size).is_err() {
+        let size = self.table.size() + self.flushed_bytes + self.writer_bytes;
+        if self
+            .sink
+            .ctx
+            .resize_or_spill(&mut self.reservation, size, Holder::Worker)
+            == Decision::Spill
+        {
+            self.sink.ctx.metrics.record_reserved(size);
             self.spill()?;
         }
         Ok(SinkStatus::NeedMore)
@@ -490,16 +509,15 @@ impl LocalSink for PartialAggregate<'_> {
             .map_err(|_| Error::Internal("aggregate state poisoned".into()))?;
         let reservation = c
             .reservation
-            .get_or_insert_with(|| sink.ctx.pool.reservation("HashAggregate"));
+            .get_or_insert_with(|| sink.ctx.reservation("HashAggregate"));
         // Hand this worker's bytes over, then settle on the batches' real size.
         let before = reservation.size();
-        let local = std::mem::replace(
-            &mut self.reservation,
-            sink.ctx.pool.reservation("HashAggregate"),
-        );
+        let local = std::mem::replace(&mut self.reservation, sink.ctx.reservation("HashAggregate"));
         reservation.absorb(local);
-        let fits = reservation.try_resize(before + bytes).is_ok();
-        if fits && !sink.ctx.force_spill {
+        let keep = sink
+            .ctx
+            .resize_or_spill(reservation, before + bytes, Holder::Operator);
+        if keep == Decision::Keep {
             for (p, batches) in parts.into_iter().enumerate() {
                 c.in_memory[p].extend(batches);
             }

@@ -16,9 +16,9 @@ use super::{AggregateCall, AggregateSpec};
 use crate::error::Result;
 use crate::exec::group_table::GroupTable;
 use crate::exec::keys::{EncodedKeys, KeyCodec};
-use crate::exec::pipeline::Morsel;
 use crate::expr::cast::cast_array;
 use crate::expr::eval::evaluate;
+use crate::stream::Morsel;
 
 /// Evaluates the key columns of `batch` and encodes them, one row per input row.
 pub(super) fn encode_keys(

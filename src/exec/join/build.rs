@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  morsel ─▶ keys + hash ─▶ in memory? ──yes──▶ worker buffer (reserved)
-//!                              │ no: reservation can't grow past the join's share
+//!                              │ no: reserve_or_spill says spill (the join's budget)
 //!                              ▼
 //!              partitioned mode: rows of spilled partitions ─▶ that partition's
 //!              build file; others ─▶ per-partition buffers; still short ─▶ spill the
@@ -13,23 +13,29 @@
 //!
 //! `finalize` (single-threaded) gathers the workers' buffers, reserves the table
 //! ([`JoinTable::overhead`]) and, if that does not fit, spills more partitions, then
-//! indexes what is left in memory. The result, [`JoinShared`], is what the probe
+//! indexes what is left in memory. The result, [`BuiltJoin`], is what the probe
 //! operator and the tail source share: the table, the set of spilled partitions, their
 //! build files and the probe spill writers.
+//!
+//! Memory: buffered rows, the table and the write buffers of open partition files are
+//! reserved; [`OperatorContext::reserve_or_spill`] decides when the largest partition
+//! goes to disk. A worker's small input batches wait in an unreserved coalescing
+//! buffer of at most [`COALESCE_ROWS`] rows.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 
 use super::table::JoinTable;
-use super::{hash_column, JoinContext, JoinSpec};
+use super::{hash_column, writer_buffer_bytes, JoinSpec};
 use crate::error::{Error, Result};
+use crate::exec::context::{Decision, Holder, OperatorContext};
 use crate::exec::group_table::{split_by_partition, PARTITIONS};
-use crate::exec::pipeline::{LocalSink, MemorySource, Morsel, Sink, SinkStatus, Source};
 use crate::memory::{batch_memory_size, Reservation};
 use crate::spill::{SpillFile, SpillWriter};
+use crate::stream::{LocalSink, Morsel, Sink, SinkStatus};
 
 fn poisoned() -> Error {
     Error::Internal("hash join state poisoned".into())
@@ -46,37 +52,33 @@ struct Gathered {
 /// The build sink.
 pub struct JoinBuildSink {
     spec: Arc<JoinSpec>,
-    ctx: JoinContext,
+    /// The join's context; a cross join's is never forced to spill (it cannot
+    /// partition, so forcing would only fail it).
+    ctx: OperatorContext,
     partitioned: AtomicBool,
     spilled: Vec<AtomicBool>,
     writers: Vec<Mutex<Option<SpillWriter>>>,
+    /// Bytes reserved for the writers' buffers (by whichever worker opened them).
+    writer_bytes: AtomicUsize,
     gathered: Mutex<(Gathered, Option<Reservation>)>,
-    shared: OnceLock<Arc<JoinShared>>,
 }
 
 impl JoinBuildSink {
-    pub fn new(spec: Arc<JoinSpec>, ctx: JoinContext) -> Self {
+    pub fn new(spec: Arc<JoinSpec>, ctx: OperatorContext) -> Self {
+        let ctx = if spec.key_types.is_empty() {
+            ctx.unforced()
+        } else {
+            ctx
+        };
         JoinBuildSink {
             spec,
             ctx,
             partitioned: AtomicBool::new(false),
             spilled: (0..PARTITIONS).map(|_| AtomicBool::new(false)).collect(),
             writers: (0..PARTITIONS).map(|_| Mutex::new(None)).collect(),
+            writer_bytes: AtomicUsize::new(0),
             gathered: Mutex::new((Gathered::default(), None)),
-            shared: OnceLock::new(),
         }
-    }
-
-    /// The built join state (after `finalize`).
-    pub fn shared(&self) -> Result<Arc<JoinShared>> {
-        self.shared
-            .get()
-            .cloned()
-            .ok_or_else(|| Error::Internal("join build not finalized".into()))
-    }
-
-    fn worker_cap(&self) -> usize {
-        self.ctx.share / self.ctx.threads.max(1)
     }
 
     /// Appends `rows` (all of partition `p`) to p's build file.
@@ -88,9 +90,16 @@ impl JoinBuildSink {
     ) -> Result<()> {
         let mut slot = self.writers[p].lock().map_err(|_| poisoned())?;
         if slot.is_none() {
-            // Writers buffer outside any batch: account for them.
-            reservation.try_grow(self.ctx.writer_buffer_bytes()).ok();
-            *slot = Some(self.ctx.create_writer(&self.spec.build_keyed_schema)?);
+            // A writer buffers outside any batch: its buffer is reserved, or the file
+            // is written unbuffered. `finalize` releases what was reserved.
+            let (writer, reserved) = self.ctx.spill_writer(
+                &self.spec.build_keyed_schema,
+                reservation,
+                writer_buffer_bytes(&self.ctx),
+                Holder::Operator,
+            )?;
+            self.writer_bytes.fetch_add(reserved, Ordering::Relaxed);
+            *slot = Some(writer);
         }
         if let Some(w) = slot.as_mut() {
             w.write(rows)?;
@@ -116,8 +125,9 @@ impl JoinBuildSink {
 
 struct LocalBuild<'a> {
     sink: &'a JoinBuildSink,
-    /// Most bytes this local may hold: a worker's part of the share, or all of it.
-    cap: usize,
+    /// Whose cap applies: a worker's part of the join's share, or (in `finalize`) all of
+    /// it.
+    holder: Holder,
     reservation: Reservation,
     whole: Vec<RecordBatch>,
     parts: Option<Vec<Vec<RecordBatch>>>,
@@ -133,10 +143,10 @@ const COALESCE_ROWS: usize = 4096;
 
 impl LocalBuild<'_> {
     fn fits(&mut self, bytes: usize) -> bool {
-        // A cross join cannot partition, so forcing a spill would only fail it.
-        (!self.sink.ctx.force_spill || self.sink.spec.key_types.is_empty())
-            && self.reservation.size() + bytes <= self.cap
-            && self.reservation.try_grow(bytes).is_ok()
+        self.sink
+            .ctx
+            .reserve_or_spill(&mut self.reservation, bytes, self.holder)
+            == Decision::Keep
     }
 
     /// Switches this worker to partitioned buffers.
@@ -147,14 +157,19 @@ impl LocalBuild<'_> {
         }
         let mut parts: Vec<Vec<RecordBatch>> = vec![vec![]; PARTITIONS];
         for b in std::mem::take(&mut self.whole) {
+            // The pieces replace the batch: settle the reservation on their size in
+            // one step (a piece may carry a little more than its share of buffers).
             let before = batch_memory_size(&b);
             let hashes = hash_column(&b)?;
+            let mut pieces = 0;
             for piece in split_by_partition(&b, &hashes, 0, PARTITIONS) {
                 let (p, rows) = piece?;
-                self.reservation.try_grow(batch_memory_size(&rows)).ok();
+                pieces += batch_memory_size(&rows);
                 parts[p].push(rows);
             }
-            self.reservation.shrink(before);
+            drop(b);
+            let size = self.reservation.size().saturating_sub(before) + pieces;
+            self.sink.ctx.resize(&mut self.reservation, size)?;
         }
         self.parts = Some(parts);
         Ok(())
@@ -288,7 +303,7 @@ impl LocalSink for LocalBuild<'_> {
         }
         let mine = std::mem::replace(
             &mut self.reservation,
-            self.sink.ctx.pool.reservation("HashJoin build"),
+            self.sink.ctx.reservation("HashJoin build"),
         );
         match reservation {
             Some(r) => r.absorb(mine),
@@ -299,6 +314,8 @@ impl LocalSink for LocalBuild<'_> {
 }
 
 impl Sink for JoinBuildSink {
+    type Output = Arc<BuiltJoin>;
+
     fn name(&self) -> String {
         "HashJoin build".into()
     }
@@ -306,8 +323,8 @@ impl Sink for JoinBuildSink {
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
         Ok(Box::new(LocalBuild {
             sink: self,
-            cap: self.worker_cap(),
-            reservation: self.ctx.pool.reservation("HashJoin build"),
+            holder: Holder::Task,
+            reservation: self.ctx.reservation("HashJoin build"),
             whole: vec![],
             parts: None,
             pending: vec![],
@@ -315,17 +332,16 @@ impl Sink for JoinBuildSink {
         }))
     }
 
-    fn finalize(&self) -> Result<Box<dyn Source>> {
+    fn finalize(&self) -> Result<Arc<BuiltJoin>> {
         let (gathered, reservation) = {
             let mut guard = self.gathered.lock().map_err(|_| poisoned())?;
             std::mem::take(&mut *guard)
         };
-        let mut reservation =
-            reservation.unwrap_or_else(|| self.ctx.pool.reservation("HashJoin build"));
+        let mut reservation = reservation.unwrap_or_else(|| self.ctx.reservation("HashJoin build"));
         let mut local = LocalBuild {
             sink: self,
-            cap: self.ctx.share,
-            reservation: self.ctx.pool.reservation("HashJoin build"),
+            holder: Holder::Operator,
+            reservation: self.ctx.reservation("HashJoin build"),
             whole: gathered.whole,
             parts: (!gathered.parts.is_empty()).then_some(gathered.parts),
             pending: vec![],
@@ -333,7 +349,7 @@ impl Sink for JoinBuildSink {
         };
         local.reservation.absorb(std::mem::replace(
             &mut reservation,
-            self.ctx.pool.reservation("HashJoin build"),
+            self.ctx.reservation("HashJoin build"),
         ));
         if self.partitioned.load(Ordering::Relaxed) || local.parts.is_some() {
             // Buffers of workers that never partitioned join the partitioned layout.
@@ -363,8 +379,7 @@ impl Sink for JoinBuildSink {
                 })
                 .sum();
             let need = JoinTable::overhead(rows, key_bytes);
-            let total = local.reservation.size() + need;
-            if (total <= self.ctx.share || rows == 0) && local.reservation.try_grow(need).is_ok() {
+            if rows == 0 || local.fits(need) {
                 break;
             }
             if self.spec.key_types.is_empty() {
@@ -407,7 +422,7 @@ impl Sink for JoinBuildSink {
             });
         }
         // Writers are closed: their buffers are gone.
-        let writer_bytes = files * self.ctx.writer_buffer_bytes();
+        let writer_bytes = self.writer_bytes.load(Ordering::Relaxed);
         local
             .reservation
             .shrink(writer_bytes.min(local.reservation.size()));
@@ -423,34 +438,27 @@ impl Sink for JoinBuildSink {
                 table.rows()
             )
         });
-        let shared = JoinShared {
+        Ok(Arc::new(BuiltJoin {
             spec: Arc::clone(&self.spec),
             ctx: self.ctx.clone(),
             chunk_rows: self.ctx.chunk_rows,
             table: Mutex::new(Some(Arc::new(table))),
             table_reservation: Mutex::new(Some(std::mem::replace(
                 &mut local.reservation,
-                self.ctx.pool.reservation("HashJoin build"),
+                self.ctx.reservation("HashJoin build"),
             ))),
             spilled,
             build_files: Mutex::new(build_files),
             probe_writers: (0..PARTITIONS).map(|_| Mutex::new(None)).collect(),
-            probe_reservation: Mutex::new(self.ctx.pool.reservation("HashJoin probe spill")),
-        };
-        self.shared
-            .set(Arc::new(shared))
-            .map_err(|_| Error::Internal("join build finalized twice".into()))?;
-        Ok(Box::new(MemorySource::new(
-            Arc::clone(&self.spec.build_keyed_schema),
-            vec![],
-        )))
+            probe_reservation: Mutex::new(self.ctx.reservation("HashJoin probe spill")),
+        }))
     }
 }
 
 /// The built join: what the probe operator and the tail source share.
-pub struct JoinShared {
+pub struct BuiltJoin {
     pub spec: Arc<JoinSpec>,
-    pub ctx: JoinContext,
+    pub ctx: OperatorContext,
     pub chunk_rows: usize,
     table: Mutex<Option<Arc<JoinTable>>>,
     table_reservation: Mutex<Option<Reservation>>,
@@ -460,9 +468,9 @@ pub struct JoinShared {
     probe_reservation: Mutex<Reservation>,
 }
 
-impl JoinShared {
+impl BuiltJoin {
     /// The build side's key column, batch by batch, when the join has one key and
-    /// its whole build is in memory (for [`super::key_filter`]).
+    /// its whole build is in memory (for [`crate::runtime_filter::JoinKeyFilter`]).
     pub fn in_memory_build_keys(&self) -> Result<Option<Vec<arrow::array::ArrayRef>>> {
         if self.spec.build_keys.len() != 1 || self.any_spilled() {
             return Ok(None);
@@ -510,10 +518,16 @@ impl JoinShared {
     pub fn defer_probe_rows(&self, p: usize, rows: &RecordBatch) -> Result<()> {
         let mut slot = self.probe_writers[p].lock().map_err(|_| poisoned())?;
         if slot.is_none() {
-            if let Ok(mut r) = self.probe_reservation.lock() {
-                r.try_grow(self.ctx.writer_buffer_bytes()).ok();
-            }
-            *slot = Some(self.ctx.create_writer(&self.spec.probe_keyed_schema)?);
+            // The write buffer of a probe partition file: reserved, or none.
+            let mut r = self.probe_reservation.lock().map_err(|_| poisoned())?;
+            let (writer, _) = self.ctx.spill_writer(
+                &self.spec.probe_keyed_schema,
+                &mut r,
+                writer_buffer_bytes(&self.ctx),
+                Holder::Operator,
+            )?;
+            drop(r);
+            *slot = Some(writer);
         }
         if let Some(w) = slot.as_mut() {
             w.write(rows)?;

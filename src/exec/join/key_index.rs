@@ -107,13 +107,6 @@ impl KeyStore {
             KeyStore::Varying { bytes, offsets } => &bytes[offsets[row]..offsets[row + 1]],
         }
     }
-
-    fn size(&self) -> usize {
-        match self {
-            KeyStore::Fixed { bytes, .. } => bytes.capacity(),
-            KeyStore::Varying { bytes, offsets } => bytes.capacity() + offsets.capacity() * 8,
-        }
-    }
 }
 
 /// Distinct key → head row.
@@ -144,11 +137,6 @@ impl KeyIndex {
     /// Estimated bytes of an index over `rows` rows with `key_bytes` of keys in all.
     pub fn bytes_for(rows: usize, key_bytes: usize) -> usize {
         rows * (SLOTS_PER_ROW * 9 + 8) + key_bytes
-    }
-
-    /// Bytes held.
-    pub fn size(&self) -> usize {
-        self.slots.capacity() * 9 + self.keys.size()
     }
 
     #[inline]

@@ -12,6 +12,11 @@
 //!                                                                                  build is still too large)
 //! ```
 //!
+//! The join is one operator seen three ways (DuckDB's model): [`JoinBuildSink`] is
+//! its sink, whose `finalize` hands on the [`BuiltJoin`] (the table and the spilled
+//! partitions); [`HashJoinProbe`] is the streaming operator of the probe pipelines;
+//! [`JoinTailSource`] is the source of the pipeline that runs after them.
+//!
 //! *Roles.* The planner picks the build side by estimated size, so a logical join type
 //! maps to physical roles ([`Roles`]): whether matched pairs are emitted, whether probe
 //! or build rows without a match are emitted null-extended, and which side's rows a
@@ -27,13 +32,13 @@
 //! counts as a match, so outer, semi and anti joins see only surviving matches.
 //!
 //! *Memory.* Build rows (input columns + key columns + hash) and the table (chains and
-//! the key → group map) are reserved against the pool, capped at the `share` of the
-//! limit the planner gives this join, so operators running above the probe keep
-//! memory too. Spill files (Arrow IPC) hold whole partitions: one build and one probe
+//! the key → group map) are reserved against the pool, capped at the budget (the
+//! share of the limit) the planner gives this join, so operators running above the
+//! probe keep memory too; [`OperatorContext::reserve_or_spill`] decides when a
+//! partition goes to disk. Spill files (Arrow IPC) hold whole partitions: one build and one probe
 //! file per spilled partition. Output order is unspecified.
 
 mod build;
-pub mod key_filter;
 mod key_index;
 mod probe;
 mod table;
@@ -45,23 +50,22 @@ use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-pub use self::build::{JoinBuildSink, JoinShared};
+pub use self::build::{BuiltJoin, JoinBuildSink};
 pub use self::probe::HashJoinProbe;
 pub use self::tail::JoinTailSource;
 
+use serde::{Deserialize, Serialize};
+
+use super::context::{Holder, OperatorContext};
 use super::group_table::hash_keys;
 use super::keys::{EncodedKeys, KeyCodec};
 use crate::error::Result;
 use crate::expr::eval::evaluate;
 use crate::expr::Expr;
-use crate::memory::MemoryPool;
-use crate::metrics::OperatorMetrics;
-use crate::plan::join::{join_schema, key_type};
-use crate::plan::JoinType;
-use crate::spill::{SpillManager, SpillWriter};
 
-/// What the join emits, in terms of its build and probe sides.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the join emits, in terms of its build and probe sides (the physical planner
+/// maps a logical join type and the build side to these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roles {
     /// Matched (probe, build) pairs are output rows.
     pub pairs: bool,
@@ -80,32 +84,6 @@ pub struct Roles {
 }
 
 impl Roles {
-    /// The roles of `join_type` when the left input is (or is not) the build side.
-    pub fn of(join_type: JoinType, build_is_left: bool) -> Self {
-        let mut r = Roles::default();
-        match (join_type, build_is_left) {
-            (JoinType::Inner, _) => r.pairs = true,
-            (JoinType::Full, _) => {
-                r.pairs = true;
-                r.probe_unmatched = true;
-                r.build_unmatched = true;
-            }
-            (JoinType::Left, false) | (JoinType::Right, true) => {
-                r.pairs = true;
-                r.probe_unmatched = true;
-            }
-            (JoinType::Left, true) | (JoinType::Right, false) => {
-                r.pairs = true;
-                r.build_unmatched = true;
-            }
-            (JoinType::Semi, false) => r.probe_semi = true,
-            (JoinType::Anti, false) => r.probe_anti = true,
-            (JoinType::Semi, true) => r.build_semi = true,
-            (JoinType::Anti, true) => r.build_anti = true,
-        }
-        r
-    }
-
     /// Whether build rows must remember that they matched.
     pub fn tracks_build_matches(&self) -> bool {
         self.build_unmatched || self.build_semi || self.build_anti
@@ -117,10 +95,24 @@ impl Roles {
     }
 }
 
+/// The inputs of a join as the logical plan resolved them.
+pub struct JoinSides {
+    pub left: SchemaRef,
+    pub right: SchemaRef,
+    /// (left key, right key) pairs; none is a cross join.
+    pub on: Vec<(Expr, Expr)>,
+    /// The type each key pair is compared at.
+    pub key_types: Vec<DataType>,
+    /// Extra condition on matching pairs, over left then right columns.
+    pub filter: Option<Expr>,
+    pub output_schema: SchemaRef,
+}
+
 /// Everything about one join that does not change while it runs.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct JoinSpec {
-    pub join_type: JoinType,
+    /// The logical join type, for display.
+    pub name: String,
     pub build_is_left: bool,
     pub roles: Roles,
     pub build_keys: Vec<Expr>,
@@ -140,21 +132,23 @@ pub struct JoinSpec {
 }
 
 impl JoinSpec {
-    /// Resolves a join of `left` and `right` with `build_is_left` choosing the roles.
+    /// Resolves a join of `sides` with `build_is_left` choosing the build side and
+    /// `roles` what is emitted.
     pub fn try_new(
-        left: SchemaRef,
-        right: SchemaRef,
-        join_type: JoinType,
-        on: &[(Expr, Expr)],
-        filter: Option<Expr>,
+        sides: JoinSides,
+        roles: Roles,
         build_is_left: bool,
+        name: String,
     ) -> Result<Self> {
-        let key_types = on
-            .iter()
-            .map(|(l, r)| key_type(l, r, &left, &right))
-            .collect::<Result<Vec<_>>>()?;
-        let (lk, rk): (Vec<Expr>, Vec<Expr>) = on.iter().cloned().unzip();
-        let output_schema = join_schema(&left, &right, join_type)?;
+        let JoinSides {
+            left,
+            right,
+            on,
+            key_types,
+            filter,
+            output_schema,
+        } = sides;
+        let (lk, rk): (Vec<Expr>, Vec<Expr>) = on.into_iter().unzip();
         let pair_fields: Vec<Field> = left
             .fields()
             .iter()
@@ -175,9 +169,9 @@ impl JoinSpec {
             Arc::new(Schema::new(fields))
         };
         Ok(JoinSpec {
-            join_type,
+            name,
             build_is_left,
-            roles: Roles::of(join_type, build_is_left),
+            roles,
             build_keyed_schema: keyed(&build_schema),
             probe_keyed_schema: keyed(&probe_schema),
             build_keys,
@@ -328,31 +322,8 @@ impl BatchKeys {
     }
 }
 
-/// What a join operator needs from the query.
-#[derive(Clone)]
-pub struct JoinContext {
-    pub pool: Arc<MemoryPool>,
-    pub spill: Arc<SpillManager>,
-    pub threads: usize,
-    pub chunk_rows: usize,
-    pub force_spill: bool,
-    /// Most bytes this join's build side may hold in memory.
-    pub share: usize,
-    pub metrics: Arc<OperatorMetrics>,
-}
-
-impl JoinContext {
-    /// Write buffer of each partition file: up to 64 are open at once, so together
-    /// they take at most a quarter of the share (the session's buffer size at most).
-    pub fn writer_buffer_bytes(&self) -> usize {
-        (self.share / (4 * super::group_table::PARTITIONS))
-            .min(self.spill.write_buffer_bytes())
-            .max(4096)
-    }
-
-    /// A partition spill file with [`JoinContext::writer_buffer_bytes`] of buffer.
-    pub fn create_writer(&self, schema: &SchemaRef) -> Result<SpillWriter> {
-        self.spill
-            .create_writer_buffered(schema, self.writer_buffer_bytes())
-    }
+/// Write buffer of each partition file: up to 64 are open at once, so together they
+/// take at most a quarter of the join's budget (the session's buffer size at most).
+pub(crate) fn writer_buffer_bytes(ctx: &OperatorContext) -> usize {
+    ctx.spill_buffer_bytes(super::group_table::PARTITIONS, Holder::Operator)
 }

@@ -20,39 +20,39 @@ use arrow::array::{
 };
 use arrow::compute::{filter_record_batch, interleave, take};
 
-use super::build::JoinShared;
+use super::build::BuiltJoin;
 use super::table::{head, JoinTable};
 use super::{hash_column, key_validity, JoinSpec, KeyedBatch};
 use crate::error::Result;
 use crate::exec::group_table::{partition_of, split_by_partition};
-use crate::exec::pipeline::{Emit, Operator, SinkStatus};
 use crate::expr::eval::evaluate_predicate;
+use crate::stream::{Emit, Operator, SinkStatus};
 
 /// The probe operator of a hash join (the build side has already run).
 pub struct HashJoinProbe {
-    pub shared: Arc<JoinShared>,
+    pub built: Arc<BuiltJoin>,
 }
 
 impl Operator for HashJoinProbe {
     fn name(&self) -> String {
-        format!("HashJoinProbe: {}", self.shared.spec.join_type)
+        format!("HashJoinProbe: {}", self.built.spec.name)
     }
 
     fn execute(&self, batch: RecordBatch, emit: &mut Emit<'_>) -> Result<SinkStatus> {
-        let spec = &self.shared.spec;
+        let spec = &self.built.spec;
         let (keyed, keys) = spec.keyed_with_keys(&batch, false)?;
-        let table = self.shared.table()?;
-        let chunk_rows = self.shared.chunk_rows;
+        let table = self.built.table()?;
+        let chunk_rows = self.built.chunk_rows;
         // Rows of spilled partitions wait in their partition's probe file; rows with a
         // null key can never match and are probed (as unmatched) now.
-        let deferred: Vec<bool> = if self.shared.any_spilled() {
+        let deferred: Vec<bool> = if self.built.any_spilled() {
             let valid = key_validity(&keyed, spec.probe_schema.fields().len(), spec);
             hash_column(&keyed)?
                 .iter()
                 .enumerate()
                 .map(|(i, &h)| {
                     valid.as_ref().is_none_or(|v| v.is_valid(i))
-                        && self.shared.is_spilled(partition_of(h, 0))
+                        && self.built.is_spilled(partition_of(h, 0))
                 })
                 .collect()
         } else {
@@ -75,7 +75,7 @@ impl Operator for HashJoinProbe {
             crate::exec::group_table::PARTITIONS,
         ) {
             let (p, rows) = part?;
-            self.shared.defer_probe_rows(p, &rows)?;
+            self.built.defer_probe_rows(p, &rows)?;
         }
         if now.num_rows() == 0 {
             return Ok(SinkStatus::NeedMore);
@@ -85,7 +85,7 @@ impl Operator for HashJoinProbe {
             spec,
             &table,
             &KeyedBatch::of(now, inputs, spec)?,
-            self.shared.chunk_rows,
+            self.built.chunk_rows,
             true,
             &mut vec![],
             emit,

@@ -92,11 +92,6 @@ impl JoinTable {
         self.next.len()
     }
 
-    /// Bytes of table structure (not counting the batches).
-    pub fn size(&self) -> usize {
-        self.index.size() + self.next.capacity() * 4 + self.matched.len() * 8
-    }
-
     /// The (batch, row) of build row `row`.
     #[inline]
     pub fn locate(&self, row: u32) -> (usize, usize) {

@@ -25,26 +25,27 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::build::JoinShared;
+use super::build::BuiltJoin;
 use super::probe::{build_columns, emit_probe_rows, null_columns, output_batch, probe_keyed};
 use super::table::JoinTable;
-use super::{hash_column, JoinSpec, KeyedBatch};
+use super::{hash_column, writer_buffer_bytes, JoinSpec, KeyedBatch};
 use crate::error::{Error, Result};
+use crate::exec::context::{Decision, Holder};
 use crate::exec::group_table::{max_depth, split_by_partition, SUB_RADIX_BITS};
-use crate::exec::pipeline::{BatchIter, SinkStatus, Source, Task};
 use crate::memory::{batch_memory_size, Reservation};
 use crate::spill::SpillFile;
+use crate::stream::{BatchIter, SinkStatus, Source, Task};
 
 /// The source of a join's tail output.
 pub struct JoinTailSource {
-    shared: Arc<JoinShared>,
+    shared: Arc<BuiltJoin>,
     started: AtomicBool,
     tasks: Mutex<VecDeque<BatchIter>>,
     next_index: std::sync::atomic::AtomicU64,
 }
 
 impl JoinTailSource {
-    pub fn new(shared: Arc<JoinShared>) -> Self {
+    pub fn new(shared: Arc<BuiltJoin>) -> Self {
         JoinTailSource {
             shared,
             started: AtomicBool::new(false),
@@ -81,7 +82,7 @@ impl JoinTailSource {
                 }],
                 current: None,
                 queue: VecDeque::new(),
-                reservation: shared.ctx.pool.reservation("HashJoin partition"),
+                reservation: shared.ctx.reservation("HashJoin partition"),
                 failed: false,
             }));
         }
@@ -173,7 +174,7 @@ struct Chunked {
 
 /// Joins spilled partitions one after another (a task's batch iterator).
 struct PartitionJoin {
-    shared: Arc<JoinShared>,
+    shared: Arc<BuiltJoin>,
     work: Vec<Work>,
     current: Option<Probing>,
     queue: VecDeque<RecordBatch>,
@@ -182,10 +183,6 @@ struct PartitionJoin {
 }
 
 impl PartitionJoin {
-    fn cap(&self) -> usize {
-        self.shared.ctx.share / self.shared.ctx.threads.max(1)
-    }
-
     /// Loads as much of a build stream as fits; `None` batch list means it all fit.
     fn load(&mut self, reader: &mut BatchIter) -> Result<(Vec<RecordBatch>, bool)> {
         let mut batches = vec![];
@@ -198,8 +195,13 @@ impl PartitionJoin {
                 .map(|c| c.get_buffer_memory_size())
                 .sum();
             let need = batch_memory_size(&b) + JoinTable::overhead(n, key_bytes);
-            let fits = self.reservation.size() + need <= self.cap()
-                && self.reservation.try_grow(need).is_ok();
+            // A spilled partition is already on disk: forcing another spill would only
+            // recurse, so only the worker's cap and the pool decide.
+            let fits = self.shared.ctx.unforced().reserve_or_spill(
+                &mut self.reservation,
+                need,
+                Holder::Task,
+            ) == Decision::Keep;
             batches.push(b);
             if !fits {
                 return Ok((batches, false));
@@ -267,7 +269,10 @@ impl PartitionJoin {
     fn repartition(&mut self, work: &Work) -> Result<bool> {
         let spec = &self.shared.spec;
         let parts = 1usize << SUB_RADIX_BITS;
+        let ctx = &self.shared.ctx;
         let split = |file: &SpillFile, schema: &SchemaRef| -> Result<Vec<Option<SpillFile>>> {
+            // The sub-partition files' buffers are reserved while they are written.
+            let mut buffers = ctx.reservation("HashJoin partition split");
             let mut writers: Vec<Option<crate::spill::SpillWriter>> =
                 (0..parts).map(|_| None).collect();
             for b in file.read()? {
@@ -276,7 +281,11 @@ impl PartitionJoin {
                 for piece in split_by_partition(&b, &hashes, work.depth + 1, parts) {
                     let (p, rows) = piece?;
                     if writers[p].is_none() {
-                        writers[p] = Some(self.shared.ctx.create_writer(schema)?);
+                        let buffer = writer_buffer_bytes(ctx);
+                        writers[p] = Some(
+                            ctx.spill_writer(schema, &mut buffers, buffer, Holder::Task)?
+                                .0,
+                        );
                     }
                     if let Some(w) = writers[p].as_mut() {
                         w.write(&rows)?;

@@ -2,7 +2,7 @@
 //!
 //! A row's key is the [`arrow::row`] encoding of its ORDER BY values (each with its
 //! own direction and null placement) followed by its place in source order: the
-//! morsel's [`crate::exec::Seq`] (task, batch) and the row's index in the morsel.
+//! morsel's [`crate::stream::Seq`] (task, batch) and the row's index in the morsel.
 //! Comparing two keys is comparing bytes, and because the position makes every key
 //! unique, any sort or merge of keys — stable or not, in whatever order the workers
 //! saw the morsels — yields the one stable order.
@@ -23,11 +23,11 @@ use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 
-use super::SortKey;
 use crate::error::{Error, Result};
-use crate::exec::pipeline::Morsel;
 use crate::expr::eval::evaluate;
+use crate::expr::SortExpr;
 use crate::expr::{types, Expr};
+use crate::stream::Morsel;
 
 /// Name of the trailing key column of buffered and spilled batches.
 pub(super) const KEY_COLUMN: &str = "#sort_key";
@@ -42,7 +42,7 @@ pub(super) struct KeyEncoder {
 }
 
 impl KeyEncoder {
-    pub(super) fn try_new(input_schema: &SchemaRef, keys: &[SortKey]) -> Result<Self> {
+    pub(super) fn try_new(input_schema: &SchemaRef, keys: &[SortExpr]) -> Result<Self> {
         let mut fields = Vec::with_capacity(keys.len() + 3);
         let mut typed = Vec::with_capacity(keys.len());
         for k in keys {

@@ -29,9 +29,9 @@ use arrow::array::{Array, BinaryArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use super::keys::{compare_keys, gather, key_column};
-use super::SortContext;
 use crate::config::SpillCompression;
 use crate::error::Result;
+use crate::exec::context::OperatorContext;
 use crate::memory::{batch_memory_size, Reservation};
 use crate::spill::SpillFile;
 
@@ -60,18 +60,19 @@ impl SortedBuffer {
 
 /// The read and write buffer of each run file: a share of the pool, so that a small
 /// budget still fits `fan_in` open runs, but never beyond what sequential I/O needs.
-pub(super) fn io_buffer(ctx: &SortContext) -> usize {
-    (ctx.pool.limit() / (8 * ctx.fan_in.max(2))).clamp(16 << 10, 1 << 20)
+pub(super) fn io_buffer(ctx: &OperatorContext, fan_in: usize) -> usize {
+    (ctx.pool.limit() / (8 * fan_in.max(2))).clamp(16 << 10, 1 << 20)
 }
 
 /// Bytes the merge of `fan` runs reserves up front (see the module doc).
 pub(super) fn workspace(
-    ctx: &SortContext,
+    ctx: &OperatorContext,
+    fan_in: usize,
     fan: usize,
     max_batch: usize,
     writes_run: bool,
 ) -> usize {
-    let io = io_buffer(ctx);
+    let io = io_buffer(ctx, fan_in);
     let per_run = io + 2 * max_batch;
     let output = max_batch + ctx.chunk_rows * std::mem::size_of::<(usize, usize)>();
     let writer = if writes_run { io + max_batch } else { 0 };
@@ -80,14 +81,15 @@ pub(super) fn workspace(
 
 /// Writes a sorted buffer as a run, `chunk_rows` rows per batch.
 pub(super) fn write_run(
-    ctx: &SortContext,
+    ctx: &OperatorContext,
+    fan_in: usize,
     run_schema: &SchemaRef,
     batches: &[RecordBatch],
     order: &[(u32, u32)],
 ) -> Result<Run> {
     let mut writer =
         ctx.spill
-            .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx))?;
+            .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx, fan_in))?;
     let mut max_batch_bytes = 0;
     let mut indices = Vec::with_capacity(ctx.chunk_rows.min(order.len()));
     for chunk in order.chunks(ctx.chunk_rows) {
@@ -117,7 +119,8 @@ pub(super) struct MergeReport {
 /// while there are more runs than fit at once.
 pub(super) fn merge_runs(
     runs: Vec<Run>,
-    ctx: &SortContext,
+    ctx: &OperatorContext,
+    fan_in: usize,
     run_schema: &SchemaRef,
     out_schema: &SchemaRef,
 ) -> Result<(MergeStream, MergeReport)> {
@@ -129,11 +132,16 @@ pub(super) fn merge_runs(
     loop {
         let n = runs.len();
         let max_batch = runs.iter().map(|r| r.max_batch_bytes).max().unwrap_or(0);
-        let mut reservation = ctx.pool.reservation("ExternalSort(merge)");
-        let mut fan = ctx.fan_in.max(2).min(n);
+        let mut reservation = ctx.reservation("ExternalSort(merge)");
+        let mut fan = fan_in.max(2).min(n);
+        // The merge's workspace is reserved up front for its whole run; a budget too
+        // small for `fan` runs merges fewer at once (more passes).
         loop {
             let writes_run = fan < n;
-            match reservation.try_grow(workspace(ctx, fan, max_batch, writes_run)) {
+            match ctx.reserve(
+                &mut reservation,
+                workspace(ctx, fan_in, fan, max_batch, writes_run),
+            ) {
                 Ok(()) => break,
                 Err(e) if fan <= 2 => return Err(e),
                 Err(_) => fan -= 1,
@@ -143,11 +151,11 @@ pub(super) fn merge_runs(
         report.merges += 1;
         report.widest = report.widest.max(fan);
         if fan >= n {
-            let stream = MergeStream::from_runs(runs.into(), reservation, out_schema, ctx)?;
+            let stream = MergeStream::from_runs(runs.into(), reservation, out_schema, ctx, fan_in)?;
             return Ok((stream, report));
         }
         let group: Vec<Run> = runs.drain(..fan).collect();
-        let merged = merge_to_run(group, reservation, ctx, run_schema)?;
+        let merged = merge_to_run(group, reservation, ctx, fan_in, run_schema)?;
         runs.push_back(merged);
     }
 }
@@ -156,13 +164,14 @@ pub(super) fn merge_runs(
 fn merge_to_run(
     runs: Vec<Run>,
     workspace: Reservation,
-    ctx: &SortContext,
+    ctx: &OperatorContext,
+    fan_in: usize,
     run_schema: &SchemaRef,
 ) -> Result<Run> {
-    let stream = MergeStream::from_runs(runs, workspace, run_schema, ctx)?;
+    let stream = MergeStream::from_runs(runs, workspace, run_schema, ctx, fan_in)?;
     let mut writer =
         ctx.spill
-            .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx))?;
+            .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx, fan_in))?;
     let mut max_batch_bytes = 0;
     for batch in stream {
         let batch = batch?;
@@ -294,7 +303,7 @@ impl MergeStream {
         buffers: Vec<SortedBuffer>,
         workspace: Reservation,
         out_schema: &SchemaRef,
-        ctx: &SortContext,
+        ctx: &OperatorContext,
     ) -> Result<Self> {
         let mut batches = vec![];
         let mut cursors = vec![];
@@ -332,12 +341,14 @@ impl MergeStream {
         runs: Vec<Run>,
         workspace: Reservation,
         out_schema: &SchemaRef,
-        ctx: &SortContext,
+        ctx: &OperatorContext,
+        fan_in: usize,
     ) -> Result<Self> {
         let mut batches = vec![];
         let mut cursors = vec![];
         for run in runs {
-            let mut reader: RunReader = Box::new(run.file.read_with_buffer(io_buffer(ctx))?);
+            let mut reader: RunReader =
+                Box::new(run.file.read_with_buffer(io_buffer(ctx, fan_in))?);
             let mut first = None;
             for b in reader.by_ref() {
                 let b = b?;
@@ -375,7 +386,7 @@ impl MergeStream {
         fixed: usize,
         reservations: Vec<Reservation>,
         out_schema: &SchemaRef,
-        ctx: &SortContext,
+        ctx: &OperatorContext,
     ) -> Self {
         let mut heap: Vec<usize> = (0..cursors.len()).collect();
         for i in (0..heap.len() / 2).rev() {

@@ -24,8 +24,8 @@
 //!
 //! *Memory and spilling.* Each worker buffers its morsels (plus their key column)
 //! and reserves their `batch_memory_size` and 8 bytes per row for the sorted order.
-//! When the reservation cannot grow, or the buffer would pass the worker's share of
-//! the pool (`limit / threads`), the worker sorts the buffer's row positions by key,
+//! When [`OperatorContext::reserve_or_spill`] says spill (the reservation cannot
+//! grow past the worker's part of the budget, `budget / threads`), the worker sorts the buffer's row positions by key,
 //! writes the rows as a run of `chunk_rows`-row batches and frees the reservation. In
 //! `combine` each worker sorts what is left (in parallel). `finalize` merges the
 //! buffers in memory if no run was spilled and the merge's output batch can be
@@ -52,36 +52,13 @@ use arrow::datatypes::SchemaRef;
 
 use self::keys::{sort_order, KeyEncoder};
 use self::merge::{merge_runs, write_run, MergeStream, Run, SortedBuffer};
-use super::pipeline::{BatchIter, LocalSink, Morsel, Sink, SinkStatus, Source, TaskListSource};
+use super::context::{Decision, Holder, OperatorContext};
 use crate::error::{Error, Result};
-use crate::memory::{batch_memory_size, MemoryPool, Reservation};
-use crate::metrics::OperatorMetrics;
-use crate::spill::SpillManager;
+use crate::expr::SortExpr;
+use crate::memory::{batch_memory_size, Reservation};
+use crate::stream::{BatchIter, LocalSink, Morsel, Sink, SinkStatus, Source, TaskListSource};
 
 pub use self::topk::TopKSink;
-
-/// One ORDER BY key.
-#[derive(Debug, Clone)]
-pub struct SortKey {
-    pub expr: crate::expr::Expr,
-    pub descending: bool,
-    pub nulls_first: bool,
-}
-
-/// What a sort or top-k operator needs from the query.
-#[derive(Clone)]
-pub struct SortContext {
-    pub pool: Arc<MemoryPool>,
-    pub spill: Arc<SpillManager>,
-    /// Rows per output batch (and per run batch).
-    pub chunk_rows: usize,
-    pub threads: usize,
-    /// Write a run for every morsel even when memory is left (tests, force_external).
-    pub force_spill: bool,
-    pub metrics: Arc<OperatorMetrics>,
-    /// The most runs merged at once; values below 2 count as 2.
-    pub fan_in: usize,
-}
 
 /// Bytes reserved per buffered row for its place in the sorted order.
 const ORDER_BYTES_PER_ROW: usize = std::mem::size_of::<(u32, u32)>();
@@ -96,26 +73,29 @@ struct Collected {
 /// The external sort's sink; `finalize` gives the sorted output as a source.
 pub struct ExternalSortSink {
     encoder: KeyEncoder,
-    ctx: SortContext,
+    /// Its budget bounds what each worker buffers before writing a run to
+    /// `budget / threads` (DuckDB #8135: one worker cannot starve the others).
+    ctx: OperatorContext,
+    /// The most runs merged at once (at least 2).
+    fan_in: usize,
     collected: Mutex<Collected>,
 }
 
 impl ExternalSortSink {
-    pub fn try_new(input_schema: SchemaRef, keys: Vec<SortKey>, ctx: SortContext) -> Result<Self> {
+    pub fn try_new(
+        input_schema: SchemaRef,
+        keys: Vec<SortExpr>,
+        ctx: OperatorContext,
+        fan_in: usize,
+    ) -> Result<Self> {
         let mut ctx = ctx;
         ctx.chunk_rows = ctx.chunk_rows.max(1);
-        ctx.fan_in = ctx.fan_in.max(2);
         Ok(ExternalSortSink {
             encoder: KeyEncoder::try_new(&input_schema, &keys)?,
             ctx,
+            fan_in: fan_in.max(2),
             collected: Mutex::new(Collected::default()),
         })
-    }
-
-    /// The most one worker buffers before writing a run (DuckDB #8135: size
-    /// per-thread state as limit / threads, so one worker cannot starve the others).
-    fn worker_share(&self) -> usize {
-        self.ctx.pool.per_worker_budget(self.ctx.threads)
     }
 
     fn collected(&self) -> Result<std::sync::MutexGuard<'_, Collected>> {
@@ -126,6 +106,8 @@ impl ExternalSortSink {
 }
 
 impl Sink for ExternalSortSink {
+    type Output = Box<dyn Source>;
+
     fn name(&self) -> String {
         "ExternalSort".into()
     }
@@ -135,7 +117,7 @@ impl Sink for ExternalSortSink {
             sink: self,
             batches: vec![],
             rows: 0,
-            reservation: self.ctx.pool.reservation("ExternalSort(buffer)"),
+            reservation: self.ctx.reservation("ExternalSort(buffer)"),
             runs: vec![],
         }))
     }
@@ -144,16 +126,15 @@ impl Sink for ExternalSortSink {
         let Collected { memory, mut runs } = std::mem::take(&mut *self.collected()?);
         let ctx = &self.ctx;
         let out_schema = self.encoder.input_schema();
-        if runs.is_empty() && !ctx.force_spill {
-            let mut workspace = ctx.pool.reservation("ExternalSort(merge)");
+        if runs.is_empty() {
+            let mut workspace = ctx.reservation("ExternalSort(merge)");
             let chunk = memory
                 .iter()
                 .map(|b| b.chunk_bytes(ctx.chunk_rows))
                 .max()
                 .unwrap_or(0);
             let output = chunk + ctx.chunk_rows * std::mem::size_of::<(usize, usize)>();
-            if workspace.try_grow(output).is_ok() {
-                ctx.metrics.record_reserved(workspace.size());
+            if ctx.reserve_or_spill(&mut workspace, output, Holder::Operator) == Decision::Keep {
                 ctx.metrics.set_note("in memory");
                 let stream = MergeStream::from_memory(memory, workspace, out_schema, ctx)?;
                 return Ok(single_task(out_schema, Box::new(stream)));
@@ -164,16 +145,23 @@ impl Sink for ExternalSortSink {
         for buffer in memory {
             runs.push(write_run(
                 ctx,
+                self.fan_in,
                 self.encoder.run_schema(),
                 &buffer.batches,
                 &buffer.order,
             )?);
         }
         let spilled = runs.len();
-        let (stream, report) = merge_runs(runs, ctx, self.encoder.run_schema(), out_schema)?;
+        let (stream, report) = merge_runs(
+            runs,
+            ctx,
+            self.fan_in,
+            self.encoder.run_schema(),
+            out_schema,
+        )?;
         ctx.metrics.set_note(format!(
             "spilled {spilled} runs, {} merge passes (fan-in {} of {})",
-            report.merges, report.widest, ctx.fan_in
+            report.merges, report.widest, self.fan_in
         ));
         Ok(single_task(out_schema, Box::new(stream)))
     }
@@ -181,10 +169,7 @@ impl Sink for ExternalSortSink {
 
 /// A source of one task, index 0, yielding `batches`.
 fn single_task(schema: &SchemaRef, batches: BatchIter) -> Box<dyn Source> {
-    Box::new(TaskListSource::new(
-        Arc::clone(schema),
-        vec![Box::new(move || Ok(batches))],
-    ))
+    Box::new(TaskListSource::single(Arc::clone(schema), batches))
 }
 
 /// One worker's buffer and the runs it has written.
@@ -205,6 +190,7 @@ impl SortLocal<'_> {
         let order = sort_order(&batches)?;
         let run = write_run(
             &self.sink.ctx,
+            self.sink.fan_in,
             self.sink.encoder.run_schema(),
             &batches,
             &order,
@@ -224,11 +210,8 @@ impl LocalSink for SortLocal<'_> {
         let bytes = batch_memory_size(&batch) + batch.num_rows() * ORDER_BYTES_PER_ROW;
         self.rows += batch.num_rows();
         self.batches.push(batch);
-        let over_share = self.reservation.size() + bytes > self.sink.worker_share();
-        if ctx.force_spill || over_share || self.reservation.try_grow(bytes).is_err() {
+        if ctx.reserve_or_spill(&mut self.reservation, bytes, Holder::Worker) == Decision::Spill {
             self.spill()?;
-        } else {
-            ctx.metrics.record_reserved(self.reservation.size());
         }
         Ok(SinkStatus::NeedMore)
     }
@@ -246,7 +229,7 @@ impl LocalSink for SortLocal<'_> {
             let order = sort_order(&batches)?;
             let reservation = std::mem::replace(
                 &mut self.reservation,
-                self.sink.ctx.pool.reservation("ExternalSort(buffer)"),
+                self.sink.ctx.reservation("ExternalSort(buffer)"),
             );
             Some(SortedBuffer {
                 batches,

@@ -15,8 +15,12 @@ use super::*;
 use crate::config::SpillCompression;
 
 mod topk;
-use crate::exec::pipeline::{run_pipeline, ExecContext, MemorySource};
+use crate::exec::pipeline::{run_pipeline, ExecContext};
 use crate::expr::{col, lit, Expr};
+use crate::memory::{worker_budget, MemoryPool};
+use crate::metrics::OperatorMetrics;
+use crate::spill::SpillManager;
+use crate::stream::MemorySource;
 
 /// (a, b, c, id): id is the row's place in source order.
 type Row = (Option<i64>, Option<String>, Option<f64>, i64);
@@ -118,9 +122,9 @@ fn key_expr(which: usize) -> Expr {
     }
 }
 
-fn sort_keys(keys: &[Key]) -> Vec<SortKey> {
+fn sort_keys(keys: &[Key]) -> Vec<SortExpr> {
     keys.iter()
-        .map(|&(which, descending, nulls_first)| SortKey {
+        .map(|&(which, descending, nulls_first)| SortExpr {
             expr: key_expr(which),
             descending,
             nulls_first,
@@ -184,21 +188,16 @@ impl Env {
         }
     }
 
-    fn ctx(
-        &self,
-        chunk_rows: usize,
-        threads: usize,
-        force_spill: bool,
-        fan_in: usize,
-    ) -> SortContext {
-        SortContext {
+    /// A sort's context: the pool less the scans' set-aside, as the planner gives it.
+    fn ctx(&self, chunk_rows: usize, threads: usize, force_spill: bool) -> OperatorContext {
+        OperatorContext {
             pool: Arc::clone(&self.pool),
             spill: Arc::clone(&self.spill),
             chunk_rows,
             threads,
             force_spill,
             metrics: Arc::clone(&self.metrics),
-            fan_in,
+            budget: worker_budget(self.pool.limit(), threads).saturating_mul(threads),
         }
     }
 
@@ -227,20 +226,15 @@ fn exec(threads: usize) -> ExecContext {
 }
 
 /// Runs `batches` into `sink`, finalizes and drains the output's tasks in order.
-fn run(
-    sink: &dyn Sink,
+fn run<S: Sink<Output = Box<dyn Source>>>(
+    sink: &S,
     batches: Vec<RecordBatch>,
     threads: usize,
     chunk_rows: usize,
 ) -> crate::error::Result<Vec<RecordBatch>> {
     let source = MemorySource::new(schema(), batches);
-    run_pipeline(
-        &exec(threads),
-        &source,
-        &[],
-        sink,
-        &OperatorMetrics::new("src"),
-    )?;
+    let metrics = OperatorMetrics::new("src");
+    run_pipeline(&exec(threads), &source, &[], sink, &metrics, &metrics, 0)?;
     let out = sink.finalize()?;
     assert_eq!(out.schema(), schema());
     let mut batches = vec![];
@@ -342,8 +336,9 @@ fn check_sort(seed: u64, case: &Case) -> String {
         Budget::Unlimited => usize::MAX,
     };
     let env = Env::new(limit);
-    let ctx = env.ctx(case.chunk_rows, case.threads, case.force_spill, case.fan_in);
-    let sink = ExternalSortSink::try_new(schema(), sort_keys(&case.keys), ctx).unwrap();
+    let ctx = env.ctx(case.chunk_rows, case.threads, case.force_spill);
+    let sink =
+        ExternalSortSink::try_new(schema(), sort_keys(&case.keys), ctx, case.fan_in).unwrap();
     let out = run(&sink, batches, case.threads, case.chunk_rows)
         .unwrap_or_else(|e| panic!("seed {seed} {case:?}: {e}"));
     drop(sink);
@@ -469,16 +464,17 @@ fn spill_limit_is_reported_and_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
     let pool = MemoryPool::new(usize::MAX);
     let spill = SpillManager::new(dir.path(), 10_000, SpillCompression::None);
-    let ctx = SortContext {
+    let ctx = OperatorContext {
         pool: Arc::clone(&pool),
         spill: Arc::clone(&spill),
         chunk_rows: 100,
         threads: 2,
         force_spill: true,
         metrics: OperatorMetrics::new("sort"),
-        fan_in: 2,
+        budget: usize::MAX,
     };
-    let sink = ExternalSortSink::try_new(schema(), sort_keys(&[(1, false, false)]), ctx).unwrap();
+    let sink =
+        ExternalSortSink::try_new(schema(), sort_keys(&[(1, false, false)]), ctx, 2).unwrap();
     let mut rng = StdRng::seed_from_u64(17);
     let rows = random_rows(&mut rng, 3000);
     let err = run(&sink, to_batches(&mut rng, &rows, 100), 2, 100).unwrap_err();
@@ -492,13 +488,13 @@ fn spill_limit_is_reported_and_cleaned_up() {
 #[test]
 fn equal_keys_keep_source_order() {
     let env = Env::new(usize::MAX);
-    let ctx = env.ctx(3, 2, true, 2);
-    let keys = vec![SortKey {
+    let ctx = env.ctx(3, 2, true);
+    let keys = vec![SortExpr {
         expr: lit(1i64),
         descending: true,
         nulls_first: false,
     }];
-    let sink = ExternalSortSink::try_new(schema(), keys, ctx).unwrap();
+    let sink = ExternalSortSink::try_new(schema(), keys, ctx, 2).unwrap();
     let mut rng = StdRng::seed_from_u64(3);
     let rows = random_rows(&mut rng, 500);
     let out = run(&sink, to_batches(&mut rng, &rows, 17), 2, 3).unwrap();
@@ -515,8 +511,9 @@ fn equal_keys_keep_source_order() {
 #[test]
 fn merge_workspace_that_does_not_fit_is_resources_exhausted() {
     let env = Env::new(8 << 10);
-    let ctx = env.ctx(100, 1, false, 64);
-    let sink = ExternalSortSink::try_new(schema(), sort_keys(&[(0, false, false)]), ctx).unwrap();
+    let ctx = env.ctx(100, 1, false);
+    let sink =
+        ExternalSortSink::try_new(schema(), sort_keys(&[(0, false, false)]), ctx, 64).unwrap();
     let mut rng = StdRng::seed_from_u64(5);
     let rows = random_rows(&mut rng, 2000);
     let err = run(&sink, to_batches(&mut rng, &rows, 100), 1, 100).unwrap_err();
@@ -528,16 +525,16 @@ fn merge_workspace_that_does_not_fit_is_resources_exhausted() {
 #[test]
 fn unknown_key_column_is_a_plan_error() {
     let env = Env::new(usize::MAX);
-    let keys = vec![SortKey {
+    let keys = vec![SortExpr {
         expr: col("nope"),
         descending: false,
         nulls_first: false,
     }];
-    let err = ExternalSortSink::try_new(schema(), keys.clone(), env.ctx(10, 1, false, 2))
+    let err = ExternalSortSink::try_new(schema(), keys.clone(), env.ctx(10, 1, false), 2)
         .err()
         .unwrap();
     assert!(matches!(err, Error::Plan(_)), "{err}");
-    assert!(TopKSink::try_new(schema(), keys, 3, env.ctx(10, 1, false, 2)).is_err());
+    assert!(TopKSink::try_new(schema(), keys, 3, env.ctx(10, 1, false)).is_err());
 }
 
 /// `compare_keys` orders byte strings exactly as slice comparison does, and

@@ -36,11 +36,13 @@ use arrow::compute::kernels::cmp;
 use arrow::datatypes::SchemaRef;
 
 use super::keys::{compare_keys, key_column, strip_key, KeyEncoder};
-use super::{single_task, SortContext, SortKey};
+use super::single_task;
 use crate::error::{Error, Result};
-use crate::exec::pipeline::{LocalSink, Morsel, Sink, SinkStatus, Source};
-use crate::exec::topk_bound::TopKBound;
+use crate::exec::context::OperatorContext;
+use crate::expr::SortExpr;
 use crate::memory::{batch_memory_size, Reservation};
+use crate::runtime_filter::TopKBound;
+use crate::stream::{LocalSink, Morsel, Sink, SinkStatus, Source};
 
 /// Most pending survivors needed to trigger a compaction (see `compact_at`).
 const COMPACT_MIN_ROWS: usize = 1024;
@@ -81,7 +83,7 @@ impl Best {
 pub struct TopKSink {
     encoder: KeyEncoder,
     k: usize,
-    ctx: SortContext,
+    ctx: OperatorContext,
     best: Mutex<Best>,
     /// Where the k-th value of the first key is published for the scan below.
     bound: Option<Arc<TopKBound>>,
@@ -90,13 +92,13 @@ pub struct TopKSink {
 impl TopKSink {
     pub fn try_new(
         input_schema: SchemaRef,
-        keys: Vec<SortKey>,
+        keys: Vec<SortExpr>,
         k: usize,
-        ctx: SortContext,
+        ctx: OperatorContext,
     ) -> Result<Self> {
         let mut ctx = ctx;
         ctx.chunk_rows = ctx.chunk_rows.max(1);
-        let best = Best::new(ctx.pool.reservation("TopK"));
+        let best = Best::new(ctx.reservation("TopK"));
         Ok(TopKSink {
             encoder: KeyEncoder::try_new(&input_schema, &keys)?,
             k,
@@ -145,8 +147,8 @@ impl TopKSink {
         idx.truncate(self.k);
         idx.sort_unstable_by(by_key);
         let rows = arrow::compute::take_record_batch(&all, &UInt32Array::from(idx))?;
-        best.reservation.try_resize(batch_memory_size(&rows))?;
-        self.ctx.metrics.record_reserved(best.reservation.size());
+        self.ctx
+            .resize(&mut best.reservation, batch_memory_size(&rows))?;
         self.publish(&rows);
         best.rows = Some(rows);
         Ok(())
@@ -168,6 +170,8 @@ impl TopKSink {
 }
 
 impl Sink for TopKSink {
+    type Output = Box<dyn Source>;
+
     fn name(&self) -> String {
         format!("TopK(k={})", self.k)
     }
@@ -175,7 +179,7 @@ impl Sink for TopKSink {
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
         Ok(Box::new(TopKLocal {
             sink: self,
-            best: Best::new(self.ctx.pool.reservation("TopK")),
+            best: Best::new(self.ctx.reservation("TopK")),
         }))
     }
 
@@ -183,8 +187,7 @@ impl Sink for TopKSink {
         let mut shared = self.shared()?;
         self.compact(&mut shared)?;
         let rows = shared.rows.take();
-        let reservation =
-            std::mem::replace(&mut shared.reservation, self.ctx.pool.reservation("TopK"));
+        let reservation = std::mem::replace(&mut shared.reservation, self.ctx.reservation("TopK"));
         drop(shared);
         self.ctx.metrics.set_note(format!("k = {}", self.k));
         let schema = self.encoder.input_schema();
@@ -245,7 +248,8 @@ impl LocalSink for TopKLocal<'_> {
             }
             batch = arrow::compute::filter_record_batch(&batch, &better)?;
         }
-        self.best.reservation.try_grow(batch_memory_size(&batch))?;
+        sink.ctx
+            .reserve(&mut self.best.reservation, batch_memory_size(&batch))?;
         self.best.pending_rows += batch.num_rows();
         self.best.pending.push(batch);
         if self.best.pending_rows >= sink.compact_at() {
@@ -261,10 +265,8 @@ impl LocalSink for TopKLocal<'_> {
             return Ok(());
         };
         let mut shared = sink.shared()?;
-        let reservation = std::mem::replace(
-            &mut self.best.reservation,
-            sink.ctx.pool.reservation("TopK"),
-        );
+        let reservation =
+            std::mem::replace(&mut self.best.reservation, sink.ctx.reservation("TopK"));
         shared.reservation.absorb(reservation);
         shared.pending_rows += rows.num_rows();
         shared.pending.push(rows);

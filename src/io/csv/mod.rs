@@ -194,3 +194,41 @@ pub(crate) fn csv_error(
         message: message.to_string(),
     }
 }
+
+/// Rows of the CSV files of `dataset`, estimated from the mean line length of up to
+/// the first 1 MiB of up to three files (the header counted out); `None` for other
+/// datasets or when nothing could be read. Reads at most 3 MiB.
+pub fn estimate_rows(dataset: &super::Dataset) -> Option<f64> {
+    use std::io::Read;
+    let super::FileFormat::Csv(o) = &dataset.format else {
+        return None;
+    };
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    for f in dataset.files.iter().take(3) {
+        let mut buf = vec![];
+        File::open(&f.path)
+            .ok()?
+            .take(1 << 20)
+            .read_to_end(&mut buf)
+            .ok()?;
+        let full = buf.len() as u64 == f.size;
+        let mut n = memchr::memchr_iter(b'\n', &buf).count() as u64;
+        if full && !buf.is_empty() && buf.last() != Some(&b'\n') {
+            n += 1;
+        }
+        let mut read = buf.len() as u64;
+        if o.has_header && n > 0 {
+            let header = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1) as u64;
+            read -= header;
+            n -= 1;
+        }
+        bytes += read;
+        lines += n;
+    }
+    if lines == 0 || bytes == 0 {
+        return None;
+    }
+    let per_line = bytes as f64 / lines as f64;
+    let total: u64 = dataset.files.iter().map(|f| f.size).sum();
+    Some((total as f64 / per_line).max(1.0))
+}

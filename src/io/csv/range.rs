@@ -87,7 +87,8 @@ impl RangeReader {
         }
         let r = self.scan.file.range(self.chunk)?;
         self.pos = r.start;
-        self.header_pending = self.chunk == 0 && self.scan.dialect.has_header;
+        self.header_pending =
+            self.scan.file.starts_file(self.chunk) && self.scan.dialect.has_header;
         self.decoder = Some(self.scan.decoder(self.header_pending, self.scan.chunk_rows));
         self.range = Some(r);
         Ok(r)

@@ -20,6 +20,13 @@
 //! can cut a later quoted field that contains newlines. Such files read correctly with
 //! `escape` set (one range per file).
 //!
+//! A fragment may read only the records that start in a byte window `[start, end)` of
+//! the file (a plan fragment's slice, see `DataFile::slice`): the chunks then cover the
+//! window, the quotes before it are counted once (a SIMD scan of the prefix) to know
+//! the parity at its start, the first range starts at the first record boundary at or
+//! after `start`, and the last ends at the first one at or after `end`. Windows that
+//! tile a file read every record exactly once.
+//!
 //! Memory: the mapping costs address space, not memory; pages become resident as they
 //! are read and are released by the range reader when its range is done.
 
@@ -55,6 +62,11 @@ pub(crate) struct CsvFile {
     mmap: Mmap,
     /// First byte after a UTF-8 byte order mark.
     data_start: usize,
+    /// The byte window whose records this scan reads (the whole file by default).
+    window_start: usize,
+    window_end: usize,
+    /// Quote characters before `window_start`.
+    prefix_quotes: u64,
     chunk_bytes: usize,
     chunks: usize,
     quote: Option<u8>,
@@ -73,11 +85,13 @@ impl std::fmt::Debug for CsvFile {
 }
 
 impl CsvFile {
-    /// Maps `path` and plans its chunks; `None` for an empty file.
+    /// Maps `path` and plans its chunks over the records starting in `window` (all
+    /// of them for `None`); `None` for an empty file or window.
     pub fn open(
         path: &Path,
         dialect: &Dialect,
         range_bytes: usize,
+        window: Option<(u64, u64)>,
     ) -> Result<Option<Arc<CsvFile>>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -94,10 +108,30 @@ impl CsvFile {
         } else {
             0
         };
-        let body = mmap.len() - data_start;
+        let len = mmap.len();
+        let (window_start, window_end) = match window {
+            None => (data_start, len),
+            Some((s, e)) => {
+                let clamp =
+                    |v: u64| (usize::try_from(v).unwrap_or(usize::MAX)).clamp(data_start, len);
+                (clamp(s), clamp(e))
+            }
+        };
+        if window.is_some() && !dialect.splittable() && window_start > data_start {
+            return Err(Error::NotSupported(format!(
+                "a byte range of {} starting inside the file: its dialect (an escape \
+                 character) cannot be split, read the whole file",
+                path.display()
+            )));
+        }
+        let body = window_end.saturating_sub(window_start);
         if body == 0 {
             return Ok(None);
         }
+        let prefix_quotes = match dialect.quote {
+            Some(q) if window_start > data_start => count_byte(&mmap[data_start..window_start], q),
+            _ => 0,
+        };
         let chunk_bytes = if dialect.splittable() {
             range_bytes.max(1)
         } else {
@@ -108,6 +142,9 @@ impl CsvFile {
             path: path.to_path_buf(),
             mmap,
             data_start,
+            window_start,
+            window_end,
+            prefix_quotes,
             chunk_bytes,
             chunks,
             quote: dialect.quote,
@@ -132,7 +169,12 @@ impl CsvFile {
     }
 
     fn chunk_start(&self, j: usize) -> usize {
-        (self.data_start + j * self.chunk_bytes).min(self.mmap.len())
+        (self.window_start + j * self.chunk_bytes).min(self.window_end)
+    }
+
+    /// Whether range `j` starts at the file's first record (where a header is).
+    pub fn starts_file(&self, j: usize) -> bool {
+        j == 0 && self.window_start == self.data_start
     }
 
     /// Counts chunk `j` and publishes the counts. Call exactly once per chunk, before
@@ -166,7 +208,9 @@ impl CsvFile {
             while slots.iter().take(j + 1).any(Option::is_none) {
                 slots = self.published.wait(slots).map_err(|_| poisoned())?;
             }
-            let mut before = Counts::default();
+            let mut before = Counts {
+                quotes: self.prefix_quotes,
+            };
             for c in slots.iter().take(j).flatten() {
                 before.quotes += c.quotes;
             }
@@ -174,12 +218,12 @@ impl CsvFile {
             (before, own)
         };
         let chunk_start = self.chunk_start(j);
-        let start = if j == 0 {
+        let start = if self.starts_file(j) {
             self.data_start
         } else {
             self.boundary(chunk_start, before.quotes)
         };
-        let end = if j + 1 >= self.chunks {
+        let end = if j + 1 >= self.chunks && self.window_end >= self.mmap.len() {
             self.mmap.len()
         } else {
             self.boundary(self.chunk_start(j + 1), before.quotes + own.quotes)

@@ -8,13 +8,13 @@
 //!   `next()`, and each `next()` decodes one batch of `chunk_rows` rows of the
 //!   projected root columns only.
 //!
-//! * Under a top-k with a known bound (`crate::exec::topk_bound`), a row group
+//! * Under a top-k with a known bound (`crate::runtime_filter::topk_bound`), a row group
 //!   whose statistics cannot beat it is skipped; one that stays has its key column
 //!   decoded first, and the other columns only for the rows that may still make the
 //!   top k (a `RowSelection`), or not at all when none may.
 //!
 //! * Under a join whose finished build holds few keys and that drops unmatched probe rows
-//!   (`crate::exec::join::key_filter`), a row group whose key statistics hold none of
+//!   (`crate::runtime_filter::join_keys`), a row group whose key statistics hold none of
 //!   them is skipped, and in the others only rows whose key is among them are decoded
 //!   beyond the key column.
 //!
@@ -36,9 +36,9 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
-use crate::exec::join::key_filter::JoinKeyFilter;
-use crate::exec::topk_bound::TopKBound;
 use crate::io::scan::ScanReservation;
+use crate::runtime_filter::JoinKeyFilter;
+use crate::runtime_filter::TopKBound;
 
 /// Reads and parses the footer of `path`.
 ///

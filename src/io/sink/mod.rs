@@ -48,7 +48,7 @@ mod tests;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -59,10 +59,10 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
-use crate::exec::pipeline::{LocalSink, MemorySource, Morsel, Seq, Sink, SinkStatus, Source};
 use crate::io::options::{CsvSinkOptions, ParquetCompression, ParquetSinkOptions};
 use crate::memory::{MemoryPool, Reservation};
 use crate::metrics::OperatorMetrics;
+use crate::stream::{LocalSink, Morsel, Seq, Sink, SinkStatus};
 
 use output::Output;
 use partition::Partitioner;
@@ -83,6 +83,57 @@ pub fn parquet_sink(
     pool: Arc<MemoryPool>,
     metrics: Arc<OperatorMetrics>,
 ) -> Result<Arc<FileSink>> {
+    FileSink::try_new(
+        path.into(),
+        schema,
+        parquet_format(&options)?,
+        &options.partition_by,
+        pool,
+        metrics,
+    )
+}
+
+/// A streaming CSV sink: `path` is the output file, or with `partition_by` the
+/// output directory. See the module docs for order, memory and atomicity.
+pub fn csv_sink(
+    path: impl Into<PathBuf>,
+    schema: SchemaRef,
+    options: CsvSinkOptions,
+    pool: Arc<MemoryPool>,
+    metrics: Arc<OperatorMetrics>,
+) -> Result<Arc<FileSink>> {
+    FileSink::try_new(
+        path.into(),
+        schema,
+        csv_format(&options),
+        &options.partition_by,
+        pool,
+        metrics,
+    )
+}
+
+/// Checks a Parquet output of `schema` to `path` without creating anything: the
+/// options, the partition columns and the destination (what [`parquet_sink`] would
+/// refuse). The physical planner calls it, so a bad output fails before any work.
+pub fn validate_parquet(
+    path: &Path,
+    schema: &SchemaRef,
+    options: &ParquetSinkOptions,
+) -> Result<()> {
+    validate(
+        path,
+        schema,
+        &parquet_format(options)?,
+        &options.partition_by,
+    )
+}
+
+/// [`validate_parquet`] for a CSV output.
+pub fn validate_csv(path: &Path, schema: &SchemaRef, options: &CsvSinkOptions) -> Result<()> {
+    validate(path, schema, &csv_format(options), &options.partition_by)
+}
+
+fn parquet_format(options: &ParquetSinkOptions) -> Result<Format> {
     if options.row_group_rows == 0 {
         return Err(Error::Config("row_group_rows must be at least 1".into()));
     }
@@ -99,37 +150,29 @@ pub fn parquet_sink(
         .set_compression(compression)
         .set_max_row_group_row_count(Some(options.row_group_rows))
         .build();
-    FileSink::try_new(
-        path.into(),
-        schema,
-        Format::Parquet(Box::new(props)),
-        &options.partition_by,
-        pool,
-        metrics,
-    )
+    Ok(Format::Parquet(Box::new(props)))
 }
 
-/// A streaming CSV sink: `path` is the output file, or with `partition_by` the
-/// output directory. See the module docs for order, memory and atomicity.
-pub fn csv_sink(
-    path: impl Into<PathBuf>,
-    schema: SchemaRef,
-    options: CsvSinkOptions,
-    pool: Arc<MemoryPool>,
-    metrics: Arc<OperatorMetrics>,
-) -> Result<Arc<FileSink>> {
-    let format = Format::Csv {
+fn csv_format(options: &CsvSinkOptions) -> Format {
+    Format::Csv {
         header: options.has_header,
         delimiter: options.delimiter,
+    }
+}
+
+fn validate(
+    dest: &Path,
+    schema: &SchemaRef,
+    format: &Format,
+    partition_by: &[String],
+) -> Result<()> {
+    let partitioner = if partition_by.is_empty() {
+        None
+    } else {
+        Some(Partitioner::try_new(schema, partition_by)?)
     };
-    FileSink::try_new(
-        path.into(),
-        schema,
-        format,
-        &options.partition_by,
-        pool,
-        metrics,
-    )
+    format.check_schema(partitioner.as_ref().map_or(schema, |p| p.file_schema()))?;
+    output::check_destination(dest, partitioner.is_some())
 }
 
 /// An atomic file sink (Parquet or CSV, single file or hive partitions).
@@ -264,6 +307,8 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
+    type Output = ();
+
     fn name(&self) -> String {
         self.shared.name.clone()
     }
@@ -281,7 +326,7 @@ impl Sink for FileSink {
 
     /// Writes what is still buffered, closes the files and renames them to their
     /// final names; returns an empty source of the input schema.
-    fn finalize(&self) -> Result<Box<dyn Source>> {
+    fn finalize(&self) -> Result<()> {
         let files = self.shared.with_state(|sh, st| {
             st.workers.iter_mut().for_each(|w| *w = WorkerPos::Done);
             sh.drain(st)?;
@@ -308,10 +353,7 @@ impl Sink for FileSink {
         if let Ok(mut f) = self.shared.files.lock() {
             *f = files;
         }
-        Ok(Box::new(MemorySource::new(
-            Arc::clone(&self.shared.schema),
-            Vec::new(),
-        )))
+        Ok(())
     }
 }
 

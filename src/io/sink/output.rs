@@ -25,17 +25,45 @@ pub(super) enum Output {
     },
 }
 
+/// Whether `dest` can take an output: a single file's path must not be a directory,
+/// a partitioned output's directory must be new or empty, and the parent directory
+/// must exist (the temporary output is made beside the destination).
+pub(super) fn check_destination(dest: &Path, partitioned: bool) -> Result<()> {
+    let fail = |kind: std::io::ErrorKind, message: &str| {
+        Err(Error::io(
+            dest,
+            std::io::Error::new(kind, message.to_string()),
+        ))
+    };
+    if partitioned {
+        if dest.exists() && !writer::is_empty_dir(dest).map_err(|e| Error::io(dest, e))? {
+            return fail(
+                std::io::ErrorKind::AlreadyExists,
+                "partitioned output needs a new or empty directory",
+            );
+        }
+    } else if dest.is_dir() {
+        return fail(
+            std::io::ErrorKind::IsADirectory,
+            "output file path is a directory",
+        );
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return fail(
+            std::io::ErrorKind::NotFound,
+            "the output's parent directory does not exist",
+        );
+    }
+    Ok(())
+}
+
 impl Output {
     pub(super) fn create_file(dest: &Path, format: &Format, schema: &SchemaRef) -> Result<Output> {
-        if dest.is_dir() {
-            return Err(Error::io(
-                dest,
-                std::io::Error::new(
-                    std::io::ErrorKind::IsADirectory,
-                    "output file path is a directory",
-                ),
-            ));
-        }
+        check_destination(dest, false)?;
         let (temp, file) = TempGuard::create_file(dest)?;
         let writer = FileWriter::create(format, file, schema, dest.to_path_buf())?;
         Ok(Output::File {
@@ -46,15 +74,7 @@ impl Output {
     }
 
     pub(super) fn create_dir(dest: &Path, file_schema: &SchemaRef) -> Result<Output> {
-        if dest.exists() && !writer::is_empty_dir(dest).map_err(|e| Error::io(dest, e))? {
-            return Err(Error::io(
-                dest,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "partitioned output needs a new or empty directory",
-                ),
-            ));
-        }
+        check_destination(dest, true)?;
         let temp = TempGuard::create_dir(dest)?;
         let files = PartitionFiles::new(temp.path(), dest, Arc::clone(file_schema));
         Ok(Output::Partitioned {

@@ -227,9 +227,7 @@ fn memory_is_reserved_while_ranges_are_read() {
     let req = request(None, vec![], 8);
     let pool = Arc::clone(&req.pool);
     let source = scan_source_with(&ds, req, 64).unwrap();
-    let task = crate::exec::pipeline::Source::next_task(&source)
-        .unwrap()
-        .unwrap();
+    let task = crate::stream::Source::next_task(&source).unwrap().unwrap();
     assert_eq!(pool.used(), 64);
     drop(task);
     assert_eq!(pool.used(), 0);

@@ -14,10 +14,10 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use super::scan::{scan_source_with, ScanRequest, ScanSource};
 use super::Dataset;
 use crate::error::Result;
-use crate::exec::pipeline::Source;
 use crate::expr::Expr;
 use crate::memory::MemoryPool;
 use crate::metrics::OperatorMetrics;
+use crate::stream::Source;
 
 /// Writes `content` to `dir/rel`, creating directories.
 pub(super) fn write(dir: &Path, rel: &str, content: &str) {

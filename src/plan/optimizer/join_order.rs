@@ -20,11 +20,11 @@
 //! than `orders`, but joining it there multiplies the stream; its key edge to
 //! `orders` is taken once `orders` is in.
 //!
-//! Row counts and distinct counts come from a [`JoinStats`]. [`DefaultStats`] knows
-//! only [`estimate::rows`] and assumes every column is key-like (`ndv = rows`); it
-//! reads no data and is what [`super::optimize`] uses. The session's sampling
-//! implementation (`exec::sample::SampledStats`) runs a small query per (leaf,
-//! equality column) instead; see there for what is read. Each leaf's row count and
+//! Row counts and distinct counts come from a [`Statistics`]. [`DefaultStats`] knows
+//! only [`estimate::rows`](crate::plan::estimate::rows) and assumes every column is
+//! key-like (`ndv = rows`); it reads no data and is what [`super::optimize`] uses. The
+//! session's sampling implementation ([`SampledStats`](crate::plan::sampled_stats))
+//! runs a small query per (leaf, equality column) instead; see there for what is read. Each leaf's row count and
 //! each join column's NDV are asked for once per region.
 //!
 //! Before the greedy pass, *satellites* fold into their partner: a leaf linked only
@@ -46,28 +46,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
-use crate::plan::{estimate, BuildSide, JoinType, LogicalPlan};
-
-/// What join ordering needs to know about a region's leaves.
-pub trait JoinStats {
-    /// Estimated rows of `leaf` (at least 1).
-    fn rows(&self, leaf: &LogicalPlan) -> f64;
-    /// Estimated distinct values of `column` (an output column of `leaf`; at least 1).
-    fn ndv(&self, leaf: &LogicalPlan, column: &str) -> f64;
-}
-
-/// Plan-only statistics: [`estimate::rows`], and every column key-like.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultStats;
-
-impl JoinStats for DefaultStats {
-    fn rows(&self, leaf: &LogicalPlan) -> f64 {
-        estimate::rows(leaf)
-    }
-    fn ndv(&self, leaf: &LogicalPlan, _column: &str) -> f64 {
-        estimate::rows(leaf)
-    }
-}
+use crate::plan::stats::{DefaultStats, Statistics};
+use crate::plan::{BuildSide, JoinType, LogicalPlan};
 
 /// Reorders every inner-join region of `plan` using [`DefaultStats`].
 pub fn reorder(plan: &LogicalPlan) -> Result<LogicalPlan> {
@@ -75,7 +55,7 @@ pub fn reorder(plan: &LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// Reorders every inner-join region of `plan`, estimating with `stats`.
-pub fn reorder_with(plan: &LogicalPlan, stats: &dyn JoinStats) -> Result<LogicalPlan> {
+pub fn reorder_with(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<LogicalPlan> {
     if is_region(plan) {
         let mut leaves = vec![];
         let mut preds = vec![];
@@ -112,7 +92,7 @@ fn is_region(plan: &LogicalPlan) -> bool {
 
 fn flatten(
     plan: &LogicalPlan,
-    stats: &dyn JoinStats,
+    stats: &dyn Statistics,
     leaves: &mut Vec<LogicalPlan>,
     preds: &mut Vec<Expr>,
 ) -> Result<()> {
@@ -340,7 +320,7 @@ fn greedy_order(
 
 fn rebuild(
     original: &LogicalPlan,
-    stats: &dyn JoinStats,
+    stats: &dyn Statistics,
     leaves: Vec<LogicalPlan>,
     preds: Vec<Expr>,
 ) -> Result<LogicalPlan> {

@@ -8,7 +8,7 @@
 //! 4. [`join_order`]: rebuilds regions of inner joins left-deep, the input with the
 //!    most rows as the probe stream, then greedily the connected input with the
 //!    smallest estimated join output (row counts and distinct counts from a
-//!    [`join_order::JoinStats`]); then predicate pushdown again, which turns the
+//!    [`Statistics`]); then predicate pushdown again, which turns the
 //!    region's equalities into join keys.
 //! 5. [`key_set_pushdown`]: an aggregate joined on its grouping key (a decorrelated
 //!    scalar subquery) first semi-joins its input with the filtered keys the other
@@ -16,7 +16,10 @@
 //! 6. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
 //! 7. [`projection_pushdown`]: scans read only the columns the query uses.
+//! 8. [`annotate`]: records measured scan rows and aggregate groups in the plan, for
+//!    the physical plan's estimates (no decision depends on them).
 
+pub mod annotate;
 pub mod constant_folding;
 pub mod join_order;
 pub mod key_set_pushdown;
@@ -30,7 +33,7 @@ use std::sync::Arc;
 use super::LogicalPlan;
 use crate::error::Result;
 
-pub use join_order::{DefaultStats, JoinStats};
+pub use super::stats::{DefaultStats, Statistics};
 
 /// Runs every rule once, in order, ordering joins with [`DefaultStats`] (reads no
 /// data).
@@ -40,7 +43,7 @@ pub fn optimize(plan: &LogicalPlan) -> Result<LogicalPlan> {
 
 /// Runs every rule once, in order, ordering joins with `stats` (which may sample
 /// the join inputs; the leaves it is asked about are already filtered).
-pub fn optimize_with(plan: &LogicalPlan, stats: &dyn JoinStats) -> Result<LogicalPlan> {
+pub fn optimize_with(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_plan(plan)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
     let plan = semi_join_pushdown::push_down(&plan)?;
@@ -49,5 +52,5 @@ pub fn optimize_with(plan: &LogicalPlan, stats: &dyn JoinStats) -> Result<Logica
     let plan = key_set_pushdown::push_down(&plan)?;
     let plan = limit_pushdown::push_down(&plan, None)?;
     let plan = projection_pushdown::prune(&plan, None)?;
-    Ok(plan)
+    annotate::annotate(&plan, stats)
 }

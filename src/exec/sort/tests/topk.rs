@@ -16,7 +16,7 @@ fn check_topk(seed: u64, rows_n: usize, k: usize, keys: &[Key], chunk_rows: usiz
         schema(),
         sort_keys(keys),
         k,
-        env.ctx(chunk_rows, threads, true, 2),
+        env.ctx(chunk_rows, threads, true),
     )
     .unwrap();
     let out = run(&sink, batches, threads, chunk_rows).unwrap();

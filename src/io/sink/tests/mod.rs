@@ -17,7 +17,6 @@ use parquet::basic::Compression;
 
 use super::writer::{FileWriter, Format, Payload};
 use super::*;
-use crate::exec::pipeline::{run_pipeline, ExecContext, MemorySource};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -264,37 +263,6 @@ fn csv_two_threads_round_trip() {
     let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
     assert_eq!(concat_batches(&schema(), &batches).unwrap(), expected);
     assert_eq!(tree(dir.path()), vec!["out.csv"]);
-}
-
-#[test]
-fn pipeline_run_writes_every_row() {
-    let (dir, pool, metrics) = setup();
-    let out = dir.path().join("out.parquet");
-    let sink = parquet_sink(&out, schema(), ParquetSinkOptions::default(), pool, metrics).unwrap();
-    let batches: Vec<RecordBatch> = (0..40).map(|i| batch(i * 25, 25)).collect();
-    let expected = concat_batches(&schema(), &batches).unwrap();
-    let source = MemorySource::new(schema(), batches);
-    let ctx = ExecContext {
-        pool: Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap(),
-        ),
-        threads: 2,
-        cancel: Default::default(),
-        rows_scanned: Default::default(),
-    };
-    run_pipeline(
-        &ctx,
-        &source,
-        &[],
-        sink.as_ref(),
-        &OperatorMetrics::new("src"),
-    )
-    .unwrap();
-    sink.finalize().unwrap();
-    assert_eq!(read_parquet(&out), expected);
 }
 
 #[test]

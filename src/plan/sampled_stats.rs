@@ -1,5 +1,7 @@
-//! Sampled join statistics: the [`JoinStats`] that `LazyFrame` gives the join-order
-//! optimizer when it runs a query (and for `explain`, so it shows the order that runs).
+//! Sampled statistics: the [`Statistics`] that `LazyFrame` gives the optimizer when it
+//! runs a query (and for `explain`, so it shows the plan that runs). The samples run
+//! as small queries of their own (planned with [`plan_physical`] and run by the
+//! executor) on the session's [`Runtime`]; nothing here calls back into the session.
 //!
 //! Row counts start from the plan-only estimates ([`estimate::rows`]: exact Parquet
 //! footer counts, else bytes over row width). A filtered scan (possibly under renaming
@@ -28,6 +30,16 @@
 //! once per (leaf, join column) and region, so a query samples at most one small scan
 //! per equality-join column; the samples use their own query context and do not count
 //! towards the session's scanned rows.
+//!
+//! For the physical plan's estimates (the optimizer's last rule), two more
+//! measurements:
+//!
+//! - the rows of a CSV scan: its bytes over the mean line length of the first MiB of
+//!   its first files, times the pass rate of its filters on the sample;
+//! - the groups of an aggregate over a sampleable input: the key columns of the first
+//!   [`SAMPLE_ROWS`] rows, encoded together; with `d` distinct keys, `f1` seen once
+//!   and `f2` seen twice, Chao1's estimate `d + f1² / (2·f2)` (exact when the sample
+//!   read the whole input), at most the input's rows; and the mean encoded key bytes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
@@ -39,28 +51,48 @@ use arrow::row::{RowConverter, SortField};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 
 use crate::error::Result;
-use crate::exec::planner::collect;
+use crate::exec::executor::{execute_collect, Runtime};
 use crate::expr::eval::evaluate_predicate;
 use crate::expr::{col, Expr};
-use crate::plan::optimizer::{limit_pushdown, projection_pushdown, DefaultStats, JoinStats};
-use crate::plan::{estimate, projected_column, LogicalPlan, ScanNode};
-use crate::session::Session;
+use crate::io::FileFormat;
+use crate::plan::optimizer::{limit_pushdown, projection_pushdown};
+use crate::plan::physical_planner::plan_physical;
+use crate::plan::stats::{DefaultStats, Statistics};
+use crate::plan::{estimate, projected_column, GroupEstimate, LogicalPlan, ScanNode};
 
 /// Rows read per sample.
 pub const SAMPLE_ROWS: usize = 16384;
 
-/// [`JoinStats`] that samples join columns by running small queries in `session`.
+/// [`Statistics`] that samples by running small queries on `runtime`.
 pub struct SampledStats<'a> {
-    session: &'a Session,
-    /// Measured row counts of filtered scans, by [`scan_key`].
-    filtered_rows: Mutex<HashMap<String, f64>>,
+    runtime: &'a Runtime,
+    /// Measured selectivities of filtered scans, by [`scan_key`].
+    filtered: Mutex<HashMap<String, Option<Selectivity>>>,
+}
+
+/// What a sample says of a scan's filters.
+#[derive(Debug, Clone, Copy)]
+enum Selectivity {
+    /// The sample read the whole input: this many rows pass.
+    Exact(f64),
+    /// This share of the rows read passed.
+    Rate(f64),
+}
+
+impl Selectivity {
+    fn apply(self, unfiltered: f64) -> f64 {
+        match self {
+            Selectivity::Exact(r) => r,
+            Selectivity::Rate(p) => (unfiltered * p).max(1.0),
+        }
+    }
 }
 
 impl<'a> SampledStats<'a> {
-    pub fn new(session: &'a Session) -> Self {
+    pub fn new(runtime: &'a Runtime) -> Self {
         SampledStats {
-            session,
-            filtered_rows: Mutex::new(HashMap::new()),
+            runtime,
+            filtered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -69,23 +101,26 @@ impl<'a> SampledStats<'a> {
         let plan = LogicalPlan::limit(Arc::new(plan), 0, SAMPLE_ROWS);
         let plan = limit_pushdown::push_down(&plan, None)?;
         let plan = projection_pushdown::prune(&plan, None)?;
-        let mut ctx = self.session.query_context();
+        // A sample is not the user's query: it reads in morsels of at least 8192 rows
+        // and is never forced to spill, whatever the session's testing knobs say.
+        let mut config = self.runtime.config.clone();
+        config.chunk_rows = config.chunk_rows.max(8192);
+        let physical = plan_physical(&plan, &config)?;
+        let mut ctx = self.runtime.query_context();
+        ctx.force_spill = false;
         ctx.exec.rows_scanned = Arc::new(AtomicU64::new(0));
-        let batches = collect(&plan, &ctx)?;
+        let batches = execute_collect(&physical, &ctx)?;
         Ok((plan, batches))
     }
 
-    /// Rows of `scan` after its filters, from their pass rate on the first rows of
-    /// the unfiltered scan; `None` when nothing could be read.
-    fn measure_filtered_rows(&self, scan: &ScanNode) -> Result<Option<f64>> {
+    /// The pass rate of `scan`'s filters on the first rows of the unfiltered scan:
+    /// `Exact(rows)` when the sample read the whole input, `None` when nothing could
+    /// be read.
+    fn measure_selectivity(&self, scan: &ScanNode) -> Result<Option<Selectivity>> {
         let Some(predicate) = Expr::conjunction(scan.filters.clone()) else {
             return Ok(None);
         };
-        let mut bare = scan.clone();
-        bare.filters.clear();
-        bare.limit = None;
-        let bare = LogicalPlan::Scan(bare);
-        let total = estimate::rows(&bare);
+        let bare = LogicalPlan::Scan(unfiltered(scan));
         let columns = predicate.column_refs().into_iter().map(col).collect();
         let (_, batches) = self.run(LogicalPlan::try_project(Arc::new(bare), columns)?)?;
         let (mut read, mut passed) = (0usize, 0usize);
@@ -95,9 +130,22 @@ impl<'a> SampledStats<'a> {
         }
         Ok(match read {
             0 => None,
-            n if n < SAMPLE_ROWS => Some(passed.max(1) as f64),
-            n => Some((total * passed as f64 / n as f64).max(1.0)),
+            n if n < SAMPLE_ROWS => Some(Selectivity::Exact(passed.max(1) as f64)),
+            n => Some(Selectivity::Rate(passed as f64 / n as f64)),
         })
+    }
+
+    /// The cached (or measured) selectivity of a filtered scan.
+    fn selectivity(&self, scan: &ScanNode) -> Option<Selectivity> {
+        let key = scan_key(scan);
+        if let Some(r) = self.filtered.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return r;
+        }
+        let measured = self.measure_selectivity(scan).ok().flatten();
+        if let Ok(mut m) = self.filtered.lock() {
+            m.insert(key, measured);
+        }
+        measured
     }
 
     /// `(n, d)`: rows read and distinct values among them.
@@ -187,29 +235,112 @@ fn integer_range(scan: &ScanNode, column: &str) -> Option<f64> {
     (lo <= hi).then_some((hi as f64 - lo as f64) + 1.0)
 }
 
-impl JoinStats for SampledStats<'_> {
+/// `scan` without its filters, limit, projection and measured rows.
+fn unfiltered(scan: &ScanNode) -> ScanNode {
+    let mut bare = scan.clone();
+    bare.filters.clear();
+    bare.limit = None;
+    bare.estimated_rows = None;
+    bare.projection = None;
+    bare.schema = Arc::clone(&bare.dataset.schema);
+    bare
+}
+
+/// Rows of an unfiltered scan: Parquet footers (exact) or the CSV line estimate.
+fn unfiltered_rows(scan: &LogicalPlan) -> f64 {
+    match scan {
+        LogicalPlan::Scan(s) if matches!(s.dataset.format, FileFormat::Csv(_)) => {
+            crate::io::csv::estimate_rows(&s.dataset).unwrap_or_else(|| estimate::rows(scan))
+        }
+        _ => estimate::rows(scan),
+    }
+}
+
+impl SampledStats<'_> {
+    /// Distinct key combinations among the first rows of `input`, with Chao1's
+    /// estimate of the whole; see the module doc.
+    fn measure_groups(&self, input: &LogicalPlan, keys: &[Expr]) -> Result<Option<GroupEstimate>> {
+        let exprs: Vec<Expr> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| k.clone().alias(format!("#k{i}")))
+            .collect();
+        let plan = LogicalPlan::try_project(Arc::new(input.clone()), exprs)?;
+        let (plan, batches) = self.run(plan)?;
+        let fields = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(fields)?;
+        let mut counts: HashMap<Vec<u8>, u32> = HashMap::new();
+        let (mut n, mut key_bytes) = (0usize, 0usize);
+        for b in &batches {
+            n += b.num_rows();
+            let rows = converter.convert_columns(b.columns())?;
+            for r in rows.iter() {
+                key_bytes += r.as_ref().len();
+                *counts.entry(r.as_ref().to_vec()).or_insert(0) += 1;
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let d = counts.len() as f64;
+        let groups = if n < SAMPLE_ROWS {
+            d
+        } else {
+            let f1 = counts.values().filter(|&&c| c == 1).count() as f64;
+            let f2 = counts.values().filter(|&&c| c == 2).count() as f64;
+            let chao1 = if f2 > 0.0 {
+                d + f1 * f1 / (2.0 * f2)
+            } else {
+                d + f1 * (f1 - 1.0) / 2.0
+            };
+            chao1.min(self.rows(input)).max(d)
+        };
+        Ok(Some(GroupEstimate {
+            groups: groups.max(1.0),
+            key_bytes: key_bytes as f64 / n as f64,
+        }))
+    }
+}
+
+impl Statistics for SampledStats<'_> {
+    fn groups(&self, input: &LogicalPlan, keys: &[Expr]) -> Option<GroupEstimate> {
+        if !sampleable(input) {
+            return None;
+        }
+        self.measure_groups(input, keys).ok().flatten()
+    }
+
+    fn scan_rows(&self, scan: &LogicalPlan) -> Option<f64> {
+        let LogicalPlan::Scan(s) = scan else {
+            return None;
+        };
+        let mut rows = unfiltered_rows(&LogicalPlan::Scan(unfiltered(s)));
+        if !s.filters.is_empty() {
+            rows = match self.selectivity(s) {
+                Some(sel) => sel.apply(rows),
+                None => estimate::rows(scan),
+            };
+        }
+        if let Some(l) = s.limit {
+            rows = rows.min(l as f64);
+        }
+        Some(rows.max(1.0))
+    }
+
     fn rows(&self, leaf: &LogicalPlan) -> f64 {
         let base = estimate::rows(leaf);
         let Some(scan) = scan_under_projections(leaf).filter(|s| !s.filters.is_empty()) else {
             return base;
         };
-        let key = scan_key(scan);
-        if let Some(r) = self
-            .filtered_rows
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).copied())
-        {
-            return r;
+        match self.selectivity(scan) {
+            Some(sel) => sel.apply(estimate::rows(&LogicalPlan::Scan(unfiltered(scan)))),
+            None => base,
         }
-        let rows = match self.measure_filtered_rows(scan) {
-            Ok(Some(r)) => r,
-            _ => base,
-        };
-        if let Ok(mut m) = self.filtered_rows.lock() {
-            m.insert(key, rows);
-        }
-        rows
     }
 
     fn ndv(&self, leaf: &LogicalPlan, column: &str) -> f64 {
@@ -235,6 +366,7 @@ mod tests {
     use super::*;
     use crate::expr::lit;
     use crate::io::ParquetOptions;
+    use crate::session::Session;
     use arrow::array::Int64Array;
     use arrow::datatypes::{Field, Schema};
     use parquet::arrow::ArrowWriter;
@@ -274,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_table(dir.path());
         let session = Session::builder().threads(1).build().unwrap();
-        let stats = SampledStats::new(&session);
+        let stats = SampledStats::new(session.runtime());
         let frame = session
             .scan_parquet(&path, ParquetOptions::default())
             .unwrap();
@@ -297,8 +429,17 @@ mod tests {
             .unwrap();
         let rows = stats.rows(&filtered);
         assert!((2000.0..3000.0).contains(&rows), "rows(f = 3) = {rows}");
+        // The optimizer's last rule recorded the measured rows in the plan.
+        let annotated = estimate::rows(&filtered);
         assert!(
-            estimate::rows(&filtered) > 20_000.0,
+            (2000.0..3000.0).contains(&annotated),
+            "annotated {annotated}"
+        );
+        let plan_only =
+            crate::plan::optimizer::optimize(frame.filter(col("f").eq(lit(3i64))).unwrap().plan())
+                .unwrap();
+        assert!(
+            estimate::rows(&plan_only) > 20_000.0,
             "the plan-only guess is half"
         );
     }

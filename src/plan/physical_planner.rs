@@ -1,0 +1,666 @@
+//! The physical planner: an optimized [`LogicalPlan`] and the session's settings in,
+//! a [`PhysicalPlan`] out. It reads no data and runs nothing; every construction
+//! error (an unsupported key type, a bad output path or codec) surfaces here, before
+//! any work starts.
+//!
+//! ```text
+//!  Scan/Values ─▶ new pipeline source       Filter/Project ─▶ appended to every open pipeline
+//!  Aggregate, Sort, TopK, Limit ─▶ close the open pipelines into the breaker's sink;
+//!                                  its output is the source of one new open pipeline
+//!  Join ─▶ build side's pipelines close into the join (build); the probe side's open
+//!          pipelines get the join as an operator (probe), plus one open pipeline whose
+//!          source is the join (tail: unmatched build rows, spilled partitions)
+//!  Union ─▶ the inputs' open pipelines, one after another, into the same sink
+//!  an Aggregate subtree seen twice ─▶ runs once into a Materialize sink; every
+//!          occurrence is a pipeline reading it
+//! ```
+//!
+//! Pipelines are emitted in the order the old recursive executor ran them, which is
+//! an order in which everything a pipeline reads is finished before it starts.
+//!
+//! **Memory budgets.** A join's build side stays resident while its probe side runs,
+//! so a join's build gets at most half of the budget of its subtree, and the probe
+//! subtree keeps the rest less what the build is expected to hold (three times its
+//! estimated bytes, at least 1 MiB), so a chain of small dimension builds does not
+//! halve the budget at every level. Aggregates, sorts and shared results get the
+//! pool's limit; the workers of their sinks leave the scans feeding them a set-aside
+//! ([`worker_budget`](crate::memory::worker_budget)). The pool stays the hard limit for
+//! all of them.
+//!
+//! **Runtime filters** are wired here as links: a top-k whose first key is a column of
+//! a Parquet scan reaching it through filters and projections publishes its bound to
+//! that scan, and a join that drops unmatched probe rows, with one key that is such a
+//! column on the probe side, hands its build keys to that scan.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+
+use super::explain::describe;
+use super::operator_estimate::Estimator;
+use super::{estimate, BuildSide, JoinType, LogicalPlan};
+use crate::config::SessionConfig;
+use crate::error::Result;
+use crate::exec::aggregate::AggregateSpec;
+use crate::exec::join::{JoinSides, JoinSpec, Roles};
+use crate::exec::physical::{
+    JoinKeysLink, OperatorId, OperatorKind, OutputSpec, PhysicalOperator, PhysicalPlan, Pipeline,
+    PlanSettings, ScanSpec, TopKLink, ValuesSpec,
+};
+use crate::expr::{Expr, SortExpr};
+use crate::io::FileFormat;
+
+/// Runs more sort runs than this at once only in several merge passes.
+pub const SORT_FAN_IN: usize = 64;
+
+/// The physical plan of `plan`, collecting its rows (a limit at the root is applied by
+/// the collecting output itself).
+pub fn plan_physical(plan: &LogicalPlan, config: &SessionConfig) -> Result<PhysicalPlan> {
+    plan_physical_into(plan, config, OutputSpec::Collect { limit: None })
+}
+
+/// The physical plan of `plan` writing its rows to `output`.
+pub fn plan_physical_into(
+    plan: &LogicalPlan,
+    config: &SessionConfig,
+    output: OutputSpec,
+) -> Result<PhysicalPlan> {
+    config.validate()?;
+    let (plan, output) = match (plan, output) {
+        (LogicalPlan::Limit { input, skip, fetch }, OutputSpec::Collect { limit: None }) => (
+            input.as_ref(),
+            OutputSpec::Collect {
+                limit: Some((*skip, *fetch)),
+            },
+        ),
+        (p, o) => (p, o),
+    };
+    let mut planner = Planner::new(plan, config);
+    let built = planner.build(plan, config.memory_limit, &Links::default())?;
+    let schema = plan.schema();
+    match &output {
+        OutputSpec::Parquet { path, options } => {
+            crate::io::sink::validate_parquet(path, &schema, options)?
+        }
+        OutputSpec::Csv { path, options } => crate::io::sink::validate_csv(path, &schema, options)?,
+        OutputSpec::Collect { .. } | OutputSpec::External { .. } => {}
+    }
+    let label = match &output {
+        OutputSpec::Collect { limit: None } => "Collect".to_string(),
+        OutputSpec::Collect {
+            limit: Some((skip, fetch)),
+        } => format!("Collect: skip={skip} fetch={fetch}"),
+        OutputSpec::Parquet { path, .. } => format!("ParquetSink: {}", path.display()),
+        OutputSpec::Csv { path, .. } => format!("CsvSink: {}", path.display()),
+        OutputSpec::External { name } => name.clone(),
+    };
+    let estimate = planner.estimator.output(plan);
+    let out = planner.push(PhysicalOperator {
+        id: 0,
+        kind: OperatorKind::Output(output),
+        label,
+        schema,
+        inputs: vec![built.top],
+        budget: config.memory_limit,
+        estimate,
+    });
+    planner.close(built.parts, out);
+    let mut physical = PhysicalPlan {
+        operators: planner.ops,
+        pipelines: planner.pipelines,
+        settings: PlanSettings {
+            memory_limit: config.memory_limit,
+            threads: config.threads,
+            chunk_rows: config.chunk_rows,
+        },
+    };
+    renumber(&mut physical, out);
+    Ok(physical)
+}
+
+/// Numbers the operators in data-flow order (each after its inputs, the build side
+/// of a join before its probe side, the output last), so explain reads bottom-up.
+fn renumber(plan: &mut PhysicalPlan, root: OperatorId) {
+    fn visit(
+        ops: &[PhysicalOperator],
+        id: OperatorId,
+        order: &mut Vec<OperatorId>,
+        seen: &mut [bool],
+    ) {
+        if id >= ops.len() || seen[id] {
+            return;
+        }
+        seen[id] = true;
+        for &i in &ops[id].inputs {
+            visit(ops, i, order, seen);
+        }
+        order.push(id);
+    }
+    let n = plan.operators.len();
+    let mut order = vec![];
+    let mut seen = vec![false; n];
+    visit(&plan.operators, root, &mut order, &mut seen);
+    for id in 0..n {
+        visit(&plan.operators, id, &mut order, &mut seen);
+    }
+    let mut new_id = vec![0; n];
+    for (new, &old) in order.iter().enumerate() {
+        new_id[old] = new;
+    }
+    let mut ops: Vec<Option<PhysicalOperator>> = std::mem::take(&mut plan.operators)
+        .into_iter()
+        .map(Some)
+        .collect();
+    for &old in &order {
+        if let Some(mut op) = ops[old].take() {
+            op.id = new_id[old];
+            for i in &mut op.inputs {
+                *i = new_id[*i];
+            }
+            if let OperatorKind::Scan(scan) = &mut op.kind {
+                if let Some(l) = &mut scan.topk_bound {
+                    l.topk = new_id[l.topk];
+                }
+                if let Some(l) = &mut scan.join_keys {
+                    l.join = new_id[l.join];
+                }
+            }
+            plan.operators.push(op);
+        }
+    }
+    for p in &mut plan.pipelines {
+        p.source = new_id[p.source];
+        p.sink = new_id[p.sink];
+        for o in &mut p.operators {
+            *o = new_id[*o];
+        }
+    }
+}
+
+/// A pipeline still open: its source and the operators after it.
+struct Open {
+    source: OperatorId,
+    operators: Vec<OperatorId>,
+}
+
+/// What planning a subtree gives: its open pipelines and the operator that produces
+/// its rows (for the plan's edges).
+struct Built {
+    parts: Vec<Open>,
+    top: OperatorId,
+}
+
+/// Runtime filters a scan below may receive.
+#[derive(Default, Clone)]
+struct Links {
+    topk: Option<TopKLink>,
+    join_keys: Option<JoinKeysLink>,
+}
+
+struct Planner<'a> {
+    config: &'a SessionConfig,
+    estimator: Estimator<'a>,
+    ops: Vec<PhysicalOperator>,
+    pipelines: Vec<Pipeline>,
+    /// Fingerprints of the aggregate subtrees that occur more than once.
+    shared: HashMap<Vec<u8>, Option<OperatorId>>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(plan: &LogicalPlan, config: &'a SessionConfig) -> Self {
+        Planner {
+            config,
+            estimator: Estimator::new(config),
+            ops: vec![],
+            pipelines: vec![],
+            shared: shared_subtrees(plan),
+        }
+    }
+
+    fn push(&mut self, mut op: PhysicalOperator) -> OperatorId {
+        op.id = self.ops.len();
+        self.ops.push(op);
+        self.ops.len() - 1
+    }
+
+    /// An operator of `kind` made from logical node `plan`.
+    fn add(
+        &mut self,
+        plan: &LogicalPlan,
+        kind: OperatorKind,
+        label: String,
+        inputs: Vec<OperatorId>,
+        budget: usize,
+    ) -> OperatorId {
+        let estimate = self.estimator.operator(plan, &kind, budget);
+        self.push(PhysicalOperator {
+            id: 0,
+            kind,
+            label,
+            schema: plan.schema(),
+            inputs,
+            budget,
+            estimate,
+        })
+    }
+
+    fn close(&mut self, parts: Vec<Open>, sink: OperatorId) {
+        for p in parts {
+            self.pipelines.push(Pipeline {
+                source: p.source,
+                operators: p.operators,
+                sink,
+            });
+        }
+    }
+
+    /// What aggregates, sorts and shared results may hold: the pool. (Their workers
+    /// leave the scans beside them a set-aside: `Holder::Worker`.)
+    fn breaker_budget(&self) -> usize {
+        self.config.memory_limit
+    }
+
+    fn build(&mut self, plan: &LogicalPlan, budget: usize, links: &Links) -> Result<Built> {
+        let key = match plan {
+            LogicalPlan::Aggregate { .. } if !self.shared.is_empty() => {
+                fingerprint(plan).filter(|k| self.shared.contains_key(k))
+            }
+            _ => None,
+        };
+        let Some(key) = key else {
+            return self.build_node(plan, budget, links);
+        };
+        let materialize = match self.shared.get(&key).copied().flatten() {
+            Some(m) => {
+                if let OperatorKind::Materialize { readers } = &mut self.ops[m].kind {
+                    *readers += 1;
+                }
+                m
+            }
+            None => {
+                let inner = self.build_node(plan, budget, &Links::default())?;
+                let budget = self.breaker_budget();
+                let m = self.add(
+                    plan,
+                    OperatorKind::Materialize { readers: 1 },
+                    format!("Materialize (shared): {}", describe(plan)),
+                    vec![inner.top],
+                    budget,
+                );
+                self.close(inner.parts, m);
+                self.shared.insert(key, Some(m));
+                m
+            }
+        };
+        Ok(single(materialize))
+    }
+
+    fn build_node(&mut self, plan: &LogicalPlan, budget: usize, links: &Links) -> Result<Built> {
+        match plan {
+            LogicalPlan::Scan(node) => {
+                let spec = ScanSpec {
+                    dataset: Arc::clone(&node.dataset),
+                    projection: node.projection.clone(),
+                    filters: node.filters.clone(),
+                    limit: node.limit,
+                    topk_bound: links.topk.clone(),
+                    join_keys: links.join_keys.clone(),
+                };
+                let op = self.add(plan, OperatorKind::Scan(spec), describe(plan), vec![], 0);
+                Ok(single(op))
+            }
+            LogicalPlan::Values { schema, batches } => {
+                let spec = ValuesSpec {
+                    schema: Arc::clone(schema),
+                    batches: batches.clone(),
+                };
+                let op = self.add(plan, OperatorKind::Values(spec), describe(plan), vec![], 0);
+                Ok(single(op))
+            }
+            LogicalPlan::Filter { input, predicate } => {
+                let b = self.build(input, budget, links)?;
+                let kind = OperatorKind::Filter {
+                    predicate: predicate.clone(),
+                };
+                Ok(self.stream(plan, b, kind))
+            }
+            LogicalPlan::Project { input, exprs, .. } => {
+                let b = self.build(input, budget, links)?;
+                let kind = OperatorKind::Project {
+                    exprs: exprs.clone(),
+                };
+                Ok(self.stream(plan, b, kind))
+            }
+            LogicalPlan::Aggregate {
+                input, keys, aggs, ..
+            } => {
+                let b = self.build(input, budget, &Links::default())?;
+                let spec = Arc::new(AggregateSpec::try_new(
+                    &input.schema(),
+                    keys,
+                    aggs,
+                    plan.schema(),
+                )?);
+                let label = format!("Hash{}", describe(plan));
+                let budget = self.breaker_budget();
+                let op = self.add(
+                    plan,
+                    OperatorKind::HashAggregate(spec),
+                    label,
+                    vec![b.top],
+                    budget,
+                );
+                self.close(b.parts, op);
+                Ok(single(op))
+            }
+            LogicalPlan::Limit { input, skip, fetch } => {
+                let b = self.build(input, budget, &Links::default())?;
+                let kind = OperatorKind::Limit {
+                    skip: *skip,
+                    fetch: *fetch,
+                };
+                let limit = self.config.memory_limit;
+                let op = self.add(plan, kind, describe(plan), vec![b.top], limit);
+                self.close(b.parts, op);
+                Ok(single(op))
+            }
+            LogicalPlan::Sort { input, keys, fetch } => {
+                self.sort(plan, input, keys, *fetch, budget)
+            }
+            LogicalPlan::Union { inputs, .. } => {
+                let mut parts = vec![];
+                let mut tops = vec![];
+                for input in inputs {
+                    let b = self.build(input, budget, links)?;
+                    parts.extend(b.parts);
+                    tops.push(b.top);
+                }
+                let op = self.add(plan, OperatorKind::Union, describe(plan), tops, 0);
+                Ok(Built { parts, top: op })
+            }
+            LogicalPlan::Join {
+                left,
+                right,
+                join_type,
+                on,
+                filter,
+                ..
+            } => self.join(plan, (left, right), *join_type, on, filter, budget),
+        }
+    }
+
+    /// A streaming operator appended to every open pipeline of `b`.
+    fn stream(&mut self, plan: &LogicalPlan, mut b: Built, kind: OperatorKind) -> Built {
+        let op = self.add(plan, kind, describe(plan), vec![b.top], 0);
+        for p in &mut b.parts {
+            p.operators.push(op);
+        }
+        b.top = op;
+        b
+    }
+
+    fn sort(
+        &mut self,
+        plan: &LogicalPlan,
+        input: &LogicalPlan,
+        keys: &[SortExpr],
+        fetch: Option<usize>,
+        budget: usize,
+    ) -> Result<Built> {
+        let budget_here = self.breaker_budget();
+        let (kind, label) = match fetch {
+            Some(k) => (
+                OperatorKind::TopK {
+                    keys: keys.to_vec(),
+                    k,
+                },
+                describe(plan),
+            ),
+            None => (
+                OperatorKind::Sort {
+                    keys: keys.to_vec(),
+                    fan_in: SORT_FAN_IN,
+                },
+                format!("External{}", describe(plan)),
+            ),
+        };
+        let op = self.add(plan, kind, label, vec![], budget_here);
+        let links = Links {
+            topk: fetch.and_then(|_| topk_link(op, input, keys)),
+            join_keys: None,
+        };
+        let b = self.build(input, budget, &links)?;
+        self.ops[op].inputs = vec![b.top];
+        self.close(b.parts, op);
+        Ok(single(op))
+    }
+
+    fn join(
+        &mut self,
+        plan: &LogicalPlan,
+        (left, right): (&LogicalPlan, &LogicalPlan),
+        join_type: JoinType,
+        on: &[(Expr, Expr)],
+        filter: &Option<Expr>,
+        budget: usize,
+    ) -> Result<Built> {
+        let build_is_left = builds_left(plan, left, right);
+        let (ls, rs) = (left.schema(), right.schema());
+        let key_types = on
+            .iter()
+            .map(|(l, r)| super::join::key_type(l, r, &ls, &rs))
+            .collect::<Result<Vec<DataType>>>()?;
+        let spec = Arc::new(JoinSpec::try_new(
+            JoinSides {
+                left: ls,
+                right: rs,
+                on: on.to_vec(),
+                key_types,
+                filter: filter.clone(),
+                output_schema: plan.schema(),
+            },
+            roles(join_type, build_is_left),
+            build_is_left,
+            join_type.to_string(),
+        )?);
+        let share = budget / 2;
+        let (build_side, probe_side) = if build_is_left {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        let held = share.min(
+            usize::try_from(estimate::bytes(build_side).saturating_mul(3))
+                .unwrap_or(usize::MAX)
+                .max(1 << 20),
+        );
+        let built = self.build(build_side, budget, &Links::default())?;
+        let label = format!(
+            "Hash{} (build = {})",
+            describe(plan),
+            if build_is_left { "left" } else { "right" }
+        );
+        let op = self.add(
+            plan,
+            OperatorKind::HashJoin(Arc::clone(&spec)),
+            label,
+            vec![built.top],
+            share,
+        );
+        self.close(built.parts, op);
+        let links = Links {
+            topk: None,
+            join_keys: join_keys_link(op, &spec, probe_side),
+        };
+        let mut probe = self.build(probe_side, budget - held, &links)?;
+        self.ops[op].inputs.push(probe.top);
+        for p in &mut probe.parts {
+            p.operators.push(op);
+        }
+        probe.parts.push(Open {
+            source: op,
+            operators: vec![],
+        });
+        probe.top = op;
+        Ok(probe)
+    }
+}
+
+fn single(op: OperatorId) -> Built {
+    Built {
+        parts: vec![Open {
+            source: op,
+            operators: vec![],
+        }],
+        top: op,
+    }
+}
+
+/// Whether a join builds its hash table on the left input: the join-order rule's hint
+/// when it gave one, else the input with fewer estimated bytes.
+fn builds_left(join: &LogicalPlan, left: &LogicalPlan, right: &LogicalPlan) -> bool {
+    match join.build_hint() {
+        Some(side) => side == BuildSide::Left,
+        None => estimate::bytes(left) < estimate::bytes(right),
+    }
+}
+
+/// What the join emits, in terms of its build and probe sides, for `join_type` when
+/// the left input is (or is not) the build side.
+pub fn roles(join_type: JoinType, build_is_left: bool) -> Roles {
+    let mut r = Roles::default();
+    match (join_type, build_is_left) {
+        (JoinType::Inner, _) => r.pairs = true,
+        (JoinType::Full, _) => {
+            r.pairs = true;
+            r.probe_unmatched = true;
+            r.build_unmatched = true;
+        }
+        (JoinType::Left, false) | (JoinType::Right, true) => {
+            r.pairs = true;
+            r.probe_unmatched = true;
+        }
+        (JoinType::Left, true) | (JoinType::Right, false) => {
+            r.pairs = true;
+            r.build_unmatched = true;
+        }
+        (JoinType::Semi, false) => r.probe_semi = true,
+        (JoinType::Anti, false) => r.probe_anti = true,
+        (JoinType::Semi, true) => r.build_semi = true,
+        (JoinType::Anti, true) => r.build_anti = true,
+    }
+    r
+}
+
+/// Whether `column` of `input` is a column of a Parquet scan that reaches `input`
+/// through filters and projections passing it through by name.
+fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
+    let mut node = input;
+    loop {
+        match node {
+            LogicalPlan::Filter { input, .. } => node = input,
+            LogicalPlan::Project { input, exprs, .. } => {
+                let passes = exprs
+                    .iter()
+                    .any(|e| matches!(e, Expr::Column(c) if c == column));
+                if !passes {
+                    return false;
+                }
+                node = input;
+            }
+            LogicalPlan::Scan(s) => {
+                let parquet = matches!(s.dataset.format, FileFormat::Parquet(_));
+                return parquet && s.schema.field_with_name(column).is_ok();
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The bound link of a top-k whose first key is a Parquet scan column.
+fn topk_link(topk: OperatorId, input: &LogicalPlan, keys: &[SortExpr]) -> Option<TopKLink> {
+    let first = keys.first()?;
+    let Expr::Column(column) = &first.expr else {
+        return None;
+    };
+    parquet_scan_column(input, column).then(|| TopKLink {
+        topk,
+        column: column.clone(),
+        descending: first.descending,
+        nulls_first: first.nulls_first,
+    })
+}
+
+/// The key-filter link of a join whose unmatched probe rows never reach the output,
+/// with one key that is a Parquet scan column on the probe side. Whether the filter
+/// is used depends on the build (few distinct integer keys, all in memory), which the
+/// executor sees when the build is finished.
+fn join_keys_link(
+    join: OperatorId,
+    spec: &JoinSpec,
+    probe_side: &LogicalPlan,
+) -> Option<JoinKeysLink> {
+    let keeps_unmatched_probe = spec.roles.probe_unmatched || spec.roles.probe_anti;
+    if keeps_unmatched_probe || spec.probe_keys.len() != 1 {
+        return None;
+    }
+    let Expr::Column(column) = &spec.probe_keys[0] else {
+        return None;
+    };
+    if !crate::runtime_filter::join_keys_supported(&spec.key_types[0]) {
+        return None;
+    }
+    parquet_scan_column(probe_side, column).then(|| JoinKeysLink {
+        join,
+        column: column.clone(),
+    })
+}
+
+/// The fingerprints of aggregate subtrees that occur more than once; the inside of a
+/// shared subtree counts once, not once per occurrence.
+fn shared_subtrees(plan: &LogicalPlan) -> HashMap<Vec<u8>, Option<OperatorId>> {
+    let mut all = HashMap::new();
+    count_aggregates(plan, None, &mut all);
+    all.retain(|_, n| *n > 1);
+    let mut counts = HashMap::new();
+    count_aggregates(plan, Some(&all), &mut counts);
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| (k, None))
+        .collect()
+}
+
+fn count_aggregates(
+    plan: &LogicalPlan,
+    shared: Option<&HashMap<Vec<u8>, usize>>,
+    counts: &mut HashMap<Vec<u8>, usize>,
+) {
+    if matches!(plan, LogicalPlan::Aggregate { .. }) {
+        if let Some(key) = fingerprint(plan) {
+            let seen = counts.get(&key).copied().unwrap_or(0);
+            let stop = seen > 0 && shared.is_some_and(|s| s.contains_key(&key));
+            counts.insert(key, seen + 1);
+            if stop {
+                return;
+            }
+        }
+    }
+    for input in plan.inputs() {
+        count_aggregates(input, shared, counts);
+    }
+}
+
+/// The structural identity of a subtree (its serialized form); `None` for one that
+/// holds in-memory batches, which are never shared.
+fn fingerprint(plan: &LogicalPlan) -> Option<Vec<u8>> {
+    if holds_values(plan) {
+        return None;
+    }
+    crate::serialize::fingerprint(plan).ok()
+}
+
+fn holds_values(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Values { .. }) || plan.inputs().iter().any(|i| holds_values(i))
+}
