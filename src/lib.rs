@@ -51,6 +51,12 @@
 //! # Ok::<(), floe::Error>(())
 //! ```
 
+#![deny(rustdoc::broken_intra_doc_links)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod config;
 pub mod error;
 pub mod exec;

@@ -3,7 +3,9 @@
 //!
 //! Every `queries/*.sql` runs through floe's SQL; the `api_*` ones also run as the
 //! equivalent LazyFrame program. Rows are compared as sets (no ORDER BY yet), floats
-//! with a relative tolerance of 1e-9.
+//! with a relative tolerance of 1e-9. Each runs in several configurations (DuckDB's
+//! and RisingLight's habit): 2 threads and 1, morsels of the default size and of 1
+//! and 7 rows; the suite's second half (`FLOE_FORCE_SPILL=1`) adds forced spilling.
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +17,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn session() -> Session {
-    Session::builder().threads(2).build().unwrap()
+/// The configurations every golden query runs in: (threads, chunk rows).
+const CONFIGS: [(usize, Option<usize>); 4] = [(2, None), (1, None), (2, Some(1)), (1, Some(7))];
+
+fn session_with(threads: usize, chunk: Option<usize>) -> Session {
+    let mut b = Session::builder().threads(threads);
+    if let Some(c) = chunk {
+        b = b.chunk_rows(c);
+    }
+    b.build().unwrap()
 }
 
 /// Rows of a result as strings (nulls as empty strings, like the answer files).
@@ -116,14 +125,29 @@ fn with_root<T>(f: impl FnOnce() -> T) -> T {
 #[test]
 fn sql_matches_duckdb() {
     with_root(|| {
-        let s = session();
+        for (threads, chunk) in CONFIGS {
+            sql_matches_duckdb_with(
+                &session_with(threads, chunk),
+                &format!("{threads} threads, chunk {chunk:?}"),
+            );
+        }
+    });
+}
+
+fn sql_matches_duckdb_with(s: &Session, config: &str) {
+    {
         let qs = queries();
         assert!(qs.len() >= 10, "golden queries missing");
         for (name, sql) in qs {
+            let name = &name;
             let answer = root().join(format!("tests/golden/answers/{name}.csv"));
             let (header, expected) = read_answer(&answer);
-            let frame = s.sql(&sql).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let df = frame.collect().unwrap_or_else(|e| panic!("{name}: {e}"));
+            let frame = s
+                .sql(&sql)
+                .unwrap_or_else(|e| panic!("{name} ({config}): {e}"));
+            let df = frame
+                .collect()
+                .unwrap_or_else(|e| panic!("{name} ({config}): {e}"));
             let names: Vec<String> = df
                 .schema()
                 .fields()
@@ -135,15 +159,29 @@ fn sql_matches_duckdb() {
                 header.len(),
                 "{name}: columns {names:?} vs {header:?}"
             );
-            compare(&name, rows_of(df.batches()), expected);
+            compare(
+                &format!("{name} ({config})"),
+                rows_of(df.batches()),
+                expected,
+            );
         }
-    });
+    }
 }
 
 #[test]
 fn api_matches_duckdb() {
     with_root(|| {
-        let s = session();
+        for (threads, chunk) in CONFIGS {
+            api_matches_duckdb_with(
+                &session_with(threads, chunk),
+                &format!("{threads} threads, chunk {chunk:?}"),
+            );
+        }
+    });
+}
+
+fn api_matches_duckdb_with(s: &Session, config: &str) {
+    {
         let sensors = || {
             s.scan_csv("data/sensors/*.csv", CsvOptions::default())
                 .unwrap()
@@ -204,8 +242,14 @@ fn api_matches_duckdb() {
         for (name, frame) in frames {
             let (_, expected) =
                 read_answer(&root().join(format!("tests/golden/answers/{name}.csv")));
-            let df = frame.collect().unwrap_or_else(|e| panic!("{name}: {e}"));
-            compare(name, rows_of(df.batches()), expected);
+            let df = frame
+                .collect()
+                .unwrap_or_else(|e| panic!("{name} ({config}): {e}"));
+            compare(
+                &format!("{name} ({config})"),
+                rows_of(df.batches()),
+                expected,
+            );
         }
-    });
+    }
 }

@@ -14,6 +14,8 @@ use std::sync::{Arc, OnceLock};
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use floe::exec::PhysicalPlan;
+use floe::plan::{plan_physical, LogicalPlan};
 use floe::prelude::*;
 
 const SF: f64 = 0.01;
@@ -222,15 +224,64 @@ fn cell_eq(want: &str, got: &str) -> bool {
     }
 }
 
-/// Runs query `q`: `Ok(None)` when it matches, `Ok(Some(why))` on a wrong answer,
-/// `Err` when floe declined it.
-fn run(session: &Session, q: usize) -> Result<Option<String>> {
+/// How a query's plan reaches the executor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Route {
+    /// `collect()` of the SQL frame.
+    Direct,
+    /// The optimized logical plan, written to bytes (MessagePack or JSON) and read
+    /// back, then planned and run.
+    Logical { json: bool },
+    /// The physical plan, written to bytes and read back, then run.
+    Physical { json: bool },
+}
+
+fn query_text(q: usize) -> String {
     let path = format!(
         "{}/tests/tpch/queries/q{q:02}.sql",
         env!("CARGO_MANIFEST_DIR")
     );
-    let sql = std::fs::read_to_string(path).unwrap();
-    let df = session.sql(&sql)?.collect()?;
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Runs query `q`: `Ok(None)` when it matches, `Ok(Some(why))` on a wrong answer,
+/// `Err` when floe declined it.
+fn run(session: &Session, q: usize) -> Result<Option<String>> {
+    run_by(session, q, Route::Direct)
+}
+
+fn run_by(session: &Session, q: usize, route: Route) -> Result<Option<String>> {
+    let frame = session.sql(&query_text(q))?;
+    let df = match route {
+        Route::Direct => frame.collect()?,
+        Route::Logical { json } => {
+            let plan = frame.optimized_plan()?;
+            let back = if json {
+                LogicalPlan::from_json(&plan.to_json()?)?
+            } else {
+                LogicalPlan::from_bytes(&plan.to_bytes()?)?
+            };
+            // The same plan, structurally: it serializes to the same bytes.
+            assert!(
+                back.to_bytes()? == plan.to_bytes()?,
+                "q{q:02} {route:?}: the plan read back differs"
+            );
+            session.collect(&plan_physical(&back, session.config())?)?
+        }
+        Route::Physical { json } => {
+            let physical = frame.physical_plan()?;
+            let back = if json {
+                PhysicalPlan::from_json(&physical.to_json()?)?
+            } else {
+                PhysicalPlan::from_bytes(&physical.to_bytes()?)?
+            };
+            assert!(
+                back.to_bytes()? == physical.to_bytes()?,
+                "q{q:02} {route:?}: the plan read back differs"
+            );
+            session.collect(&back)?
+        }
+    };
     let got = cells(&df);
     let want = answer(q);
     if got.len() != want.len() {
@@ -268,6 +319,34 @@ fn suite(format: &str, force_spill: bool) {
         wrong.is_empty() && missing.is_empty(),
         "{format} force_spill={force_spill}: wrong answers {wrong:#?}; required but declined {missing:?}"
     );
+}
+
+/// Every TPC-H plan, logical and physical, through bytes and back (MessagePack, and
+/// JSON for the odd queries), then run: the answers stay DuckDB's.
+fn round_trip(format: &str) {
+    let session = session(format, false);
+    let mut wrong = vec![];
+    for q in 1..=22 {
+        let json = q % 2 == 1;
+        for route in [Route::Logical { json }, Route::Physical { json }] {
+            match run_by(&session, q, route) {
+                Ok(None) => {}
+                Ok(Some(why)) => wrong.push(format!("q{q:02} {route:?}: {why}")),
+                Err(e) => wrong.push(format!("q{q:02} {route:?}: error {e}")),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{format}: {wrong:#?}");
+}
+
+#[test]
+fn tpch_plans_round_trip_through_bytes_parquet() {
+    round_trip("parquet");
+}
+
+#[test]
+fn tpch_plans_round_trip_through_bytes_csv() {
+    round_trip("csv");
 }
 
 #[test]

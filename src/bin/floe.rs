@@ -9,6 +9,8 @@
 //! statistics, progress and errors go to stderr. On failure the exit code is 1 and
 //! stderr ends with one `error: ...` line.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 /// glibc's malloc keeps freed large buffers in its arenas (its mmap threshold grows
 /// with use), which on a long sort or join left the process's RSS near twice the
 /// pool's limit; mimalloc returns them to the system. It is built without transparent

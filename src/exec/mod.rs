@@ -1,6 +1,6 @@
 //! Execution: the physical plan ([`physical`]), the executor that runs it
-//! ([`executor`]), the pipeline driver ([`pipeline`]), the operators' memory contract
-//! ([`context`]) and one file (or folder) per operator.
+//! (`executor`), the pipeline driver (`pipeline`), the operators' memory contract
+//! (`context`) and one file (or folder) per operator.
 //!
 //! This layer knows nothing of logical plans: the physical planner
 //! (`plan/physical_planner.rs`) lowers a logical plan to a [`PhysicalPlan`], and this

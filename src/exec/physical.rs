@@ -10,7 +10,7 @@
 //!
 //! A plan is made by the physical planner (`plan/physical_planner.rs`) from an
 //! optimized logical plan and the session's settings, without reading data; every
-//! construction error surfaces there. The [executor](super::executor) runs it, and
+//! construction error surfaces there. The executor (`exec/executor.rs`) runs it, and
 //! explain renders it ([`super::render`]): the same object, so what explain shows is
 //! what runs.
 //!

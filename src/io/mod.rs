@@ -19,7 +19,7 @@ pub mod sink;
 #[cfg(test)]
 mod tests;
 
-pub use dataset::{DataFile, Dataset, FileFormat};
+pub use dataset::{DataFile, Dataset, FileFormat, FileSlice};
 pub use options::{
     BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
     ParquetSinkOptions,

@@ -1,7 +1,7 @@
 //! Sampled statistics: the [`Statistics`] that `LazyFrame` gives the optimizer when it
 //! runs a query (and for `explain`, so it shows the plan that runs). The samples run
 //! as small queries of their own (planned with [`plan_physical`] and run by the
-//! executor) on the session's [`Runtime`]; nothing here calls back into the session.
+//! executor) on the session's `Runtime`; nothing here calls back into the session.
 //!
 //! Row counts start from the plan-only estimates ([`estimate::rows`]: exact Parquet
 //! footer counts, else bytes over row width). A filtered scan (possibly under renaming

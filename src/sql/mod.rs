@@ -16,20 +16,20 @@
 //!             <joined FROM items>          -- join.rs, each item from from.rs
 //! ```
 //!
-//! Modules: [`from`] one FROM item (path, table function, table, derived table);
-//! [`join`] joins and comma lists; [`scope`] what names (`col`, `t.col`, `t.*`) refer
-//! to; [`expr`] expressions; [`order`] ORDER BY; [`setop`] UNION and DISTINCT.
+//! Modules: `from` one FROM item (path, table function, table, derived table);
+//! `join` joins and comma lists; `scope` what names (`col`, `t.col`, `t.*`) refer
+//! to; `expr` expressions; `order` ORDER BY; `setop` UNION and DISTINCT.
 //!
 //! Supported: select items with aliases, `*` and `t.*`; joins (`ON`, `USING`, inner,
 //! outer, cross, semi, anti, comma lists); WHERE; GROUP BY by expression, select alias,
 //! ordinal or ALL; HAVING; aggregates (also `median`, `quantile_cont`); SELECT
-//! DISTINCT; UNION [ALL]; ORDER BY; LIMIT/OFFSET. Output columns are named by their
+//! DISTINCT; UNION \[ALL\]; ORDER BY; LIMIT/OFFSET. Output columns are named by their
 //! alias, by the column's name for a bare column (`b.id` outputs `id`), else by the
 //! SQL text of the item (`sum(v1)`), as DuckDB does; because floe's output names must
 //! be unique, a repeated name gets `_1`, `_2`, … (`SELECT a.id, b.id` outputs `id`,
 //! `id_1`).
 //!
-//! Also `WITH` ([`cte`]) and subqueries as WHERE/HAVING conjuncts ([`subquery`]:
+//! Also `WITH` (`cte`) and subqueries as WHERE/HAVING conjuncts (`subquery`:
 //! `[NOT] IN`, `[NOT] EXISTS`, comparisons with scalar subqueries, correlated ones
 //! decorrelated into joins).
 //!

@@ -1,9 +1,9 @@
 //! Annotation: the last rule. It asks the [`Statistics`] for what sampling can
 //! measure and records it in the plan, where the physical planner's estimates read it:
 //!
-//! * every scan: its rows after its filters ([`ScanNode::estimated_rows`]);
+//! * every scan: its rows after its filters ([`ScanNode::estimated_rows`](crate::plan::ScanNode::estimated_rows));
 //! * every aggregate with keys: its distinct key combinations and the bytes of one
-//!   encoded key ([`GroupEstimate`]).
+//!   encoded key ([`GroupEstimate`](crate::plan::GroupEstimate)).
 //!
 //! No rewrite and no execution decision depends on these numbers; they make `explain`
 //! say, before a long query runs, how large its state will be and whether it spills.

@@ -397,3 +397,150 @@ fn rebuild(
         .collect();
     LogicalPlan::try_project(Arc::new(tree), exprs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::col;
+    use crate::plan::optimizer::test_util::{child, join_inputs, names, values};
+
+    /// Fixed statistics: a leaf's rows by its first column's name; a column's distinct
+    /// count by its name.
+    struct Fixed {
+        rows: &'static [(&'static str, f64)],
+        ndv: &'static [(&'static str, f64)],
+    }
+
+    fn lookup(table: &[(&str, f64)], key: &str) -> f64 {
+        let hit = table.iter().find(|(k, _)| *k == key);
+        hit.unwrap_or_else(|| panic!("no statistic for {key}")).1
+    }
+
+    impl Statistics for Fixed {
+        fn rows(&self, leaf: &LogicalPlan) -> f64 {
+            lookup(self.rows, &names(leaf)[0])
+        }
+        fn ndv(&self, _leaf: &LogicalPlan, column: &str) -> f64 {
+            lookup(self.ndv, column)
+        }
+    }
+
+    fn join(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>, a: &str, b: &str) -> Arc<LogicalPlan> {
+        let on = vec![(col(a), col(b))];
+        Arc::new(LogicalPlan::try_join(l, r, JoinType::Inner, on, None).unwrap())
+    }
+
+    /// Fact `f(f, f_<d>…)` joined to each dimension `d(<d>_key)` on `f_<d> = <d>_key`,
+    /// in `dims` order (the first dimension is the leftmost input).
+    fn star(dims: &[&str]) -> Arc<LogicalPlan> {
+        let mut fact_cols = vec!["f".to_string()];
+        fact_cols.extend(dims.iter().map(|d| format!("f_{d}")));
+        let fact_cols: Vec<&str> = fact_cols.iter().map(String::as_str).collect();
+        let dim = |d: &str| values(&[&format!("{d}_key")], 1);
+        let (d0, rest) = dims.split_first().unwrap();
+        let mut plan = join(
+            dim(d0),
+            values(&fact_cols, 1),
+            &format!("{d0}_key"),
+            &format!("f_{d0}"),
+        );
+        for d in rest {
+            plan = join(plan, dim(d), &format!("f_{d}"), &format!("{d}_key"));
+        }
+        plan
+    }
+
+    /// The join tree under the restoring projection and the predicates' filter.
+    fn tree(plan: &LogicalPlan) -> &LogicalPlan {
+        match plan {
+            LogicalPlan::Project { input, .. } | LogicalPlan::Filter { input, .. } => tree(input),
+            other => other,
+        }
+    }
+
+    /// A left-deep tree's leaves (by first column), probe stream first, and the build
+    /// hint of each join, lowest first.
+    fn left_deep(plan: &LogicalPlan) -> (Vec<String>, Vec<Option<BuildSide>>) {
+        let (mut leaves, mut hints) = (vec![], vec![]);
+        let mut node = tree(plan);
+        while let LogicalPlan::Join { left, right, .. } = node {
+            leaves.insert(0, names(right)[0].clone());
+            hints.insert(0, node.build_hint());
+            node = left;
+        }
+        leaves.insert(0, names(node)[0].clone());
+        (leaves, hints)
+    }
+
+    #[test]
+    fn largest_leaf_becomes_the_probe_stream() {
+        // Both dimensions give 1M rows out; the smaller goes first.
+        let stats = Fixed {
+            rows: &[("f", 1e6), ("a_key", 100.0), ("b_key", 1000.0)],
+            ndv: &[
+                ("a_key", 100.0),
+                ("f_a", 100.0),
+                ("b_key", 1e3),
+                ("f_b", 1e3),
+            ],
+        };
+        let plan = star(&["a", "b"]);
+        let out = reorder_with(&plan, &stats).unwrap();
+        assert!(matches!(out, LogicalPlan::Project { .. }), "order restored");
+        assert_eq!(names(&out), names(&plan));
+        assert!(matches!(child(&out), LogicalPlan::Filter { .. }));
+        let (leaves, hints) = left_deep(&out);
+        assert_eq!(leaves, ["f", "a_key", "b_key"]);
+        assert_eq!(hints, [Some(BuildSide::Right); 2]);
+    }
+
+    #[test]
+    fn selective_dimension_joins_before_smaller_and_larger_ones() {
+        // Out of 1M rows: a (10k rows, f_a key-like) leaves 1M·10k/1M = 10k; b (100
+        // rows, 100 values) and c (100k, key-like) both leave 1M. Then b and c both
+        // leave 10k (b, smaller, first), and the 10k stream builds against c's 100k.
+        let stats = Fixed {
+            rows: &[("f", 1e6), ("a_key", 1e4), ("b_key", 100.0), ("c_key", 1e5)],
+            ndv: &[
+                ("a_key", 1e4),
+                ("f_a", 1e6),
+                ("b_key", 100.0),
+                ("f_b", 100.0),
+                ("c_key", 1e5),
+                ("f_c", 1e5),
+            ],
+        };
+        let out = reorder_with(&star(&["c", "b", "a"]), &stats).unwrap();
+        let (leaves, hints) = left_deep(&out);
+        assert_eq!(leaves, ["f", "a_key", "b_key", "c_key"]);
+        let (r, l) = (Some(BuildSide::Right), Some(BuildSide::Left));
+        assert_eq!(hints, [r, r, l]);
+    }
+
+    #[test]
+    fn satellite_folds_into_its_partner_as_a_bushy_subtree() {
+        // c (100 rows) cuts o from 100k to 100k·100/10k = 1000 rows: a satellite.
+        let stats = Fixed {
+            rows: &[("f_o", 1e6), ("o_key", 1e5), ("c_key", 100.0)],
+            ndv: &[("f_o", 1e5), ("o_key", 1e5), ("o_c", 1e4), ("c_key", 100.0)],
+        };
+        let (f, o, c) = (
+            values(&["f_o"], 1),
+            values(&["o_key", "o_c"], 1),
+            values(&["c_key"], 1),
+        );
+        let plan = join(join(f, o, "f_o", "o_key"), c, "o_c", "c_key");
+        let out = reorder_with(&plan, &stats).unwrap();
+        assert!(
+            matches!(out, LogicalPlan::Filter { .. }),
+            "same column order"
+        );
+        assert_eq!(names(&out), names(&plan));
+        let (probe, folded) = join_inputs(tree(&out));
+        assert_eq!(names(probe), ["f_o"]);
+        let (partner, satellite) = join_inputs(folded);
+        assert_eq!(names(partner), ["o_key", "o_c"]);
+        assert_eq!(names(satellite), ["c_key"]);
+        assert_eq!(folded.build_hint(), Some(BuildSide::Right));
+    }
+}

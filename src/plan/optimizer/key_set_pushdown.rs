@@ -138,3 +138,88 @@ fn reduce_aggregate(
         _ => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::lit;
+    use crate::plan::optimizer::test_util::{child, join_inputs, names, values};
+
+    /// `L(a, l_x)` filtered on `l_x > 1`.
+    fn filtered_outer() -> Arc<LogicalPlan> {
+        let l = values(&["a", "l_x"], 10);
+        Arc::new(LogicalPlan::try_filter(l, col("l_x").gt(lit(1i64))).unwrap())
+    }
+
+    /// `S(b, v)` grouped by `b`, summing `v` as `total`.
+    fn grouped() -> Arc<LogicalPlan> {
+        let s = values(&["b", "v"], 100);
+        let aggs = vec![col("v").sum().alias("total")];
+        Arc::new(LogicalPlan::try_aggregate(s, vec![col("b")], aggs).unwrap())
+    }
+
+    /// Asserts `agg` is an aggregate over `S ⋉ (a AS #keyset over L's filter)`.
+    fn assert_reduced(agg: &LogicalPlan) {
+        assert!(matches!(agg, LogicalPlan::Aggregate { .. }), "{agg:?}");
+        let LogicalPlan::Join { join_type, on, .. } = child(agg) else {
+            panic!("expected a semi join under the aggregate: {agg:?}");
+        };
+        assert_eq!(*join_type, JoinType::Semi);
+        assert_eq!(on, &vec![(col("b"), col(KEY_SET))]);
+        let (input, keys) = join_inputs(child(agg));
+        assert_eq!(names(input), ["b", "v"]);
+        let LogicalPlan::Project { exprs, input, .. } = keys else {
+            panic!("expected the key set projection: {keys:?}");
+        };
+        assert_eq!(exprs, &vec![col("a").alias(KEY_SET)]);
+        assert!(matches!(input.as_ref(), LogicalPlan::Filter { .. }));
+    }
+
+    #[test]
+    fn aggregate_joined_on_its_key_reads_only_the_filtered_keys() {
+        let on = vec![(col("a"), col("b"))];
+        let plan =
+            LogicalPlan::try_join(filtered_outer(), grouped(), JoinType::Inner, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        let (left, right) = join_inputs(&out);
+        assert!(
+            matches!(left, LogicalPlan::Filter { .. }),
+            "outer side unchanged"
+        );
+        assert_reduced(right);
+        assert_eq!(names(&out), names(&plan));
+    }
+
+    #[test]
+    fn renamed_aggregate_on_the_left_is_reduced_through_its_projection() {
+        let renamed = vec![col("b").alias("k"), col("total")];
+        let agg = Arc::new(LogicalPlan::try_project(grouped(), renamed).unwrap());
+        let on = vec![(col("k"), col("a"))];
+        let plan = LogicalPlan::try_join(agg, filtered_outer(), JoinType::Inner, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        let (left, _) = join_inputs(&out);
+        assert!(matches!(left, LogicalPlan::Project { .. }), "{left:?}");
+        assert_reduced(child(left));
+    }
+
+    #[test]
+    fn unfiltered_outer_side_or_preserved_aggregate_is_left_alone() {
+        let on = vec![(col("a"), col("b"))];
+        let plain = values(&["a", "l_x"], 10);
+        let plan = LogicalPlan::try_join(plain, grouped(), JoinType::Inner, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        assert!(matches!(
+            child(join_inputs(&out).1),
+            LogicalPlan::Values { .. }
+        ));
+        // A left join preserves every group of a left-side aggregate.
+        let on = vec![(col("b"), col("a"))];
+        let plan =
+            LogicalPlan::try_join(grouped(), filtered_outer(), JoinType::Left, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        assert!(matches!(
+            child(join_inputs(&out).0),
+            LogicalPlan::Values { .. }
+        ));
+    }
+}

@@ -58,3 +58,80 @@ pub fn push_down(plan: &LogicalPlan, needed: Option<usize>) -> Result<LogicalPla
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{col, lit};
+    use crate::plan::optimizer::test_util::{as_scan, child, csv_scan};
+
+    #[test]
+    fn scan_under_a_projection_is_told_skip_plus_fetch_and_the_limit_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a", "b"]);
+        let project = LogicalPlan::try_project(scan, vec![col("a")]).unwrap();
+        let inner = LogicalPlan::limit(Arc::new(project), 2, 3);
+        // An outer limit needing more rows does not widen the inner one.
+        let plan = LogicalPlan::limit(Arc::new(inner), 0, 100);
+        let out = push_down(&plan, None).unwrap();
+        let inner = child(&out);
+        assert!(
+            matches!(
+                inner,
+                LogicalPlan::Limit {
+                    skip: 2,
+                    fetch: 3,
+                    ..
+                }
+            ),
+            "{inner:?}"
+        );
+        let project = child(inner);
+        assert!(matches!(project, LogicalPlan::Project { .. }));
+        assert_eq!(as_scan(child(project)).limit, Some(5));
+    }
+
+    #[test]
+    fn sort_under_a_limit_becomes_a_top_k_over_an_unbounded_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a"]);
+        let sort = LogicalPlan::try_sort(scan, vec![col("a").sort_asc()]).unwrap();
+        let plan = LogicalPlan::limit(Arc::new(sort), 1, 4);
+        let out = push_down(&plan, None).unwrap();
+        let LogicalPlan::Sort { input, fetch, .. } = child(&out) else {
+            panic!("expected a sort under the limit: {out:?}");
+        };
+        assert_eq!(*fetch, Some(5));
+        assert_eq!(as_scan(input).limit, None);
+    }
+
+    #[test]
+    fn filters_stop_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a"]);
+        let filter = LogicalPlan::try_filter(Arc::clone(&scan), col("a").gt(lit(1i64))).unwrap();
+        let out = push_down(&LogicalPlan::limit(Arc::new(filter), 0, 1), None).unwrap();
+        assert_eq!(as_scan(child(child(&out))).limit, None);
+        // A filter already pushed into the scan stops it too.
+        let mut filtered = as_scan(&scan).clone();
+        filtered.filters.push(col("a").gt(lit(1i64)));
+        let plan = LogicalPlan::limit(Arc::new(LogicalPlan::Scan(filtered)), 0, 1);
+        assert_eq!(as_scan(child(&push_down(&plan, None).unwrap())).limit, None);
+    }
+
+    #[test]
+    fn limit_reaches_every_input_of_a_union() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = vec![
+            csv_scan(dir.path(), "x", &["a"]),
+            csv_scan(dir.path(), "y", &["a"]),
+        ];
+        let union = LogicalPlan::try_union(inputs).unwrap();
+        let out = push_down(&LogicalPlan::limit(Arc::new(union), 0, 7), None).unwrap();
+        let union = child(&out);
+        assert_eq!(union.inputs().len(), 2);
+        for input in union.inputs() {
+            assert_eq!(as_scan(input).limit, Some(7));
+        }
+    }
+}

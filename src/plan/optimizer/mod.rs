@@ -27,6 +27,8 @@ pub mod limit_pushdown;
 pub mod predicate_pushdown;
 pub mod projection_pushdown;
 pub mod semi_join_pushdown;
+#[cfg(test)]
+mod test_util;
 
 use std::sync::Arc;
 

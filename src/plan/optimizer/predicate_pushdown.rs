@@ -252,3 +252,99 @@ fn wrap(plan: LogicalPlan, preds: Vec<Expr>) -> Result<LogicalPlan> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{col, lit};
+    use crate::plan::optimizer::test_util::{as_scan, child, csv_scan, join_inputs, names};
+
+    #[test]
+    fn filter_over_projection_reaches_the_scan_renamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a", "b"]);
+        let project = LogicalPlan::try_project(scan, vec![col("a").alias("x"), col("b")]).unwrap();
+        let plan = LogicalPlan::try_filter(Arc::new(project), col("x").gt(lit(1i64))).unwrap();
+        let out = push_down(Arc::new(plan.clone()), vec![]).unwrap();
+        assert!(matches!(out, LogicalPlan::Project { .. }), "{out:?}");
+        assert_eq!(as_scan(child(&out)).filters, vec![col("a").gt(lit(1i64))]);
+        assert_eq!(names(&out), names(&plan));
+    }
+
+    #[test]
+    fn aggregate_passes_key_filters_down_and_keeps_result_filters_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["k", "v"]);
+        let agg =
+            LogicalPlan::try_aggregate(scan, vec![col("k")], vec![col("v").sum().alias("total")])
+                .unwrap();
+        let pred = col("k").gt(lit(1i64)).and(col("total").gt(lit(10i64)));
+        let plan = LogicalPlan::try_filter(Arc::new(agg), pred).unwrap();
+        let out = push_down(Arc::new(plan), vec![]).unwrap();
+        let LogicalPlan::Filter { input, predicate } = &out else {
+            panic!("expected a filter on top: {out:?}");
+        };
+        assert_eq!(predicate, &col("total").gt(lit(10i64)));
+        assert!(matches!(input.as_ref(), LogicalPlan::Aggregate { .. }));
+        assert_eq!(as_scan(child(input)).filters, vec![col("k").gt(lit(1i64))]);
+    }
+
+    #[test]
+    fn inner_join_splits_filters_by_side_and_turns_equalities_into_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, r) = (
+            csv_scan(dir.path(), "l", &["a", "b"]),
+            csv_scan(dir.path(), "r", &["c", "d"]),
+        );
+        let cross = LogicalPlan::try_join(l, r, JoinType::Inner, vec![], None).unwrap();
+        let pred = col("a")
+            .eq(col("c"))
+            .and(col("b").gt(lit(1i64)))
+            .and(col("d").gt(lit(2i64)));
+        let plan = LogicalPlan::try_filter(Arc::new(cross), pred).unwrap();
+        let out = push_down(Arc::new(plan.clone()), vec![]).unwrap();
+        let LogicalPlan::Join { on, filter, .. } = &out else {
+            panic!("expected no filter above the join: {out:?}");
+        };
+        assert_eq!(on, &vec![(col("a"), col("c"))]);
+        assert_eq!(filter, &None);
+        let (left, right) = join_inputs(&out);
+        assert_eq!(as_scan(left).filters, vec![col("b").gt(lit(1i64))]);
+        assert_eq!(as_scan(right).filters, vec![col("d").gt(lit(2i64))]);
+        assert_eq!(names(&out), names(&plan));
+    }
+
+    #[test]
+    fn left_join_keeps_filters_on_its_preserved_side_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, r) = (
+            csv_scan(dir.path(), "l", &["a", "b"]),
+            csv_scan(dir.path(), "r", &["c", "d"]),
+        );
+        let join =
+            LogicalPlan::try_join(l, r, JoinType::Left, vec![(col("a"), col("c"))], None).unwrap();
+        let pred = col("d").gt(lit(2i64)).and(col("b").gt(lit(1i64)));
+        let plan = LogicalPlan::try_filter(Arc::new(join), pred).unwrap();
+        let out = push_down(Arc::new(plan), vec![]).unwrap();
+        let LogicalPlan::Filter { input, predicate } = &out else {
+            panic!("expected the right-side filter above the join: {out:?}");
+        };
+        assert_eq!(predicate, &col("d").gt(lit(2i64)));
+        let (left, right) = join_inputs(input);
+        assert_eq!(as_scan(left).filters, vec![col("b").gt(lit(1i64))]);
+        assert!(as_scan(right).filters.is_empty());
+    }
+
+    #[test]
+    fn nothing_moves_past_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = LogicalPlan::limit(csv_scan(dir.path(), "t", &["a"]), 0, 10);
+        let plan = LogicalPlan::try_filter(Arc::new(limit), col("a").gt(lit(1i64))).unwrap();
+        let out = push_down(Arc::new(plan), vec![]).unwrap();
+        let LogicalPlan::Filter { input, .. } = &out else {
+            panic!("expected the filter to stay above the limit: {out:?}");
+        };
+        assert!(matches!(input.as_ref(), LogicalPlan::Limit { .. }));
+        assert!(as_scan(child(input)).filters.is_empty());
+    }
+}

@@ -137,3 +137,79 @@ fn with_refs<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{col, len, lit};
+    use crate::plan::optimizer::test_util::{as_scan, child, csv_scan, join_inputs, names};
+    use crate::plan::JoinType;
+
+    fn projection(plan: &LogicalPlan) -> Vec<&str> {
+        let scan = as_scan(plan);
+        assert_eq!(
+            names(plan),
+            scan.projection.clone().unwrap(),
+            "schema follows"
+        );
+        scan.projection
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn scan_reads_the_projected_and_filtered_columns_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a", "b", "c"]);
+        let filter = LogicalPlan::try_filter(scan, col("b").gt(lit(1i64))).unwrap();
+        let plan = LogicalPlan::try_project(Arc::new(filter), vec![col("a").alias("x")]).unwrap();
+        let out = prune(&plan, None).unwrap();
+        assert!(matches!(out, LogicalPlan::Project { .. }), "{out:?}");
+        let filter = child(&out);
+        assert!(matches!(filter, LogicalPlan::Filter { .. }), "{filter:?}");
+        assert_eq!(projection(child(filter)), ["a", "b"]);
+        assert_eq!(names(&out), ["x"]);
+    }
+
+    #[test]
+    fn projection_passing_the_narrowed_scan_through_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a", "b", "c"]);
+        let plan = LogicalPlan::try_project(scan, vec![col("a"), col("b")]).unwrap();
+        let out = prune(&plan, None).unwrap();
+        assert_eq!(projection(&out), ["a", "b"]);
+    }
+
+    #[test]
+    fn aggregate_reads_keys_and_arguments_and_a_count_reads_one_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = csv_scan(dir.path(), "t", &["a", "b", "c"]);
+        let sum =
+            LogicalPlan::try_aggregate(Arc::clone(&scan), vec![col("c")], vec![col("a").sum()])
+                .unwrap();
+        let out = prune(&sum, None).unwrap();
+        assert_eq!(projection(child(&out)), ["a", "c"]);
+        assert_eq!(names(&out), names(&sum));
+        let count = LogicalPlan::try_aggregate(scan, vec![], vec![len().alias("n")]).unwrap();
+        assert_eq!(projection(child(&prune(&count, None).unwrap())), ["a"]);
+    }
+
+    #[test]
+    fn join_sides_read_their_keys_and_the_columns_used_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, r) = (
+            csv_scan(dir.path(), "l", &["a", "b", "x"]),
+            csv_scan(dir.path(), "r", &["c", "d", "y"]),
+        );
+        let join =
+            LogicalPlan::try_join(l, r, JoinType::Inner, vec![(col("a"), col("c"))], None).unwrap();
+        let plan = LogicalPlan::try_project(Arc::new(join), vec![col("b"), col("d")]).unwrap();
+        let out = prune(&plan, None).unwrap();
+        let (left, right) = join_inputs(child(&out));
+        assert_eq!(projection(left), ["a", "b"]);
+        assert_eq!(projection(right), ["c", "d"]);
+        assert_eq!(names(&out), ["b", "d"]);
+    }
+}

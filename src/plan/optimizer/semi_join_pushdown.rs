@@ -123,3 +123,69 @@ impl SemiJoin<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{col, lit};
+    use crate::plan::optimizer::test_util::{child, join_inputs, names, values};
+
+    /// `A(a_key, a_x) ⋈ B(b_key)` on `a_x = b_key`, 100 rows each.
+    fn a_join_b() -> Arc<LogicalPlan> {
+        let (a, b) = (values(&["a_key", "a_x"], 100), values(&["b_key"], 100));
+        let on = vec![(col("a_x"), col("b_key"))];
+        Arc::new(LogicalPlan::try_join(a, b, JoinType::Inner, on, None).unwrap())
+    }
+
+    fn join_type(plan: &LogicalPlan) -> JoinType {
+        match plan {
+            LogicalPlan::Join { join_type, .. } => *join_type,
+            other => panic!("expected a join, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn small_semi_join_moves_to_the_left_input_it_reads() {
+        let r = values(&["r"], 5);
+        let on = vec![(col("a_key"), col("r"))];
+        let plan = LogicalPlan::try_join(a_join_b(), r, JoinType::Semi, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        assert_eq!(join_type(&out), JoinType::Inner);
+        let (left, right) = join_inputs(&out);
+        assert_eq!(join_type(left), JoinType::Semi);
+        let (semi_in, semi_keys) = join_inputs(left);
+        assert_eq!(names(semi_in), ["a_key", "a_x"]);
+        assert_eq!(names(semi_keys), ["r"]);
+        assert_eq!(names(right), ["b_key"]);
+        assert_eq!(names(&out), names(&plan));
+    }
+
+    #[test]
+    fn anti_join_reading_the_right_input_moves_there_below_a_filter() {
+        let filter = LogicalPlan::try_filter(a_join_b(), col("a_x").gt(lit(1i64))).unwrap();
+        let on = vec![(col("b_key"), col("r"))];
+        let r = values(&["r"], 5);
+        let plan = LogicalPlan::try_join(Arc::new(filter), r, JoinType::Anti, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        let LogicalPlan::Filter { predicate, .. } = &out else {
+            panic!("expected the filter to stay on top: {out:?}");
+        };
+        assert_eq!(predicate, &col("a_x").gt(lit(1i64)));
+        let (left, right) = join_inputs(child(&out));
+        assert_eq!(names(left), ["a_key", "a_x"]);
+        assert_eq!(join_type(right), JoinType::Anti);
+        assert_eq!(names(join_inputs(right).0), ["b_key"]);
+    }
+
+    #[test]
+    fn semi_join_over_a_bigger_input_stays_above() {
+        let r = values(&["r"], 1000);
+        let on = vec![(col("a_key"), col("r"))];
+        let plan = LogicalPlan::try_join(a_join_b(), r, JoinType::Semi, on, None).unwrap();
+        let out = push_down(&plan).unwrap();
+        assert_eq!(join_type(&out), JoinType::Semi);
+        let (left, right) = join_inputs(&out);
+        assert_eq!(join_type(left), JoinType::Inner);
+        assert_eq!(names(right), ["r"]);
+    }
+}
