@@ -21,6 +21,7 @@ use crate::io::{CsvSinkOptions, ParquetSinkOptions};
 use crate::metrics::QueryMetrics;
 use crate::plan::aggregate::build_aggregate;
 use crate::plan::explain::format_plan;
+use crate::plan::optimizer::annotate::annotate;
 use crate::plan::optimizer::optimize_with;
 use crate::plan::physical_planner::plan_physical_into;
 use crate::plan::sampled_stats::SampledStats;
@@ -336,10 +337,23 @@ impl LazyFrame {
         optimize_with(&self.plan, &SampledStats::new(self.session.runtime()))
     }
 
-    /// The physical plan `collect` runs: pipelines, operators, budgets and estimates
-    /// (nothing runs; see [`crate::exec::physical`]).
+    /// The physical plan of the query: pipelines, operators, budgets, and estimates
+    /// measured by sampling (nothing else runs; see [`crate::exec::physical`]). It is
+    /// the plan `collect` runs, with measured rather than plan-only estimates.
     pub fn physical_plan(&self) -> Result<PhysicalPlan> {
-        self.physical_into(OutputSpec::Collect { limit: None })
+        let plan = self.annotated_plan()?;
+        plan_physical_into(
+            &plan,
+            self.session.config(),
+            OutputSpec::Collect { limit: None },
+        )
+    }
+
+    /// The optimized plan with measured scan rows and aggregate groups recorded (see
+    /// [`crate::plan::optimizer::annotate`]).
+    fn annotated_plan(&self) -> Result<LogicalPlan> {
+        let stats = SampledStats::new(self.session.runtime());
+        annotate(&optimize_with(&self.plan, &stats)?, &stats)
     }
 
     fn physical_into(&self, output: OutputSpec) -> Result<PhysicalPlan> {
@@ -355,7 +369,7 @@ impl LazyFrame {
     /// Runs the query; also returns every operator's metrics (by operator id of the
     /// physical plan).
     pub fn collect_with_metrics(&self) -> Result<(DataFrame, QueryMetrics)> {
-        let physical = self.physical_plan()?;
+        let physical = self.physical_into(OutputSpec::Collect { limit: None })?;
         self.session.collect_physical(&physical)
     }
 
@@ -374,7 +388,7 @@ impl LazyFrame {
     /// [`LazyFrame::explain`] (or with `analyze`, [`LazyFrame::explain_analyze`]) as
     /// text, as a Graphviz DOT graph, or as an SVG picture of the pipelines.
     pub fn explain_as(&self, format: ExplainFormat, analyze: bool) -> Result<String> {
-        let plan = self.optimized_plan()?;
+        let plan = self.annotated_plan()?;
         let physical = plan_physical_into(
             &plan,
             self.session.config(),

@@ -8,7 +8,7 @@
 //! estimates matters, so consistent bias is harmless.
 //!
 //! [`rows`] estimates a row count for join ordering: a scan or aggregate annotated by
-//! the optimizer's last rule (measured by sampling) gives that; otherwise a Parquet
+//! annotation (measured by sampling) gives that; otherwise a Parquet
 //! scan counts the rows
 //! in its footers (exact), a CSV scan divides its bytes by the schema's row width
 //! ([`row_width`]); filters halve, limits cap, in-memory values are exact, an

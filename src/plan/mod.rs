@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::expr::{types, Expr, SortExpr};
 use crate::io::Dataset;
 
-/// What sampling measured of an aggregate's groups (the optimizer's last rule sets
+/// What sampling measured of an aggregate's groups (annotation after the optimizer sets
 /// it; the physical plan's estimates read it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GroupEstimate {
@@ -84,7 +84,7 @@ pub enum LogicalPlan {
         keys: Vec<Expr>,
         aggs: Vec<Expr>,
         schema: SchemaRef,
-        /// Measured by sampling (set by the optimizer's last rule, for estimates only).
+        /// Measured by sampling (set by annotation, for estimates only).
         groups: Option<GroupEstimate>,
     },
     Limit {

@@ -31,7 +31,7 @@
 //! per equality-join column; the samples use their own query context and do not count
 //! towards the session's scanned rows.
 //!
-//! For the physical plan's estimates (the optimizer's last rule), two more
+//! For the physical plan's estimates (annotation after the optimizer), two more
 //! measurements:
 //!
 //! - the rows of a CSV scan: its bytes over the mean line length of the first MiB of
@@ -429,8 +429,9 @@ mod tests {
             .unwrap();
         let rows = stats.rows(&filtered);
         assert!((2000.0..3000.0).contains(&rows), "rows(f = 3) = {rows}");
-        // The optimizer's last rule recorded the measured rows in the plan.
-        let annotated = estimate::rows(&filtered);
+        // Annotation records the measured rows in the plan.
+        let annotated =
+            estimate::rows(&crate::plan::optimizer::annotate::annotate(&filtered, &stats).unwrap());
         assert!(
             (2000.0..3000.0).contains(&annotated),
             "annotated {annotated}"

@@ -1,4 +1,4 @@
-//! Annotation: the last rule. It asks the [`Statistics`] for what sampling can
+//! Annotation: run after the optimizer when estimates are wanted. It asks the [`Statistics`] for what sampling can
 //! measure and records it in the plan, where the physical planner's estimates read it:
 //!
 //! * every scan: its rows after its filters ([`ScanNode::estimated_rows`](crate::plan::ScanNode::estimated_rows));

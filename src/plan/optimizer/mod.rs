@@ -16,8 +16,12 @@
 //! 6. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
 //! 7. [`projection_pushdown`]: scans read only the columns the query uses.
-//! 8. [`annotate`]: records measured scan rows and aggregate groups in the plan, for
-//!    the physical plan's estimates (no decision depends on them).
+//!
+//! [`annotate`] is not one of them: it records measured scan rows and aggregate groups
+//! in an optimized plan for the physical plan's estimates. No decision depends on
+//! those, and measuring them costs a sample per aggregate and filtered scan, so only
+//! what shows estimates (`explain`, `LazyFrame::physical_plan`) runs it; `collect`
+//! plans with the plan-only estimates.
 
 pub mod annotate;
 pub mod constant_folding;
@@ -53,6 +57,5 @@ pub fn optimize_with(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<Logic
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
     let plan = key_set_pushdown::push_down(&plan)?;
     let plan = limit_pushdown::push_down(&plan, None)?;
-    let plan = projection_pushdown::prune(&plan, None)?;
-    annotate::annotate(&plan, stats)
+    projection_pushdown::prune(&plan, None)
 }
