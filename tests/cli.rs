@@ -160,6 +160,25 @@ fn explain_shows_plan_and_pipelines_and_analyze_shows_metrics() {
         "predicate pushed into the scan: {text}"
     );
     assert!(text.contains("estimate: rows ~"), "{text}");
+    for (format, start) in [("dot", "digraph floe {"), ("svg", "<svg ")] {
+        let out = floe()
+            .args(["explain", "--format", format, q])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with(start), "{format}: {text}");
+    }
+    let out = floe()
+        .args(["explain", "--format", "png", q])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown explain format 'png'"));
     let out = floe().args(["explain", "--analyze", q]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

@@ -155,3 +155,69 @@ fn explain_analyze_shows_spills_of_join_and_sort() {
         "{text}"
     );
 }
+
+/// The DOT and SVG pictures draw the same plan object: one node per operator, one
+/// edge per input, the join's edges named build and probe, breakers double-bordered;
+/// after a run, the actuals are in the nodes too.
+#[test]
+fn dot_and_svg_draw_every_operator_and_edge() {
+    use floe::exec::render::ExplainFormat;
+    use floe::exec::OperatorKind;
+    let s = session();
+    let frame = join_sort(&s);
+    let plan = frame.physical_plan().unwrap();
+    let edges: usize = plan.operators.iter().map(|o| o.inputs.len()).sum();
+    let breakers = plan
+        .operators
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.kind,
+                OperatorKind::HashAggregate(_)
+                    | OperatorKind::Sort { .. }
+                    | OperatorKind::TopK { .. }
+                    | OperatorKind::Limit { .. }
+                    | OperatorKind::HashJoin(_)
+                    | OperatorKind::Materialize { .. }
+            )
+        })
+        .count();
+    assert!(breakers >= 4, "{breakers}");
+
+    let dot = frame.explain_as(ExplainFormat::Dot, false).unwrap();
+    assert!(dot.starts_with("digraph floe {") && dot.trim_end().ends_with('}'));
+    for o in &plan.operators {
+        assert!(
+            dot.contains(&format!("  op{} [label=\"#{} ", o.id, o.id)),
+            "{dot}"
+        );
+    }
+    assert_eq!(dot.matches(" -> op").count(), edges, "{dot}");
+    assert_eq!(dot.matches("peripheries=2").count(), breakers, "{dot}");
+    assert!(
+        dot.contains("[label=\"build") && dot.contains("[label=\"probe"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("est: rows ~") && !dot.contains("actual:"),
+        "{dot}"
+    );
+
+    let svg = frame.explain_as(ExplainFormat::Svg, false).unwrap();
+    assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<line ").count(), edges);
+    assert_eq!(
+        svg.matches("<rect x=").count(),
+        plan.operators.len() + breakers,
+        "a box per operator and an inner border per breaker"
+    );
+    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    // Label text is escaped: no raw '<' inside a text element.
+    for t in svg.split("<text").skip(1) {
+        let body = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+        assert!(!body.contains('<'), "{body}");
+    }
+
+    let analyzed = frame.explain_as(ExplainFormat::Dot, true).unwrap();
+    assert!(analyzed.contains("actual: rows"), "{analyzed}");
+}
