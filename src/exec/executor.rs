@@ -516,11 +516,14 @@ impl<'a> Executor<'a> {
             Running::Collect(s) => {
                 // The caller owns the result now; its bytes leave the query's accounting.
                 self.result.batches = s.finalize()?.batches;
+                let rows = self.result.batches.iter().map(|b| b.num_rows()).sum();
+                self.metrics.get(op)?.add_rows(rows);
                 return Ok(());
             }
             Running::File(s) => {
                 s.finalize()?;
                 self.result.written = Some((s.rows_written(), s.files()));
+                self.metrics.get(op)?.add_rows(s.rows_written() as usize);
                 return Ok(());
             }
             Running::External(s) => {

@@ -4,17 +4,18 @@
 //! reading data: a scan is its files' bytes, scaled by the share of columns read (CSV
 //! text is about the size of its Arrow form; Parquet is compressed, so ×3); a filter
 //! keeps half; an aggregate keeps a tenth, or one row without keys; a limit is at most
-//! its rows; a join is its larger input, a semi or anti join half its left input. Values are exact. Only the comparison of two
+//! its rows; a join is its larger input, a semi or anti join half its left input. Values
+//! are exact. [`bytes`] never reads what annotation measured, so the decisions it
+//! feeds are the same with and without sampling. Only the comparison of two
 //! estimates matters, so consistent bias is harmless.
 //!
-//! [`rows`] estimates a row count for join ordering: a scan or aggregate annotated by
-//! annotation (measured by sampling) gives that; otherwise a Parquet
-//! scan counts the rows
-//! in its footers (exact), a CSV scan divides its bytes by the schema's row width
-//! ([`row_width`]); filters halve, limits cap, in-memory values are exact, an
-//! aggregate keeps a tenth of its input's rows (one without keys), a join its larger
-//! input's (a semi or anti join half its left input's); anything else (a union) is
-//! [`bytes`] divided by its row width.
+//! [`rows`] estimates a row count for join ordering: a scan, aggregate or join that
+//! annotation measured (by sampling; only plans shown by `explain`) gives that;
+//! otherwise a Parquet scan counts the rows in its footers (exact), a CSV scan divides
+//! its bytes by the schema's row width ([`row_width`]); filters halve, limits and
+//! top-k cap, in-memory values are exact, an aggregate keeps a tenth of its input's
+//! rows (one without keys), a join its larger input's (a semi or anti join half its
+//! left input's); anything else (a union) is [`bytes`] divided by its row width.
 
 use crate::io::FileFormat;
 use crate::memory::batch_memory_size;
@@ -79,6 +80,11 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
         LogicalPlan::Filter { input, .. } => rows(input) / 2.0,
         LogicalPlan::Project { input, .. } => rows(input),
         LogicalPlan::Limit { input, fetch, .. } => rows(input).min(*fetch as f64),
+        LogicalPlan::Sort {
+            input,
+            fetch: Some(k),
+            ..
+        } => rows(input).min(*k as f64),
         LogicalPlan::Sort { input, .. } => rows(input),
         LogicalPlan::Aggregate {
             input,
@@ -90,6 +96,10 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
             (false, Some(g)) => g.groups,
             (false, None) => rows(input) / 10.0,
         },
+        LogicalPlan::Join {
+            estimated_rows: Some(r),
+            ..
+        } => *r,
         LogicalPlan::Join {
             left,
             join_type: crate::plan::JoinType::Semi | crate::plan::JoinType::Anti,
@@ -139,6 +149,11 @@ pub fn bytes(plan: &LogicalPlan) -> u64 {
         LogicalPlan::Limit { input, fetch, .. } => {
             bytes(input).min(*fetch as u64 * 8 * input.schema().fields().len() as u64)
         }
+        LogicalPlan::Sort {
+            input,
+            fetch: Some(k),
+            ..
+        } => bytes(input).min(*k as u64 * 8 * input.schema().fields().len() as u64),
         LogicalPlan::Sort { input, .. } => bytes(input),
         // A semi or anti join keeps some of its left rows.
         LogicalPlan::Join {

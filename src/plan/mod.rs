@@ -111,6 +111,10 @@ pub enum LogicalPlan {
         /// Which input the hash table is built on, when the join-order rule knows
         /// (from its cardinality estimates); `None`: the planner compares sizes.
         build_hint: Option<BuildSide>,
+        /// Output rows measured by annotation (for `explain`'s estimates only; no
+        /// decision reads it). `None` on every plan that is not annotated.
+        #[serde(default)]
+        estimated_rows: Option<f64>,
     },
     /// The rows of every input, in input order (UNION ALL); columns matched by name.
     Union {
@@ -270,6 +274,14 @@ impl LogicalPlan {
         self
     }
 
+    /// This join with `rows` as its measured output rows (no effect on other nodes).
+    pub fn with_estimated_rows(mut self, rows: Option<f64>) -> Self {
+        if let LogicalPlan::Join { estimated_rows, .. } = &mut self {
+            *estimated_rows = rows;
+        }
+        self
+    }
+
     /// The join's build-side hint (`None` for other nodes).
     pub fn build_hint(&self) -> Option<BuildSide> {
         match self {
@@ -307,6 +319,7 @@ impl LogicalPlan {
         }
         Ok(LogicalPlan::Join {
             build_hint: None,
+            estimated_rows: None,
             left,
             right,
             join_type,

@@ -81,9 +81,9 @@ impl<'a> Estimator<'a> {
         self.config.threads.max(1) as f64
     }
 
-    /// The query's output (collected in memory, or written).
-    pub fn output(&self, plan: &LogicalPlan) -> Estimate {
-        let rows = estimate::rows(plan);
+    /// The query's output (collected in memory, or written), at most `fetch` rows.
+    pub fn output(&self, plan: &LogicalPlan, fetch: Option<usize>) -> Estimate {
+        let rows = estimate::rows(plan).min(fetch.map_or(f64::INFINITY, |f| f.max(1) as f64));
         Estimate {
             rows,
             memory: (rows * schema_bytes(&plan.schema())) as u64,

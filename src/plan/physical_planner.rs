@@ -95,7 +95,13 @@ pub fn plan_physical_into(
         OutputSpec::Csv { path, .. } => format!("CsvSink: {}", path.display()),
         OutputSpec::External { name } => name.clone(),
     };
-    let estimate = planner.estimator.output(plan);
+    let fetch = match &output {
+        OutputSpec::Collect {
+            limit: Some((_, fetch)),
+        } => Some(*fetch),
+        _ => None,
+    };
+    let estimate = planner.estimator.output(plan, fetch);
     let out = planner.push(PhysicalOperator {
         id: 0,
         kind: OperatorKind::Output(output),
