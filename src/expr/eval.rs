@@ -304,6 +304,12 @@ pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> R
         BinaryOp::GtEq => Arc::new(cmp::gt_eq(ld, rd)?),
         BinaryOp::And | BinaryOp::Or => unreachable_op(op)?,
     };
+    // Day numbers back to a date (`date ± n`).
+    let out = if out_type == DataType::Date32 && *out.data_type() != DataType::Date32 {
+        cast_to(&cast_to(&out, &DataType::Int32)?, &DataType::Date32)?
+    } else {
+        out
+    };
     Ok(broadcast(out, n))
 }
 

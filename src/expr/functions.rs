@@ -52,6 +52,10 @@ pub enum ScalarFunc {
     /// `round(x[, digits])`.
     Round,
     Sqrt,
+    /// `concat(a, ...)`: the arguments as text, NULLs skipped (DuckDB's `concat`).
+    Concat,
+    /// `a || b`: the arguments as text, NULL when any is NULL (SQL's operator).
+    ConcatStrict,
 }
 
 impl ScalarFunc {
@@ -80,6 +84,8 @@ impl ScalarFunc {
             Abs => "abs",
             Round => "round",
             Sqrt => "sqrt",
+            Concat => "concat",
+            ConcatStrict => "||",
         }
     }
 
@@ -108,6 +114,7 @@ impl ScalarFunc {
             "abs" => Abs,
             "round" => Round,
             "sqrt" => Sqrt,
+            "concat" => Concat,
             _ => return None,
         })
     }
@@ -218,6 +225,14 @@ impl ScalarFunc {
                 want(0, is_numeric(&args[0].0), "numeric")?;
                 (DataType::Float64, nullable || self == Sqrt)
             }
+            Concat => {
+                arity(1, usize::MAX)?;
+                (DataType::Utf8, false)
+            }
+            ConcatStrict => {
+                arity(1, usize::MAX)?;
+                (DataType::Utf8, nullable)
+            }
         })
     }
 
@@ -261,6 +276,7 @@ impl ScalarFunc {
                 };
                 Arc::new(f(&left, right.as_ref())?)
             }
+            Concat | ConcatStrict => concat(args, len, self == ConcatStrict)?,
             Lower | Upper => {
                 let a = cast(&array(0), &DataType::Utf8)?;
                 let s = a.as_string::<i32>();
@@ -415,4 +431,34 @@ fn date_trunc(unit: &str, a: &ArrayRef) -> Result<ArrayRef> {
         }
         other => Err(Error::Schema(format!("date_trunc() of {other}"))),
     }
+}
+
+/// The arguments cast to text and joined row by row; a NULL argument is skipped, or
+/// (`strict`) makes the row NULL.
+fn concat(args: &[ColumnarValue], len: usize, strict: bool) -> Result<ArrayRef> {
+    let parts = args
+        .iter()
+        .map(|a| Ok(cast(&a.to_array(len), &DataType::Utf8)?))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let strings: Vec<&StringArray> = parts.iter().map(|a| a.as_string::<i32>()).collect();
+    let bytes: usize = strings.iter().map(|s| s.value_data().len()).sum();
+    let mut out = arrow::array::StringBuilder::with_capacity(len, bytes);
+    let mut row = String::new();
+    for r in 0..len {
+        row.clear();
+        let mut null = false;
+        for s in &strings {
+            if s.is_null(r) {
+                null |= strict;
+            } else {
+                row.push_str(s.value(r));
+            }
+        }
+        if null {
+            out.append_null();
+        } else {
+            out.append_value(&row);
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }

@@ -179,6 +179,15 @@ pub fn corr(a: Expr, b: Expr) -> Expr {
     }
 }
 
+/// The expressions as text, joined row by row (Polars' `concat_str`, SQL's `||`): NULL
+/// where any of them is NULL. SQL's `concat()` skips NULLs instead.
+pub fn concat_str(exprs: impl IntoIterator<Item = Expr>) -> Expr {
+    Expr::Function {
+        func: ScalarFunc::ConcatStrict,
+        args: exprs.into_iter().collect(),
+    }
+}
+
 /// Builder state after `when(..)`.
 pub struct When {
     branches: Vec<(Expr, Expr)>,

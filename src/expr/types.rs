@@ -96,6 +96,16 @@ pub fn coerce_binary(
                 Err(mismatch())
             }
         }
+        // `date ± n` shifts by n days and `date - date` counts days, as in DuckDB: the
+        // operands meet as day numbers.
+        BinaryOp::Plus | BinaryOp::Minus
+            if matches!((left, right), (Date32, r) if r.is_integer() || *r == Null)
+                || (op == BinaryOp::Plus
+                    && matches!((left, right), (l, Date32) if l.is_integer() || *l == Null)) =>
+        {
+            Ok((Int64, Date32))
+        }
+        BinaryOp::Minus if (left, right) == (&Date32, &Date32) => Ok((Int64, Int64)),
         _ => {
             let t = match (left, right) {
                 (Null, Null) => Int64,

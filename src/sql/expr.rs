@@ -59,6 +59,14 @@ impl Scope<'_> {
                     None => return Err(Error::Internal("decimal fold".into())),
                 }
             }
+            S::BinaryOp {
+                left,
+                op: BinaryOperator::StringConcat,
+                right,
+            } => Expr::Function {
+                func: ScalarFunc::ConcatStrict,
+                args: vec![self.expr(left)?, self.expr(right)?],
+            },
             S::BinaryOp { left, op, right } => Expr::Binary {
                 left: boxed(left)?,
                 op: binary_op(op)?,
@@ -465,7 +473,6 @@ pub(super) fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
         B::GtEq => BinaryOp::GtEq,
         B::And => BinaryOp::And,
         B::Or => BinaryOp::Or,
-        B::StringConcat => return Err(Error::NotSupported("|| (string concatenation)".into())),
         other => return Err(Error::NotSupported(format!("operator {other}"))),
     })
 }

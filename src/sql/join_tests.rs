@@ -503,12 +503,60 @@ fn still_unsupported() {
         e => panic!("{sql}: expected NotSupported({what}), got {e:?}"),
     };
     not_supported("SELECT * FROM a NATURAL JOIN b", "NATURAL");
-    not_supported("SELECT k FROM a INTERSECT SELECT k FROM c", "INTERSECT");
-    not_supported("SELECT k FROM a EXCEPT SELECT k FROM c", "EXCEPT");
+    not_supported(
+        "SELECT k FROM a INTERSECT ALL SELECT k FROM c",
+        "INTERSECT ALL",
+    );
+    not_supported("SELECT k FROM a EXCEPT ALL SELECT k FROM c", "EXCEPT ALL");
     not_supported("SELECT DISTINCT ON (k) k FROM b", "DISTINCT ON");
     not_supported("SELECT k FROM a UNION BY NAME SELECT k FROM c", "BY NAME");
     not_supported(
         "SELECT * FROM a, LATERAL (SELECT * FROM c WHERE c.k = a.k)",
         "LATERAL",
     );
+}
+
+/// INTERSECT and EXCEPT keep distinct rows and treat NULLs as equal (unlike a join);
+/// INTERSECT binds tighter than UNION and EXCEPT, as in the SQL standard and DuckDB.
+#[test]
+fn intersect_and_except() {
+    expect(
+        "SELECT k FROM a INTERSECT SELECT k FROM b",
+        &[&["10"], &["20"], &["null"]],
+    );
+    expect("SELECT k FROM a EXCEPT SELECT k FROM b", &[&["40"]]);
+    expect(
+        "SELECT k FROM b EXCEPT SELECT k FROM c",
+        &[&["20"], &["null"]],
+    );
+    expect(
+        "SELECT k FROM b INTERSECT SELECT k FROM b",
+        &[&["10"], &["20"], &["50"], &["null"]],
+    );
+    // (a INTERSECT b) EXCEPT c, left to right.
+    expect(
+        "SELECT k FROM a INTERSECT SELECT k FROM b EXCEPT SELECT k FROM c",
+        &[&["20"], &["null"]],
+    );
+    // a EXCEPT (c INTERSECT b): INTERSECT first.
+    expect(
+        "SELECT k FROM a EXCEPT SELECT k FROM c INTERSECT SELECT k FROM b",
+        &[&["20"], &["40"], &["null"]],
+    );
+    // Several columns, named after the left input, matched by position.
+    let df = collect("SELECT k, id FROM a INTERSECT SELECT k, id - 9 AS j FROM b ORDER BY k");
+    assert_eq!(
+        names("SELECT k, id FROM a INTERSECT SELECT k, id - 9 AS j FROM b"),
+        ["k", "id"]
+    );
+    assert_eq!(
+        super::tests::rows(&df),
+        strings(&[&["10", "1"], &["20", "2"]])
+    );
+    // EXCEPT of everything is empty; a column count mismatch is an error.
+    expect("SELECT k FROM a EXCEPT SELECT k FROM a", &[]);
+    assert!(matches!(
+        err("SELECT k, id FROM a INTERSECT SELECT k FROM b"),
+        Error::Schema(_)
+    ));
 }

@@ -34,8 +34,8 @@
 //! decorrelated into joins).
 //!
 //! Not supported yet, each as [`Error::NotSupported`] naming it: subqueries elsewhere
-//! in expressions, recursive CTEs, INTERSECT/EXCEPT, NATURAL/ASOF/LATERAL joins, window functions,
-//! QUALIFY, DISTINCT ON, GROUPING SETS. Text that does not parse is [`Error::Sql`].
+//! in expressions, recursive CTEs, INTERSECT ALL/EXCEPT ALL, NATURAL/ASOF/LATERAL joins, window
+//! functions, QUALIFY, DISTINCT ON, GROUPING SETS. Text that does not parse is [`Error::Sql`].
 
 mod context;
 mod cte;

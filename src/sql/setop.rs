@@ -11,7 +11,19 @@
 //!                                  a, Project(b renamed), Project(c renamed)
 //! ```
 //!
-//! `INTERSECT`, `EXCEPT`, `MINUS` and `UNION [ALL] BY NAME` are [`Error::NotSupported`].
+//! `INTERSECT` and `EXCEPT` (`MINUS`) are one aggregation over the tagged `UNION ALL`
+//! of both inputs, so they run out of core as the aggregate does, and NULLs compare
+//! equal as set operations require (a group key treats NULL as a value, a join would
+//! not):
+//!
+//! ```text
+//! a INTERSECT b        Project: every column
+//!                        Filter: in_left > 0 AND in_right > 0     (EXCEPT: in_right = 0)
+//!                          Aggregate: keys=[every column] aggs=[max(l) AS in_left, max(r) AS in_right]
+//!                            Union: Project(a, 1 AS l, 0 AS r), Project(b renamed, 0 AS l, 1 AS r)
+//! ```
+//!
+//! `INTERSECT ALL`, `EXCEPT ALL` and `UNION [ALL] BY NAME` are [`Error::NotSupported`].
 
 use std::sync::Arc;
 
@@ -19,7 +31,7 @@ use sqlparser::ast::{SetExpr, SetOperator, SetQuantifier};
 
 use super::context::Cx;
 use crate::error::{Error, Result};
-use crate::expr::Expr;
+use crate::expr::{lit, Expr};
 use crate::plan::LogicalPlan;
 
 /// The plan of `left <op> right`.
@@ -30,8 +42,19 @@ pub(crate) fn plan_set_operation(
     quantifier: &SetQuantifier,
     right: &SetExpr,
 ) -> Result<LogicalPlan> {
-    if !matches!(op, SetOperator::Union) {
-        return Err(Error::NotSupported(op.to_string()));
+    let keep = match op {
+        SetOperator::Union => None,
+        SetOperator::Intersect => Some(Keep::InBoth),
+        SetOperator::Except | SetOperator::Minus => Some(Keep::OnlyLeft),
+    };
+    if let Some(keep) = keep {
+        if !matches!(quantifier, SetQuantifier::Distinct | SetQuantifier::None) {
+            return Err(Error::NotSupported(format!("{op} {quantifier}")));
+        }
+        let left = super::plan_set_expr(cx, left)?;
+        let right = super::plan_set_expr(cx, right)?;
+        let right = rename_like(Arc::new(right), &left)?;
+        return intersect_or_except(Arc::new(left), right, keep);
     }
     let distinct = match quantifier {
         SetQuantifier::All => false,
@@ -56,6 +79,61 @@ pub(crate) fn plan_set_operation(
     } else {
         Ok(union)
     }
+}
+
+/// Which rows of the left input a set operation keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// `INTERSECT`: rows also in the right input.
+    InBoth,
+    /// `EXCEPT`: rows not in the right input.
+    OnlyLeft,
+}
+
+/// The distinct rows of `left` that are (`InBoth`) or are not (`OnlyLeft`) in `right`,
+/// whose columns already carry the left input's names.
+fn intersect_or_except(
+    left: Arc<LogicalPlan>,
+    right: Arc<LogicalPlan>,
+    keep: Keep,
+) -> Result<LogicalPlan> {
+    let columns: Vec<Expr> = left
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(f.name().clone()))
+        .collect();
+    // Tag names that no input column can have (both inputs have the same names).
+    let taken = |name: &str| columns.iter().any(|c| c.output_name() == name);
+    let mut suffix = String::new();
+    while taken(&format!("__in_left{suffix}")) || taken(&format!("__in_right{suffix}")) {
+        suffix.push('_');
+    }
+    let (l, r) = (format!("__in_left{suffix}"), format!("__in_right{suffix}"));
+    let tagged = |plan: Arc<LogicalPlan>, in_left: i64| -> Result<Arc<LogicalPlan>> {
+        let mut exprs = columns.clone();
+        exprs.push(lit(in_left).alias(l.clone()));
+        exprs.push(lit(1 - in_left).alias(r.clone()));
+        Ok(Arc::new(LogicalPlan::try_project(plan, exprs)?))
+    };
+    let union = LogicalPlan::try_union(vec![tagged(left, 1)?, tagged(right, 0)?])?;
+    let aggregate = LogicalPlan::try_aggregate(
+        Arc::new(union),
+        columns.clone(),
+        vec![
+            Expr::Column(l.clone()).max().alias(l.clone()),
+            Expr::Column(r.clone()).max().alias(r.clone()),
+        ],
+    )?;
+    let in_right = match keep {
+        Keep::InBoth => Expr::Column(r).gt(lit(0i64)),
+        Keep::OnlyLeft => Expr::Column(r).eq(lit(0i64)),
+    };
+    let filter = LogicalPlan::try_filter(
+        Arc::new(aggregate),
+        Expr::Column(l).gt(lit(0i64)).and(in_right),
+    )?;
+    LogicalPlan::try_project(Arc::new(filter), columns)
 }
 
 /// Distinct rows: an aggregation grouped by every column.
