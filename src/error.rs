@@ -69,6 +69,10 @@ pub enum Error {
     /// SQL that does not parse or does not make sense.
     #[error("SQL error: {0}")]
     Sql(String),
+    /// Data the query cannot compute with, found while running: a scalar subquery
+    /// that returns more than one row.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// The query was cancelled.
     #[error("query cancelled")]
     Cancelled,

@@ -38,6 +38,7 @@ use arrow::array::RecordBatch;
 use super::aggregate::HashAggregateSink;
 use super::collect::CollectSink;
 use super::context::OperatorContext;
+use super::expand::ExpandOperator;
 use super::filter::FilterOperator;
 use super::join::{BuiltJoin, HashJoinProbe, JoinBuildSink, JoinTailSource};
 use super::physical::{OperatorId, OperatorKind, OutputSpec, PhysicalPlan};
@@ -426,6 +427,10 @@ impl<'a> Executor<'a> {
             }),
             OperatorKind::Project { exprs } => Arc::new(ProjectOperator {
                 exprs: exprs.clone(),
+                schema: Arc::clone(&o.schema),
+            }),
+            OperatorKind::Expand { projections } => Arc::new(ExpandOperator {
+                projections: projections.clone(),
                 schema: Arc::clone(&o.schema),
             }),
             OperatorKind::HashJoin(_) => match self.ready.get(&op) {

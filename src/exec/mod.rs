@@ -13,6 +13,7 @@ pub(crate) mod aggregate;
 pub(crate) mod collect;
 pub(crate) mod context;
 pub(crate) mod executor;
+pub(crate) mod expand;
 pub(crate) mod filter;
 pub(crate) mod group_table;
 pub(crate) mod join;

@@ -20,7 +20,7 @@
 //! | operator      | as a pipeline's sink     | as an operator | as a pipeline's source            |
 //! |---------------|--------------------------|----------------|-----------------------------------|
 //! | Scan, Values  |                          |                | reads the data                    |
-//! | Filter, Project |                        | streams        |                                   |
+//! | Filter, Project, Expand |                | streams        |                                   |
 //! | HashAggregate | partial phase            |                | final phase (one task/partition)  |
 //! | Sort, TopK    | buffers, spills runs     |                | the merge / the k rows            |
 //! | Limit         | keeps rows skip..fetch   |                | those rows                        |
@@ -117,6 +117,10 @@ pub enum OperatorKind {
     },
     Project {
         exprs: Vec<Expr>,
+    },
+    /// Each input row once per projection (the input of grouping sets).
+    Expand {
+        projections: Vec<Vec<Expr>>,
     },
     /// Two-phase, spilling hash aggregate.
     HashAggregate(Arc<AggregateSpec>),

@@ -58,6 +58,7 @@ fn kind_name(op: &PhysicalOperator) -> &'static str {
         OperatorKind::Values(_) => "Values",
         OperatorKind::Filter { .. } => "Filter",
         OperatorKind::Project { .. } => "Project",
+        OperatorKind::Expand { .. } => "Expand",
         OperatorKind::HashAggregate(_) => "HashAggregate",
         OperatorKind::Sort { .. } => "ExternalSort",
         OperatorKind::TopK { .. } => "TopK",

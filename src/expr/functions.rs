@@ -56,6 +56,13 @@ pub enum ScalarFunc {
     Concat,
     /// `a || b`: the arguments as text, NULL when any is NULL (SQL's operator).
     ConcatStrict,
+    /// `grouping(k, ...)` / `grouping_id`: which keys a grouping set left out, one bit
+    /// per argument (the first the most significant). The planner replaces it with its
+    /// value per grouping set (`plan::grouping_sets`); it never evaluates.
+    Grouping,
+    /// `single_value(v, n)`: `v` where the row count `n` is at most 1, an error where
+    /// it is more (the value of a scalar subquery that may return several rows).
+    SingleValue,
 }
 
 impl ScalarFunc {
@@ -86,6 +93,8 @@ impl ScalarFunc {
             Sqrt => "sqrt",
             Concat => "concat",
             ConcatStrict => "||",
+            Grouping => "grouping",
+            SingleValue => "single_value",
         }
     }
 
@@ -115,6 +124,7 @@ impl ScalarFunc {
             "round" => Round,
             "sqrt" => Sqrt,
             "concat" => Concat,
+            "grouping" | "grouping_id" => Grouping,
             _ => return None,
         })
     }
@@ -233,6 +243,15 @@ impl ScalarFunc {
                 arity(1, usize::MAX)?;
                 (DataType::Utf8, nullable)
             }
+            Grouping => {
+                arity(1, 62)?;
+                (DataType::Int64, false)
+            }
+            SingleValue => {
+                arity(2, 2)?;
+                want(1, args[1].0.is_integer(), "a row count")?;
+                (args[0].0.clone(), true)
+            }
         })
     }
 
@@ -277,6 +296,24 @@ impl ScalarFunc {
                 Arc::new(f(&left, right.as_ref())?)
             }
             Concat | ConcatStrict => concat(args, len, self == ConcatStrict)?,
+            SingleValue => {
+                let counts = cast(&array(1), &DataType::Int64)?;
+                let several = counts
+                    .as_primitive::<Int64Type>()
+                    .iter()
+                    .any(|n| n.is_some_and(|n| n > 1));
+                if several {
+                    return Err(Error::InvalidInput(
+                        "more than one row returned by a subquery used as an expression".into(),
+                    ));
+                }
+                array(0)
+            }
+            Grouping => {
+                return Err(Error::Plan(
+                    "grouping() is only valid in a query with GROUP BY".into(),
+                ))
+            }
             Lower | Upper => {
                 let a = cast(&array(0), &DataType::Utf8)?;
                 let s = a.as_string::<i32>();

@@ -152,7 +152,7 @@ fn rewrite_expr(
 }
 
 /// `e` with its direct children replaced, in [`Expr::children`] order.
-fn replace_children(e: Expr, children: Vec<Expr>) -> Expr {
+pub(crate) fn replace_children(e: Expr, children: Vec<Expr>) -> Expr {
     let mut it = children.into_iter();
     let mut next = || {
         it.next()

@@ -79,6 +79,9 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
         }
         LogicalPlan::Filter { input, .. } => rows(input) / 2.0,
         LogicalPlan::Project { input, .. } => rows(input),
+        LogicalPlan::Expand {
+            input, projections, ..
+        } => rows(input) * projections.len() as f64,
         LogicalPlan::Limit { input, fetch, .. } => rows(input).min(*fetch as f64),
         LogicalPlan::Sort {
             input,
@@ -163,5 +166,8 @@ pub fn bytes(plan: &LogicalPlan) -> u64 {
         } => bytes(left) / 2,
         LogicalPlan::Join { left, right, .. } => bytes(left).max(bytes(right)),
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| bytes(i)).sum(),
+        LogicalPlan::Expand {
+            input, projections, ..
+        } => bytes(input).saturating_mul(projections.len() as u64),
     }
 }

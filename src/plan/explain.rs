@@ -76,6 +76,9 @@ pub fn describe(plan: &LogicalPlan) -> String {
             line
         }
         LogicalPlan::Union { inputs, .. } => format!("Union: {} inputs", inputs.len()),
+        LogicalPlan::Expand { projections, .. } => {
+            format!("Expand: {} projections", projections.len())
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod aggregate;
 pub mod estimate;
 pub mod explain;
 pub mod fragment;
+pub mod grouping_sets;
 pub mod join;
 pub mod operator_estimate;
 pub mod optimizer;
@@ -116,6 +117,13 @@ pub enum LogicalPlan {
         #[serde(default)]
         estimated_rows: Option<f64>,
     },
+    /// Every input row once per projection (each a full output row): the input of a
+    /// GROUPING SETS / ROLLUP / CUBE aggregate, read in one pass.
+    Expand {
+        input: Arc<LogicalPlan>,
+        projections: Vec<Vec<Expr>>,
+        schema: SchemaRef,
+    },
     /// The rows of every input, in input order (UNION ALL); columns matched by name.
     Union {
         inputs: Vec<Arc<LogicalPlan>>,
@@ -132,6 +140,7 @@ impl LogicalPlan {
             | LogicalPlan::Project { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
+            | LogicalPlan::Expand { schema, .. }
             | LogicalPlan::Union { schema, .. } => Arc::clone(schema),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Limit { input, .. }
@@ -147,6 +156,7 @@ impl LogicalPlan {
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::Expand { input, .. }
             | LogicalPlan::Sort { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
@@ -213,6 +223,59 @@ impl LogicalPlan {
         Ok(LogicalPlan::Project {
             input,
             exprs,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// Each input row once per projection. Every projection names the same columns in
+    /// the same order; a column's type is the one its projections meet at (a typed NULL
+    /// in one and a value in another).
+    pub fn try_expand(input: Arc<LogicalPlan>, projections: Vec<Vec<Expr>>) -> Result<Self> {
+        let in_schema = input.schema();
+        let first = projections
+            .first()
+            .ok_or_else(|| Error::Plan("expand with no projections".into()))?;
+        let mut fields: Vec<Field> = vec![];
+        for e in first {
+            if fields.iter().any(|f| f.name() == &e.output_name()) {
+                return Err(Error::Plan(format!(
+                    "duplicate output column '{}'",
+                    e.output_name()
+                )));
+            }
+            fields.push(types::field(e, &in_schema)?);
+        }
+        for p in &projections[1..] {
+            if p.len() != fields.len() {
+                return Err(Error::Plan(format!(
+                    "expand projections of {} and {} columns",
+                    fields.len(),
+                    p.len()
+                )));
+            }
+            for (f, e) in fields.iter_mut().zip(p) {
+                let g = types::field(e, &in_schema)?;
+                if g.name() != f.name() {
+                    return Err(Error::Plan(format!(
+                        "expand projections name column '{}' and '{}'",
+                        f.name(),
+                        g.name()
+                    )));
+                }
+                let t = types::common_type(f.data_type(), g.data_type()).ok_or_else(|| {
+                    Error::Schema(format!(
+                        "expand column '{}' is {} and {}",
+                        f.name(),
+                        f.data_type(),
+                        g.data_type()
+                    ))
+                })?;
+                *f = Field::new(f.name(), t, f.is_nullable() || g.is_nullable());
+            }
+        }
+        Ok(LogicalPlan::Expand {
+            input,
+            projections,
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -492,6 +555,15 @@ impl LogicalPlan {
                 LogicalPlan::try_join(left, right, *join_type, on.clone(), filter.clone())?
                     .with_build_hint(*build_hint)
             }
+            LogicalPlan::Expand {
+                projections,
+                schema,
+                ..
+            } => LogicalPlan::Expand {
+                input: next()?,
+                projections: projections.clone(),
+                schema: Arc::clone(schema),
+            },
             LogicalPlan::Union { .. } => {
                 let mut all = vec![];
                 while let Ok(i) = next() {

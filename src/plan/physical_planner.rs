@@ -338,6 +338,15 @@ impl<'a> Planner<'a> {
                 };
                 Ok(self.stream(plan, b, kind))
             }
+            LogicalPlan::Expand {
+                input, projections, ..
+            } => {
+                let b = self.build(input, budget, &Links::default())?;
+                let kind = OperatorKind::Expand {
+                    projections: projections.clone(),
+                };
+                Ok(self.stream(plan, b, kind))
+            }
             LogicalPlan::Aggregate {
                 input, keys, aggs, ..
             } => {

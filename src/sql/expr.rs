@@ -181,7 +181,11 @@ impl Scope<'_> {
                 }
             }
             S::Function(f) => self.function(f)?,
-            S::Subquery(_) | S::Exists { .. } => return Err(misplaced_subquery(e)),
+            S::Subquery(q) => match self.subqueries {
+                Some(collect) => Expr::Column(collect.add(q)),
+                None => return Err(misplaced_subquery(e)),
+            },
+            S::Exists { .. } => return Err(misplaced_subquery(e)),
             S::IsTrue(_) | S::IsNotTrue(_) | S::IsFalse(_) | S::IsNotFalse(_) => {
                 return Err(Error::NotSupported("IS [NOT] TRUE/FALSE".into()))
             }
@@ -196,9 +200,11 @@ impl Scope<'_> {
             S::Trim { .. } => return Err(Error::NotSupported("TRIM".into())),
             S::Position { .. } => return Err(Error::NotSupported("POSITION".into())),
             S::AtTimeZone { .. } => return Err(Error::NotSupported("AT TIME ZONE".into())),
-            S::GroupingSets(_) => return Err(Error::NotSupported("GROUPING SETS".into())),
-            S::Cube(_) => return Err(Error::NotSupported("CUBE".into())),
-            S::Rollup(_) => return Err(Error::NotSupported("ROLLUP".into())),
+            S::GroupingSets(_) | S::Cube(_) | S::Rollup(_) => {
+                return Err(Error::Sql(format!(
+                    "'{e}' is only allowed as a GROUP BY item"
+                )))
+            }
             S::Wildcard(_) | S::QualifiedWildcard(..) => {
                 return Err(Error::Sql(format!(
                     "'{e}' is only allowed in the select list or count(*)"

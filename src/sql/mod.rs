@@ -35,7 +35,7 @@
 //!
 //! Not supported yet, each as [`Error::NotSupported`] naming it: subqueries elsewhere
 //! in expressions, recursive CTEs, INTERSECT ALL/EXCEPT ALL, NATURAL/ASOF/LATERAL joins, window
-//! functions, QUALIFY, DISTINCT ON, GROUPING SETS. Text that does not parse is [`Error::Sql`].
+//! functions, QUALIFY, DISTINCT ON. GROUPING SETS, ROLLUP and CUBE: `plan::grouping_sets`. Text that does not parse is [`Error::Sql`].
 
 mod context;
 mod cte;
@@ -62,10 +62,11 @@ use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
 use self::context::{Cx, Outer};
-use self::scope::{is_correlated, named, Scope};
+use self::scope::{is_correlated, named, ScalarSubqueries, Scope};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::aggregate::build_aggregate;
+use crate::plan::grouping_sets::{build_grouping_sets, calls_grouping};
 use crate::plan::LogicalPlan;
 
 /// Where SQL finds the tables a query names by name (a `Session` is one). Paths in
@@ -275,8 +276,15 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         relations: relations.clone(),
     };
 
-    // The select list, over the FROM items' columns.
-    let scope = Scope::over(&schema, relations, &[]).with_outer(outer);
+    // The select list, over the FROM items' columns; its scalar subqueries are
+    // collected and joined in below.
+    let select_subqueries = ScalarSubqueries {
+        prefix: cx.next_id(),
+        ..Default::default()
+    };
+    let scope = Scope::over(&schema, relations, &[])
+        .with_outer(outer)
+        .with_subqueries(&select_subqueries);
     let mut items: Vec<Expr> = vec![];
     for item in &s.projection {
         match item {
@@ -356,13 +364,27 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         correlated = filtered.correlated;
     }
 
-    let mut keys = group_keys(&s.group_by, &clause_scope, &items)?;
+    // Scalar subqueries of the select list: each joined in as a one-row input
+    // (uncorrelated only), a constant that may also serve as a grouping key.
+    let select_subqueries = select_subqueries.found.into_inner();
+    for (q, name) in &select_subqueries {
+        plan = subquery::select_list_scalar(cx, plan, &here, q, name)?;
+    }
+    let (mut keys, mut sets) = match group_keys(&s.group_by, &clause_scope, &items)? {
+        Some(g) => (Some(g.keys), g.sets),
+        None => (None, None),
+    };
     let mut having = None;
     if let Some(h) = &s.having {
         let hv = subquery::having(cx, plan, &clause_scope, &here, h)?;
         plan = hv.plan;
         having = Some(hv.predicate);
         if !hv.keys.is_empty() {
+            if sets.is_some() {
+                return Err(Error::NotSupported(
+                    "scalar subquery in HAVING with grouping sets".into(),
+                ));
+            }
             match keys.as_mut() {
                 Some(k) => k.extend(hv.keys),
                 None => {
@@ -423,8 +445,42 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         }
         correlated = rewritten;
     }
+    if aggregating && !select_subqueries.is_empty() {
+        let Some(k) = keys.as_mut() else {
+            return Err(Error::NotSupported(
+                "scalar subquery in the select list of an aggregate without GROUP BY".into(),
+            ));
+        };
+        for (_, n) in &select_subqueries {
+            k.push(Expr::Column(n.clone()));
+            // A constant key belongs to every grouping set.
+            for set in sets.iter_mut().flatten() {
+                set.push(k.len() - 1);
+            }
+        }
+    }
+    let grouping_calls = all.iter().chain(having.iter()).any(calls_grouping);
     let mut plan = if aggregating {
-        build_aggregate(plan, keys.unwrap_or_default(), all, having)?
+        let keys = keys.unwrap_or_default();
+        let sets = match sets {
+            Some(_) if !correlated.is_empty() => {
+                return Err(Error::NotSupported(
+                    "correlated subquery with grouping sets".into(),
+                ))
+            }
+            Some(sets) => Some(sets),
+            None if grouping_calls && keys.is_empty() => {
+                return Err(Error::Plan(
+                    "grouping() is only valid in a query with GROUP BY".into(),
+                ))
+            }
+            None if grouping_calls => Some(vec![(0..keys.len()).collect()]),
+            None => None,
+        };
+        match sets {
+            Some(sets) => build_grouping_sets(plan, keys, sets, all, having)?,
+            None => build_aggregate(plan, keys, all, having)?,
+        }
     } else {
         LogicalPlan::try_project(plan, all)?
     };
@@ -508,18 +564,59 @@ fn reject_unsupported_clauses(s: &ast::Select) -> Result<()> {
     Ok(())
 }
 
+/// GROUP BY: its keys, and the grouping sets over them (indices into `keys`) when it
+/// has ROLLUP, CUBE or GROUPING SETS (`None`: one set of every key).
+struct GroupBy {
+    keys: Vec<Expr>,
+    sets: Option<Vec<Vec<usize>>>,
+}
+
+/// The most keys a CUBE may take (2^12 grouping sets).
+const MAX_CUBE_KEYS: usize = 12;
+
 /// The grouping keys, or `None` without GROUP BY.
 ///
 /// A key is an input expression, a select-list alias (input columns take precedence),
 /// or a 1-based position in the select list; `GROUP BY ALL` groups by every select
-/// item that contains no aggregate.
-fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<Option<Vec<Expr>>> {
+/// item that contains no aggregate. `ROLLUP (a, b)` is the sets (a, b), (a), ();
+/// `CUBE (a, b)` every subset; `GROUPING SETS ((a), ())` the sets listed; several
+/// items combine as a cross product (`GROUP BY a, ROLLUP (b)` = (a, b), (a)).
+fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<Option<GroupBy>> {
     let mut keys: Vec<Expr> = vec![];
-    let mut push = |k: Expr| {
-        if !keys.contains(&k) {
-            keys.push(k);
+    let mut push = |k: Expr| -> usize {
+        match keys.iter().position(|x| x == &k) {
+            Some(i) => i,
+            None => {
+                keys.push(k);
+                keys.len() - 1
+            }
         }
     };
+    let resolve = |e: &ast::Expr| -> Result<Expr> {
+        let key = match ordinal(e, "GROUP BY")? {
+            Some(i) => {
+                let item = items.get(i.wrapping_sub(1)).ok_or_else(|| {
+                    Error::Plan(format!(
+                        "GROUP BY position {i} is not in the select list (1..={})",
+                        items.len()
+                    ))
+                })?;
+                if item.contains_aggregate() {
+                    return Err(Error::Plan(format!(
+                        "GROUP BY position {i} refers to an aggregate ({})",
+                        item.output_name()
+                    )));
+                }
+                item.unalias().clone()
+            }
+            None => scope.expr(e)?,
+        };
+        if key.contains_aggregate() {
+            return Err(Error::Plan(format!("aggregate in GROUP BY: {key}")));
+        }
+        Ok(key)
+    };
+    let mut sets: Option<Vec<Vec<usize>>> = None;
     match group_by {
         GroupByExpr::All(modifiers) => {
             if !modifiers.is_empty() {
@@ -539,33 +636,74 @@ fn group_keys(group_by: &GroupByExpr, scope: &Scope, items: &[Expr]) -> Result<O
             if exprs.is_empty() {
                 return Ok(None);
             }
+            // Each item's own grouping sets; the query's are their cross product.
+            let mut product: Vec<Vec<usize>> = vec![vec![]];
+            let mut any_sets = false;
             for e in exprs {
-                let key = match ordinal(e, "GROUP BY")? {
-                    Some(i) => {
-                        let item = items.get(i.wrapping_sub(1)).ok_or_else(|| {
-                            Error::Plan(format!(
-                                "GROUP BY position {i} is not in the select list (1..={})",
-                                items.len()
-                            ))
-                        })?;
-                        if item.contains_aggregate() {
-                            return Err(Error::Plan(format!(
-                                "GROUP BY position {i} refers to an aggregate ({})",
-                                item.output_name()
+                let mut element = |lists: &[Vec<ast::Expr>]| -> Result<Vec<Vec<usize>>> {
+                    lists
+                        .iter()
+                        .map(|l| l.iter().map(|x| Ok(push(resolve(x)?))).collect())
+                        .collect()
+                };
+                let own: Vec<Vec<usize>> = match e {
+                    ast::Expr::Rollup(lists) => {
+                        any_sets = true;
+                        let parts = element(lists)?;
+                        (0..=parts.len())
+                            .rev()
+                            .map(|n| parts[..n].concat())
+                            .collect()
+                    }
+                    ast::Expr::Cube(lists) => {
+                        any_sets = true;
+                        let parts = element(lists)?;
+                        if parts.len() > MAX_CUBE_KEYS {
+                            return Err(Error::NotSupported(format!(
+                                "CUBE of {} items (at most {MAX_CUBE_KEYS})",
+                                parts.len()
                             )));
                         }
-                        item.unalias().clone()
+                        (0..1usize << parts.len())
+                            .rev()
+                            .map(|mask| {
+                                (0..parts.len())
+                                    .filter(|b| mask & (1 << (parts.len() - 1 - b)) != 0)
+                                    .flat_map(|b| parts[b].clone())
+                                    .collect()
+                            })
+                            .collect()
                     }
-                    None => scope.expr(e)?,
+                    ast::Expr::GroupingSets(lists) => {
+                        any_sets = true;
+                        element(lists)?
+                    }
+                    // `GROUP BY (a, b)`: a composite item is its keys.
+                    ast::Expr::Tuple(list) => {
+                        vec![list
+                            .iter()
+                            .map(|x| Ok(push(resolve(x)?)))
+                            .collect::<Result<_>>()?]
+                    }
+                    plain => vec![vec![push(resolve(plain)?)]],
                 };
-                if key.contains_aggregate() {
-                    return Err(Error::Plan(format!("aggregate in GROUP BY: {key}")));
-                }
-                push(key);
+                product = product
+                    .iter()
+                    .flat_map(|p| {
+                        own.iter().map(move |o| {
+                            let mut set = p.clone();
+                            set.extend(o.iter().filter(|i| !p.contains(i)));
+                            set
+                        })
+                    })
+                    .collect();
+            }
+            if any_sets {
+                sets = Some(product);
             }
         }
     }
-    Ok(Some(keys))
+    Ok(Some(GroupBy { keys, sets }))
 }
 
 /// `Some(n)` for an integer literal (a select-list position).

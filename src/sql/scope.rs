@@ -335,6 +335,28 @@ pub(crate) struct Scope<'a> {
     pub aliases: &'a [(String, Expr)],
     /// The enclosing query's FROM items, for a subquery's correlated references.
     pub outer: Option<&'a Relations>,
+    /// Where scalar subqueries in expressions are collected (the select list): each
+    /// becomes a placeholder column the caller joins in. `None`: a subquery here is
+    /// [`crate::error::Error::NotSupported`].
+    pub subqueries: Option<&'a ScalarSubqueries>,
+}
+
+/// Scalar subqueries met in a select list, each with its placeholder column name.
+#[derive(Default)]
+pub(crate) struct ScalarSubqueries {
+    /// Makes the names unique within the query (`#ssq<prefix>_<n>`).
+    pub prefix: usize,
+    pub found: std::cell::RefCell<Vec<(sqlparser::ast::Query, String)>>,
+}
+
+impl ScalarSubqueries {
+    /// Records `q` and returns its placeholder column's name.
+    pub fn add(&self, q: &sqlparser::ast::Query) -> String {
+        let mut found = self.found.borrow_mut();
+        let name = format!("#ssq{}_{}", self.prefix, found.len());
+        found.push((q.clone(), name.clone()));
+        name
+    }
 }
 
 impl<'a> Scope<'a> {
@@ -345,6 +367,7 @@ impl<'a> Scope<'a> {
             relations: None,
             aliases: &[],
             outer: None,
+            subqueries: None,
         }
     }
 
@@ -359,7 +382,14 @@ impl<'a> Scope<'a> {
             relations: Some(relations),
             aliases,
             outer: None,
+            subqueries: None,
         }
+    }
+
+    /// Collects scalar subqueries into `into` instead of refusing them.
+    pub fn with_subqueries(mut self, into: &'a ScalarSubqueries) -> Self {
+        self.subqueries = Some(into);
+        self
     }
 
     /// Falls back to `outer` (the enclosing query's items) for names not bound here.

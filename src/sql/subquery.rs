@@ -34,8 +34,9 @@
 //! comparisons and arithmetic at the top of a conjunct), which is what makes the inner
 //! join exact. Subqueries under OR, NOT, CASE, in function arguments or the select list
 //! are [`Error::NotSupported`] (from `expr.rs`), as are correlated scalar subqueries that
-//! do not aggregate or have their own GROUP BY, scalar subqueries that may return
-//! several rows, and correlation in HAVING.
+//! do not aggregate or have their own GROUP BY, and correlation in HAVING. An
+//! uncorrelated scalar subquery that may return several rows fails at run time if it
+//! does (`subquery/scalar.rs`).
 
 mod scalar;
 
@@ -112,6 +113,24 @@ fn subquery_form(e: &ast::Expr, negate: bool) -> Option<Conjunct<'_>> {
         } => subquery_form(expr, !negate),
         _ => None,
     }
+}
+
+/// Joins in uncorrelated scalar subquery `q` of a select list, as column `name` (one
+/// row: its value, NULL for none, an error at run time for several).
+pub(crate) fn select_list_scalar(
+    cx: &Cx,
+    plan: Arc<LogicalPlan>,
+    here: &Outer,
+    q: &ast::Query,
+    name: &str,
+) -> Result<Arc<LogicalPlan>> {
+    let sub = plan_subquery(&cx.with_outer(here.clone()), q, name)?;
+    if !sub.correlated.is_empty() {
+        return Err(Error::NotSupported(format!(
+            "correlated scalar subquery in the select list ('{q}')"
+        )));
+    }
+    scalar::cross_join_one_row(plan, sub, q)
 }
 
 /// Applies WHERE predicate `w` to `plan`: plain conjuncts as a filter, subquery

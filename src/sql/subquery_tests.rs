@@ -238,14 +238,74 @@ fn ctes() {
 
 #[test]
 fn misplaced_subqueries_are_not_supported() {
-    not_supported("SELECT id, (SELECT max(y) FROM b) FROM a");
+    not_supported("SELECT id, (SELECT max(y) FROM b WHERE b.k = a.k) FROM a");
+    not_supported("SELECT count(*), (SELECT max(k) FROM c) FROM a");
     not_supported("SELECT id FROM a WHERE id = 1 OR k IN (SELECT k FROM b)");
     not_supported("SELECT id FROM a WHERE id = 1 OR id > (SELECT avg(id) FROM b)");
     not_supported(
         "SELECT id FROM a WHERE CASE WHEN EXISTS (SELECT * FROM b) THEN true ELSE false END",
     );
-    // Several rows, or correlation the plan cannot decorrelate.
-    not_supported("SELECT id FROM a WHERE k = (SELECT k FROM c)");
+    // Correlation the plan cannot decorrelate.
     not_supported("SELECT id FROM a WHERE id > (SELECT y FROM b WHERE b.k = a.k)");
     not_supported("SELECT id FROM a WHERE 1 < (SELECT sum(y) FROM b WHERE b.k > a.k)");
+}
+
+/// An uncorrelated scalar subquery that is not an aggregate: its one row, NULL for no
+/// rows, and an error at run time for several (DuckDB's rule).
+#[test]
+fn scalar_subqueries_of_any_row_count() {
+    expect(
+        "SELECT id FROM a WHERE k = (SELECT k FROM c WHERE k < 20)",
+        &[&["1"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE k = (SELECT DISTINCT k FROM b WHERE id BETWEEN 11 AND 12)",
+        &[&["2"]],
+    );
+    expect("SELECT id FROM a WHERE k = (SELECT k FROM e)", &[]);
+    expect(
+        "SELECT id FROM a WHERE k BETWEEN (SELECT min(k) FROM c) + 5 AND (SELECT k FROM c WHERE k < 20) * 3",
+        &[&["2"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE k + 10 <= (SELECT k FROM c ORDER BY k LIMIT 1) + 10",
+        &[&["1"]],
+    );
+    let several = session()
+        .sql("SELECT id FROM a WHERE k = (SELECT k FROM c)")
+        .and_then(|f| f.collect());
+    match several {
+        Err(Error::InvalidInput(m)) => assert!(m.contains("more than one row"), "{m}"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}
+
+/// Uncorrelated scalar subqueries in the select list, also inside CASE and beside
+/// GROUP BY (a constant key).
+#[test]
+fn scalar_subqueries_in_the_select_list() {
+    expect(
+        "SELECT id, (SELECT max(y) FROM b) AS m FROM a WHERE id <= 2",
+        &[&["1", "5.5"], &["2", "5.5"]],
+    );
+    expect(
+        "SELECT id, CASE WHEN (SELECT count(*) FROM b) > 3 THEN (SELECT min(y) FROM b) \
+         ELSE 0 END AS c FROM a WHERE id <= 2",
+        &[&["1", "1.5"], &["2", "1.5"]],
+    );
+    expect(
+        "SELECT k, count(*) * (SELECT count(*) FROM c) AS n FROM b GROUP BY k",
+        &[&["10", "2"], &["20", "4"], &["null", "2"], &["50", "2"]],
+    );
+    expect(
+        "SELECT id, (SELECT k FROM e) AS v FROM a WHERE id = 1",
+        &[&["1", "null"]],
+    );
+    let several = session()
+        .sql("SELECT id, (SELECT k FROM c) FROM a")
+        .and_then(|f| f.collect());
+    assert!(
+        matches!(several, Err(Error::InvalidInput(_))),
+        "{several:?}"
+    );
 }

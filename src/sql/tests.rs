@@ -519,3 +519,82 @@ fn date_plus_days() {
     assert!(matches!(err("SELECT d * 2 FROM t"), Error::Schema(_)));
     assert!(matches!(err("SELECT 1 - d FROM t"), Error::Schema(_)));
 }
+
+/// ROLLUP, CUBE and GROUPING SETS: one row per group of each set, the keys a set
+/// leaves out NULL, `grouping()` one bit per key left out (the first the highest).
+#[test]
+fn grouping_sets() {
+    expect(
+        "SELECT grp, name, count(*), sum(id), grouping(grp, name) FROM t \
+         GROUP BY ROLLUP (grp, name)",
+        &[
+            &["x", "apple", "1", "1", "0"],
+            &["x", "cherry", "1", "3", "0"],
+            &["x", "avocado", "1", "5", "0"],
+            &["x", "banana", "1", "6", "0"],
+            &["y", "banana", "1", "2", "0"],
+            &["y", "apple", "1", "4", "0"],
+            &["x", "null", "4", "15", "1"],
+            &["y", "null", "2", "6", "1"],
+            &["null", "null", "6", "21", "3"],
+        ],
+    );
+    // CUBE adds the sets by name alone.
+    expect(
+        "SELECT name, count(*), sum(id), grouping(grp, name) FROM t \
+         GROUP BY CUBE (grp, name) HAVING grouping(grp) = 1 AND grouping(name) = 0",
+        &[
+            &["apple", "2", "5", "2"],
+            &["banana", "2", "8", "2"],
+            &["cherry", "1", "3", "2"],
+            &["avocado", "1", "5", "2"],
+        ],
+    );
+    expect(
+        "SELECT grp, count(*) FROM t GROUP BY GROUPING SETS ((grp), ())",
+        &[&["x", "4"], &["y", "2"], &["null", "6"]],
+    );
+    // Aggregates read the input, not the nulled key.
+    expect(
+        "SELECT grp, sum(id), count(grp) FROM t GROUP BY ROLLUP (grp)",
+        &[&["x", "15", "4"], &["y", "6", "2"], &["null", "21", "6"]],
+    );
+    // A NULL in the data and a rolled-up NULL differ by grouping().
+    expect(
+        "SELECT k, grouping(k), count(*) FROM t WHERE id <= 3 GROUP BY ROLLUP (k)",
+        &[
+            &["10", "0", "1"],
+            &["null", "0", "1"],
+            &["30", "0", "1"],
+            &["null", "1", "3"],
+        ],
+    );
+    // Expressions over keys, a key expression, and an item beside the ROLLUP.
+    expect(
+        "SELECT coalesce(grp, 'all') AS g, sum(id) FROM t GROUP BY ROLLUP (grp)",
+        &[&["x", "15"], &["y", "6"], &["all", "21"]],
+    );
+    expect(
+        "SELECT upper(name) AS u, count(*) FROM t GROUP BY ROLLUP (upper(name))",
+        &[
+            &["APPLE", "2"],
+            &["BANANA", "2"],
+            &["CHERRY", "1"],
+            &["AVOCADO", "1"],
+            &["null", "6"],
+        ],
+    );
+    expect(
+        "SELECT count(*) FROM (SELECT grp, name, count(*) FROM t GROUP BY grp, ROLLUP (name))",
+        &[&["8"]],
+    );
+    expect(
+        "SELECT grp, grouping(grp) FROM t GROUP BY grp",
+        &[&["x", "0"], &["y", "0"]],
+    );
+    assert!(matches!(err("SELECT grouping(id) FROM t"), Error::Plan(_)));
+    assert!(matches!(
+        err("SELECT grp, grouping(name) FROM t GROUP BY ROLLUP (grp)"),
+        Error::Plan(_)
+    ));
+}

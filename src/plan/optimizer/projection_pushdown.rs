@@ -72,6 +72,29 @@ pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<
             }
             LogicalPlan::try_project(Arc::new(input), kept)
         }
+        LogicalPlan::Expand {
+            input, projections, ..
+        } => {
+            let names: Vec<String> = plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let mut kept: Vec<usize> = (0..names.len())
+                .filter(|&i| required.is_none_or(|r| r.contains(&names[i])))
+                .collect();
+            if kept.is_empty() {
+                kept.extend((!names.is_empty()).then_some(0));
+            }
+            let projections: Vec<Vec<Expr>> = projections
+                .iter()
+                .map(|p| kept.iter().map(|&i| p[i].clone()).collect())
+                .collect();
+            let child = with_refs(&BTreeSet::new(), projections.iter().flatten());
+            let input = prune(input, Some(&child))?;
+            LogicalPlan::try_expand(Arc::new(input), projections)
+        }
         LogicalPlan::Sort { input, keys, .. } => {
             let child = required.map(|r| with_refs(r, keys.iter().map(|k| &k.expr)));
             let input = prune(input, child.as_ref())?;

@@ -1,6 +1,7 @@
 //! Scalar subqueries (`x < (SELECT …)`): lowered to `#sq<n>` columns inside a
-//! conjunct, then joined in. An uncorrelated one must aggregate to one row and is
-//! cross-joined; a correlated one is grouped by its correlation columns and joined on
+//! conjunct, then joined in. An uncorrelated one is cross-joined: as it is when it
+//! aggregates to one row, else through `first` and a row count that fails the query
+//! at run time if it returns several rows (DuckDB's rule); a correlated one is grouped by its correlation columns and joined on
 //! them (inner, or left with `coalesce(…, 0)` when it is a count). The rules and their
 //! limits are in the parent module's doc.
 
@@ -13,7 +14,7 @@ use super::super::expr::binary_op;
 use super::super::scope::Scope;
 use super::{plan_subquery, Sub};
 use crate::error::{Error, Result};
-use crate::expr::{AggFunc, Expr, ScalarValue};
+use crate::expr::{AggFunc, Expr, ScalarFunc, ScalarValue};
 use crate::plan::{JoinType, LogicalPlan};
 
 /// Lowers `e`, turning scalar subqueries that sit under comparisons and arithmetic
@@ -42,6 +43,17 @@ pub(super) fn lower_scalar<'q>(
         } => Ok(Expr::Negative(Box::new(lower_scalar(
             cx, scope, expr, pending,
         )?))),
+        // Not `NOT BETWEEN`: `NOT (x >= NULL AND x <= 5)` can be true, so a NULL value
+        // would not filter the row.
+        ast::Expr::Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        } => Ok(lower_scalar(cx, scope, expr, pending)?.between(
+            lower_scalar(cx, scope, low, pending)?,
+            lower_scalar(cx, scope, high, pending)?,
+        )),
         ast::Expr::BinaryOp { left, op, right } => match binary_op(op) {
             Ok(op) if op.is_comparison() || op.is_arithmetic() => Ok(Expr::Binary {
                 left: Box::new(lower_scalar(cx, scope, left, pending)?),
@@ -60,19 +72,54 @@ pub(super) fn cross_join_one_row(
     sub: Sub,
     q: &ast::Query,
 ) -> Result<Arc<LogicalPlan>> {
-    sub.value("scalar")?;
-    if !sub.single_row {
-        return Err(Error::NotSupported(format!(
-            "scalar subquery that may return several rows ('{q}'); floe plans scalar \
-             subqueries that aggregate without GROUP BY"
-        )));
-    }
+    let value = sub.value("scalar")?;
+    let one_row = if sub.single_row {
+        sub.plan
+    } else {
+        at_most_one_row(sub.plan, value, q)?
+    };
     Ok(Arc::new(LogicalPlan::try_join(
         plan,
-        sub.plan,
+        one_row,
         JoinType::Inner,
         vec![],
         None,
+    )?))
+}
+
+/// The one-row result of a scalar subquery that may return any number of rows: its
+/// value (NULL for no rows), or an error when it returns several, as in DuckDB:
+///
+/// ```text
+/// Project: single_value(v, n) AS #sq0
+///   Aggregate: keys=[] aggs=[first(#sq0) AS v, count(*) AS n]
+/// ```
+fn at_most_one_row(
+    plan: Arc<LogicalPlan>,
+    value: Expr,
+    q: &ast::Query,
+) -> Result<Arc<LogicalPlan>> {
+    let Expr::Column(name) = &value else {
+        return Err(Error::Internal(format!(
+            "scalar subquery value {value} ('{q}')"
+        )));
+    };
+    let (v, n) = (format!("{name}#value"), format!("{name}#rows"));
+    let aggregate = LogicalPlan::try_aggregate(
+        plan,
+        vec![],
+        vec![
+            value.clone().first().alias(v.clone()),
+            crate::expr::len().alias(n.clone()),
+        ],
+    )?;
+    let single = Expr::Function {
+        func: ScalarFunc::SingleValue,
+        args: vec![Expr::Column(v), Expr::Column(n)],
+    };
+    Ok(Arc::new(LogicalPlan::try_project(
+        Arc::new(aggregate),
+        vec![single.alias(name.clone())],
     )?))
 }
 
