@@ -82,7 +82,9 @@ pub mod prelude {
     pub use crate::config::SessionConfig;
     pub use crate::error::{Error, Result};
     pub use crate::expr::SortExpr;
-    pub use crate::expr::{col, concat_str, corr, len, lit, null, when, Expr};
+    pub use crate::expr::{
+        col, concat_str, corr, len, lit, max_horizontal, min_horizontal, null, when, Expr,
+    };
     pub use crate::frame::{DataFrame, LazyFrame};
     pub use crate::io::{
         BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,

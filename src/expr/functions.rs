@@ -63,6 +63,37 @@ pub enum ScalarFunc {
     /// `single_value(v, n)`: `v` where the row count `n` is at most 1, an error where
     /// it is more (the value of a scalar subquery that may return several rows).
     SingleValue,
+    // Numeric (`math_functions.rs`).
+    Floor,
+    Ceil,
+    Power,
+    Ln,
+    Log10,
+    Log2,
+    Exp,
+    Sign,
+    /// Largest argument, NULLs skipped.
+    Greatest,
+    /// Smallest argument, NULLs skipped.
+    Least,
+    // Strings (`string_functions.rs`).
+    Trim,
+    LTrim,
+    RTrim,
+    Replace,
+    LPad,
+    RPad,
+    SplitPart,
+    /// 1-based character position of a substring, 0 when absent.
+    StrPos,
+    Reverse,
+    Repeat,
+    Left,
+    Right,
+    ConcatWs,
+    RegexpMatches,
+    RegexpReplace,
+    RegexpExtract,
 }
 
 impl ScalarFunc {
@@ -95,6 +126,32 @@ impl ScalarFunc {
             ConcatStrict => "||",
             Grouping => "grouping",
             SingleValue => "single_value",
+            Floor => "floor",
+            Ceil => "ceil",
+            Power => "power",
+            Ln => "ln",
+            Log10 => "log10",
+            Log2 => "log2",
+            Exp => "exp",
+            Sign => "sign",
+            Greatest => "greatest",
+            Least => "least",
+            Trim => "trim",
+            LTrim => "ltrim",
+            RTrim => "rtrim",
+            Replace => "replace",
+            LPad => "lpad",
+            RPad => "rpad",
+            SplitPart => "split_part",
+            StrPos => "strpos",
+            Reverse => "reverse",
+            Repeat => "repeat",
+            Left => "left",
+            Right => "right",
+            ConcatWs => "concat_ws",
+            RegexpMatches => "regexp_matches",
+            RegexpReplace => "regexp_replace",
+            RegexpExtract => "regexp_extract",
         }
     }
 
@@ -125,6 +182,32 @@ impl ScalarFunc {
             "sqrt" => Sqrt,
             "concat" => Concat,
             "grouping" | "grouping_id" => Grouping,
+            "floor" => Floor,
+            "ceil" | "ceiling" => Ceil,
+            "power" | "pow" => Power,
+            "ln" => Ln,
+            "log10" | "log" => Log10,
+            "log2" => Log2,
+            "exp" => Exp,
+            "sign" => Sign,
+            "greatest" => Greatest,
+            "least" => Least,
+            "trim" => Trim,
+            "ltrim" => LTrim,
+            "rtrim" => RTrim,
+            "replace" => Replace,
+            "lpad" => LPad,
+            "rpad" => RPad,
+            "split_part" => SplitPart,
+            "strpos" | "instr" => StrPos,
+            "reverse" => Reverse,
+            "repeat" => Repeat,
+            "left" => Left,
+            "right" => Right,
+            "concat_ws" => ConcatWs,
+            "regexp_matches" => RegexpMatches,
+            "regexp_replace" => RegexpReplace,
+            "regexp_extract" => RegexpExtract,
             _ => return None,
         })
     }
@@ -252,6 +335,91 @@ impl ScalarFunc {
                 want(1, args[1].0.is_integer(), "a row count")?;
                 (args[0].0.clone(), true)
             }
+            Floor | Ceil => {
+                arity(1, 1)?;
+                want(0, is_numeric(&args[0].0), "numeric")?;
+                let t = if args[0].0.is_integer() {
+                    DataType::Int64
+                } else {
+                    DataType::Float64
+                };
+                (t, nullable)
+            }
+            Power | Ln | Log10 | Log2 | Exp | Sign => {
+                let n = if self == Power { 2 } else { 1 };
+                arity(n, n)?;
+                for (i, (t, _)) in args.iter().enumerate() {
+                    want(i, is_numeric(t), "numeric")?;
+                }
+                match self {
+                    Sign => (DataType::Int64, nullable),
+                    Exp => (DataType::Float64, nullable),
+                    _ => (DataType::Float64, true),
+                }
+            }
+            Greatest | Least => {
+                arity(1, usize::MAX)?;
+                let mut t = DataType::Null;
+                for (a, _) in args {
+                    t = common_type(&t, a).ok_or_else(|| {
+                        Error::Schema(format!("{}() arguments of types {t} and {a}", self.name()))
+                    })?;
+                }
+                (t, args.iter().all(|a| a.1))
+            }
+            Trim | LTrim | RTrim | Reverse => {
+                arity(1, if self == Reverse { 1 } else { 2 })?;
+                for (i, (t, _)) in args.iter().enumerate() {
+                    want(i, is_string(t), "a string")?;
+                }
+                (DataType::Utf8, nullable)
+            }
+            Replace | RegexpReplace | RegexpMatches => {
+                match self {
+                    Replace => arity(3, 3)?,
+                    RegexpReplace => arity(3, 4)?,
+                    _ => arity(2, 2)?,
+                }
+                for (i, (t, _)) in args.iter().enumerate() {
+                    want(i, is_string(t), "a string")?;
+                }
+                let t = if self == RegexpMatches {
+                    DataType::Boolean
+                } else {
+                    DataType::Utf8
+                };
+                (t, nullable)
+            }
+            LPad | RPad | Repeat | Left | Right => {
+                let most = if matches!(self, LPad | RPad) { 3 } else { 2 };
+                arity(2, most)?;
+                want(0, is_string(&args[0].0), "a string")?;
+                want(1, args[1].0.is_integer(), "an integer")?;
+                if let Some((t, _)) = args.get(2) {
+                    want(2, is_string(t), "a string")?;
+                }
+                (DataType::Utf8, nullable)
+            }
+            SplitPart | RegexpExtract => {
+                arity(if self == SplitPart { 3 } else { 2 }, 3)?;
+                want(0, is_string(&args[0].0), "a string")?;
+                want(1, is_string(&args[1].0), "a string")?;
+                if let Some((t, _)) = args.get(2) {
+                    want(2, t.is_integer(), "an integer")?;
+                }
+                (DataType::Utf8, nullable)
+            }
+            StrPos => {
+                arity(2, 2)?;
+                want(0, is_string(&args[0].0), "a string")?;
+                want(1, is_string(&args[1].0), "a string")?;
+                (DataType::Int64, nullable)
+            }
+            ConcatWs => {
+                arity(2, usize::MAX)?;
+                want(0, is_string(&args[0].0), "a string")?;
+                (DataType::Utf8, args[0].1)
+            }
         })
     }
 
@@ -296,6 +464,16 @@ impl ScalarFunc {
                 Arc::new(f(&left, right.as_ref())?)
             }
             Concat | ConcatStrict => concat(args, len, self == ConcatStrict)?,
+            Floor | Ceil | Power | Ln | Log10 | Log2 | Exp | Sign | Greatest | Least => {
+                let types: Vec<(DataType, bool)> =
+                    args.iter().map(|a| (a.data_type(), true)).collect();
+                let (out, _) = self.return_type(&types)?;
+                super::math_functions::evaluate(self, args, len, &out)?
+            }
+            Trim | LTrim | RTrim | Replace | LPad | RPad | SplitPart | StrPos | Reverse
+            | Repeat | Left | Right | ConcatWs | RegexpMatches | RegexpReplace | RegexpExtract => {
+                super::string_functions::evaluate(self, args, len)?
+            }
             SingleValue => {
                 let counts = cast(&array(1), &DataType::Int64)?;
                 let several = counts

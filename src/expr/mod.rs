@@ -12,8 +12,10 @@ pub mod cast;
 mod conjuncts;
 pub mod eval;
 pub mod functions;
+mod math_functions;
 pub mod scalar;
 mod sort;
+mod string_functions;
 pub mod types;
 
 use std::fmt;
@@ -188,6 +190,23 @@ pub fn concat_str(exprs: impl IntoIterator<Item = Expr>) -> Expr {
     }
 }
 
+/// The largest of the expressions per row, NULLs skipped (Polars' `max_horizontal`,
+/// SQL's `greatest`).
+pub fn max_horizontal(exprs: impl IntoIterator<Item = Expr>) -> Expr {
+    Expr::Function {
+        func: ScalarFunc::Greatest,
+        args: exprs.into_iter().collect(),
+    }
+}
+
+/// The smallest of the expressions per row, NULLs skipped (SQL's `least`).
+pub fn min_horizontal(exprs: impl IntoIterator<Item = Expr>) -> Expr {
+    Expr::Function {
+        func: ScalarFunc::Least,
+        args: exprs.into_iter().collect(),
+    }
+}
+
 /// Builder state after `when(..)`.
 pub struct When {
     branches: Vec<(Expr, Expr)>,
@@ -277,8 +296,17 @@ impl Expr {
     func_builders!(
         lower => Lower, upper => Upper, str_len => Length, year => Year, month => Month,
         day => Day, hour => Hour, minute => Minute, second => Second, weekday => Weekday,
-        abs => Abs,
+        abs => Abs, floor => Floor, ceil => Ceil, exp => Exp, ln => Ln, log10 => Log10,
+        sign => Sign, str_reverse => Reverse, strip_chars => Trim,
     );
+
+    /// `self` raised to `exponent` (a double).
+    pub fn pow(self, exponent: Expr) -> Expr {
+        Expr::Function {
+            func: ScalarFunc::Power,
+            args: vec![self, exponent],
+        }
+    }
 
     /// Renames the result.
     pub fn alias(self, name: impl Into<String>) -> Expr {

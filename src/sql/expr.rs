@@ -195,10 +195,47 @@ impl Scope<'_> {
             S::SimilarTo { .. } => return Err(Error::NotSupported("SIMILAR TO".into())),
             S::RLike { .. } => return Err(Error::NotSupported("REGEXP/RLIKE".into())),
             S::Interval(_) => return Err(Error::NotSupported("INTERVAL".into())),
-            S::Ceil { .. } => return Err(Error::NotSupported("CEIL".into())),
-            S::Floor { .. } => return Err(Error::NotSupported("FLOOR".into())),
-            S::Trim { .. } => return Err(Error::NotSupported("TRIM".into())),
-            S::Position { .. } => return Err(Error::NotSupported("POSITION".into())),
+            S::Ceil { expr, field } | S::Floor { expr, field } => {
+                if !matches!(
+                    field,
+                    ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime)
+                ) {
+                    return Err(Error::NotSupported(format!("{e}")));
+                }
+                let func = if matches!(e, S::Ceil { .. }) {
+                    ScalarFunc::Ceil
+                } else {
+                    ScalarFunc::Floor
+                };
+                Expr::Function {
+                    func,
+                    args: vec![self.expr(expr)?],
+                }
+            }
+            S::Trim {
+                trim_where,
+                trim_what,
+                expr,
+                trim_characters,
+            } => {
+                if trim_characters.is_some() {
+                    return Err(Error::NotSupported(format!("{e}")));
+                }
+                let func = match trim_where {
+                    None | Some(ast::TrimWhereField::Both) => ScalarFunc::Trim,
+                    Some(ast::TrimWhereField::Leading) => ScalarFunc::LTrim,
+                    Some(ast::TrimWhereField::Trailing) => ScalarFunc::RTrim,
+                };
+                let mut args = vec![self.expr(expr)?];
+                if let Some(w) = trim_what {
+                    args.push(self.expr(w)?);
+                }
+                Expr::Function { func, args }
+            }
+            S::Position { expr, r#in } => Expr::Function {
+                func: ScalarFunc::StrPos,
+                args: vec![self.expr(r#in)?, self.expr(expr)?],
+            },
             S::AtTimeZone { .. } => return Err(Error::NotSupported("AT TIME ZONE".into())),
             S::GroupingSets(_) | S::Cube(_) | S::Rollup(_) => {
                 return Err(Error::Sql(format!(

@@ -598,3 +598,120 @@ fn grouping_sets() {
         Error::Plan(_)
     ));
 }
+
+/// Numeric functions, values computed by hand.
+#[test]
+fn numeric_functions() {
+    expect(
+        "SELECT floor(v), ceil(v), floor(k) FROM t WHERE id = 2",
+        &[&["2.0", "3.0", "null"]],
+    );
+    expect(
+        "SELECT ceiling(-1.5), floor(-1.5), CEIL(2.1), FLOOR(k) FROM t WHERE id = 1",
+        &[&["-1.0", "-2.0", "3.0", "10"]],
+    );
+    expect(
+        "SELECT power(2, 10), ln(exp(1)), log10(1000), log2(8), ln(0), sign(-3), sign(0), sign(2.5)",
+        &[&["1024.0", "1.0", "3.0", "3.0", "null", "-1", "0", "1"]],
+    );
+    expect(
+        "SELECT greatest(1, 5, 3), least(1, 5, 3), greatest(k, 35) FROM t WHERE id IN (1, 2)",
+        &[&["5", "1", "35"], &["5", "1", "35"]],
+    );
+    expect(
+        "SELECT greatest('b', 'a', NULL), least(d, DATE '2024-01-10') FROM t WHERE id = 1",
+        &[&["b", "2024-01-01"]],
+    );
+    assert!(matches!(err("SELECT floor('x')"), Error::Schema(_)));
+}
+
+/// String functions, values computed by hand.
+#[test]
+fn string_functions() {
+    expect(
+        "SELECT trim('  a b  '), ltrim('xxaxx', 'x'), rtrim('xxaxx', 'x'), \
+         TRIM(LEADING 'x' FROM 'xxaxx'), TRIM(BOTH 'x' FROM 'xxaxx')",
+        &[&["a b", "axx", "xxa", "axx", "a"]],
+    );
+    expect(
+        "SELECT replace(name, 'an', 'AN') FROM t WHERE id = 2",
+        &[&["bANANa"]],
+    );
+    expect(
+        "SELECT lpad('7', 3, '0'), rpad('ab', 5, 'xy'), lpad('abcdef', 3, '0')",
+        &[&["007", "abxyx", "abc"]],
+    );
+    expect(
+        "SELECT split_part('a,b,,c', ',', 2), split_part('a,b,,c', ',', 3), \
+         split_part('a,b', ',', 5), split_part('a,b,c', ',', -1)",
+        &[&["b", "", "", "c"]],
+    );
+    expect(
+        "SELECT strpos('banana', 'na'), strpos('banana', 'x'), position('an' IN 'banana'), \
+         instr('héllo', 'l')",
+        &[&["3", "0", "2", "3"]],
+    );
+    expect(
+        "SELECT reverse('abc'), repeat('ab', 3), left('hello', 2), right('hello', 3), \
+         left('hello', -2)",
+        &[&["cba", "ababab", "he", "llo", "hel"]],
+    );
+    expect("SELECT concat_ws('-', 'a', NULL, 'b', 1)", &[&["a-b-1"]]);
+    expect(
+        "SELECT id FROM t WHERE regexp_matches(name, '^a.*e$')",
+        &[&["1"], &["4"]],
+    );
+    expect(
+        "SELECT regexp_replace('banana', 'a', 'o'), regexp_replace('banana', 'a', 'o', 'g'), \
+         regexp_replace('abc', '(b)', '[\\1]'), regexp_extract('abc123def', '[0-9]+'), \
+         regexp_extract('key=val', '(\\w+)=(\\w+)', 2), regexp_extract('abc', '[0-9]+')",
+        &[&["bonana", "bonono", "a[b]c", "123", "val", ""]],
+    );
+    expect(
+        "SELECT upper(name) FROM t WHERE id = 1 AND lpad(name, 2) = 'ap'",
+        &[&["APPLE"]],
+    );
+    assert!(matches!(
+        err("SELECT regexp_matches(name, '(') FROM t"),
+        Error::Plan(_)
+    ));
+    assert!(matches!(
+        err("SELECT lpad(name, 'x') FROM t"),
+        Error::Schema(_)
+    ));
+}
+
+/// The same functions through the LazyFrame API (Polars' names) give SQL's answers.
+#[test]
+fn api_functions_match_sql() {
+    use crate::expr::{col, concat_str, lit, max_horizontal, min_horizontal};
+    let s = session();
+    let api = s
+        .sql("SELECT id, name, v, k FROM t WHERE id <= 3")
+        .and_then(|f| {
+            f.select([
+                col("id"),
+                concat_str([col("name"), lit("-"), col("k")]).alias("c"),
+                col("v").floor().alias("f"),
+                col("v").pow(lit(2)).alias("p"),
+                max_horizontal([col("k"), lit(20)]).alias("hi"),
+                min_horizontal([col("k"), lit(20)]).alias("lo"),
+                col("name").str_reverse().alias("r"),
+            ])
+        })
+        .and_then(|f| f.collect())
+        .unwrap();
+    let mut got = rows(&api);
+    got.sort();
+    assert_eq!(
+        got,
+        sorted_rows(
+            "SELECT id, name || '-' || k, floor(v), power(v, 2), greatest(k, 20), \
+             least(k, 20), reverse(name) FROM t WHERE id <= 3"
+        )
+    );
+    assert_eq!(
+        got[0],
+        ["1", "apple-10", "1.0", "2.25", "20", "10", "elppa"]
+    );
+}
