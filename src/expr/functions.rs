@@ -94,6 +94,16 @@ pub enum ScalarFunc {
     RegexpMatches,
     RegexpReplace,
     RegexpExtract,
+    // Dates (`date_functions.rs`).
+    /// `date_diff(unit, start, end)`: unit boundaries crossed.
+    DateDiff,
+    MakeDate,
+    Strftime,
+    Strptime,
+    DayOfYear,
+    /// ISO week number.
+    Week,
+    LastDay,
 }
 
 impl ScalarFunc {
@@ -152,6 +162,13 @@ impl ScalarFunc {
             RegexpMatches => "regexp_matches",
             RegexpReplace => "regexp_replace",
             RegexpExtract => "regexp_extract",
+            DateDiff => "date_diff",
+            MakeDate => "make_date",
+            Strftime => "strftime",
+            Strptime => "strptime",
+            DayOfYear => "dayofyear",
+            Week => "week",
+            LastDay => "last_day",
         }
     }
 
@@ -208,6 +225,13 @@ impl ScalarFunc {
             "regexp_matches" => RegexpMatches,
             "regexp_replace" => RegexpReplace,
             "regexp_extract" => RegexpExtract,
+            "date_diff" | "datediff" => DateDiff,
+            "make_date" => MakeDate,
+            "strftime" => Strftime,
+            "strptime" => Strptime,
+            "dayofyear" | "doy" => DayOfYear,
+            "week" | "weekofyear" => Week,
+            "last_day" => LastDay,
             _ => return None,
         })
     }
@@ -420,6 +444,42 @@ impl ScalarFunc {
                 want(0, is_string(&args[0].0), "a string")?;
                 (DataType::Utf8, args[0].1)
             }
+            DateDiff => {
+                arity(3, 3)?;
+                want(0, is_string(&args[0].0), "a unit string")?;
+                want(1, temporal(&args[1].0), "a date or timestamp")?;
+                want(2, temporal(&args[2].0), "a date or timestamp")?;
+                (DataType::Int64, nullable)
+            }
+            MakeDate => {
+                arity(3, 3)?;
+                for (i, (t, _)) in args.iter().enumerate() {
+                    want(i, t.is_integer(), "an integer")?;
+                }
+                (DataType::Date32, true)
+            }
+            Strftime => {
+                arity(2, 2)?;
+                want(0, temporal(&args[0].0), "a date or timestamp")?;
+                want(1, is_string(&args[1].0), "a format string")?;
+                (DataType::Utf8, nullable)
+            }
+            Strptime => {
+                arity(2, 2)?;
+                want(0, is_string(&args[0].0), "a string")?;
+                want(1, is_string(&args[1].0), "a format string")?;
+                (DataType::Timestamp(TimeUnit::Microsecond, None), true)
+            }
+            DayOfYear | Week | LastDay => {
+                arity(1, 1)?;
+                want(0, temporal(&args[0].0), "a date or timestamp")?;
+                let t = if self == LastDay {
+                    DataType::Date32
+                } else {
+                    DataType::Int64
+                };
+                (t, nullable)
+            }
         })
     }
 
@@ -473,6 +533,9 @@ impl ScalarFunc {
             Trim | LTrim | RTrim | Replace | LPad | RPad | SplitPart | StrPos | Reverse
             | Repeat | Left | Right | ConcatWs | RegexpMatches | RegexpReplace | RegexpExtract => {
                 super::string_functions::evaluate(self, args, len)?
+            }
+            DateDiff | MakeDate | Strftime | Strptime | DayOfYear | Week | LastDay => {
+                super::date_functions::evaluate(self, args, len)?
             }
             SingleValue => {
                 let counts = cast(&array(1), &DataType::Int64)?;

@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod cast;
 mod conjuncts;
+mod date_functions;
 pub mod eval;
 pub mod functions;
 mod math_functions;

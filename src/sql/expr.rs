@@ -468,6 +468,8 @@ fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
                 "second" => ScalarFunc::Second,
                 "dow" | "dayofweek" => ScalarFunc::DayOfWeek,
                 "isodow" => ScalarFunc::Weekday,
+                "doy" | "dayofyear" => ScalarFunc::DayOfYear,
+                "week" | "weekofyear" => ScalarFunc::Week,
                 other => return Err(Error::NotSupported(format!("date_part('{other}', ...)"))),
             };
             Ok(Expr::Function {
@@ -490,9 +492,13 @@ fn extract_field(field: &DateTimeField) -> Result<ScalarFunc> {
         DateTimeField::Second | DateTimeField::Seconds => ScalarFunc::Second,
         DateTimeField::Dow | DateTimeField::DayOfWeek => ScalarFunc::DayOfWeek,
         DateTimeField::Isodow => ScalarFunc::Weekday,
+        DateTimeField::Doy | DateTimeField::DayOfYear => ScalarFunc::DayOfYear,
+        DateTimeField::Week(None) | DateTimeField::Weeks => ScalarFunc::Week,
         DateTimeField::Custom(id) => match id.value.to_ascii_lowercase().as_str() {
             "dow" | "dayofweek" => ScalarFunc::DayOfWeek,
             "isodow" => ScalarFunc::Weekday,
+            "doy" | "dayofyear" => ScalarFunc::DayOfYear,
+            "week" | "weekofyear" => ScalarFunc::Week,
             "quarter" => ScalarFunc::Quarter,
             other => return Err(Error::NotSupported(format!("EXTRACT({other} FROM ...)"))),
         },

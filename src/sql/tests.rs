@@ -715,3 +715,42 @@ fn api_functions_match_sql() {
         ["1", "apple-10", "1.0", "2.25", "20", "10", "elppa"]
     );
 }
+
+/// Date functions, values computed by hand (2024-02-15 is a Thursday in ISO week 7).
+#[test]
+fn date_functions() {
+    expect(
+        "SELECT date_diff('day', DATE '2024-01-31', DATE '2024-03-01'), \
+         date_diff('month', DATE '2024-01-31', DATE '2024-02-01'), \
+         date_diff('year', DATE '2023-12-31', DATE '2024-01-01'), \
+         date_diff('quarter', DATE '2024-03-31', DATE '2024-04-01'), \
+         datediff('week', DATE '2024-01-01', DATE '2024-01-15')",
+        &[&["30", "1", "1", "1", "2"]],
+    );
+    expect(
+        "SELECT date_diff('day', d, DATE '2024-01-31') FROM t WHERE id = 6",
+        &[&["31"]],
+    );
+    expect(
+        "SELECT make_date(2024, 2, 29), make_date(2023, 2, 29)",
+        &[&["2024-02-29", "null"]],
+    );
+    expect(
+        "SELECT strftime(d, '%Y/%m/%d %a') FROM t WHERE id = 2",
+        &[&["2024/02/15 Thu"]],
+    );
+    expect(
+        "SELECT strptime('2024-03-05 10:20:30', '%Y-%m-%d %H:%M:%S'), strptime('x', '%Y')",
+        &[&["2024-03-05T10:20:30", "null"]],
+    );
+    expect(
+        "SELECT dayofyear(d), week(d), last_day(d), extract(doy FROM d), date_part('week', d) \
+         FROM t WHERE id = 2",
+        &[&["46", "7", "2024-02-29", "46", "7"]],
+    );
+    expect("SELECT week(DATE '2021-01-01')", &[&["53"]]);
+    assert!(matches!(
+        err("SELECT date_diff('fortnight', d, d) FROM t"),
+        Error::NotSupported(_)
+    ));
+}
