@@ -46,6 +46,7 @@ use super::pipeline::{run_pipeline, ExecContext, MeteredOperator, PipelineRun};
 use super::project::ProjectOperator;
 use super::shared::{MaterializeSink, Materialized};
 use super::sort::{ExternalSortSink, TopKSink};
+use super::window::WindowSink;
 use crate::config::SessionConfig;
 use crate::error::{Error, Result};
 use crate::io::scan::{scan, ScanRequest};
@@ -136,6 +137,7 @@ pub fn execute_collect(plan: &PhysicalPlan, ctx: &QueryContext) -> Result<Vec<Re
 enum Running<'e> {
     Aggregate(Box<HashAggregateSink>),
     Sort(Box<ExternalSortSink>),
+    Window(Box<WindowSink>),
     TopK(Box<TopKSink>),
     Limit(Box<CollectSink>),
     Join(Box<JoinBuildSink>),
@@ -278,6 +280,19 @@ impl<'a> Executor<'a> {
             OperatorKind::Sort { keys, fan_in } => Running::Sort(Box::new(
                 ExternalSortSink::try_new(schema, keys.clone(), ctx, *fan_in)?,
             )),
+            OperatorKind::Window(spec) => {
+                let input = self.plan.operator(op)?.inputs.first().copied();
+                let input_schema = match input {
+                    Some(i) => Arc::clone(&self.plan.operator(i)?.schema),
+                    None => return Err(Error::Internal(format!("window {op} has no input"))),
+                };
+                Running::Window(Box::new(WindowSink::try_new(
+                    input_schema,
+                    schema,
+                    Arc::clone(spec),
+                    ctx,
+                )?))
+            }
             OperatorKind::TopK { keys, k } => {
                 let bound = self.topk_bound(op);
                 Running::TopK(Box::new(
@@ -478,6 +493,7 @@ impl<'a> Executor<'a> {
             Running::Aggregate(s) => run_pipeline(exec, src, ops, s.as_ref(), meta.0, sm, meta.1),
             Running::Sort(s) => run_pipeline(exec, src, ops, s.as_ref(), meta.0, sm, meta.1),
             Running::TopK(s) => run_pipeline(exec, src, ops, s.as_ref(), meta.0, sm, meta.1),
+            Running::Window(s) => run_pipeline(exec, src, ops, s.as_ref(), meta.0, sm, meta.1),
             Running::Limit(s) | Running::Collect(s) => {
                 run_pipeline(exec, src, ops, s.as_ref(), meta.0, sm, meta.1)
             }
@@ -502,6 +518,7 @@ impl<'a> Executor<'a> {
             Running::Aggregate(s) => Ready::Rows(s.finalize()?),
             Running::Sort(s) => Ready::Rows(s.finalize()?),
             Running::TopK(s) => Ready::Rows(s.finalize()?),
+            Running::Window(s) => Ready::Rows(s.finalize()?),
             Running::Limit(s) => {
                 let schema = Arc::clone(&self.plan.operator(op)?.schema);
                 Ready::Rows(Box::new(MemorySource::new(schema, s.finalize()?.batches)))

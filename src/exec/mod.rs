@@ -24,6 +24,7 @@ pub(crate) mod project;
 pub mod render;
 pub(crate) mod shared;
 pub(crate) mod sort;
+pub(crate) mod window;
 
 pub use crate::stream::{
     BatchIter, LocalSink, MemorySource, Morsel, Operator, Seq, Sink, SinkStatus, Source, Task,

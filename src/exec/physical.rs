@@ -23,6 +23,7 @@
 //! | Filter, Project, Expand |                | streams        |                                   |
 //! | HashAggregate | partial phase            |                | final phase (one task/partition)  |
 //! | Sort, TopK    | buffers, spills runs     |                | the merge / the k rows            |
+//! | Window        | buffers, spills runs     |                | the merge, windowed per partition |
 //! | Limit         | keeps rows skip..fetch   |                | those rows                        |
 //! | HashJoin      | build                    | probe          | tail: unmatched build rows and spilled partitions |
 //! | Materialize   | collects a shared result |                | one reader per occurrence         |
@@ -130,6 +131,9 @@ pub enum OperatorKind {
         /// Most runs merged at once.
         fan_in: usize,
     },
+    /// Window functions: sorts by partition and order (spilling runs), then
+    /// evaluates each partition in order.
+    Window(Arc<crate::exec::window::WindowSpec>),
     /// The first `k` rows by `keys`.
     TopK {
         keys: Vec<SortExpr>,

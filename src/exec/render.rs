@@ -62,6 +62,7 @@ fn kind_name(op: &PhysicalOperator) -> &'static str {
         OperatorKind::HashAggregate(_) => "HashAggregate",
         OperatorKind::Sort { .. } => "ExternalSort",
         OperatorKind::TopK { .. } => "TopK",
+        OperatorKind::Window(_) => "Window",
         OperatorKind::Limit { .. } => "Limit",
         OperatorKind::HashJoin(_) => "HashJoin",
         OperatorKind::Materialize { .. } => "Materialize",
@@ -76,6 +77,7 @@ fn is_breaker(op: &PhysicalOperator) -> bool {
         op.kind,
         OperatorKind::HashAggregate(_)
             | OperatorKind::Sort { .. }
+            | OperatorKind::Window(_)
             | OperatorKind::TopK { .. }
             | OperatorKind::Limit { .. }
             | OperatorKind::HashJoin(_)
@@ -88,6 +90,7 @@ fn source_role(op: &PhysicalOperator) -> &'static str {
     match op.kind {
         OperatorKind::HashAggregate(_) => " (final)",
         OperatorKind::Sort { .. } => " (merge)",
+        OperatorKind::Window(_) => " (windows)",
         OperatorKind::TopK { .. } | OperatorKind::Limit { .. } => " (rows)",
         OperatorKind::HashJoin(_) => " (tail)",
         OperatorKind::Materialize { .. } => " (read)",
@@ -99,7 +102,7 @@ fn source_role(op: &PhysicalOperator) -> &'static str {
 fn sink_role(op: &PhysicalOperator) -> &'static str {
     match op.kind {
         OperatorKind::HashAggregate(_) => " (partial)",
-        OperatorKind::Sort { .. } => " (sorted runs)",
+        OperatorKind::Sort { .. } | OperatorKind::Window(_) => " (sorted runs)",
         OperatorKind::HashJoin(_) => " (build)",
         OperatorKind::Materialize { .. } => " (collect)",
         _ => "",

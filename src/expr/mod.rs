@@ -18,6 +18,7 @@ pub mod scalar;
 mod sort;
 mod string_functions;
 pub mod types;
+pub mod window;
 
 use std::fmt;
 

@@ -63,7 +63,19 @@ pub fn build_aggregate(
         let aggs = select[keys.len()..].to_vec();
         return LogicalPlan::try_aggregate(input, keys, aggs);
     }
+    let (plan, select) = build_aggregate_parts(input, keys, select, having)?;
+    LogicalPlan::try_project(Arc::new(plan), select)
+}
 
+/// [`build_aggregate`] without its final projection: the Aggregate (and HAVING
+/// Filter), and the select list rewritten over its output. Columns named `#win…`
+/// (window results, computed above) pass through unchecked.
+pub fn build_aggregate_parts(
+    input: Arc<LogicalPlan>,
+    keys: Vec<Expr>,
+    select: Vec<Expr>,
+    having: Option<Expr>,
+) -> Result<(LogicalPlan, Vec<Expr>)> {
     let key_names: Vec<String> = keys.iter().map(|k| k.output_name()).collect();
     let named_keys: Vec<Expr> = keys
         .iter()
@@ -95,12 +107,11 @@ pub fn build_aggregate(
         })
         .collect::<Result<_>>()?;
     let having = having.map(&mut rewrite).transpose()?;
-    let agg = LogicalPlan::try_aggregate(input, named_keys, aggs)?;
-    let mut plan = Arc::new(agg);
+    let mut plan = LogicalPlan::try_aggregate(input, named_keys, aggs)?;
     if let Some(h) = having {
-        plan = Arc::new(LogicalPlan::try_filter(plan, h)?);
+        plan = LogicalPlan::try_filter(Arc::new(plan), h)?;
     }
-    LogicalPlan::try_project(plan, select)
+    Ok((plan, select))
 }
 
 fn rewrite_expr(
@@ -131,7 +142,7 @@ fn rewrite_expr(
             name,
         ),
         Expr::Column(c) => {
-            if key_names.contains(&c) {
+            if key_names.contains(&c) || c.starts_with("#win") {
                 return col(c);
             }
             error.get_or_insert(Error::Plan(format!(

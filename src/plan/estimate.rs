@@ -78,7 +78,7 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
             batches.iter().map(|b| b.num_rows()).sum::<usize>() as f64
         }
         LogicalPlan::Filter { input, .. } => rows(input) / 2.0,
-        LogicalPlan::Project { input, .. } => rows(input),
+        LogicalPlan::Project { input, .. } | LogicalPlan::Window { input, .. } => rows(input),
         LogicalPlan::Expand {
             input, projections, ..
         } => rows(input) * projections.len() as f64,
@@ -166,6 +166,10 @@ pub fn bytes(plan: &LogicalPlan) -> u64 {
         } => bytes(left) / 2,
         LogicalPlan::Join { left, right, .. } => bytes(left).max(bytes(right)),
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| bytes(i)).sum(),
+        LogicalPlan::Window { input, calls, .. } => {
+            let n = input.schema().fields().len().max(1) as u64;
+            bytes(input) * (n + calls.len() as u64) / n
+        }
         LogicalPlan::Expand {
             input, projections, ..
         } => bytes(input).saturating_mul(projections.len() as u64),

@@ -76,6 +76,22 @@ pub fn describe(plan: &LogicalPlan) -> String {
             line
         }
         LogicalPlan::Union { inputs, .. } => format!("Union: {} inputs", inputs.len()),
+        LogicalPlan::Window {
+            partition_by,
+            order_by,
+            calls,
+            ..
+        } => {
+            let p: Vec<String> = partition_by.iter().map(|e| e.to_string()).collect();
+            let o: Vec<String> = order_by.iter().map(|e| e.to_string()).collect();
+            let c: Vec<String> = calls.iter().map(|c| c.to_string()).collect();
+            format!(
+                "Window: partition_by=[{}] order_by=[{}] [{}]",
+                p.join(", "),
+                o.join(", "),
+                c.join(", ")
+            )
+        }
         LogicalPlan::Expand { projections, .. } => {
             format!("Expand: {} projections", projections.len())
         }

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use super::aggregate::{build_aggregate, replace_children};
+use super::aggregate::{build_aggregate_parts, replace_children};
 use super::LogicalPlan;
 use crate::error::{Error, Result};
 use crate::expr::{col, lit, types, Expr, ScalarFunc, ScalarValue};
@@ -33,6 +33,19 @@ pub fn build_grouping_sets(
     select: Vec<Expr>,
     having: Option<Expr>,
 ) -> Result<LogicalPlan> {
+    let (plan, select) = build_grouping_sets_parts(input, keys, sets, select, having)?;
+    LogicalPlan::try_project(Arc::new(plan), select)
+}
+
+/// [`build_grouping_sets`] without its final projection (see
+/// [`super::aggregate::build_aggregate_parts`]).
+pub fn build_grouping_sets_parts(
+    input: Arc<LogicalPlan>,
+    keys: Vec<Expr>,
+    sets: Vec<Vec<usize>>,
+    select: Vec<Expr>,
+    having: Option<Expr>,
+) -> Result<(LogicalPlan, Vec<Expr>)> {
     let n = keys.len();
     if n > 62 {
         return Err(Error::NotSupported(format!(
@@ -100,7 +113,7 @@ pub fn build_grouping_sets(
     let having = having.map(rewrite).transpose()?;
     let mut group_by: Vec<Expr> = key_names.iter().map(|k| col(k.clone())).collect();
     group_by.push(col(gid_name.clone()));
-    build_aggregate(Arc::new(expand), group_by, select, having)
+    build_aggregate_parts(Arc::new(expand), group_by, select, having)
 }
 
 /// Whether `e` calls `grouping()` outside an aggregate's arguments.

@@ -32,7 +32,8 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::expr::{types, Expr, SortExpr};
+use crate::expr::window::{WindowCall, WindowFunc};
+use crate::expr::{types, AggFunc, Expr, SortExpr};
 use crate::io::Dataset;
 
 /// What sampling measured of an aggregate's groups (annotation after the optimizer sets
@@ -124,6 +125,15 @@ pub enum LogicalPlan {
         projections: Vec<Vec<Expr>>,
         schema: SchemaRef,
     },
+    /// The input's rows and columns, plus one column per window function call, all
+    /// over the same partitioning and order (`exec/window.rs`).
+    Window {
+        input: Arc<LogicalPlan>,
+        partition_by: Vec<Expr>,
+        order_by: Vec<SortExpr>,
+        calls: Vec<WindowCall>,
+        schema: SchemaRef,
+    },
     /// The rows of every input, in input order (UNION ALL); columns matched by name.
     Union {
         inputs: Vec<Arc<LogicalPlan>>,
@@ -141,6 +151,7 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
             | LogicalPlan::Expand { schema, .. }
+            | LogicalPlan::Window { schema, .. }
             | LogicalPlan::Union { schema, .. } => Arc::clone(schema),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Limit { input, .. }
@@ -157,6 +168,7 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Limit { input, .. }
             | LogicalPlan::Expand { input, .. }
+            | LogicalPlan::Window { input, .. }
             | LogicalPlan::Sort { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
@@ -276,6 +288,52 @@ impl LogicalPlan {
         Ok(LogicalPlan::Expand {
             input,
             projections,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// The input plus the window function `calls` over `partition_by` and `order_by`.
+    pub fn try_window(
+        input: Arc<LogicalPlan>,
+        partition_by: Vec<Expr>,
+        order_by: Vec<SortExpr>,
+        calls: Vec<WindowCall>,
+    ) -> Result<Self> {
+        let in_schema = input.schema();
+        let mut fields: Vec<Field> = in_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for e in partition_by.iter().chain(order_by.iter().map(|k| &k.expr)) {
+            types::data_type(e, &in_schema)?;
+        }
+        for c in &calls {
+            let arg_types = c
+                .args
+                .iter()
+                .map(|a| types::data_type(a, &in_schema))
+                .collect::<Result<Vec<_>>>()?;
+            let t = c.func.return_type(&arg_types)?;
+            if fields.iter().any(|f| f.name() == &c.name) {
+                return Err(Error::Plan(format!("duplicate output column '{}'", c.name)));
+            }
+            let non_null = matches!(
+                c.func,
+                WindowFunc::RowNumber
+                    | WindowFunc::Rank
+                    | WindowFunc::DenseRank
+                    | WindowFunc::PercentRank
+                    | WindowFunc::CumeDist
+                    | WindowFunc::Aggregate(AggFunc::Count | AggFunc::CountStar)
+            );
+            fields.push(Field::new(&c.name, t, !non_null));
+        }
+        Ok(LogicalPlan::Window {
+            input,
+            partition_by,
+            order_by,
+            calls,
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -564,6 +622,17 @@ impl LogicalPlan {
                 projections: projections.clone(),
                 schema: Arc::clone(schema),
             },
+            LogicalPlan::Window {
+                partition_by,
+                order_by,
+                calls,
+                ..
+            } => LogicalPlan::try_window(
+                next()?,
+                partition_by.clone(),
+                order_by.clone(),
+                calls.clone(),
+            )?,
             LogicalPlan::Union { .. } => {
                 let mut all = vec![];
                 while let Ok(i) = next() {

@@ -48,6 +48,7 @@ use crate::exec::physical::{
     JoinKeysLink, OperatorId, OperatorKind, OutputSpec, PhysicalOperator, PhysicalPlan, Pipeline,
     PlanSettings, ScanSpec, TopKLink, ValuesSpec,
 };
+use crate::exec::window::WindowSpec;
 use crate::expr::{Expr, SortExpr};
 use crate::io::FileFormat;
 
@@ -337,6 +338,27 @@ impl<'a> Planner<'a> {
                     exprs: exprs.clone(),
                 };
                 Ok(self.stream(plan, b, kind))
+            }
+            LogicalPlan::Window {
+                input,
+                partition_by,
+                order_by,
+                calls,
+                ..
+            } => {
+                let spec = WindowSpec {
+                    partition_by: partition_by.clone(),
+                    order_by: order_by.clone(),
+                    calls: calls.clone(),
+                    fan_in: SORT_FAN_IN,
+                };
+                let budget_here = self.breaker_budget();
+                let kind = OperatorKind::Window(Arc::new(spec));
+                let op = self.add(plan, kind, describe(plan), vec![], budget_here);
+                let b = self.build(input, budget, &Links::default())?;
+                self.ops[op].inputs = vec![b.top];
+                self.close(b.parts, op);
+                Ok(single(op))
             }
             LogicalPlan::Expand {
                 input, projections, ..

@@ -276,6 +276,141 @@ impl Scope<'_> {
     }
 
     /// A function call: aggregate, scalar, or one of the few rewritten here.
+    /// `name(..) OVER (..)`: recorded in the scope's window collector, read as its
+    /// placeholder column.
+    fn window_call(&self, name: &str, f: &ast::Function, over: &ast::WindowType) -> Result<Expr> {
+        use crate::expr::window::{FrameBound, FrameUnits, WindowFrame, WindowFunc};
+        let Some(collect) = self.windows else {
+            return Err(Error::NotSupported(format!(
+                "window function {name}() OVER here (only in the select list)"
+            )));
+        };
+        let ast::WindowType::WindowSpec(w) = over else {
+            return Err(Error::NotSupported(format!(
+                "named window in {name}() OVER"
+            )));
+        };
+        if w.window_name.is_some() {
+            return Err(Error::NotSupported(format!(
+                "named window in {name}() OVER"
+            )));
+        }
+        if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+            return Err(Error::NotSupported(format!(
+                "{name}() OVER with FILTER, IGNORE NULLS or WITHIN GROUP"
+            )));
+        }
+        let args: Vec<Expr> = match &f.args {
+            FunctionArguments::None => vec![],
+            FunctionArguments::List(l) => {
+                if matches!(
+                    l.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                ) || !l.clauses.is_empty()
+                {
+                    return Err(Error::NotSupported(format!("{name}(DISTINCT ..) OVER")));
+                }
+                let mut out = vec![];
+                for a in &l.args {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => out.push(self.expr(e)?),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "count" => {}
+                        other => {
+                            return Err(Error::Sql(format!(
+                                "'{other}' is not allowed as an argument of {name}() OVER"
+                            )))
+                        }
+                    }
+                }
+                out
+            }
+            FunctionArguments::Subquery(_) => {
+                return Err(Error::NotSupported(format!(
+                    "subquery as the argument of {name}()"
+                )))
+            }
+        };
+        let func = WindowFunc::from_name(name, args.len())
+            .ok_or_else(|| Error::NotSupported(format!("window function {name}() OVER")))?;
+        let partition_by = w
+            .partition_by
+            .iter()
+            .map(|e| self.expr(e))
+            .collect::<Result<Vec<_>>>()?;
+        let order_by = w
+            .order_by
+            .iter()
+            .map(|o| {
+                let descending = match &o.options.sort {
+                    None | Some(ast::OrderBySort::Asc) => false,
+                    Some(ast::OrderBySort::Desc) => true,
+                    Some(other) => {
+                        return Err(Error::NotSupported(format!("ORDER BY {other:?} in OVER")))
+                    }
+                };
+                Ok(crate::expr::SortExpr {
+                    expr: self.expr(&o.expr)?,
+                    descending,
+                    nulls_first: o.options.nulls_first.unwrap_or(false),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let bound = |b: &ast::WindowFrameBound, start: bool| -> Result<FrameBound> {
+            let offset = |e: &ast::Expr| -> Result<u64> {
+                match self.expr(e)? {
+                    Expr::Literal(ScalarValue::Int64(n)) if n >= 0 => Ok(n as u64),
+                    other => Err(Error::NotSupported(format!(
+                        "window frame offset {other} (a non-negative integer literal)"
+                    ))),
+                }
+            };
+            Ok(match b {
+                ast::WindowFrameBound::CurrentRow => FrameBound::CurrentRow,
+                ast::WindowFrameBound::Preceding(None) if start => FrameBound::UnboundedPreceding,
+                ast::WindowFrameBound::Following(None) if !start => FrameBound::UnboundedFollowing,
+                ast::WindowFrameBound::Preceding(Some(e)) => FrameBound::Preceding(offset(e)?),
+                ast::WindowFrameBound::Following(Some(e)) => FrameBound::Following(offset(e)?),
+                other => return Err(Error::Plan(format!("invalid window frame bound {other}"))),
+            })
+        };
+        let frame = match &w.window_frame {
+            None => WindowFrame::default_for(!order_by.is_empty()),
+            Some(fr) => {
+                let units = match fr.units {
+                    ast::WindowFrameUnits::Rows => FrameUnits::Rows,
+                    ast::WindowFrameUnits::Range => FrameUnits::Range,
+                    ast::WindowFrameUnits::Groups => {
+                        return Err(Error::NotSupported("GROUPS window frames".into()))
+                    }
+                };
+                let start = bound(&fr.start_bound, true)?;
+                let end = match &fr.end_bound {
+                    Some(b) => bound(b, false)?,
+                    None => FrameBound::CurrentRow,
+                };
+                if units == FrameUnits::Range
+                    && [start, end]
+                        .iter()
+                        .any(|b| matches!(b, FrameBound::Preceding(_) | FrameBound::Following(_)))
+                {
+                    return Err(Error::NotSupported(
+                        "RANGE window frames with an offset (use ROWS)".into(),
+                    ));
+                }
+                WindowFrame { units, start, end }
+            }
+        };
+        let name = collect.add(super::scope::WindowUse {
+            func,
+            args,
+            partition_by,
+            order_by,
+            frame,
+            name: String::new(),
+        });
+        Ok(Expr::Column(name))
+    }
+
     fn function(&self, f: &ast::Function) -> Result<Expr> {
         let name = f
             .name
@@ -284,10 +419,8 @@ impl Scope<'_> {
             .and_then(|p| p.as_ident())
             .map(|i| i.value.to_ascii_lowercase())
             .ok_or_else(|| Error::Sql(format!("invalid function name '{}'", f.name)))?;
-        if f.over.is_some() {
-            return Err(Error::NotSupported(format!(
-                "window function {name}() OVER"
-            )));
+        if let Some(over) = &f.over {
+            return self.window_call(&name, f, over);
         }
         if f.filter.is_some() {
             return Err(Error::NotSupported("aggregate FILTER (WHERE ...)".into()));

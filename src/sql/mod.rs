@@ -54,6 +54,7 @@ mod subquery;
 mod subquery_tests;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::sync::Arc;
 
@@ -62,11 +63,12 @@ use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
 use self::context::{Cx, Outer};
-use self::scope::{is_correlated, named, ScalarSubqueries, Scope};
+use self::scope::{is_correlated, named, ScalarSubqueries, Scope, WindowCalls};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::aggregate::build_aggregate;
-use crate::plan::grouping_sets::{build_grouping_sets, calls_grouping};
+use crate::plan::aggregate::build_aggregate_parts;
+use crate::plan::grouping_sets::{build_grouping_sets, build_grouping_sets_parts, calls_grouping};
 use crate::plan::LogicalPlan;
 
 /// Where SQL finds the tables a query names by name (a `Session` is one). Paths in
@@ -282,9 +284,14 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         prefix: cx.next_id(),
         ..Default::default()
     };
+    let window_calls = WindowCalls {
+        prefix: cx.next_id(),
+        ..Default::default()
+    };
     let scope = Scope::over(&schema, relations, &[])
         .with_outer(outer)
-        .with_subqueries(&select_subqueries);
+        .with_subqueries(&select_subqueries)
+        .with_windows(&window_calls);
     let mut items: Vec<Expr> = vec![];
     for item in &s.projection {
         match item {
@@ -459,7 +466,18 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
             }
         }
     }
+    let windows = std::mem::take(&mut *window_calls.found.borrow_mut());
+    if !windows.is_empty() && !correlated.is_empty() {
+        return Err(Error::NotSupported(
+            "window functions in a correlated subquery".into(),
+        ));
+    }
     let grouping_calls = all.iter().chain(having.iter()).any(calls_grouping);
+    // `sum(sum(x)) OVER ()` aggregates even without an aggregate outside a window.
+    let aggregating = aggregating
+        || window::inputs(&windows)
+            .iter()
+            .any(Expr::contains_aggregate);
     let mut plan = if aggregating {
         let keys = keys.unwrap_or_default();
         let sets = match sets {
@@ -477,12 +495,28 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
             None if grouping_calls => Some(vec![(0..keys.len()).collect()]),
             None => None,
         };
-        match sets {
-            Some(sets) => build_grouping_sets(plan, keys, sets, all, having)?,
-            None => build_aggregate(plan, keys, all, having)?,
+        if windows.is_empty() {
+            match sets {
+                Some(sets) => build_grouping_sets(plan, keys, sets, all, having)?,
+                None => build_aggregate(plan, keys, all, having)?,
+            }
+        } else {
+            let n = all.len();
+            let mut select = all;
+            select.extend(window::inputs(&windows));
+            let (below, finals) = match sets {
+                Some(sets) => build_grouping_sets_parts(plan, keys, sets, select, having)?,
+                None => build_aggregate_parts(plan, keys, select, having)?,
+            };
+            window::plan(Arc::new(below), finals, n, &windows)?
         }
-    } else {
+    } else if windows.is_empty() {
         LogicalPlan::try_project(plan, all)?
+    } else {
+        let n = all.len();
+        let mut finals = all;
+        finals.extend(window::inputs(&windows));
+        window::plan(plan, finals, n, &windows)?
     };
     if distinct {
         plan = setop::distinct_rows(Arc::new(plan))?;

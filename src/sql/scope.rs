@@ -339,6 +339,40 @@ pub(crate) struct Scope<'a> {
     /// becomes a placeholder column the caller joins in. `None`: a subquery here is
     /// [`crate::error::Error::NotSupported`].
     pub subqueries: Option<&'a ScalarSubqueries>,
+    /// Where window function calls are collected (the select list): each becomes a
+    /// placeholder column that a Window node computes. `None`: a window function here
+    /// is [`crate::error::Error::NotSupported`].
+    pub windows: Option<&'a WindowCalls>,
+}
+
+/// A window function call met in a select list, over the select's input.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowUse {
+    pub func: crate::expr::window::WindowFunc,
+    pub args: Vec<Expr>,
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<crate::expr::SortExpr>,
+    pub frame: crate::expr::window::WindowFrame,
+    /// The placeholder column.
+    pub name: String,
+}
+
+/// The window function calls of a select list.
+#[derive(Default)]
+pub(crate) struct WindowCalls {
+    pub prefix: usize,
+    pub found: std::cell::RefCell<Vec<WindowUse>>,
+}
+
+impl WindowCalls {
+    /// Records a call; returns its placeholder column's name.
+    pub fn add(&self, mut call: WindowUse) -> String {
+        let mut found = self.found.borrow_mut();
+        let name = format!("#win{}_{}", self.prefix, found.len());
+        call.name = name.clone();
+        found.push(call);
+        name
+    }
 }
 
 /// Scalar subqueries met in a select list, each with its placeholder column name.
@@ -368,6 +402,7 @@ impl<'a> Scope<'a> {
             aliases: &[],
             outer: None,
             subqueries: None,
+            windows: None,
         }
     }
 
@@ -383,12 +418,19 @@ impl<'a> Scope<'a> {
             aliases,
             outer: None,
             subqueries: None,
+            windows: None,
         }
     }
 
     /// Collects scalar subqueries into `into` instead of refusing them.
     pub fn with_subqueries(mut self, into: &'a ScalarSubqueries) -> Self {
         self.subqueries = Some(into);
+        self
+    }
+
+    /// Collects window function calls into `into` instead of refusing them.
+    pub fn with_windows(mut self, into: &'a WindowCalls) -> Self {
+        self.windows = Some(into);
         self
     }
 

@@ -4,7 +4,7 @@
 //! row-group pruning and hive partition pruning. Through joins, a conjunct over one
 //! side goes to that side when the join type allows, and an equality across the sides
 //! of an inner join becomes a join key. A conjunct that cannot move stays in a
-//! Filter right above the node that stops it. Nothing moves past a Limit or an Expand.
+//! Filter right above the node that stops it. Nothing moves past a Limit, an Expand or a Window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,7 +55,10 @@ pub fn push_down(plan: Arc<LogicalPlan>, mut pending: Vec<Expr>) -> Result<Logic
             wrap(plan.with_inputs(vec![Arc::new(input)])?, keep)
         }
         // Filters stay above an Expand (its projections may null the columns they read).
-        LogicalPlan::Limit { input, .. } | LogicalPlan::Expand { input, .. } => {
+        // A filter below a window would change the partitions it sees.
+        LogicalPlan::Limit { input, .. }
+        | LogicalPlan::Expand { input, .. }
+        | LogicalPlan::Window { input, .. } => {
             let input = push_down(Arc::clone(input), vec![])?;
             wrap(plan.with_inputs(vec![Arc::new(input)])?, pending)
         }

@@ -95,6 +95,32 @@ pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<
             let input = prune(input, Some(&child))?;
             LogicalPlan::try_expand(Arc::new(input), projections)
         }
+        LogicalPlan::Window {
+            input,
+            partition_by,
+            order_by,
+            calls,
+            ..
+        } => {
+            // Every call is kept (a window node is cheap to keep whole); its input
+            // needs what the parent reads plus the keys and arguments.
+            let used = partition_by
+                .iter()
+                .chain(order_by.iter().map(|k| &k.expr))
+                .chain(calls.iter().flat_map(|c| c.args.iter()));
+            let child = required.map(|r| {
+                let mut need = with_refs(r, used);
+                need.retain(|c| !calls.iter().any(|call| &call.name == c));
+                need
+            });
+            let input = prune(input, child.as_ref())?;
+            LogicalPlan::try_window(
+                Arc::new(input),
+                partition_by.clone(),
+                order_by.clone(),
+                calls.clone(),
+            )
+        }
         LogicalPlan::Sort { input, keys, .. } => {
             let child = required.map(|r| with_refs(r, keys.iter().map(|k| &k.expr)));
             let input = prune(input, child.as_ref())?;

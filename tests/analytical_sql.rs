@@ -1,6 +1,6 @@
-//! GROUPING SETS / CUBE / ROLLUP and INTERSECT / EXCEPT against naive references
-//! computed here, in memory and under forced spills with tiny budgets (the pool back
-//! at zero and the spill dir empty afterwards).
+//! Window functions, GROUPING SETS / CUBE / ROLLUP and INTERSECT / EXCEPT against
+//! naive references computed here, in memory and under forced spills with tiny
+//! budgets (the pool back at zero and the spill dir empty afterwards).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,6 +23,7 @@ type Totals = (i64, Option<i64>, i64);
 /// with NULLs).
 fn data() -> (Arc<Schema>, RecordBatch, Vec<Row>) {
     let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
         Field::new("a", DataType::Utf8, true),
         Field::new("b", DataType::Int64, false),
         Field::new("w", DataType::Int64, true),
@@ -48,6 +49,7 @@ fn data() -> (Arc<Schema>, RecordBatch, Vec<Row>) {
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
         vec![
+            Arc::new(Int64Array::from_iter_values(0..rows.len() as i64)),
             Arc::new(StringArray::from(
                 rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
             )),
@@ -135,6 +137,45 @@ fn as_rows(set: impl IntoIterator<Item = (Option<String>, i64)>) -> Vec<Vec<Stri
     out
 }
 
+/// Row numbers, a sliding sum and partition sizes; `id` (the row's position) makes
+/// the order total, so the ROWS frame is well defined.
+const WINDOWS: &str = "SELECT id, row_number() OVER (PARTITION BY a ORDER BY b, id) AS rn, \
+     sum(w) OVER (PARTITION BY a ORDER BY b, id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s3, \
+     count(*) OVER (PARTITION BY a) AS n, \
+     max(w) OVER (PARTITION BY a ORDER BY b, id) AS running_max FROM t";
+
+/// A row of a partition in window order: (b, id, w).
+type Ordered = (i64, usize, Option<i64>);
+
+/// [`WINDOWS`] by brute force: sort each partition, then look back.
+fn naive_windows(rows: &[Row]) -> Vec<Vec<String>> {
+    let mut parts: BTreeMap<Option<String>, Vec<Ordered>> = BTreeMap::new();
+    for (id, (a, b, w)) in rows.iter().enumerate() {
+        parts.entry(a.clone()).or_default().push((*b, id, *w));
+    }
+    let mut out = vec![];
+    for (_, mut part) in parts {
+        part.sort();
+        for (i, (_, id, _)) in part.iter().enumerate() {
+            let frame = &part[i.saturating_sub(2)..=i];
+            let s3 = frame
+                .iter()
+                .filter_map(|r| r.2)
+                .fold(None, |acc: Option<i64>, x| Some(acc.unwrap_or(0) + x));
+            let running_max = part[..=i].iter().filter_map(|r| r.2).max();
+            out.push(vec![
+                id.to_string(),
+                (i + 1).to_string(),
+                text(s3),
+                part.len().to_string(),
+                text(running_max),
+            ]);
+        }
+    }
+    out.sort();
+    out
+}
+
 const INTERSECT: &str =
     "SELECT a, b FROM t WHERE w > 200 INTERSECT SELECT a, b FROM t WHERE w < 400";
 const EXCEPT: &str = "SELECT a, b FROM t WHERE w > 200 EXCEPT SELECT a, b FROM t WHERE w < 400";
@@ -155,6 +196,41 @@ fn expected(rows: &[Row]) -> Vec<(&'static str, Vec<Vec<String>>)> {
         (INTERSECT, as_rows(l.intersection(&r).cloned())),
         (EXCEPT, as_rows(l.difference(&r).cloned())),
     ]
+}
+
+/// The window's sort spills runs (forced, at several chunk sizes); each partition is
+/// then evaluated in memory.
+#[test]
+fn windows_match_naive_reference_in_memory_and_with_spilled_sorts() {
+    let (schema, batch, rows) = data();
+    let want = naive_windows(&rows);
+    let unlimited = Session::builder()
+        .threads(2)
+        .force_spill(false)
+        .build()
+        .unwrap();
+    assert_eq!(rows_of(&run(&unlimited, &schema, &batch, WINDOWS)), want);
+    assert_eq!(unlimited.spilled().0, 0, "the unlimited run must not spill");
+    for &(limit, chunk) in &[(2usize << 20, 7usize), (4 << 20, 1000)] {
+        let spill_dir = tempfile::tempdir().unwrap();
+        let session = Session::builder()
+            .threads(2)
+            .memory_limit_bytes(limit)
+            .chunk_rows(chunk)
+            .force_spill(true)
+            .spill_dir(spill_dir.path())
+            .build()
+            .unwrap();
+        let got = rows_of(&run(&session, &schema, &batch, WINDOWS));
+        assert_eq!(got, want, "limit {limit} chunk {chunk}");
+        assert!(
+            session.spilled().0 > 0,
+            "limit {limit} chunk {chunk}: expected a spill"
+        );
+        assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
+        let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
 }
 
 #[test]
@@ -223,4 +299,36 @@ fn rollup_keeps_data_nulls_apart() {
             vec!["null".to_string(), "1".into(), ROWS.to_string()],
         ]
     );
+}
+
+/// A partition larger than the window's memory is a clear error naming the operator
+/// (partitions are evaluated in memory), never a wrong answer or a crash.
+#[test]
+fn a_partition_larger_than_memory_is_a_clear_error() {
+    let (schema, batch, _) = data();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let session = Session::builder()
+        .threads(2)
+        .memory_limit_bytes(300 << 10)
+        .spill_dir(spill_dir.path())
+        .build()
+        .unwrap();
+    let frame = DataFrame::new(Arc::clone(&schema), vec![batch]).lazy(&session);
+    session.register("t", &frame).unwrap();
+    let got = session
+        .sql("SELECT sum(w) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM t")
+        .and_then(|f| f.collect());
+    match got {
+        Err(Error::ResourcesExhausted { operator, .. }) => {
+            // The window's partition buffer, or the merge of the sort inside it.
+            assert!(
+                operator.contains("Window") || operator.contains("ExternalSort"),
+                "{operator}"
+            )
+        }
+        other => panic!("expected ResourcesExhausted, got {other:?}"),
+    }
+    assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
+    let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "spill dir not empty: {left:?}");
 }

@@ -1,0 +1,261 @@
+//! Window functions: what a `f(..) OVER (PARTITION BY .. ORDER BY .. frame)` computes,
+//! its frame, and its result type. The operator that evaluates them is
+//! `exec/window.rs`; the plan node is `LogicalPlan::Window`.
+
+use std::fmt;
+
+use arrow::datatypes::DataType;
+use serde::{Deserialize, Serialize};
+
+use super::types::is_numeric;
+use super::{AggFunc, Expr};
+use crate::error::{Error, Result};
+
+/// A window function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WindowFunc {
+    RowNumber,
+    Rank,
+    DenseRank,
+    PercentRank,
+    CumeDist,
+    /// `ntile(k)`: bucket 1..=k, the first `n % k` buckets one row larger.
+    Ntile,
+    /// `lag(x[, offset[, default]])`.
+    Lag,
+    Lead,
+    FirstValue,
+    LastValue,
+    /// `nth_value(x, k)`, 1-based, within the frame.
+    NthValue,
+    /// An aggregate over the frame: count, sum, avg, min, max.
+    Aggregate(AggFunc),
+}
+
+impl WindowFunc {
+    /// Looks up a function by its SQL name (`count` with no argument is `count(*)`).
+    pub fn from_name(name: &str, args: usize) -> Option<Self> {
+        use WindowFunc::*;
+        Some(match name.to_ascii_lowercase().as_str() {
+            "row_number" => RowNumber,
+            "rank" => Rank,
+            "dense_rank" => DenseRank,
+            "percent_rank" => PercentRank,
+            "cume_dist" => CumeDist,
+            "ntile" => Ntile,
+            "lag" => Lag,
+            "lead" => Lead,
+            "first_value" | "first" => FirstValue,
+            "last_value" | "last" => LastValue,
+            "nth_value" => NthValue,
+            "count" if args == 0 => Aggregate(AggFunc::CountStar),
+            "count" => Aggregate(AggFunc::Count),
+            "sum" => Aggregate(AggFunc::Sum),
+            "avg" | "mean" => Aggregate(AggFunc::Mean),
+            "min" => Aggregate(AggFunc::Min),
+            "max" => Aggregate(AggFunc::Max),
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        use WindowFunc::*;
+        match self {
+            RowNumber => "row_number",
+            Rank => "rank",
+            DenseRank => "dense_rank",
+            PercentRank => "percent_rank",
+            CumeDist => "cume_dist",
+            Ntile => "ntile",
+            Lag => "lag",
+            Lead => "lead",
+            FirstValue => "first_value",
+            LastValue => "last_value",
+            NthValue => "nth_value",
+            Aggregate(a) => a.name(),
+        }
+    }
+
+    /// Whether the frame matters (value functions and aggregates; not the rankings).
+    pub fn uses_frame(self) -> bool {
+        matches!(
+            self,
+            WindowFunc::FirstValue
+                | WindowFunc::LastValue
+                | WindowFunc::NthValue
+                | WindowFunc::Aggregate(_)
+        )
+    }
+
+    /// Checks the argument types; the result type.
+    pub fn return_type(self, args: &[DataType]) -> Result<DataType> {
+        use WindowFunc::*;
+        let arity = |lo: usize, hi: usize| -> Result<()> {
+            if args.len() < lo || args.len() > hi {
+                return Err(Error::Plan(format!(
+                    "window function {}() takes {lo}..={hi} arguments, got {}",
+                    self.name(),
+                    args.len()
+                )));
+            }
+            Ok(())
+        };
+        let integer = |i: usize| -> Result<()> {
+            if args[i].is_integer() || args[i] == DataType::Null {
+                Ok(())
+            } else {
+                Err(Error::Schema(format!(
+                    "argument {} of {}() must be an integer, got {}",
+                    i + 1,
+                    self.name(),
+                    args[i]
+                )))
+            }
+        };
+        Ok(match self {
+            RowNumber | Rank | DenseRank => {
+                arity(0, 0)?;
+                DataType::Int64
+            }
+            PercentRank | CumeDist => {
+                arity(0, 0)?;
+                DataType::Float64
+            }
+            Ntile => {
+                arity(1, 1)?;
+                integer(0)?;
+                DataType::Int64
+            }
+            Lag | Lead => {
+                arity(1, 3)?;
+                if args.len() > 1 {
+                    integer(1)?;
+                }
+                args[0].clone()
+            }
+            FirstValue | LastValue => {
+                arity(1, 1)?;
+                args[0].clone()
+            }
+            NthValue => {
+                arity(2, 2)?;
+                integer(1)?;
+                args[0].clone()
+            }
+            Aggregate(AggFunc::CountStar) => {
+                arity(0, 0)?;
+                DataType::Int64
+            }
+            Aggregate(AggFunc::Count) => {
+                arity(1, 1)?;
+                DataType::Int64
+            }
+            Aggregate(f @ (AggFunc::Sum | AggFunc::Mean)) => {
+                arity(1, 1)?;
+                if !is_numeric(&args[0]) && args[0] != DataType::Null {
+                    return Err(Error::Schema(format!(
+                        "{}() over a window needs a numeric argument, got {}",
+                        f.name(),
+                        args[0]
+                    )));
+                }
+                if f == AggFunc::Sum && args[0].is_integer() {
+                    DataType::Int64
+                } else {
+                    DataType::Float64
+                }
+            }
+            Aggregate(AggFunc::Min | AggFunc::Max) => {
+                arity(1, 1)?;
+                args[0].clone()
+            }
+            Aggregate(other) => {
+                return Err(Error::NotSupported(format!(
+                    "{}() as a window function",
+                    other.name()
+                )))
+            }
+        })
+    }
+}
+
+/// ROWS counts rows; RANGE counts peers (rows equal on the ORDER BY keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FrameUnits {
+    Rows,
+    Range,
+}
+
+/// One end of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FrameBound {
+    UnboundedPreceding,
+    Preceding(u64),
+    CurrentRow,
+    Following(u64),
+    UnboundedFollowing,
+}
+
+/// The rows a frame-using function sees for each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WindowFrame {
+    pub units: FrameUnits,
+    pub start: FrameBound,
+    pub end: FrameBound,
+}
+
+impl WindowFrame {
+    /// The SQL default: with ORDER BY, RANGE UNBOUNDED PRECEDING to CURRENT ROW (the
+    /// row and its peers); without, the whole partition.
+    pub fn default_for(ordered: bool) -> Self {
+        WindowFrame {
+            units: FrameUnits::Range,
+            start: FrameBound::UnboundedPreceding,
+            end: if ordered {
+                FrameBound::CurrentRow
+            } else {
+                FrameBound::UnboundedFollowing
+            },
+        }
+    }
+}
+
+impl fmt::Display for FrameBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameBound::UnboundedPreceding => write!(f, "UNBOUNDED PRECEDING"),
+            FrameBound::Preceding(n) => write!(f, "{n} PRECEDING"),
+            FrameBound::CurrentRow => write!(f, "CURRENT ROW"),
+            FrameBound::Following(n) => write!(f, "{n} FOLLOWING"),
+            FrameBound::UnboundedFollowing => write!(f, "UNBOUNDED FOLLOWING"),
+        }
+    }
+}
+
+/// One window function call of a Window node: its output column `name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowCall {
+    pub func: WindowFunc,
+    pub args: Vec<Expr>,
+    pub frame: WindowFrame,
+    pub name: String,
+}
+
+impl fmt::Display for WindowCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args: Vec<String> = self.args.iter().map(|a| a.to_string()).collect();
+        write!(f, "{}({})", self.func.name(), args.join(", "))?;
+        if self.func.uses_frame() {
+            let units = match self.frame.units {
+                FrameUnits::Rows => "ROWS",
+                FrameUnits::Range => "RANGE",
+            };
+            write!(
+                f,
+                " {units} BETWEEN {} AND {}",
+                self.frame.start, self.frame.end
+            )?;
+        }
+        write!(f, " AS {}", self.name)
+    }
+}
