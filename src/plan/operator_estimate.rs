@@ -121,8 +121,15 @@ impl<'a> Estimator<'a> {
             (OperatorKind::HashAggregate(spec), LogicalPlan::Aggregate { input, groups, .. }) => {
                 self.aggregate(spec, input, *groups, budget)
             }
-            (OperatorKind::Sort { keys, .. }, LogicalPlan::Sort { input, .. }) => {
-                let key_bytes: f64 = keys.len() as f64 * 9.0 + 16.0;
+            (OperatorKind::Sort { .. }, LogicalPlan::Sort { input, .. })
+            | (OperatorKind::Window(_), LogicalPlan::Window { input, .. }) => {
+                // A window sorts its input by its partition and order keys first.
+                let keys = match kind {
+                    OperatorKind::Sort { keys, .. } => keys.len(),
+                    OperatorKind::Window(spec) => spec.sort_keys().len(),
+                    _ => 0,
+                };
+                let key_bytes: f64 = keys as f64 * 9.0 + 16.0;
                 let needed = out_bytes + estimate::rows(input) * key_bytes;
                 let buffers = (worker_budget(self.config.memory_limit, self.config.threads) as f64)
                     .min(budget / self.threads())
