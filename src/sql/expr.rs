@@ -15,7 +15,7 @@ use sqlparser::ast::{
     UnaryOperator, Value,
 };
 
-use super::scope::Scope;
+use super::scope::{MarkKind, Scope};
 use crate::error::{Error, Result};
 use crate::expr::{lit, AggFunc, BinaryOp, Expr, ScalarFunc, ScalarValue};
 
@@ -98,7 +98,23 @@ impl Scope<'_> {
                     list: list.iter().map(|e| self.expr(e)).collect::<Result<_>>()?,
                     negated: *negated,
                 },
-                ast::InTarget::Subquery(_) => return Err(misplaced_subquery(e)),
+                ast::InTarget::Subquery(q) => match self.marks {
+                    Some(marks) => {
+                        let x = self.expr(expr)?;
+                        if super::scope::is_correlated(&x) {
+                            return Err(Error::NotSupported(format!(
+                                "outer reference on the left of IN (subquery): {x}"
+                            )));
+                        }
+                        let m = Expr::Column(marks.add(q, MarkKind::In(x)));
+                        if *negated {
+                            m.not()
+                        } else {
+                            m
+                        }
+                    }
+                    None => return Err(misplaced_subquery(e)),
+                },
                 ast::InTarget::Unnest(_) => return Err(Error::NotSupported("IN UNNEST".into())),
                 ast::InTarget::Table { .. } => return Err(Error::NotSupported("IN table".into())),
             },
@@ -185,7 +201,17 @@ impl Scope<'_> {
                 Some(collect) => Expr::Column(collect.add(q)),
                 None => return Err(misplaced_subquery(e)),
             },
-            S::Exists { .. } => return Err(misplaced_subquery(e)),
+            S::Exists { subquery, negated } => match self.marks {
+                Some(marks) => {
+                    let m = Expr::Column(marks.add(subquery, MarkKind::Exists));
+                    if *negated {
+                        m.not()
+                    } else {
+                        m
+                    }
+                }
+                None => return Err(misplaced_subquery(e)),
+            },
             S::IsTrue(_) | S::IsNotTrue(_) | S::IsFalse(_) | S::IsNotFalse(_) => {
                 return Err(Error::NotSupported("IS [NOT] TRUE/FALSE".into()))
             }
@@ -521,9 +547,8 @@ impl Scope<'_> {
 /// conjuncts only, so one under OR, CASE, a function or in the select list ends here).
 fn misplaced_subquery(e: &ast::Expr) -> Error {
     Error::NotSupported(format!(
-        "subquery in this position ('{e}'); floe plans subqueries only as WHERE/HAVING \
-         conjuncts: x [NOT] IN (SELECT …), [NOT] EXISTS (SELECT …), or a comparison with \
-         a scalar (SELECT …)"
+        "subquery in this position ('{e}'); floe plans subqueries in WHERE, in the select \
+         list, and as HAVING conjuncts comparing with a scalar (SELECT …)"
     ))
 }
 

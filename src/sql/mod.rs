@@ -63,7 +63,7 @@ use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
 use self::context::{Cx, Outer};
-use self::scope::{is_correlated, named, ScalarSubqueries, Scope, WindowCalls};
+use self::scope::{is_correlated, named, ScalarSubqueries, Scope, SubqueryMarks, WindowCalls};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::aggregate::build_aggregate;
@@ -288,10 +288,15 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         prefix: cx.next_id(),
         ..Default::default()
     };
+    let select_marks = SubqueryMarks {
+        prefix: cx.next_id(),
+        ..Default::default()
+    };
     let scope = Scope::over(&schema, relations, &[])
         .with_outer(outer)
         .with_subqueries(&select_subqueries)
-        .with_windows(&window_calls);
+        .with_windows(&window_calls)
+        .with_marks(&select_marks);
     let mut items: Vec<Expr> = vec![];
     for item in &s.projection {
         match item {
@@ -373,6 +378,7 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
 
     // Scalar subqueries of the select list: each joined in as a one-row input
     // (uncorrelated only), a constant that may also serve as a grouping key.
+    plan = subquery::join_marks(cx, plan, &here, select_marks.found.into_inner())?;
     let select_subqueries = select_subqueries.found.into_inner();
     for (q, name) in &select_subqueries {
         plan = subquery::select_list_scalar(cx, plan, &here, q, name)?;

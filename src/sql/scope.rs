@@ -343,6 +343,51 @@ pub(crate) struct Scope<'a> {
     /// placeholder column that a Window node computes. `None`: a window function here
     /// is [`crate::error::Error::NotSupported`].
     pub windows: Option<&'a WindowCalls>,
+    /// Where `EXISTS` / `IN (subquery)` met inside expressions are collected (under OR,
+    /// NOT, CASE, in the select list): each becomes a boolean mark column the caller
+    /// joins in (`subquery/mark.rs`). `None`: such a subquery here is
+    /// [`crate::error::Error::NotSupported`].
+    pub marks: Option<&'a SubqueryMarks>,
+}
+
+/// What a mark column says of its subquery.
+#[derive(Debug, Clone)]
+pub(crate) enum MarkKind {
+    /// `EXISTS (q)`: true or false.
+    Exists,
+    /// `x IN (q)`: true, false or NULL (SQL's three-valued IN).
+    In(Expr),
+}
+
+/// An `EXISTS` or `IN (subquery)` met inside an expression.
+#[derive(Debug, Clone)]
+pub(crate) struct SubqueryMark {
+    pub query: sqlparser::ast::Query,
+    pub kind: MarkKind,
+    /// The mark column.
+    pub name: String,
+}
+
+/// The subquery marks of one clause.
+#[derive(Default)]
+pub(crate) struct SubqueryMarks {
+    /// Makes the names unique within the query (`#mark<prefix>_<n>`).
+    pub prefix: usize,
+    pub found: std::cell::RefCell<Vec<SubqueryMark>>,
+}
+
+impl SubqueryMarks {
+    /// Records a mark; returns its column's name.
+    pub fn add(&self, query: &sqlparser::ast::Query, kind: MarkKind) -> String {
+        let mut found = self.found.borrow_mut();
+        let name = format!("#mark{}_{}", self.prefix, found.len());
+        found.push(SubqueryMark {
+            query: query.clone(),
+            kind,
+            name: name.clone(),
+        });
+        name
+    }
 }
 
 /// A window function call met in a select list, over the select's input.
@@ -403,6 +448,7 @@ impl<'a> Scope<'a> {
             outer: None,
             subqueries: None,
             windows: None,
+            marks: None,
         }
     }
 
@@ -419,12 +465,19 @@ impl<'a> Scope<'a> {
             outer: None,
             subqueries: None,
             windows: None,
+            marks: None,
         }
     }
 
     /// Collects scalar subqueries into `into` instead of refusing them.
     pub fn with_subqueries(mut self, into: &'a ScalarSubqueries) -> Self {
         self.subqueries = Some(into);
+        self
+    }
+
+    /// Collects `EXISTS` / `IN (subquery)` inside expressions into `into` as marks.
+    pub fn with_marks(mut self, into: &'a SubqueryMarks) -> Self {
+        self.marks = Some(into);
         self
     }
 

@@ -38,16 +38,20 @@
 //! uncorrelated scalar subquery that may return several rows fails at run time if it
 //! does (`subquery/scalar.rs`).
 
+mod mark;
 mod scalar;
 
 use std::sync::Arc;
 
 use sqlparser::ast::{self, SetExpr};
 
+pub(crate) use self::mark::join_marks;
 use self::scalar::{cross_join_one_row, lower_scalar, scalar};
 
 use super::context::{Cx, Outer};
-use super::scope::{is_correlated, outer_column, Scope};
+use super::scope::{
+    is_correlated, outer_column, ScalarSubqueries, Scope, SubqueryMark, SubqueryMarks,
+};
 use crate::error::{Error, Result};
 use crate::expr::{AggFunc, BinaryOp, Expr, ScalarValue};
 use crate::plan::{JoinType, LogicalPlan};
@@ -70,6 +74,9 @@ enum Conjunct<'q> {
     In(&'q ast::Expr, &'q ast::Query, bool),
     /// A predicate over `#sq<n>` placeholders, each the value of one scalar subquery.
     Scalar(Expr, Vec<(&'q ast::Query, String)>),
+    /// A predicate with subqueries under OR, NOT or CASE: over one-row scalar
+    /// subqueries' placeholders and `EXISTS`/`IN` marks (`mark.rs`).
+    Marked(Expr, Vec<(ast::Query, String)>, Vec<SubqueryMark>),
 }
 
 /// Splits `a AND (b AND c)` into `[a, b, c]`.
@@ -115,8 +122,9 @@ fn subquery_form(e: &ast::Expr, negate: bool) -> Option<Conjunct<'_>> {
     }
 }
 
-/// Joins in uncorrelated scalar subquery `q` of a select list, as column `name` (one
-/// row: its value, NULL for none, an error at run time for several).
+/// Joins in uncorrelated scalar subquery `q` of a select list or of a predicate under
+/// OR, NOT or CASE, as column `name` (one row: its value, NULL for none, an error at
+/// run time for several).
 pub(crate) fn select_list_scalar(
     cx: &Cx,
     plan: Arc<LogicalPlan>,
@@ -127,7 +135,8 @@ pub(crate) fn select_list_scalar(
     let sub = plan_subquery(&cx.with_outer(here.clone()), q, name)?;
     if !sub.correlated.is_empty() {
         return Err(Error::NotSupported(format!(
-            "correlated scalar subquery in the select list ('{q}')"
+            "correlated scalar subquery in the select list or under OR/NOT/CASE ('{q}'); \
+             floe decorrelates scalar subqueries compared at the top of a WHERE conjunct"
         )));
     }
     scalar::cross_join_one_row(plan, sub, q)
@@ -151,7 +160,35 @@ pub(crate) fn filter(
             continue;
         }
         let mut pending = vec![];
-        let e = lower_scalar(cx, scope, part, &mut pending)?;
+        let e = match lower_scalar(cx, scope, part, &mut pending) {
+            Ok(e) => e,
+            Err(_) => {
+                // Subqueries under OR, NOT or CASE: EXISTS/IN as marks, scalar
+                // subqueries as one-row inputs (anything else fails the same way again).
+                let marks = SubqueryMarks {
+                    prefix: cx.next_id(),
+                    ..Default::default()
+                };
+                let scalars = ScalarSubqueries {
+                    prefix: cx.next_id(),
+                    ..Default::default()
+                };
+                let e = Scope {
+                    marks: Some(&marks),
+                    subqueries: Some(&scalars),
+                    ..*scope
+                }
+                .expr(part)?;
+                if is_correlated(&e) {
+                    return Err(Error::NotSupported(format!(
+                        "outer reference next to a subquery in '{part}'"
+                    )));
+                }
+                let (scalars, marks) = (scalars.found.into_inner(), marks.found.into_inner());
+                joins.push(Conjunct::Marked(e, scalars, marks));
+                continue;
+            }
+        };
         if !pending.is_empty() {
             if is_correlated(&e) {
                 return Err(Error::NotSupported(format!(
@@ -159,10 +196,15 @@ pub(crate) fn filter(
                 )));
             }
             joins.push(Conjunct::Scalar(e, pending));
-        } else if is_correlated(&e) {
-            correlated.push(e);
-        } else {
-            plain.push(e);
+            continue;
+        }
+        // `(a = o AND x) OR (a = o AND y)`: the common correlation comes out of the OR.
+        for piece in e.split_conjunction() {
+            if is_correlated(&piece) {
+                correlated.push(piece);
+            } else {
+                plain.push(piece);
+            }
         }
     }
     let mut plan = plan;
@@ -183,6 +225,20 @@ pub(crate) fn filter(
                 in_subquery(&sub_cx, plan, x, q, negated)?
             }
             Conjunct::Scalar(e, pending) => scalar(&sub_cx, plan, e, &pending)?,
+            Conjunct::Marked(e, scalars, marks) => {
+                let columns: Vec<Expr> = plan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| Expr::Column(f.name().clone()))
+                    .collect();
+                for (q, name) in &scalars {
+                    plan = select_list_scalar(cx, plan, here, q, name)?;
+                }
+                plan = join_marks(cx, plan, here, marks)?;
+                let filtered = LogicalPlan::try_filter(plan, e)?;
+                Arc::new(LogicalPlan::try_project(Arc::new(filtered), columns)?)
+            }
         };
     }
     Ok(Filtered { plan, correlated })

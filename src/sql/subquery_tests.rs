@@ -240,11 +240,8 @@ fn ctes() {
 fn misplaced_subqueries_are_not_supported() {
     not_supported("SELECT id, (SELECT max(y) FROM b WHERE b.k = a.k) FROM a");
     not_supported("SELECT count(*), (SELECT max(k) FROM c) FROM a");
-    not_supported("SELECT id FROM a WHERE id = 1 OR k IN (SELECT k FROM b)");
-    not_supported("SELECT id FROM a WHERE id = 1 OR id > (SELECT avg(id) FROM b)");
-    not_supported(
-        "SELECT id FROM a WHERE CASE WHEN EXISTS (SELECT * FROM b) THEN true ELSE false END",
-    );
+    not_supported("SELECT id FROM a WHERE id = 1 OR id > (SELECT max(y) FROM b WHERE b.k = a.k)");
+    not_supported("SELECT id FROM a WHERE id = 1 OR EXISTS (SELECT * FROM b WHERE b.k > a.k)");
     // Correlation the plan cannot decorrelate.
     not_supported("SELECT id FROM a WHERE id > (SELECT y FROM b WHERE b.k = a.k)");
     not_supported("SELECT id FROM a WHERE 1 < (SELECT sum(y) FROM b WHERE b.k > a.k)");
@@ -307,5 +304,83 @@ fn scalar_subqueries_in_the_select_list() {
     assert!(
         matches!(several, Err(Error::InvalidInput(_))),
         "{several:?}"
+    );
+}
+
+/// EXISTS and IN (subquery) under OR, NOT and CASE and in the select list, as marks:
+/// SQL's three-valued IN (NULL left, NULL in the subquery, empty subquery), correlated
+/// marks, and scalar subqueries under OR.
+#[test]
+fn subqueries_inside_expressions() {
+    // b.k = {10, 20, 20, NULL, 50}: 10 and 20 match, NULL and 40 are unknown.
+    expect(
+        "SELECT id FROM a WHERE id = 1 OR k IN (SELECT k FROM b)",
+        &[&["1"], &["2"]],
+    );
+    expect(
+        "SELECT id, k IN (SELECT k FROM b) AS m FROM a",
+        &[
+            &["1", "true"],
+            &["2", "true"],
+            &["3", "null"],
+            &["4", "null"],
+        ],
+    );
+    // c.k = {10, 50}, no NULL: only a NULL left side is unknown.
+    expect(
+        "SELECT id, k IN (SELECT k FROM c) AS m FROM a",
+        &[
+            &["1", "true"],
+            &["2", "false"],
+            &["3", "null"],
+            &["4", "false"],
+        ],
+    );
+    // An empty subquery: false even for NULL.
+    expect(
+        "SELECT id, k NOT IN (SELECT k FROM e) AS m FROM a WHERE id >= 3",
+        &[&["3", "true"], &["4", "true"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE id = 4 OR NOT (k IN (SELECT k FROM c))",
+        &[&["2"], &["4"]],
+    );
+    // Correlated.
+    expect(
+        "SELECT id FROM a WHERE id = 4 OR EXISTS (SELECT * FROM b WHERE b.k = a.k AND b.y > 2)",
+        &[&["2"], &["4"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE id = 1 OR NOT EXISTS (SELECT * FROM b WHERE b.k = a.k)",
+        &[&["1"], &["3"], &["4"]],
+    );
+    expect(
+        "SELECT id, k IN (SELECT b.k FROM b WHERE b.id = a.id + 10) AS m FROM a",
+        &[
+            &["1", "false"],
+            &["2", "true"],
+            &["3", "null"],
+            &["4", "false"],
+        ],
+    );
+    expect(
+        "SELECT id, CASE WHEN EXISTS (SELECT * FROM c WHERE c.k = a.k) THEN 'y' ELSE 'n' END \
+         AS f FROM a",
+        &[&["1", "y"], &["2", "n"], &["3", "n"], &["4", "n"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE CASE WHEN EXISTS (SELECT * FROM e) THEN true ELSE id < 3 END",
+        &[&["1"], &["2"]],
+    );
+    // An uncorrelated scalar subquery under OR.
+    expect(
+        "SELECT id FROM a WHERE id = 4 OR id < (SELECT count(*) FROM c)",
+        &[&["1"], &["4"]],
+    );
+    // A correlation repeated in every branch of an OR comes out of it (TPC-DS q41).
+    expect(
+        "SELECT id FROM a WHERE (SELECT count(*) FROM b WHERE (b.k = a.k AND b.y < 2) \
+         OR (b.k = a.k AND b.y > 5)) > 0",
+        &[&["1"]],
     );
 }
