@@ -4,16 +4,15 @@
 //!
 //! The data is made here, with the `tpchgen` / `tpchgen-arrow` crates (the same rows as
 //! `tpchgen-cli` and dbgen), and written once per test run as one CSV and one Parquet
-//! file per table. Cells are compared as the kit's `check.py` does: integers exactly,
-//! other numbers within max(1e-9 relative, one unit of the last printed decimal),
-//! strings and dates as text, NULL as the empty string; rows in order.
+//! file per table. Cells are compared as the kit's `check.py` does (`common/mod.rs`);
+//! rows in order.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use common::{cell_eq, cells, write_table};
 use floe::exec::PhysicalPlan;
 use floe::plan::{plan_physical, LogicalPlan};
 use floe::prelude::*;
@@ -39,54 +38,6 @@ fn data_dir() -> &'static Path {
         }
         dir
     })
-}
-
-/// Views as plain strings, for the CSV writer.
-fn plain(batch: &RecordBatch) -> RecordBatch {
-    let fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let cols: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .zip(&fields)
-        .map(|(c, f)| arrow::compute::cast(c, f.data_type()).unwrap())
-        .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
-}
-
-fn write_table<E: std::fmt::Debug>(
-    dir: &Path,
-    name: &str,
-    batches: impl Iterator<Item = std::result::Result<RecordBatch, E>>,
-) {
-    let csv_dir = dir.join("csv").join(name);
-    let pq_dir = dir.join("parquet").join(name);
-    std::fs::create_dir_all(&csv_dir).unwrap();
-    std::fs::create_dir_all(&pq_dir).unwrap();
-    let csv = std::fs::File::create(csv_dir.join(format!("{name}.csv"))).unwrap();
-    let mut csv = arrow::csv::WriterBuilder::new()
-        .with_header(true)
-        .build(csv);
-    let mut pq: Option<parquet::arrow::ArrowWriter<std::fs::File>> = None;
-    for b in batches {
-        let b = b.unwrap();
-        csv.write(&plain(&b)).unwrap();
-        let w = pq.get_or_insert_with(|| {
-            let f = std::fs::File::create(pq_dir.join(format!("{name}.parquet"))).unwrap();
-            parquet::arrow::ArrowWriter::try_new(f, b.schema(), None).unwrap()
-        });
-        w.write(&b).unwrap();
-    }
-    if let Some(w) = pq {
-        w.close().unwrap();
-    }
 }
 
 fn generate(dir: &Path) {
@@ -159,22 +110,6 @@ fn session(format: &str, force_spill: bool) -> Session {
     s
 }
 
-fn cells(df: &DataFrame) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("");
-    let mut rows = vec![];
-    for b in df.batches() {
-        let fmts: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for i in 0..b.num_rows() {
-            rows.push(fmts.iter().map(|f| f.value(i).to_string()).collect());
-        }
-    }
-    rows
-}
-
 fn answer(q: usize) -> Vec<Vec<String>> {
     let path = format!(
         "{}/tests/tpch/answers-sf0.01/q{q:02}.csv",
@@ -187,41 +122,6 @@ fn answer(q: usize) -> Vec<Vec<String>> {
     rdr.records()
         .map(|r| r.unwrap().iter().map(|s| s.to_string()).collect())
         .collect()
-}
-
-fn is_int(s: &str) -> bool {
-    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
-    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// One unit of the last decimal place of a cell printed with 2+ fixed decimals.
-fn ulp(s: &str) -> f64 {
-    match s.split_once('.') {
-        Some((_, frac)) if frac.len() >= 2 && frac.bytes().all(|b| b.is_ascii_digit()) => {
-            10f64.powi(-(frac.len() as i32))
-        }
-        _ => 0.0,
-    }
-}
-
-fn cell_eq(want: &str, got: &str) -> bool {
-    let (w, g) = (want.trim(), got.trim());
-    if w.eq_ignore_ascii_case("null") || w.is_empty() {
-        return g.is_empty() || g.eq_ignore_ascii_case("null");
-    }
-    if is_int(w) && is_int(g) {
-        return w.trim_start_matches('+') == g.trim_start_matches('+');
-    }
-    match (w.parse::<f64>(), g.parse::<f64>()) {
-        (Ok(a), Ok(b)) => {
-            let tol = (1e-9 * a.abs().max(b.abs()))
-                .max(ulp(w))
-                .max(ulp(g))
-                .max(1e-12);
-            (a - b).abs() <= tol
-        }
-        _ => w == g,
-    }
 }
 
 /// How a query's plan reaches the executor.

@@ -317,19 +317,10 @@ fn unreachable_op(op: BinaryOp) -> Result<ArrayRef> {
     Err(Error::Internal(format!("operator {op:?} handled above")))
 }
 
-/// Float division where x / 0 is NULL (DuckDB's behaviour), never an error or infinity.
+/// Float division with IEEE semantics, as in DuckDB 2 and Polars: x / 0 is ±infinity
+/// and 0 / 0 is NaN, never an error.
 fn divide(l: &dyn Datum, r: &dyn Datum) -> Result<ArrayRef> {
-    let (ra, r_scalar) = r.get();
-    let zero = arrow::array::Float64Array::new_scalar(0.0);
-    let is_zero = cmp::eq(&ra, &zero)?;
-    let out = numeric::div(l, r)?;
-    if is_zero.true_count() == 0 {
-        return Ok(out);
-    }
-    if r_scalar {
-        return Ok(new_null_array(&DataType::Float64, out.len()));
-    }
-    Ok(arrow::compute::nullif(&out, &is_zero)?)
+    Ok(numeric::div(l, r)?)
 }
 
 fn case(
