@@ -51,7 +51,7 @@ fn failure_is_one_error_line_and_nonzero_exit() {
     let out = floe()
         .args([
             "sql",
-            "SELECT sensor_id FROM 'data/sensors/*.csv' QUALIFY row_number() OVER () = 1",
+            "SELECT DISTINCT ON (sensor_id) sensor_id FROM 'data/sensors/*.csv'",
         ])
         .output()
         .unwrap();

@@ -311,16 +311,16 @@ impl Scope<'_> {
                 "window function {name}() OVER here (only in the select list)"
             )));
         };
-        let ast::WindowType::WindowSpec(w) = over else {
-            return Err(Error::NotSupported(format!(
-                "named window in {name}() OVER"
-            )));
+        let spec = match over {
+            ast::WindowType::WindowSpec(w) => w.clone(),
+            ast::WindowType::NamedWindow(n) => ast::WindowSpec {
+                window_name: Some(n.clone()),
+                partition_by: vec![],
+                order_by: vec![],
+                window_frame: None,
+            },
         };
-        if w.window_name.is_some() {
-            return Err(Error::NotSupported(format!(
-                "named window in {name}() OVER"
-            )));
-        }
+        let w = &collect.resolve(spec, 0)?;
         if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
             return Err(Error::NotSupported(format!(
                 "{name}() OVER with FILTER, IGNORE NULLS or WITHIN GROUP"

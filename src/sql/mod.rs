@@ -29,13 +29,13 @@
 //! be unique, a repeated name gets `_1`, `_2`, … (`SELECT a.id, b.id` outputs `id`,
 //! `id_1`).
 //!
-//! Also `WITH` (`cte`) and subqueries as WHERE/HAVING conjuncts (`subquery`:
-//! `[NOT] IN`, `[NOT] EXISTS`, comparisons with scalar subqueries, correlated ones
-//! decorrelated into joins).
+//! Also `WITH` (`cte`), subqueries (`subquery`: `[NOT] IN`, `[NOT] EXISTS` and
+//! comparisons with scalar subqueries as WHERE conjuncts, correlated ones decorrelated
+//! into joins; EXISTS/IN elsewhere as mark joins), window functions with named windows
+//! (`window`) and QUALIFY, GROUPING SETS, ROLLUP and CUBE (`plan::grouping_sets`).
 //!
-//! Not supported yet, each as [`Error::NotSupported`] naming it: subqueries elsewhere
-//! in expressions, recursive CTEs, INTERSECT ALL/EXCEPT ALL, NATURAL/ASOF/LATERAL joins, window
-//! functions, QUALIFY, DISTINCT ON. GROUPING SETS, ROLLUP and CUBE: `plan::grouping_sets`. Text that does not parse is [`Error::Sql`].
+//! Not supported yet, each as [`Error::NotSupported`] naming it: recursive CTEs,
+//! INTERSECT ALL/EXCEPT ALL, NATURAL/ASOF/LATERAL joins, DISTINCT ON. Text that does not parse is [`Error::Sql`].
 
 mod context;
 mod cte;
@@ -286,6 +286,7 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
     };
     let window_calls = WindowCalls {
         prefix: cx.next_id(),
+        named: s.named_window.clone(),
         ..Default::default()
     };
     let select_marks = SubqueryMarks {
@@ -367,6 +368,17 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         })
         .collect();
     let clause_scope = Scope::over(&schema, relations, &aliases).with_outer(outer);
+    // QUALIFY (DuckDB): a hidden item computed with the select list, window calls and
+    // select-list aliases included, then a filter before DISTINCT and ORDER BY.
+    let qualify = match &s.qualify {
+        Some(q) => Some(
+            Scope::over(&schema, relations, &aliases)
+                .with_outer(outer)
+                .with_windows(&window_calls)
+                .expr(q)?,
+        ),
+        None => None,
+    };
 
     let mut plan = from.plan;
     let mut correlated = vec![];
@@ -441,6 +453,14 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
     }
     let hidden = all.len() > visible.len();
     let select_items = all[..visible.len()].to_vec();
+    if let Some(q) = qualify {
+        if is_correlated(&q) {
+            return Err(Error::NotSupported(format!(
+                "outer reference in a subquery's QUALIFY ({q})"
+            )));
+        }
+        all.push(q.alias(QUALIFY));
+    }
 
     let aggregating =
         keys.is_some() || having.is_some() || all.iter().any(Expr::contains_aggregate);
@@ -524,6 +544,17 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         finals.extend(window::inputs(&windows));
         window::plan(plan, finals, n, &windows)?
     };
+    if s.qualify.is_some() {
+        let keep: Vec<Expr> = plan
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| f.name() != QUALIFY)
+            .map(|f| Expr::Column(f.name().clone()))
+            .collect();
+        let filtered = LogicalPlan::try_filter(Arc::new(plan), Expr::Column(QUALIFY.into()))?;
+        plan = LogicalPlan::try_project(Arc::new(filtered), keep)?;
+    }
     if distinct {
         plan = setop::distinct_rows(Arc::new(plan))?;
     }
@@ -539,6 +570,9 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
         correlated,
     })
 }
+
+/// The hidden column a QUALIFY predicate is computed into.
+const QUALIFY: &str = "#qualify";
 
 /// Makes output names unique: a repeated name gets `_1`, `_2`, … (DuckDB would show
 /// the same name twice; plan columns must be unique).
@@ -591,12 +625,6 @@ fn reject_unsupported_clauses(s: &ast::Select) -> Result<()> {
     }
     if !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty() {
         return unsupported("CLUSTER/DISTRIBUTE/SORT BY");
-    }
-    if !s.named_window.is_empty() {
-        return unsupported("WINDOW");
-    }
-    if s.qualify.is_some() {
-        return unsupported("QUALIFY");
     }
     if s.value_table_mode.is_some() {
         return unsupported("SELECT AS STRUCT/VALUE");

@@ -407,9 +407,66 @@ pub(crate) struct WindowUse {
 pub(crate) struct WindowCalls {
     pub prefix: usize,
     pub found: std::cell::RefCell<Vec<WindowUse>>,
+    /// The SELECT's `WINDOW name AS (...)` definitions.
+    pub named: Vec<sqlparser::ast::NamedWindowDefinition>,
 }
 
 impl WindowCalls {
+    /// `spec` with the named window it refers to (`OVER w`, `OVER (w ORDER BY ..)`)
+    /// merged in, as the SQL standard and DuckDB do: the base gives PARTITION BY, and
+    /// ORDER BY and the frame unless `spec` has its own.
+    pub fn resolve(
+        &self,
+        spec: sqlparser::ast::WindowSpec,
+        depth: usize,
+    ) -> crate::error::Result<sqlparser::ast::WindowSpec> {
+        use crate::error::Error;
+        use sqlparser::ast::{NamedWindowDefinition, NamedWindowExpr, WindowSpec};
+        let Some(name) = &spec.window_name else {
+            return Ok(spec);
+        };
+        if depth > self.named.len() {
+            return Err(Error::Plan(format!(
+                "window '{name}' is defined in terms of itself"
+            )));
+        }
+        let base = self
+            .named
+            .iter()
+            .find(|NamedWindowDefinition(n, _)| n.value.eq_ignore_ascii_case(&name.value))
+            .ok_or_else(|| Error::Plan(format!("window '{name}' is not defined")))?;
+        let base = match &base.1 {
+            NamedWindowExpr::WindowSpec(w) => w.clone(),
+            NamedWindowExpr::NamedWindow(other) => WindowSpec {
+                window_name: Some(other.clone()),
+                partition_by: vec![],
+                order_by: vec![],
+                window_frame: None,
+            },
+        };
+        let base = self.resolve(base, depth + 1)?;
+        if !spec.partition_by.is_empty() {
+            return Err(Error::Plan(format!(
+                "PARTITION BY over window '{name}', which has its own partitioning"
+            )));
+        }
+        if !spec.order_by.is_empty() && !base.order_by.is_empty() {
+            return Err(Error::Plan(format!(
+                "ORDER BY over window '{name}', which has its own ordering"
+            )));
+        }
+        Ok(WindowSpec {
+            window_name: None,
+            partition_by: base.partition_by,
+            order_by: if spec.order_by.is_empty() {
+                base.order_by
+            } else {
+                spec.order_by
+            },
+            window_frame: spec.window_frame.or(base.window_frame),
+        })
+    }
+
     /// Records a call; returns its placeholder column's name.
     pub fn add(&self, mut call: WindowUse) -> String {
         let mut found = self.found.borrow_mut();

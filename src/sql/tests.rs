@@ -408,13 +408,13 @@ fn unsupported_constructs() {
         "WITH RECURSIVE",
     );
     not_supported(
-        "SELECT id FROM t WHERE id = 1 OR id IN (SELECT id FROM t)",
+        "SELECT id FROM t t1 WHERE id = 1 OR EXISTS (SELECT * FROM t t2 WHERE t2.id > t1.id)",
         "subquery",
     );
     not_supported("SELECT mode(v) FROM t", "mode");
     not_supported("SELECT sum(DISTINCT v) FROM t", "DISTINCT");
     not_supported("SELECT TRY_CAST(name AS INTEGER) FROM t", "TRY_CAST");
-    not_supported("SELECT id FROM t QUALIFY id > 1", "QUALIFY");
+    not_supported("SELECT DISTINCT ON (id) id FROM t", "DISTINCT ON");
 }
 
 #[test]
@@ -844,6 +844,41 @@ fn window_functions() {
          FROM t) WHERE r = 1",
         &[&["6"], &["4"]],
     );
+    // The same with QUALIFY, on the call itself and on its alias; QUALIFY runs before
+    // DISTINCT and ORDER BY.
+    expect(
+        "SELECT id FROM t QUALIFY row_number() OVER (PARTITION BY grp ORDER BY v DESC NULLS LAST) = 1",
+        &[&["6"], &["4"]],
+    );
+    expect(
+        "SELECT id, rank() OVER (ORDER BY name) AS r FROM t QUALIFY r >= 4 AND id > 2",
+        &[&["3", "6"], &["6", "4"]],
+    );
+    expect(
+        "SELECT DISTINCT grp FROM t QUALIFY count(*) OVER (PARTITION BY grp) > 2",
+        &[&["x"]],
+    );
+    expect(
+        "SELECT grp, sum(id) AS s FROM t GROUP BY grp QUALIFY rank() OVER (ORDER BY sum(id)) = 1",
+        &[&["y", "6"]],
+    );
+    // Named windows: OVER w, and OVER (w ORDER BY ..) adding an ordering.
+    expect(
+        "SELECT id, sum(id) OVER w AS s, row_number() OVER (w ORDER BY id) AS rn FROM t \
+         WINDOW w AS (PARTITION BY grp)",
+        &[
+            &["1", "15", "1"],
+            &["2", "6", "1"],
+            &["3", "15", "2"],
+            &["4", "6", "2"],
+            &["5", "15", "3"],
+            &["6", "15", "4"],
+        ],
+    );
+    assert!(matches!(
+        err("SELECT sum(id) OVER nope FROM t"),
+        Error::Plan(_)
+    ));
     assert!(matches!(
         err("SELECT id FROM t WHERE row_number() OVER () > 1"),
         Error::NotSupported(_)
