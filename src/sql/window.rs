@@ -10,8 +10,8 @@
 //!
 //! ```text
 //! Project: k, #agg0 AS s, #win1_0 AS r
-//!   Window: partition_by=[] order_by=[#wi0_o0 DESC] [rank() AS #win1_0]
-//!     Project: k, #agg0, #agg0 AS #wi0_o0
+//!   Window: partition_by=[] order_by=[#wi0 DESC] [rank() AS #win1_0]
+//!     Project: k, #agg0, #agg0 AS #wi0
 //!       Aggregate: keys=[k] aggs=[sum(x) AS #agg0]
 //! ```
 
@@ -26,21 +26,30 @@ use crate::plan::LogicalPlan;
 /// Calls sharing a PARTITION BY / ORDER BY: the first call's index, its keys, the calls.
 type WindowGroup = (usize, Vec<Expr>, Vec<SortExpr>, Vec<WindowCall>);
 
-/// The expressions every window call needs computed below it, named `#wi<i>_<p|o|a><j>`.
-pub(crate) fn inputs(windows: &[WindowUse]) -> Vec<Expr> {
-    let mut out = vec![];
-    for (i, w) in windows.iter().enumerate() {
-        for (j, p) in w.partition_by.iter().enumerate() {
-            out.push(p.clone().alias(format!("#wi{i}_p{j}")));
-        }
-        for (j, o) in w.order_by.iter().enumerate() {
-            out.push(o.expr.clone().alias(format!("#wi{i}_o{j}")));
-        }
-        for (j, a) in w.args.iter().enumerate() {
-            out.push(a.clone().alias(format!("#wi{i}_a{j}")));
+/// The distinct non-literal expressions the window calls read (partition keys, order
+/// keys, arguments), in order of first use: the same column used by many calls is
+/// computed, sorted and spilled once.
+fn distinct_inputs(windows: &[WindowUse]) -> Vec<&Expr> {
+    let mut out: Vec<&Expr> = vec![];
+    let used = windows.iter().flat_map(|w| {
+        (w.partition_by.iter())
+            .chain(w.order_by.iter().map(|o| &o.expr))
+            .chain(w.args.iter())
+    });
+    for e in used {
+        if !matches!(e, Expr::Literal(_)) && !out.contains(&e) {
+            out.push(e);
         }
     }
     out
+}
+
+/// The expressions every window call needs computed below it, named `#wi<k>`
+/// (literal arguments stay in the calls).
+pub(crate) fn inputs(windows: &[WindowUse]) -> Vec<Expr> {
+    (distinct_inputs(windows).into_iter().enumerate())
+        .map(|(k, e)| e.clone().alias(format!("#wi{k}")))
+        .collect()
 }
 
 /// `below` with the window inputs (`finals[n_items..]`, from [`inputs`]) computed,
@@ -60,15 +69,20 @@ pub(crate) fn plan(
         .collect();
     exprs.extend(inputs.iter().cloned());
     let mut plan = Arc::new(LogicalPlan::try_project(below, exprs)?);
+    let distinct = distinct_inputs(windows);
+    // The column an input expression was computed into; a literal stays itself (the
+    // operator reads constant offsets, lag's and nth_value's, from the plan).
+    let input = |e: &Expr| match distinct.iter().position(|d| *d == e) {
+        Some(k) => col(format!("#wi{k}")),
+        None => e.clone(),
+    };
 
     // One Window node per distinct (PARTITION BY, ORDER BY): its calls share a sort.
     let mut groups: Vec<WindowGroup> = vec![];
     for (i, w) in windows.iter().enumerate() {
         let call = WindowCall {
             func: w.func,
-            args: (0..w.args.len())
-                .map(|j| col(format!("#wi{i}_a{j}")))
-                .collect(),
+            args: w.args.iter().map(input).collect(),
             frame: w.frame,
             name: w.name.clone(),
         };
@@ -78,15 +92,12 @@ pub(crate) fn plan(
         match same {
             Some((.., calls)) => calls.push(call),
             None => {
-                let partition_by = (0..w.partition_by.len())
-                    .map(|j| col(format!("#wi{i}_p{j}")))
-                    .collect();
+                let partition_by = w.partition_by.iter().map(input).collect();
                 let order_by = w
                     .order_by
                     .iter()
-                    .enumerate()
-                    .map(|(j, o)| SortExpr {
-                        expr: col(format!("#wi{i}_o{j}")),
+                    .map(|o| SortExpr {
+                        expr: input(&o.expr),
                         descending: o.descending,
                         nulls_first: o.nulls_first,
                     })
