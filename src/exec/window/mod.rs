@@ -4,38 +4,48 @@
 //! PARTITION BY keys and then the ORDER BY keys, so its input may be far larger than
 //! memory: the sort spills runs and merges them. Its source reads the merged stream in
 //! order (one sequential task) and cuts it at partition boundaries (found by comparing
-//! the partition keys in `arrow-row` form). Each partition is gathered, its peer
-//! groups (rows equal on the ORDER BY keys) found with `arrow::compute::partition`,
-//! and every call evaluated over the whole partition: rankings from the peer groups;
-//! `lag`/`lead` and the value functions by index; aggregates over each row's frame,
-//! with prefix sums for count/sum/avg and a running or scanned best row for min/max.
+//! the partition keys in `arrow-row` form). Each partition's rows go through a
+//! [`partition::PartitionWindows`], a buffer that slides along the partition: rows
+//! are evaluated and leave it as soon as every row their answers look at has arrived,
+//! with running state (prefix sums, best values, peer-group ranks) carried past it.
+//! Aggregates over frames are prefix-sum differences and monotonic queues
+//! (`frame_aggregate.rs`), O(rows) for any frame width.
 //!
-//! Memory: the sort holds and spills as it always does. The window holds one
-//! partition at a time, reserved against the pool; a single partition larger than the
-//! operator's budget fails with `ResourcesExhausted` naming the operator (a partition
-//! is never spilled yet). Output goes out in chunks of `chunk_rows`.
+//! Memory and spill: the sort holds and spills as it always does. The window holds
+//! the buffer, reserved against the pool. Functions that look a bounded distance
+//! around a row (rankings, lag/lead, ROWS frames with offsets, frames from the
+//! partition's start) keep only that reach, so one partition of any size streams
+//! through. Functions that need the partition's end (`UNBOUNDED FOLLOWING`, `ntile`,
+//! `percent_rank`, `cume_dist`) hold the partition while it fits the operator's
+//! budget; when it does not (or spilling is forced), the partition is written to a
+//! spill file while its row count and whole aggregates are counted (for min/max over
+//! frames that run to the end from later than the start, the best value from every
+//! block of 1024 rows to the end), then read back and streamed with those facts
+//! known. Only a non-literal offset (lag/lead's, nth_value's, ntile's) needs the
+//! partition in memory: over the budget that fails with `ResourcesExhausted` naming
+//! the call. Output goes out in chunks of `chunk_rows`.
+
+mod frame_aggregate;
+mod partition;
 
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{
-    make_comparator, Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, UInt32Array,
-};
-use arrow::compute::kernels::zip::zip;
-use arrow::compute::{concat_batches, is_not_null, partition, take, SortOptions};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow_row::{OwnedRow, RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
-use super::context::OperatorContext;
+use self::partition::PartitionWindows;
+use self::partition::{needs_two_passes, whole_partition_construct, PartitionFacts};
+use super::context::{Decision, Holder, OperatorContext};
 use super::sort::ExternalSortSink;
 use crate::error::{Error, Result};
-use crate::expr::cast::cast_array;
 use crate::expr::eval::evaluate;
-use crate::expr::window::{FrameBound, FrameUnits, WindowCall, WindowFrame, WindowFunc};
-use crate::expr::{AggFunc, Expr, SortExpr};
+use crate::expr::window::WindowCall;
+use crate::expr::{Expr, SortExpr};
 use crate::memory::Reservation;
+use crate::spill::SpillWriter;
 use crate::stream::{BatchIter, LocalSink, MemorySource, Sink, Source, TaskListSource};
 
 /// What a Window operator computes.
@@ -127,8 +137,9 @@ impl Sink for WindowSink {
             input_schema: Arc::clone(&self.input_schema),
             output_schema: Arc::clone(&self.output_schema),
             keys: RowConverter::new(partition_fields)?,
-            current: None,
-            pending: vec![],
+            current_key: None,
+            current: Current::None,
+            two_passes: needs_two_passes(&self.spec),
             reservation: self.ctx.reservation("Window(partition)"),
             ctx: self.ctx.clone(),
             out: VecDeque::new(),
@@ -141,16 +152,32 @@ impl Sink for WindowSink {
     }
 }
 
-/// The sorted rows cut into partitions, each evaluated whole.
+/// The partition being read.
+enum Current {
+    None,
+    /// Rows in a sliding buffer (the whole partition, while it fits and must be whole).
+    Buffer(PartitionWindows),
+    /// A partition that needs its end and outgrew the budget: written out while its
+    /// facts are counted, then streamed back.
+    Spilled {
+        writer: SpillWriter,
+        facts: PartitionFacts,
+    },
+}
+
+/// The sorted rows cut into partitions, each streamed through its windows.
 struct WindowStream {
     input: BatchIter,
     spec: Arc<WindowSpec>,
     input_schema: SchemaRef,
     output_schema: SchemaRef,
     keys: RowConverter,
-    /// The partition key of the rows in `pending`.
-    current: Option<OwnedRow>,
-    pending: Vec<RecordBatch>,
+    /// The partition key of the rows in `current`.
+    current_key: Option<OwnedRow>,
+    current: Current,
+    /// Whether a partition over the budget can be streamed in two passes (`Some(true)`)
+    /// or one (`Some(false)`), or must be held whole (`None`).
+    two_passes: Option<bool>,
     reservation: Reservation,
     ctx: OperatorContext,
     out: VecDeque<RecordBatch>,
@@ -178,6 +205,7 @@ impl Iterator for WindowStream {
             };
             if let Err(e) = step {
                 self.done = true;
+                self.current = Current::None;
                 return Some(Err(e));
             }
         }
@@ -192,7 +220,7 @@ impl WindowStream {
         }
         // Without PARTITION BY every row is in the one partition.
         if self.spec.partition_by.is_empty() {
-            return self.buffer(batch);
+            return self.add(batch);
         }
         let key_columns = self
             .spec
@@ -203,7 +231,7 @@ impl WindowStream {
         let rows = self.keys.convert_columns(&key_columns)?;
         let mut start = 0;
         for i in 0..batch.num_rows() {
-            let same = match &self.current {
+            let same = match &self.current_key {
                 Some(k) => k.row() == rows.row(i),
                 None => false,
             };
@@ -211,351 +239,125 @@ impl WindowStream {
                 continue;
             }
             if i > start {
-                self.buffer(batch.slice(start, i - start))?;
+                self.add(batch.slice(start, i - start))?;
             }
-            if self.current.is_some() {
+            if self.current_key.is_some() {
                 self.finish_partition()?;
             }
-            self.current = Some(rows.row(i).owned());
+            self.current_key = Some(rows.row(i).owned());
             start = i;
         }
-        self.buffer(batch.slice(start, batch.num_rows() - start))
+        self.add(batch.slice(start, batch.num_rows() - start))
     }
 
-    fn buffer(&mut self, rows: RecordBatch) -> Result<()> {
-        let bytes: usize = self
-            .pending
-            .iter()
-            .chain(std::iter::once(&rows))
-            .map(|b| b.get_array_memory_size())
-            .sum();
-        self.ctx.resize(&mut self.reservation, bytes)?;
-        self.pending.push(rows);
+    fn new_partition(&self, facts: Option<PartitionFacts>) -> PartitionWindows {
+        PartitionWindows::new(
+            Arc::clone(&self.spec),
+            Arc::clone(&self.input_schema),
+            Arc::clone(&self.output_schema),
+            self.ctx.chunk_rows,
+            facts,
+        )
+    }
+
+    /// Adds rows of the current partition.
+    fn add(&mut self, rows: RecordBatch) -> Result<()> {
+        match &mut self.current {
+            Current::None => {
+                let mut p = self.new_partition(None);
+                p.push(rows, &mut self.out)?;
+                self.current = Current::Buffer(p);
+                self.check_buffer()
+            }
+            Current::Buffer(p) => {
+                p.push(rows, &mut self.out)?;
+                self.check_buffer()
+            }
+            Current::Spilled { writer, facts } => {
+                facts.add(&self.spec, &rows)?;
+                writer.write(&rows)?;
+                self.ctx.resize(&mut self.reservation, facts.bytes())
+            }
+        }
+    }
+
+    /// Reserves the buffer; a partition that must be held until its end and outgrows
+    /// the budget is spilled for two passes, or fails.
+    fn check_buffer(&mut self) -> Result<()> {
+        let Current::Buffer(p) = &self.current else {
+            return Ok(());
+        };
+        let bytes = p.buffered_bytes();
+        if p.streams() {
+            // The buffer is the calls' reach: it must fit.
+            return self.ctx.resize(&mut self.reservation, bytes);
+        }
+        let decision = self
+            .ctx
+            .resize_or_spill(&mut self.reservation, bytes, Holder::Operator);
+        if decision == Decision::Keep {
+            return Ok(());
+        }
+        if self.two_passes == Some(true) {
+            return self.spill_partition();
+        }
+        // Forced spilling asks to spill what fits: it is kept while the pool allows.
+        if self.ctx.force_spill && self.ctx.resize(&mut self.reservation, bytes).is_ok() {
+            return Ok(());
+        }
+        Err(Error::ResourcesExhausted {
+            operator: format!(
+                "Window: a partition of {} rows does not fit in the operator's budget of \
+                     {} bytes, and `{}` needs the whole partition in memory",
+                p.rows_seen(),
+                self.ctx.budget,
+                whole_partition_construct(&self.spec)
+            ),
+            requested: bytes,
+            reserved: self.reservation.size(),
+            used: self.ctx.pool.used(),
+            limit: self.ctx.pool.limit(),
+        })
+    }
+
+    /// Moves the buffered partition into a spill file, counting its facts.
+    fn spill_partition(&mut self) -> Result<()> {
+        let Current::Buffer(p) = std::mem::replace(&mut self.current, Current::None) else {
+            return Ok(());
+        };
+        let mut facts = PartitionFacts::new(&self.spec);
+        let (mut writer, _) = self.ctx.spill_writer(
+            &self.input_schema,
+            &mut self.reservation,
+            0,
+            Holder::Operator,
+        )?;
+        for rows in p.into_rows() {
+            facts.add(&self.spec, &rows)?;
+            writer.write(&rows)?;
+        }
+        self.ctx.resize(&mut self.reservation, facts.bytes())?;
+        self.current = Current::Spilled { writer, facts };
         Ok(())
     }
 
     fn finish_partition(&mut self) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        if pending.iter().all(|b| b.num_rows() == 0) {
-            return Ok(());
-        }
-        let rows = concat_batches(&self.input_schema, &pending)?;
-        drop(pending);
-        let out = evaluate_partition(&self.spec, &rows, &self.output_schema)?;
-        let chunk = self.ctx.chunk_rows.max(1);
-        let mut offset = 0;
-        while offset < out.num_rows() {
-            let n = chunk.min(out.num_rows() - offset);
-            self.out.push_back(out.slice(offset, n));
-            offset += n;
+        match std::mem::replace(&mut self.current, Current::None) {
+            Current::None => {}
+            Current::Buffer(p) => p.finish(&mut self.out)?,
+            Current::Spilled { writer, mut facts } => {
+                facts.seal(&self.spec)?;
+                let file = writer.finish()?;
+                self.ctx.metrics.add_spill(file.bytes(), 1);
+                let mut p = self.new_partition(Some(facts));
+                for rows in file.read()? {
+                    p.push(rows?, &mut self.out)?;
+                    let bytes = p.buffered_bytes() + p.facts_bytes();
+                    self.ctx.resize(&mut self.reservation, bytes)?;
+                }
+                p.finish(&mut self.out)?;
+            }
         }
         self.ctx.resize(&mut self.reservation, 0)
     }
-}
-
-/// The partition's rows with one column per call appended.
-fn evaluate_partition(
-    spec: &WindowSpec,
-    rows: &RecordBatch,
-    output_schema: &SchemaRef,
-) -> Result<RecordBatch> {
-    let n = rows.num_rows();
-    let peers: Vec<Range<usize>> = if spec.order_by.is_empty() {
-        std::iter::once(0..n).collect()
-    } else {
-        let keys = spec
-            .order_by
-            .iter()
-            .map(|k| evaluate(&k.expr, rows))
-            .collect::<Result<Vec<_>>>()?;
-        partition(&keys)?.ranges()
-    };
-    // The peer group of every row.
-    let mut group_of = vec![0usize; n];
-    for (g, r) in peers.iter().enumerate() {
-        for i in r.clone() {
-            group_of[i] = g;
-        }
-    }
-    let mut columns: Vec<ArrayRef> = rows.columns().to_vec();
-    for (call, field) in spec
-        .calls
-        .iter()
-        .zip(output_schema.fields().iter().skip(rows.num_columns()))
-    {
-        let args = call
-            .args
-            .iter()
-            .map(|a| evaluate(a, rows))
-            .collect::<Result<Vec<_>>>()?;
-        let value = evaluate_call(call, &args, n, &peers, &group_of)?;
-        columns.push(cast_array(&value, field.data_type())?);
-    }
-    Ok(RecordBatch::try_new(Arc::clone(output_schema), columns)?)
-}
-
-/// A constant integer argument (ntile's bucket count, lag's offset, nth_value's k).
-fn constant_int(call: &WindowCall, args: &[ArrayRef], i: usize, default: i64) -> Result<i64> {
-    let Some(a) = args.get(i) else {
-        return Ok(default);
-    };
-    let a = cast_array(a, &DataType::Int64)?;
-    let a = a.as_primitive::<Int64Type>();
-    if a.is_empty() || a.is_null(0) {
-        return Err(Error::Plan(format!(
-            "{}(): argument {} must not be NULL",
-            call.func.name(),
-            i + 1
-        )));
-    }
-    let v = a.value(0);
-    if a.iter().any(|x| x != Some(v)) {
-        return Err(Error::NotSupported(format!(
-            "{}() with a non-constant argument {}",
-            call.func.name(),
-            i + 1
-        )));
-    }
-    Ok(v)
-}
-
-fn evaluate_call(
-    call: &WindowCall,
-    args: &[ArrayRef],
-    n: usize,
-    peers: &[Range<usize>],
-    group_of: &[usize],
-) -> Result<ArrayRef> {
-    use WindowFunc::*;
-    let ints = |f: &dyn Fn(usize) -> i64| -> ArrayRef {
-        Arc::new(Int64Array::from_iter_values((0..n).map(f)))
-    };
-    Ok(match call.func {
-        RowNumber => ints(&|i| i as i64 + 1),
-        Rank => ints(&|i| peers[group_of[i]].start as i64 + 1),
-        DenseRank => ints(&|i| group_of[i] as i64 + 1),
-        PercentRank => Arc::new(Float64Array::from_iter_values((0..n).map(|i| {
-            if n <= 1 {
-                0.0
-            } else {
-                peers[group_of[i]].start as f64 / (n - 1) as f64
-            }
-        }))),
-        CumeDist => Arc::new(Float64Array::from_iter_values(
-            (0..n).map(|i| peers[group_of[i]].end as f64 / n as f64),
-        )),
-        Ntile => {
-            let k = constant_int(call, args, 0, 1)?;
-            if k <= 0 {
-                return Err(Error::Plan(
-                    "ntile(): the bucket count must be positive".into(),
-                ));
-            }
-            let k = k as usize;
-            let (base, extra) = (n / k, n % k);
-            ints(&|i| {
-                let big = extra * (base + 1);
-                let bucket = if i < big {
-                    i / (base + 1)
-                } else {
-                    extra + (i - big) / base.max(1)
-                };
-                bucket as i64 + 1
-            })
-        }
-        Lag | Lead => {
-            let offset = constant_int(call, args, 1, 1)?;
-            let shift = if call.func == Lag { -offset } else { offset };
-            let index: UInt32Array = (0..n)
-                .map(|i| {
-                    let j = i as i64 + shift;
-                    (0..n as i64).contains(&j).then_some(j as u32)
-                })
-                .collect();
-            let moved = take(args[0].as_ref(), &index, None)?;
-            match args.get(2) {
-                Some(default) => {
-                    let default = cast_array(default, args[0].data_type())?;
-                    zip(&is_not_null(&index)?, &moved, &default)?
-                }
-                None => moved,
-            }
-        }
-        FirstValue | LastValue | NthValue => {
-            let k = if call.func == NthValue {
-                constant_int(call, args, 1, 1)?
-            } else {
-                1
-            };
-            let index: UInt32Array = (0..n)
-                .map(|i| {
-                    let f = frame_of(&call.frame, i, n, peers, group_of);
-                    if f.is_empty() {
-                        return None;
-                    }
-                    match call.func {
-                        FirstValue => Some(f.start as u32),
-                        LastValue => Some(f.end as u32 - 1),
-                        _ => {
-                            let j = f.start as i64 + k - 1;
-                            (k >= 1 && j < f.end as i64).then_some(j as u32)
-                        }
-                    }
-                })
-                .collect();
-            take(args[0].as_ref(), &index, None)?
-        }
-        Aggregate(func) => aggregate(call, func, args, n, peers, group_of)?,
-    })
-}
-
-/// The rows of the frame of row `i`.
-fn frame_of(
-    frame: &WindowFrame,
-    i: usize,
-    n: usize,
-    peers: &[Range<usize>],
-    group_of: &[usize],
-) -> Range<usize> {
-    let peer = &peers[group_of[i]];
-    let start = match frame.start {
-        FrameBound::UnboundedPreceding => 0,
-        FrameBound::Preceding(k) => i.saturating_sub(k as usize),
-        FrameBound::CurrentRow if frame.units == FrameUnits::Range => peer.start,
-        FrameBound::CurrentRow => i,
-        FrameBound::Following(k) => i.saturating_add(k as usize).min(n),
-        FrameBound::UnboundedFollowing => n,
-    };
-    let end = match frame.end {
-        FrameBound::UnboundedPreceding => 0,
-        FrameBound::Preceding(k) => (i + 1).saturating_sub(k as usize),
-        FrameBound::CurrentRow if frame.units == FrameUnits::Range => peer.end,
-        FrameBound::CurrentRow => i + 1,
-        FrameBound::Following(k) => i.saturating_add(k as usize + 1).min(n),
-        FrameBound::UnboundedFollowing => n,
-    };
-    start..end.max(start)
-}
-
-/// An aggregate over every row's frame.
-fn aggregate(
-    call: &WindowCall,
-    func: AggFunc,
-    args: &[ArrayRef],
-    n: usize,
-    peers: &[Range<usize>],
-    group_of: &[usize],
-) -> Result<ArrayRef> {
-    let frames: Vec<Range<usize>> = (0..n)
-        .map(|i| frame_of(&call.frame, i, n, peers, group_of))
-        .collect();
-    if func == AggFunc::CountStar {
-        return Ok(Arc::new(Int64Array::from_iter_values(
-            frames.iter().map(|f| f.len() as i64),
-        )));
-    }
-    let x = &args[0];
-    // Prefix counts of non-null values.
-    let mut count = vec![0i64; n + 1];
-    for i in 0..n {
-        count[i + 1] = count[i] + x.is_valid(i) as i64;
-    }
-    let in_frame = |f: &Range<usize>| count[f.end] - count[f.start];
-    Ok(match func {
-        AggFunc::Count => Arc::new(Int64Array::from_iter_values(frames.iter().map(in_frame))),
-        AggFunc::Sum if x.data_type().is_integer() => {
-            let v = cast_array(x, &DataType::Int64)?;
-            let v = v.as_primitive::<Int64Type>();
-            let mut prefix = vec![0i128; n + 1];
-            for i in 0..n {
-                prefix[i + 1] = prefix[i] + if v.is_valid(i) { v.value(i) as i128 } else { 0 };
-            }
-            let out = frames
-                .iter()
-                .map(|f| {
-                    if in_frame(f) == 0 {
-                        return Ok(None);
-                    }
-                    let s = prefix[f.end] - prefix[f.start];
-                    i64::try_from(s).map(Some).map_err(|_| {
-                        Error::InvalidInput(format!("sum() over a window overflows Int64 ({s})"))
-                    })
-                })
-                .collect::<Result<Int64Array>>()?;
-            Arc::new(out)
-        }
-        AggFunc::Sum | AggFunc::Mean => {
-            let v = cast_array(x, &DataType::Float64)?;
-            let v = v.as_primitive::<Float64Type>();
-            // A frame equal to the previous one reuses its sum, one that extends it at
-            // the end (a running frame) adds the new rows, any other (a sliding frame)
-            // sums its rows: each row is added once per frame it enters.
-            let mut last: Option<(Range<usize>, f64)> = None;
-            let mut out = Vec::with_capacity(n);
-            for f in &frames {
-                let (mut s, from) = match &last {
-                    Some((pf, ps)) if pf.start == f.start && pf.end <= f.end => (*ps, pf.end),
-                    _ => (0.0, f.start),
-                };
-                for i in from..f.end {
-                    if v.is_valid(i) {
-                        s += v.value(i);
-                    }
-                }
-                last = Some((f.clone(), s));
-                let c = in_frame(f);
-                out.push((c > 0).then(|| {
-                    if func == AggFunc::Mean {
-                        s / c as f64
-                    } else {
-                        s
-                    }
-                }));
-            }
-            Arc::new(Float64Array::from(out))
-        }
-        AggFunc::Min | AggFunc::Max => {
-            let descending = func == AggFunc::Max;
-            let cmp = make_comparator(
-                x.as_ref(),
-                x.as_ref(),
-                SortOptions {
-                    descending,
-                    nulls_first: false,
-                },
-            )?;
-            // The best row of each frame; consecutive frames that only grow at the end
-            // (running frames) extend the previous answer.
-            let mut best: Vec<Option<u32>> = Vec::with_capacity(n);
-            let mut last: Option<(Range<usize>, Option<usize>)> = None;
-            for f in &frames {
-                let mut b: Option<usize> = None;
-                let mut from = f.start;
-                if let Some((pf, pb)) = &last {
-                    if pf.start == f.start && pf.end <= f.end {
-                        b = *pb;
-                        from = pf.end;
-                    }
-                }
-                for i in from..f.end {
-                    if x.is_null(i) {
-                        continue;
-                    }
-                    b = match b {
-                        Some(j) if cmp(j, i).is_le() => Some(j),
-                        _ => Some(i),
-                    };
-                }
-                best.push(b.map(|j| j as u32));
-                last = Some((f.clone(), b));
-            }
-            take(x.as_ref(), &UInt32Array::from(best), None)?
-        }
-        other => {
-            return Err(Error::NotSupported(format!(
-                "{}() as a window function",
-                other.name()
-            )))
-        }
-    })
 }
