@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use floe::prelude::*;
@@ -351,4 +351,61 @@ fn a_partition_larger_than_memory_streams_or_is_a_clear_error() {
     assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
     let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
     assert!(left.is_empty(), "spill dir not empty: {left:?}");
+}
+
+/// stddev / variance over sliding frames of values far from zero with a small spread:
+/// the sums of squares are ~10¹⁸ per row, so `Σx² − (Σx)²/n` in doubles would keep
+/// no correct digit; each frame {10⁹, 10⁹+1, 10⁹+2} has variance 1 exactly.
+#[test]
+fn window_variance_keeps_its_digits_far_from_zero() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("i", DataType::Int64, false),
+        Field::new("x", DataType::Float64, false),
+    ]));
+    let n = 10_000i64;
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            Arc::new(arrow::array::Float64Array::from_iter_values(
+                (0..n).map(|i| 1e9 + (i % 3) as f64),
+            )),
+        ],
+    )
+    .unwrap();
+    let session = Session::builder().threads(2).build().unwrap();
+    let got = run(
+        &session,
+        &schema,
+        &batch,
+        "SELECT i, stddev(x) OVER w, var_samp(x) OVER w FROM t \
+         WINDOW w AS (ORDER BY i ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) ORDER BY i",
+    );
+    let mut seen = 0;
+    for b in got.batches() {
+        let i = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        for c in 1..=2 {
+            let v = b
+                .column(c)
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap();
+            for r in 0..b.num_rows() {
+                match i.value(r) {
+                    0 => assert!(v.is_null(r), "one value has no sample variance"),
+                    1 => assert!(
+                        (v.value(r) - if c == 1 { 0.5f64.sqrt() } else { 0.5 }).abs() < 1e-6
+                    ),
+                    _ => assert!(
+                        (v.value(r) - 1.0).abs() < 1e-6,
+                        "row {}: {}",
+                        i.value(r),
+                        v.value(r)
+                    ),
+                }
+            }
+        }
+        seen += b.num_rows();
+    }
+    assert_eq!(seen, n as usize);
 }

@@ -163,6 +163,8 @@ enum Func {
     Avg,
     Min,
     Max,
+    Std,
+    Var,
 }
 
 /// The order a call's window uses.
@@ -250,6 +252,8 @@ fn calls() -> Vec<Call> {
                 ("avg(v)", Func::Avg),
                 ("min(v)", Func::Min),
                 ("max(v)", Func::Max),
+                ("stddev(v)", Func::Std),
+                ("var_samp(v)", Func::Var),
             ] {
                 // Value functions over ties would depend on the order among peers.
                 if order != Order::Total && matches!(func, Func::First | Func::Last | Func::Nth(_))
@@ -384,6 +388,19 @@ fn reference(layout: &Layout, call: &Call, id: usize) -> Option<f64> {
         Func::Avg => {
             let xs: Vec<f64> = values.map(|x| x as f64).collect();
             (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+        }
+        Func::Std | Func::Var => {
+            let xs: Vec<f64> = values.map(|x| x as f64).collect();
+            let n = xs.len() as f64;
+            (xs.len() >= 2).then(|| {
+                let mean = xs.iter().sum::<f64>() / n;
+                let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+                if matches!(call.func, Func::Std) {
+                    var.sqrt()
+                } else {
+                    var
+                }
+            })
         }
         Func::Min => values.min().map(|x| x as f64),
         Func::Max => values.max().map(|x| x as f64),

@@ -54,6 +54,8 @@ impl WindowFunc {
             "avg" | "mean" => Aggregate(AggFunc::Mean),
             "min" => Aggregate(AggFunc::Min),
             "max" => Aggregate(AggFunc::Max),
+            "stddev" | "stddev_samp" | "std" => Aggregate(AggFunc::Std),
+            "variance" | "var_samp" | "var" => Aggregate(AggFunc::Var),
             _ => return None,
         })
     }
@@ -150,7 +152,7 @@ impl WindowFunc {
                 arity(1, 1)?;
                 DataType::Int64
             }
-            Aggregate(f @ (AggFunc::Sum | AggFunc::Mean)) => {
+            Aggregate(f @ (AggFunc::Sum | AggFunc::Mean | AggFunc::Std | AggFunc::Var)) => {
                 arity(1, 1)?;
                 if !is_numeric(&args[0]) && args[0] != DataType::Null {
                     return Err(Error::Schema(format!(

@@ -32,6 +32,29 @@ use crate::error::{Error, Result};
 use crate::expr::cast::cast_array;
 use crate::expr::AggFunc;
 
+/// `a · b` exactly, as the rounded product and its error.
+fn two_product(a: f64, b: f64) -> (f64, f64) {
+    let p = a * b;
+    (p, a.mul_add(b, -p))
+}
+
+/// The sample variance `(Σx² − (Σx)²/n) / (n − 1)` from double-double sums, in
+/// double-double arithmetic, so that the subtraction does not cancel the digits a
+/// double would (values far from zero with a small spread).
+fn sample_variance(s1: (f64, f64), s2: (f64, f64), n: f64) -> f64 {
+    // (Σx)², to double-double precision.
+    let (p, e) = two_product(s1.0, s1.0);
+    let square = two_sum(p, e + 2.0 * s1.0 * s1.1);
+    // (Σx)² / n: a quotient and the correction from its remainder.
+    let q = square.0 / n;
+    let (m, me) = two_product(q, n);
+    let rest = ((square.0 - m) - me + square.1) / n;
+    // Σx² − (Σx)²/n.
+    let (d, de) = two_sum(s2.0, -q);
+    let diff = d + (de + s2.1 - rest);
+    (diff / (n - 1.0)).max(0.0)
+}
+
 /// A float sum without rounding loss: double-double, with non-finite values counted.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct FloatSum {
@@ -65,6 +88,30 @@ impl FloatSum {
         }
     }
 
+    /// Adds `x²` exactly: the rounded square and its rounding error.
+    fn add_square(&mut self, x: f64) {
+        let (p, e) = two_product(x, x);
+        self.add(p);
+        if p.is_finite() {
+            self.add(e);
+        }
+    }
+
+    /// The sum of the values added after `earlier` as a double-double `(hi, lo)`, or
+    /// `None` when an infinity or NaN was among them.
+    fn since_exact(&self, earlier: &FloatSum) -> Option<(f64, f64)> {
+        if self.nan != earlier.nan
+            || self.pos_inf != earlier.pos_inf
+            || self.neg_inf != earlier.neg_inf
+            || !self.hi.is_finite()
+            || !earlier.hi.is_finite()
+        {
+            return None;
+        }
+        let (s, e) = two_sum(self.hi, -earlier.hi);
+        Some(two_sum(s, e + (self.lo - earlier.lo)))
+    }
+
     /// The sum of the values added after `earlier`, rounded once.
     fn since(&self, earlier: &FloatSum) -> f64 {
         let nan = self.nan - earlier.nan;
@@ -94,6 +141,8 @@ pub(super) struct Carry {
     count: i64,
     int_sum: i128,
     float_sum: FloatSum,
+    /// The sum of squares (stddev, variance).
+    square_sum: FloatSum,
     /// The best (least for min, greatest for max) non-null value, one row.
     best: Option<ArrayRef>,
     /// The last value (NULL or not), one row.
@@ -124,12 +173,16 @@ impl Carry {
                     }
                 }
             }
-            AggFunc::Sum | AggFunc::Mean => {
+            AggFunc::Sum | AggFunc::Mean | AggFunc::Std | AggFunc::Var => {
                 let v = cast_array(x, &DataType::Float64)?;
                 let v = v.as_primitive::<Float64Type>();
+                let squares = matches!(func, AggFunc::Std | AggFunc::Var);
                 for i in range {
                     if v.is_valid(i) {
                         self.float_sum.add(v.value(i));
+                        if squares {
+                            self.square_sum.add_square(v.value(i));
+                        }
                     }
                 }
             }
@@ -449,6 +502,58 @@ pub(super) fn frame_aggregate(
                         s / c as f64
                     } else {
                         s
+                    }))
+                })
+                .collect::<Result<Float64Array>>()?;
+            Arc::new(out)
+        }
+        AggFunc::Std | AggFunc::Var => {
+            let v = cast_array(x, &DataType::Float64)?;
+            let v = v.as_primitive::<Float64Type>();
+            let value = |i: usize| v.is_valid(i).then(|| v.value(i));
+            let sums = prefixes(
+                base,
+                len,
+                FloatSum::default(),
+                base.carry.float_sum,
+                |c| c.float_sum,
+                |mut a, i| {
+                    if let Some(x) = value(i) {
+                        a.add(x);
+                    }
+                    a
+                },
+            );
+            let squares = prefixes(
+                base,
+                len,
+                FloatSum::default(),
+                base.carry.square_sum,
+                |c| c.square_sum,
+                |mut a, i| {
+                    if let Some(x) = value(i) {
+                        a.add_square(x);
+                    }
+                    a
+                },
+            );
+            let out = frames
+                .iter()
+                .map(|f| {
+                    let c = count(f)?;
+                    if c < 2 {
+                        return Ok(None);
+                    }
+                    let s1 = sums.at(f.end)?.since_exact(&sums.at(f.start)?);
+                    let s2 = squares.at(f.end)?.since_exact(&squares.at(f.start)?);
+                    let var = match (s1, s2) {
+                        (Some(s1), Some(s2)) => sample_variance(s1, s2, c as f64),
+                        _ => f64::NAN,
+                    };
+                    Ok(Some(if func == AggFunc::Std {
+                        var.sqrt()
+                    } else {
+                        var
                     }))
                 })
                 .collect::<Result<Float64Array>>()?;
