@@ -603,3 +603,104 @@ fn one_partition_larger_than_memory_streams() {
     ];
     fuzz(4, 30_000, 0, 3000, &budgets);
 }
+
+/// Runs `sql` and returns its rows as sorted `(id, g, o)` triples.
+fn triples(
+    session: &Session,
+    schema: &Arc<Schema>,
+    input: &[RecordBatch],
+    sql: &str,
+) -> Vec<(i64, Option<i64>, Option<i64>)> {
+    let frame = DataFrame::new(Arc::clone(schema), input.to_vec()).lazy(session);
+    session.register("t", &frame).unwrap();
+    let got = session
+        .sql(sql)
+        .and_then(|f| f.collect())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = vec![];
+    for b in got.batches() {
+        let col = |i: usize| column_f64(b, i);
+        let (id, g, o) = (col(0), col(1), col(2));
+        for r in 0..b.num_rows() {
+            let opt = |a: &Float64Array| a.is_valid(r).then(|| a.value(r) as i64);
+            out.push((id.value(r) as i64, opt(&g), opt(&o)));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Top-k per partition: a filter or QUALIFY bounding row_number/rank drops, before
+/// the window's sort, rows that cannot rank within k. The answers equal a brute-force
+/// ranking, and the same queries with the bound hidden from the planner (`r + 0`),
+/// at an unlimited budget and at a small one (where 2000 partitions make the
+/// pre-filter give up).
+#[test]
+fn top_k_per_partition_matches_brute_force() {
+    for (seed, groups) in [(5u64, 40u64), (6, 2000), (7, 0)] {
+        let rows = rows(seed, 3000, groups, 20);
+        let (schema, input) = batches(&rows, 173);
+        let layout = layout(&rows, true, Order::PeersDesc);
+        // By id: the row's rank in its partition by o DESC NULLS FIRST.
+        let mut rank = vec![0usize; rows.len()];
+        for (p, part) in layout.parts.iter().enumerate() {
+            for (i, r) in part.iter().enumerate() {
+                rank[r.id as usize] = layout.peers[p][i].0 + 1;
+            }
+        }
+        let over = "OVER (PARTITION BY g ORDER BY o DESC NULLS FIRST)";
+        let sel = |f: &str, cond: &str| {
+            format!("SELECT id, g, o FROM (SELECT id, g, o, {f} {over} AS r FROM t) WHERE {cond}")
+        };
+        let ranked = |keep: &dyn Fn(usize) -> bool| {
+            let mut v: Vec<_> = (rows.iter())
+                .filter(|r| keep(rank[r.id as usize]))
+                .map(|r| (r.id, r.g, r.o))
+                .collect();
+            v.sort();
+            v
+        };
+        // row_number among ties is arbitrary: compare (g, o) multisets.
+        let keys = |v: Vec<(i64, Option<i64>, Option<i64>)>| {
+            let mut k: Vec<_> = v.into_iter().map(|(_, g, o)| (g, o)).collect();
+            k.sort();
+            k
+        };
+        let mut numbered: Vec<(Option<i64>, Option<i64>)> = vec![];
+        for part in &layout.parts {
+            numbered.extend(part.iter().take(3).map(|r| (r.g, r.o)));
+        }
+        numbered.sort();
+        for (name, limit) in [("unlimited", None), ("small", Some(512usize << 10))] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = Session::builder()
+                .threads(2)
+                .chunk_rows(100)
+                .spill_dir(dir.path());
+            if let Some(l) = limit {
+                b = b.memory_limit_bytes(l);
+            }
+            let s = b.build().unwrap();
+            let what = format!("seed {seed} groups {groups} {name}");
+            for cond in ["r <= 3", "r < 4", "3 >= r", "r + 0 <= 3"] {
+                let got = triples(&s, &schema, &input, &sel("rank()", cond));
+                assert_eq!(got, ranked(&|r| r <= 3), "{what}: rank() {cond}");
+                let got = triples(&s, &schema, &input, &sel("row_number()", cond));
+                assert_eq!(keys(got), numbered, "{what}: row_number() {cond}");
+            }
+            for cond in ["r = 1", "r + 0 = 1"] {
+                let got = triples(&s, &schema, &input, &sel("rank()", cond));
+                assert_eq!(got, ranked(&|r| r == 1), "{what}: rank() {cond}");
+            }
+            let q = format!("SELECT id, g, o FROM t QUALIFY rank() {over} <= 2");
+            assert_eq!(
+                triples(&s, &schema, &input, &q),
+                ranked(&|r| r <= 2),
+                "{what}: QUALIFY"
+            );
+            assert_eq!(s.memory_pool().used(), 0, "{what}: pool back to zero");
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{what}: spill dir not empty: {left:?}");
+        }
+    }
+}

@@ -49,7 +49,9 @@ use crate::exec::physical::{
     PlanSettings, ScanSpec, TopKLink, ValuesSpec,
 };
 use crate::exec::window::WindowSpec;
-use crate::expr::{Expr, SortExpr};
+use crate::expr::scalar::ScalarValue;
+use crate::expr::window::WindowCall;
+use crate::expr::{BinaryOp, Expr, SortExpr};
 use crate::io::FileFormat;
 
 /// Runs more sort runs than this at once only in several merge passes.
@@ -203,6 +205,9 @@ struct Built {
 struct Links {
     topk: Option<TopKLink>,
     join_keys: Option<JoinKeysLink>,
+    /// A filter right above a Window reads only rows ranking within this many of
+    /// their partition.
+    keep_top: Option<usize>,
 }
 
 struct Planner<'a> {
@@ -326,7 +331,12 @@ impl<'a> Planner<'a> {
                 Ok(single(op))
             }
             LogicalPlan::Filter { input, predicate } => {
-                let b = self.build(input, budget, links)?;
+                let mut links = links.clone();
+                links.keep_top = match input.as_ref() {
+                    LogicalPlan::Window { calls, .. } => rank_bound(predicate, calls),
+                    _ => None,
+                };
+                let b = self.build(input, budget, &links)?;
                 let kind = OperatorKind::Filter {
                     predicate: predicate.clone(),
                 };
@@ -351,10 +361,15 @@ impl<'a> Planner<'a> {
                     order_by: order_by.clone(),
                     calls: calls.clone(),
                     fan_in: SORT_FAN_IN,
+                    keep_top: links.keep_top,
                 };
                 let budget_here = self.breaker_budget();
+                let label = match links.keep_top {
+                    Some(k) => format!("{} top {k} per partition", describe(plan)),
+                    None => describe(plan),
+                };
                 let kind = OperatorKind::Window(Arc::new(spec));
-                let op = self.add(plan, kind, describe(plan), vec![], budget_here);
+                let op = self.add(plan, kind, label, vec![], budget_here);
                 let b = self.build(input, budget, &Links::default())?;
                 self.ops[op].inputs = vec![b.top];
                 self.close(b.parts, op);
@@ -466,6 +481,7 @@ impl<'a> Planner<'a> {
         let links = Links {
             topk: fetch.and_then(|_| topk_link(op, input, keys)),
             join_keys: None,
+            keep_top: None,
         };
         let b = self.build(input, budget, &links)?;
         self.ops[op].inputs = vec![b.top];
@@ -529,6 +545,7 @@ impl<'a> Planner<'a> {
         let links = Links {
             topk: None,
             join_keys: join_keys_link(op, &spec, probe_side),
+            keep_top: None,
         };
         let mut probe = self.build(probe_side, budget - held, &links)?;
         self.ops[op].inputs.push(probe.top);
@@ -542,6 +559,55 @@ impl<'a> Planner<'a> {
         probe.top = op;
         Ok(probe)
     }
+}
+
+/// The most rows per partition that `predicate` (over a Window's output) keeps, when
+/// one of its conjuncts bounds a `row_number`/`rank` call (`#win <= k`, `< k`, `= k`,
+/// mirrored) and every call of the Window is one: the Window may then drop rows that
+/// rank after `k` before sorting.
+fn rank_bound(predicate: &Expr, calls: &[WindowCall]) -> Option<usize> {
+    use crate::expr::window::WindowFunc;
+    let ranks = |name: &str| calls.iter().any(|c| c.name == name);
+    if !calls
+        .iter()
+        .all(|c| matches!(c.func, WindowFunc::RowNumber | WindowFunc::Rank))
+    {
+        return None;
+    }
+    let bound = |e: &Expr| -> Option<i64> {
+        let Expr::Binary { left, op, right } = e else {
+            return None;
+        };
+        let (column, op, value) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(ScalarValue::Int64(v))) => (c, *op, *v),
+            // `k >= #win` is `#win <= k`.
+            (Expr::Literal(ScalarValue::Int64(v)), Expr::Column(c)) => {
+                let op = match op {
+                    BinaryOp::GtEq => BinaryOp::LtEq,
+                    BinaryOp::Gt => BinaryOp::Lt,
+                    BinaryOp::Eq => BinaryOp::Eq,
+                    _ => return None,
+                };
+                (c, op, *v)
+            }
+            _ => return None,
+        };
+        if !ranks(column) {
+            return None;
+        }
+        match op {
+            BinaryOp::LtEq | BinaryOp::Eq => Some(value),
+            BinaryOp::Lt => Some(value - 1),
+            _ => None,
+        }
+    };
+    let k = predicate
+        .clone()
+        .split_conjunction()
+        .iter()
+        .filter_map(bound)
+        .min()?;
+    usize::try_from(k).ok().filter(|&k| k >= 1)
 }
 
 fn single(op: OperatorId) -> Built {

@@ -24,9 +24,14 @@
 //! known. Only a non-literal offset (lag/lead's, nth_value's, ntile's) needs the
 //! partition in memory: over the budget that fails with `ResourcesExhausted` naming
 //! the call. Output goes out in chunks of `chunk_rows`.
+//!
+//! Top-k per partition: when the plan above keeps only rows whose `row_number` or
+//! `rank` is at most k (`WindowSpec::keep_top`), each worker's sink first drops rows
+//! that already have k better rows in their partition (`top_per_partition.rs`).
 
 mod frame_aggregate;
 mod partition;
+mod top_per_partition;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -38,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use self::partition::PartitionWindows;
 use self::partition::{needs_two_passes, whole_partition_construct, PartitionFacts};
+use self::top_per_partition::TopPerPartition;
 use super::context::{Decision, Holder, OperatorContext};
 use super::sort::ExternalSortSink;
 use crate::error::{Error, Result};
@@ -56,6 +62,11 @@ pub struct WindowSpec {
     pub calls: Vec<WindowCall>,
     /// The most sorted runs merged at once.
     pub fan_in: usize,
+    /// When the plan above reads only the rows ranking within the first `k` of their
+    /// partition (every call is `row_number` or `rank`): rows that cannot are dropped
+    /// before the sort (`top_per_partition.rs`).
+    #[serde(default)]
+    pub keep_top: Option<usize>,
 }
 
 impl WindowSpec {
@@ -109,7 +120,18 @@ impl Sink for WindowSink {
     }
 
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
-        self.sort.local_state()
+        let sort = self.sort.local_state()?;
+        match self.spec.keep_top {
+            Some(k) => Ok(Box::new(TopPerPartition::try_new(
+                sort,
+                &self.spec,
+                k,
+                &self.input_schema,
+                self.ctx.reservation("Window(top per partition)"),
+                self.ctx.budget,
+            )?)),
+            _ => Ok(sort),
+        }
     }
 
     fn finalize(&self) -> Result<Box<dyn Source>> {

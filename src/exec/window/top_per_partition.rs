@@ -1,0 +1,230 @@
+//! Top-k per partition: drops, before the window's sort, rows that cannot rank within
+//! the first `k` of their partition, when the plan above reads only those
+//! (`QUALIFY row_number() OVER (PARTITION BY g ORDER BY v DESC) <= k`, or the same as
+//! a filter over a subquery).
+//!
+//! Algorithm: each worker keeps, per partition key (in `arrow-row` bytes), the `k`
+//! best order keys it has seen (`arrow-row` bytes, so byte order is the ORDER BY's
+//! order). A row whose order key is worse than the k-th best of its partition already
+//! has `k` rows strictly before it, so its rank and row number exceed `k`: it is
+//! dropped. Every other row goes on to the sort, and the window numbers the survivors:
+//! a row ranking within `k` keeps every row before or tied with it, so its rank and
+//! row number are those it has over all rows. With rows in random order about
+//! `k·ln(n/k)` of a partition's `n` rows survive.
+//!
+//! Memory: the kept keys, reserved against the pool. When the reservation cannot
+//! grow (or passes a quarter of the operator's budget), the worker forgets them and lets every later row through: the pre-filter is
+//! only a shortcut, and the sort below spills as always. Nothing is spilled here.
+
+use std::collections::HashMap;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::SchemaRef;
+use arrow_row::{RowConverter, SortField};
+
+use super::WindowSpec;
+use crate::error::Result;
+use crate::expr::eval::evaluate;
+use crate::expr::types::data_type;
+use crate::memory::Reservation;
+use crate::stream::{LocalSink, Morsel, SinkStatus};
+
+/// Bytes charged per kept partition beyond its keys (map entry, vectors).
+const ENTRY_OVERHEAD: usize = 160;
+
+/// Key bytes, held inline up to 30 bytes so that a lookup and the drop test touch
+/// one cache line rather than chase pointers (most rows are dropped there).
+#[derive(Clone, Debug)]
+enum Key {
+    Inline(u8, [u8; 30]),
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(bytes: &[u8]) -> Key {
+        if bytes.len() <= 30 {
+            let mut b = [0u8; 30];
+            b[..bytes.len()].copy_from_slice(bytes);
+            Key::Inline(bytes.len() as u8, b)
+        } else {
+            Key::Heap(bytes.into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(n, b) => &b[..*n as usize],
+            Key::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, o: &Key) -> bool {
+        self.bytes() == o.bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+/// A partition's best order keys so far, best first, at most `k`; the k-th (the
+/// worst kept) also inline, once there are `k`.
+#[derive(Default)]
+struct Best {
+    worst: Option<Key>,
+    keys: Vec<Key>,
+}
+
+/// One worker's pre-filter in front of its part of the sort.
+pub(super) struct TopPerPartition<'a> {
+    inner: Box<dyn LocalSink + 'a>,
+    spec: &'a WindowSpec,
+    k: usize,
+    partition_keys: RowConverter,
+    order_keys: RowConverter,
+    /// By partition key: its best order keys so far, best first, at most `k`.
+    best: HashMap<Key, Best, ahash::RandomState>,
+    bytes: usize,
+    /// The most the keys may take: a quarter of the operator's budget, the rest
+    /// being the sort's.
+    most_bytes: usize,
+    reservation: Reservation,
+    /// Whether the keys outgrew the pool: every row then goes through.
+    gave_up: bool,
+}
+
+impl<'a> TopPerPartition<'a> {
+    pub fn try_new(
+        inner: Box<dyn LocalSink + 'a>,
+        spec: &'a WindowSpec,
+        k: usize,
+        input_schema: &SchemaRef,
+        reservation: Reservation,
+        budget: usize,
+    ) -> Result<Self> {
+        let partition_fields = (spec.partition_by.iter())
+            .map(|e| Ok(SortField::new(data_type(e, input_schema)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let order_fields = (spec.order_by.iter())
+            .map(|o| {
+                Ok(SortField::new_with_options(
+                    data_type(&o.expr, input_schema)?,
+                    arrow::compute::SortOptions {
+                        descending: o.descending,
+                        nulls_first: o.nulls_first,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TopPerPartition {
+            inner,
+            spec,
+            k: k.max(1),
+            partition_keys: RowConverter::new(partition_fields)?,
+            order_keys: RowConverter::new(order_fields)?,
+            best: HashMap::default(),
+            bytes: 0,
+            most_bytes: budget / 4,
+            reservation,
+            gave_up: false,
+        })
+    }
+
+    /// Which rows of `batch` may rank within `k`; records their keys.
+    fn keep(&mut self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let columns = |exprs: &mut dyn Iterator<Item = &crate::expr::Expr>| {
+            exprs
+                .map(|e| evaluate(e, batch))
+                .collect::<Result<Vec<_>>>()
+        };
+        let parts = columns(&mut self.spec.partition_by.iter())?;
+        let orders = columns(&mut self.spec.order_by.iter().map(|o| &o.expr))?;
+        // Without PARTITION BY (or ORDER BY) every row has the same, empty, key.
+        let parts = (!parts.is_empty())
+            .then(|| self.partition_keys.convert_columns(&parts))
+            .transpose()?;
+        let orders = (!orders.is_empty())
+            .then(|| self.order_keys.convert_columns(&orders))
+            .transpose()?;
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let order = orders.as_ref().map(|o| o.row(i));
+            let order = order.as_ref().map_or(&[][..], |o| o.as_ref());
+            let part = parts.as_ref().map(|p| p.row(i));
+            let part = part.as_ref().map_or(&[][..], |p| p.as_ref());
+            let best = match self.best.get_mut(part) {
+                Some(b) => b,
+                None => {
+                    self.bytes += part.len() + ENTRY_OVERHEAD;
+                    self.best.entry(Key::new(part)).or_default()
+                }
+            };
+            match best.worst.as_ref().map(Key::bytes) {
+                Some(w) if order > w => keep.push(false),
+                Some(w) if order == w => keep.push(true),
+                _ => {
+                    let at = best.keys.partition_point(|b| b.bytes() <= order);
+                    best.keys.insert(at, Key::new(order));
+                    self.bytes += order.len();
+                    if best.keys.len() > self.k {
+                        if let Some(out) = best.keys.pop() {
+                            self.bytes -= out.bytes().len();
+                        }
+                    }
+                    if best.keys.len() == self.k {
+                        best.worst = best.keys.last().cloned();
+                    }
+                    keep.push(true);
+                }
+            }
+        }
+        Ok(BooleanArray::from(keep))
+    }
+}
+
+impl LocalSink for TopPerPartition<'_> {
+    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
+        if self.gave_up {
+            return self.inner.sink(morsel);
+        }
+        let keep = self.keep(&morsel.batch)?;
+        if self.bytes > self.most_bytes || self.reservation.try_resize(self.bytes).is_err() {
+            self.gave_up = true;
+            self.best = HashMap::default();
+            self.reservation.free();
+        }
+        let batch = filter_record_batch(&morsel.batch, &keep)?;
+        if batch.num_rows() == 0 {
+            return Ok(SinkStatus::NeedMore);
+        }
+        self.inner.sink(Morsel {
+            batch,
+            seq: morsel.seq,
+        })
+    }
+
+    fn task_done(&mut self, task: u64) -> Result<SinkStatus> {
+        self.inner.task_done(task)
+    }
+
+    fn combine(self: Box<Self>) -> Result<()> {
+        let TopPerPartition {
+            inner, reservation, ..
+        } = *self;
+        drop(reservation);
+        inner.combine()
+    }
+}
