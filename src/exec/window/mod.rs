@@ -31,6 +31,7 @@
 
 mod frame_aggregate;
 mod partition;
+mod suffix_best;
 mod top_per_partition;
 
 use std::collections::VecDeque;

@@ -31,7 +31,8 @@ use arrow::compute::kernels::zip::zip;
 use arrow::compute::{concat, concat_batches, is_not_null, partition, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 
-use super::frame_aggregate::{frame_aggregate, Carry, FrameBase, SuffixBest, SUFFIX_BLOCK_ROWS};
+use super::frame_aggregate::{frame_aggregate, Carry, FrameBase};
+use super::suffix_best::{SuffixBest, SUFFIX_BLOCK_ROWS};
 use super::WindowSpec;
 use crate::error::{Error, Result};
 use crate::expr::cast::cast_array;
