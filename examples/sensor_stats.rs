@@ -10,8 +10,12 @@
 //! temperature = 25 + 5·sin(2π·hour/24) + N(0,2), humidity = 60 + N(0,5),
 //! pressure = 1013 + N(0,10)`. For each file the job reports the row count, the
 //! mean/std/min/max of temperature, the mean/std of humidity and pressure,
-//! corr(temperature, humidity), and the hourly mean temperature with its peak hour
-//! (about 6) and its lowest hour (about 18).
+//! corr(temperature, humidity), the hourly mean temperature with its peak hour
+//! (about 6) and its lowest hour (about 18), and, through window expressions,
+//! `temp_trend` (last − first of the 1440-row rolling mean of time-sorted
+//! temperature), corr(temperature, pressure) and the share of readings from sensors
+//! A and B. `tests/golden.rs` checks the same calls against DuckDB
+//! (`api_07_temp_trend`, `api_08_sensor_pct`).
 
 /// glibc's malloc keeps freed large buffers in its arenas (its mmap threshold grows
 /// with use), which on a long sort or join left the process's RSS near twice the
@@ -98,8 +102,17 @@ fn report(session: &Session, file: &Path) -> Result<()> {
             col("pressure").mean().alias("p_mean"),
             col("pressure").std().alias("p_std"),
             corr(col("temperature"), col("humidity")).alias("corr_t_h"),
+            corr(col("temperature"), col("pressure")).alias("corr_t_p"),
         ])?
         .collect()?;
+    let trend = temp_trend(&frame)?;
+    let shares = sensor_shares(&frame)?;
+    let share = |sensor: &str| {
+        shares
+            .iter()
+            .find(|(s, _)| s == sensor)
+            .map_or(0.0, |s| s.1)
+    };
     let hourly = frame
         .group_by([col("timestamp").hour().alias("hour")])
         .agg([col("temperature").mean().alias("mean_temp")])?
@@ -139,6 +152,15 @@ fn report(session: &Session, file: &Path) -> Result<()> {
         f64_at(&stats, "p_std")?,
         f64_at(&stats, "corr_t_h")?
     );
+    let trend = trend.map_or("n/a (fewer than 1440 readings)".into(), |t| {
+        format!("{t:+.4}")
+    });
+    println!(
+        "temp_trend {trend}   corr(temperature, pressure) {:.4}   sensor A {:.2}%   sensor B {:.2}%",
+        f64_at(&stats, "corr_t_p")?,
+        share("A"),
+        share("B")
+    );
     let line: Vec<String> = by_hour
         .iter()
         .map(|(h, t)| format!("{h:02}:{t:.1}"))
@@ -149,6 +171,56 @@ fn report(session: &Session, file: &Path) -> Result<()> {
         peak.0, peak.1, low.0, low.1
     );
     Ok(())
+}
+
+/// The rolling window of `temp_trend`: a day of minute readings.
+const TREND_WINDOW: u64 = 1440;
+
+/// `temp_trend`: the last minus the first value of the 1440-row rolling mean of
+/// the time-ordered temperature (the rolling mean is NULL until the window is full,
+/// as in Polars and pandas); `None` for a file with fewer readings.
+fn temp_trend(frame: &LazyFrame) -> Result<Option<f64>> {
+    let ts = || col("timestamp");
+    let ends = frame
+        .with_columns([col("temperature")
+            .rolling_mean(TREND_WINDOW)
+            .over_ordered([], [ts().sort_asc()])
+            .alias("rm")])?
+        .filter(col("rm").is_not_null())?
+        // The first and the last full window.
+        .filter(
+            ts().eq(ts().min().over([]))
+                .or(ts().eq(ts().max().over([]))),
+        )?
+        .sort([ts().sort_asc()])?
+        .select([col("rm")])?
+        .collect()?
+        .to_batch()?;
+    let rm = ends.column(0).as_primitive::<Float64Type>();
+    Ok(match rm.len() {
+        0 => None,
+        n => Some(rm.value(n - 1) - rm.value(0)),
+    })
+}
+
+/// Each sensor's share of the readings, in percent: its count over the sum of all
+/// counts, a window over the grouped rows.
+fn sensor_shares(frame: &LazyFrame) -> Result<Vec<(String, f64)>> {
+    let shares = frame
+        .group_by([col("sensor_id")])
+        .agg([len().alias("n")])?
+        .select([
+            col("sensor_id"),
+            (lit(100.0) * col("n") / col("n").sum().over([])).alias("pct"),
+        ])?
+        .collect()?
+        .to_batch()?;
+    let ids = arrow::compute::cast(shares.column(0), &arrow::datatypes::DataType::Utf8)?;
+    let ids = ids.as_string::<i32>();
+    let pct = shares.column(1).as_primitive::<Float64Type>();
+    Ok((0..shares.num_rows())
+        .map(|i| (ids.value(i).to_string(), pct.value(i)))
+        .collect())
 }
 
 fn main() -> Result<()> {

@@ -25,6 +25,7 @@ use crate::plan::optimizer::annotate::annotate;
 use crate::plan::optimizer::optimize_with;
 use crate::plan::physical_planner::plan_physical_into;
 use crate::plan::sampled_stats::SampledStats;
+use crate::plan::window;
 use crate::plan::{JoinType, LogicalPlan};
 use crate::session::Session;
 use crate::stream::Sink;
@@ -77,9 +78,22 @@ impl LazyFrame {
         self.plan.schema()
     }
 
-    /// Computes `exprs` as the new columns.
+    /// Computes `exprs` as the new columns. Window expressions (`.over(..)`,
+    /// `shift`, `cum_sum`, `rolling_mean`, ...) keep every row; aggregates without
+    /// one reduce the frame to one row.
     pub fn select(&self, exprs: impl IntoIterator<Item = Expr>) -> Result<LazyFrame> {
         let exprs: Vec<Expr> = exprs.into_iter().collect();
+        if exprs.iter().any(Expr::contains_window) {
+            if exprs.iter().any(Expr::contains_aggregate) {
+                return Err(Error::Plan(
+                    "select() mixes aggregates and window expressions; aggregate with \
+                     group_by(..).agg(..), then add windows with with_columns(..)"
+                        .into(),
+                ));
+            }
+            let (below, exprs) = window::lift(&self.plan, exprs)?;
+            return Ok(self.derive(LogicalPlan::try_project(below, exprs)?));
+        }
         if exprs.iter().any(|e| e.contains_aggregate()) {
             if !exprs
                 .iter()
@@ -121,8 +135,22 @@ impl LazyFrame {
         self.select(all)
     }
 
-    /// Keeps the rows where `predicate` is true.
+    /// Keeps the rows where `predicate` is true. The predicate may hold window
+    /// expressions: `filter(row_number().over_ordered([col("g")], [col("v").sort_desc()])
+    /// .lt_eq(lit(2)))` keeps the top two rows of each group (and runs as a top-k per
+    /// group).
     pub fn filter(&self, predicate: Expr) -> Result<LazyFrame> {
+        if predicate.contains_window() {
+            let (below, mut rewritten) = window::lift(&self.plan, vec![predicate])?;
+            let predicate = rewritten
+                .pop()
+                .ok_or_else(|| Error::Plan("filter".into()))?;
+            let kept = LogicalPlan::try_filter(below, predicate)?;
+            let columns = (self.schema().fields().iter())
+                .map(|f| Expr::Column(f.name().clone()))
+                .collect();
+            return Ok(self.derive(LogicalPlan::try_project(Arc::new(kept), columns)?));
+        }
         Ok(self.derive(LogicalPlan::try_filter(Arc::clone(&self.plan), predicate)?))
     }
 

@@ -83,7 +83,8 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::expr::SortExpr;
     pub use crate::expr::{
-        col, concat_str, corr, len, lit, max_horizontal, min_horizontal, null, when, Expr,
+        col, concat_str, corr, cume_dist, dense_rank, len, lit, max_horizontal, min_horizontal,
+        ntile, null, percent_rank, rank, row_number, when, Expr,
     };
     pub use crate::frame::{DataFrame, LazyFrame};
     pub use crate::io::{

@@ -238,6 +238,56 @@ fn api_matches_duckdb_with(s: &Session, config: &str) {
                 ])
                 .unwrap(),
             ),
+            ("api_04_windows", api_04_windows(s)),
+            (
+                "api_05_top_per_group",
+                sensors()
+                    .filter(
+                        row_number()
+                            .over_ordered(
+                                [col("sensor_id")],
+                                [
+                                    col("humidity").sort_desc(),
+                                    col("timestamp").sort_asc(),
+                                    col("temperature").sort_asc(),
+                                ],
+                            )
+                            .lt_eq(lit(3)),
+                    )
+                    .unwrap()
+                    .select([col("sensor_id"), col("timestamp"), col("humidity")])
+                    .unwrap(),
+            ),
+            (
+                "api_06_sorted_frame",
+                // The order comes from the sort the frame ends with.
+                s.scan_csv("data/sensors/sensors_01.csv", CsvOptions::default())
+                    .unwrap()
+                    .sort([col("timestamp").sort_asc()])
+                    .unwrap()
+                    .select([
+                        col("timestamp"),
+                        col("temperature"),
+                        col("temperature").cum_max().alias("t_max_so_far"),
+                        col("pressure").rolling_sum(3).alias("p_roll3"),
+                        col("pressure").rolling_std(3).alias("p_roll3_std"),
+                    ])
+                    .unwrap(),
+            ),
+            ("api_07_temp_trend", api_07_temp_trend(s)),
+            (
+                "api_08_sensor_pct",
+                s.scan_csv("data/sensors/sensors_00.csv", CsvOptions::default())
+                    .unwrap()
+                    .group_by([col("sensor_id")])
+                    .agg([len().alias("n")])
+                    .unwrap()
+                    .select([
+                        col("sensor_id"),
+                        (lit(100.0) * col("n") / col("n").sum().over([])).alias("pct"),
+                    ])
+                    .unwrap(),
+            ),
         ];
         for (name, frame) in frames {
             let (_, expected) =
@@ -252,4 +302,77 @@ fn api_matches_duckdb_with(s: &Session, config: &str) {
             );
         }
     }
+}
+
+/// `api_04_windows.sql` through the window API.
+fn api_04_windows(s: &Session) -> LazyFrame {
+    let by_time = || [col("timestamp").sort_asc()];
+    s.scan_csv("data/sensors/sensors_00.csv", CsvOptions::default())
+        .unwrap()
+        .select([
+            col("timestamp"),
+            col("sensor_id"),
+            col("temperature")
+                .sum()
+                .over([col("sensor_id")])
+                .alias("t_sum_sensor"),
+            (col("temperature") - col("temperature").mean())
+                .over([col("sensor_id")])
+                .alias("t_dev"),
+            rank()
+                .over_ordered([col("sensor_id")], [col("humidity").sort_desc()])
+                .alias("h_rank"),
+            col("temperature")
+                .diff(1)
+                .over_ordered([], by_time())
+                .alias("t_diff"),
+            col("pressure")
+                .cum_sum()
+                .over_ordered([col("sensor_id")], by_time())
+                .alias("p_cum"),
+            col("temperature")
+                .rolling_mean(60)
+                .over_ordered([], by_time())
+                .alias("t_roll60"),
+            col("humidity")
+                .shift(-2)
+                .over_ordered([col("sensor_id")], by_time())
+                .alias("h_lead2"),
+        ])
+        .unwrap()
+}
+
+/// `api_07_temp_trend.sql` through the window API, as `examples/sensor_stats.rs`
+/// computes it: the last minus the first value of the 1440-row rolling mean of the
+/// time-ordered temperature, beside corr(temperature, pressure).
+fn api_07_temp_trend(s: &Session) -> LazyFrame {
+    let frame = s
+        .scan_csv("data/sensors/sensors_00.csv", CsvOptions::default())
+        .unwrap();
+    let ts = || col("timestamp");
+    let trend = frame
+        .with_columns([col("temperature")
+            .rolling_mean(1440)
+            .over_ordered([], [ts().sort_asc()])
+            .alias("rm")])
+        .unwrap()
+        .filter(col("rm").is_not_null())
+        .unwrap()
+        .filter(
+            ts().eq(ts().min().over([]))
+                .or(ts().eq(ts().max().over([]))),
+        )
+        .unwrap()
+        .select([(col("rm")
+            * when(ts().eq(ts().max().over([])))
+                .then(lit(1.0))
+                .otherwise(lit(-1.0)))
+        .alias("signed")])
+        .unwrap()
+        .select([col("signed").sum().alias("temp_trend")])
+        .unwrap();
+    let corr_t_p = frame
+        .select([corr(col("temperature"), col("pressure")).alias("corr_t_p")])
+        .unwrap();
+    trend.cross_join(&corr_t_p).unwrap()
 }

@@ -169,6 +169,11 @@ pub fn evaluate_columnar(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarVal
                 "aggregate {expr} used outside of an aggregation"
             )))
         }
+        Expr::Window(_) => {
+            return Err(Error::Plan(format!(
+                "window expression {expr} used outside of select, with_columns or filter"
+            )))
+        }
     })
 }
 

@@ -19,6 +19,7 @@ mod sort;
 mod string_functions;
 pub mod types;
 pub mod window;
+mod window_expr;
 
 use std::fmt;
 
@@ -28,6 +29,7 @@ pub use aggregate::AggFunc;
 pub use functions::ScalarFunc;
 pub use scalar::ScalarValue;
 pub use sort::SortExpr;
+pub use window_expr::{cume_dist, dense_rank, ntile, percent_rank, rank, row_number, WindowExpr};
 
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +144,9 @@ pub enum Expr {
         func: AggFunc,
         args: Vec<Expr>,
     },
+    /// A window function call (`.over(..)`); allowed only in `select`,
+    /// `with_columns` and `filter`, which plan it as a Window node below them.
+    Window(Box<WindowExpr>),
 }
 
 /// A column reference.
@@ -454,6 +459,10 @@ impl Expr {
             Expr::InList { expr, list, .. } => std::iter::once(expr.as_ref()).chain(list).collect(),
             Expr::Like { expr, pattern, .. } => vec![expr, pattern],
             Expr::Function { args, .. } | Expr::Aggregate { args, .. } => args.iter().collect(),
+            Expr::Window(w) => (w.args.iter())
+                .chain(&w.partition_by)
+                .chain(w.order_by.iter().map(|o| &o.expr))
+                .collect(),
         }
     }
 
@@ -516,6 +525,22 @@ impl Expr {
                 func,
                 args: args.into_iter().map(|e| e.transform(f)).collect(),
             },
+            Expr::Window(w) => {
+                let w = *w;
+                Expr::Window(Box::new(WindowExpr {
+                    args: w.args.into_iter().map(|e| e.transform(f)).collect(),
+                    partition_by: (w.partition_by.into_iter())
+                        .map(|e| e.transform(f))
+                        .collect(),
+                    order_by: (w.order_by.into_iter())
+                        .map(|o| SortExpr {
+                            expr: o.expr.transform(f),
+                            ..o
+                        })
+                        .collect(),
+                    ..w
+                }))
+            }
         };
         f(node)
     }
@@ -604,6 +629,7 @@ impl fmt::Display for Expr {
                 let items: Vec<String> = args.iter().map(|e| e.to_string()).collect();
                 write!(f, "{}({})", func.name(), items.join(", "))
             }
+            Expr::Window(w) => write!(f, "{w}"),
         }
     }
 }

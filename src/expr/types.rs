@@ -245,5 +245,10 @@ fn type_and_nullability(expr: &Expr, schema: &Schema) -> Result<(DataType, bool)
                 .collect::<Result<Vec<_>>>()?;
             (func.return_type(&types)?, func.nullable())
         }
+        Expr::Window(_) => {
+            return Err(Error::Plan(format!(
+                "window expression {expr} is allowed only in select, with_columns and filter"
+            )))
+        }
     })
 }

@@ -1,6 +1,7 @@
 //! Window functions: what a `f(..) OVER (PARTITION BY .. ORDER BY .. frame)` computes,
 //! its frame, and its result type. The operator that evaluates them is
-//! `exec/window.rs`; the plan node is `LogicalPlan::Window`.
+//! `exec/window/`; the plan node is `LogicalPlan::Window`; the API's builders are in
+//! `window_expr.rs`.
 
 use std::fmt;
 
@@ -234,6 +235,16 @@ impl fmt::Display for FrameBound {
     }
 }
 
+impl fmt::Display for WindowFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = match self.units {
+            FrameUnits::Rows => "ROWS",
+            FrameUnits::Range => "RANGE",
+        };
+        write!(f, "{units} BETWEEN {} AND {}", self.start, self.end)
+    }
+}
+
 /// One window function call of a Window node: its output column `name`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowCall {
@@ -248,15 +259,7 @@ impl fmt::Display for WindowCall {
         let args: Vec<String> = self.args.iter().map(|a| a.to_string()).collect();
         write!(f, "{}({})", self.func.name(), args.join(", "))?;
         if self.func.uses_frame() {
-            let units = match self.frame.units {
-                FrameUnits::Rows => "ROWS",
-                FrameUnits::Range => "RANGE",
-            };
-            write!(
-                f,
-                " {units} BETWEEN {} AND {}",
-                self.frame.start, self.frame.end
-            )?;
+            write!(f, " {}", self.frame)?;
         }
         write!(f, " AS {}", self.name)
     }

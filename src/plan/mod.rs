@@ -21,6 +21,7 @@ pub mod optimizer;
 pub mod physical_planner;
 pub mod sampled_stats;
 pub mod stats;
+pub mod window;
 
 pub use join::{BuildSide, JoinType};
 pub use physical_planner::{plan_physical, plan_physical_into};

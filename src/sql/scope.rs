@@ -390,17 +390,7 @@ impl SubqueryMarks {
     }
 }
 
-/// A window function call met in a select list, over the select's input.
-#[derive(Debug, Clone)]
-pub(crate) struct WindowUse {
-    pub func: crate::expr::window::WindowFunc,
-    pub args: Vec<Expr>,
-    pub partition_by: Vec<Expr>,
-    pub order_by: Vec<crate::expr::SortExpr>,
-    pub frame: crate::expr::window::WindowFrame,
-    /// The placeholder column.
-    pub name: String,
-}
+pub(crate) use crate::plan::window::WindowUse;
 
 /// The window function calls of a select list.
 #[derive(Default)]

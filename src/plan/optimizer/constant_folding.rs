@@ -39,7 +39,11 @@ pub fn fold(expr: Expr) -> Expr {
     expr.transform(&mut |e| {
         let foldable = !matches!(
             e,
-            Expr::Literal(_) | Expr::Column(_) | Expr::Alias(..) | Expr::Aggregate { .. }
+            Expr::Literal(_)
+                | Expr::Column(_)
+                | Expr::Alias(..)
+                | Expr::Aggregate { .. }
+                | Expr::Window(_)
         ) && e.children().iter().all(|c| matches!(c, Expr::Literal(_)));
         if !foldable {
             return e;
