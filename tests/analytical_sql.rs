@@ -409,3 +409,27 @@ fn window_variance_keeps_its_digits_far_from_zero() {
     }
     assert_eq!(seen, n as usize);
 }
+
+/// RANGE offsets that cannot be evaluated are plan-time errors naming the frame;
+/// GROUPS frames and IGNORE NULLS are `NotSupported`.
+#[test]
+fn window_frame_mistakes_are_clear_errors() {
+    let (schema, batch, _) = data();
+    let session = Session::builder().build().unwrap();
+    let frame = DataFrame::new(Arc::clone(&schema), vec![batch]).lazy(&session);
+    session.register("t", &frame).unwrap();
+    let err = |sql: &str| match session.sql(sql).and_then(|f| f.collect()) {
+        Ok(_) => panic!("{sql}: expected an error"),
+        Err(e) => e,
+    };
+    let two_keys = err("SELECT sum(w) OVER (ORDER BY id, w RANGE 2 PRECEDING) FROM t");
+    assert!(
+        matches!(&two_keys, Error::Plan(m) if m.contains("exactly one ORDER BY key")),
+        "{two_keys}"
+    );
+    let negative =
+        err("SELECT sum(w) OVER (ORDER BY id RANGE BETWEEN -2 PRECEDING AND CURRENT ROW) FROM t");
+    assert!(negative.to_string().contains("-2"), "{negative}");
+    let groups = err("SELECT sum(w) OVER (ORDER BY id GROUPS 2 PRECEDING) FROM t");
+    assert!(matches!(groups, Error::NotSupported(_)), "{groups}");
+}

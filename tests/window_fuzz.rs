@@ -102,6 +102,8 @@ enum Frame {
     RangeToPeers,
     /// RANGE from the current row's first peer to the partition's end.
     RangeFromPeers,
+    /// RANGE with value offsets (`Preceding(k)`: the order key k before the row's).
+    RangeValues(Bound, Bound),
 }
 
 impl Frame {
@@ -117,12 +119,14 @@ impl Frame {
             Frame::Rows(s, e) => format!("ROWS BETWEEN {} AND {}", b(s), b(e)),
             Frame::RangeToPeers => String::new(),
             Frame::RangeFromPeers => "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING".into(),
+            Frame::RangeValues(s, e) => format!("RANGE BETWEEN {} AND {}", b(s), b(e)),
         }
     }
 
     /// The frame of the row at `i` in a sorted partition of `n` rows whose peer group
     /// spans `peers`, as a half-open range (empty when it is).
-    fn rows(self, i: usize, n: usize, peers: (usize, usize)) -> (usize, usize) {
+    fn rows(self, i: usize, part: &[Row], order: Order, peers: (usize, usize)) -> (usize, usize) {
+        let n = part.len();
         let at = |b: Bound| -> i64 {
             match b {
                 Bound::UnboundedPreceding => 0,
@@ -136,11 +140,68 @@ impl Frame {
             Frame::Rows(s, e) => (at(s), at(e) + 1),
             Frame::RangeToPeers => (0, peers.1 as i64),
             Frame::RangeFromPeers => (peers.0 as i64, n as i64),
+            Frame::RangeValues(s, e) => {
+                let (lo, hi) = value_frame(i, part, order, peers, s, e);
+                (lo as i64, hi as i64)
+            }
         };
         let lo = lo.clamp(0, n as i64) as usize;
         let hi = hi.clamp(0, n as i64) as usize;
         (lo, hi.max(lo))
     }
+}
+
+/// A RANGE frame with value offsets, as DuckDB defines it: a row with a NULL key
+/// frames its peers (NULLs); for the others, an offset bound is searched among the
+/// rows with a key (an edge of that stretch when no row qualifies), and UNBOUNDED
+/// reaches the partition's ends, NULLs included.
+fn value_frame(
+    i: usize,
+    part: &[Row],
+    order: Order,
+    peers: (usize, usize),
+    s: Bound,
+    e: Bound,
+) -> (usize, usize) {
+    let n = part.len();
+    let Some(x) = part[i].o else {
+        let lo = if matches!(s, Bound::UnboundedPreceding) {
+            0
+        } else {
+            peers.0
+        };
+        let hi = if matches!(e, Bound::UnboundedFollowing) {
+            n
+        } else {
+            peers.1
+        };
+        return (lo, hi);
+    };
+    // Position along the window's order; the rows with a key are `rs..re`.
+    let pos = |v: i64| if order == Order::PeersDesc { -v } else { v };
+    let (rs, re) = if order == Order::PeersDesc {
+        (part.partition_point(|r| r.o.is_none()), n)
+    } else {
+        (0, part.partition_point(|r| r.o.is_some()))
+    };
+    let keyed = &part[rs..re];
+    let first = |ok: &dyn Fn(i64) -> bool| rs + keyed.partition_point(|r| !ok(pos(r.o.unwrap())));
+    let target = |b: Bound| match b {
+        Bound::Preceding(k) => pos(x) - k as i64,
+        Bound::Following(k) => pos(x) + k as i64,
+        _ => unreachable!(),
+    };
+    let lo = match s {
+        Bound::UnboundedPreceding => 0,
+        Bound::CurrentRow => peers.0,
+        b => first(&|p| p >= target(b)),
+    };
+    let hi = match e {
+        Bound::UnboundedFollowing => n,
+        Bound::CurrentRow => peers.1,
+        b => first(&|p| p > target(b)),
+    };
+    (lo, hi.max(lo))
 }
 
 /// What a call computes, for the reference.
@@ -174,6 +235,8 @@ enum Order {
     Total,
     /// `o DESC NULLS FIRST`: ties, for peer-aware functions.
     PeersDesc,
+    /// `o` (ascending, NULLs last): ties.
+    PeersAsc,
     /// No ORDER BY: every row is a peer of every other.
     None,
 }
@@ -197,6 +260,7 @@ fn calls() -> Vec<Call> {
         match order {
             Order::Total => parts.push("ORDER BY o NULLS LAST, id".into()),
             Order::PeersDesc => parts.push("ORDER BY o DESC NULLS FIRST".into()),
+            Order::PeersAsc => parts.push("ORDER BY o".into()),
             Order::None => {}
         }
         let f = frame.sql();
@@ -240,6 +304,30 @@ fn calls() -> Vec<Call> {
             (Frame::RangeToPeers, Order::PeersDesc),
             (Frame::RangeFromPeers, Order::PeersDesc),
             (Frame::RangeToPeers, Order::None),
+            (
+                Frame::RangeValues(Preceding(3), CurrentRow),
+                Order::PeersAsc,
+            ),
+            (
+                Frame::RangeValues(Preceding(2), Following(2)),
+                Order::PeersDesc,
+            ),
+            (
+                Frame::RangeValues(Following(1), Following(4)),
+                Order::PeersAsc,
+            ),
+            (
+                Frame::RangeValues(UnboundedPreceding, Preceding(2)),
+                Order::PeersDesc,
+            ),
+            (
+                Frame::RangeValues(Preceding(5), UnboundedFollowing),
+                Order::PeersAsc,
+            ),
+            (
+                Frame::RangeValues(CurrentRow, Following(3)),
+                Order::PeersDesc,
+            ),
         ];
         for (frame, order) in frames {
             for (text, func) in [
@@ -258,6 +346,15 @@ fn calls() -> Vec<Call> {
                 // Value functions over ties would depend on the order among peers.
                 if order != Order::Total && matches!(func, Func::First | Func::Last | Func::Nth(_))
                 {
+                    continue;
+                }
+                // A value start to the partition's end holds the partition for min/max
+                // (and fails over budget); the tiny-budget run has one partition.
+                let value_to_end = matches!(
+                    frame,
+                    Frame::RangeValues(Preceding(_) | Following(_), UnboundedFollowing)
+                );
+                if value_to_end && matches!(func, Func::Min | Func::Max) {
                     continue;
                 }
                 out.push(Call {
@@ -296,6 +393,7 @@ fn peer_cmp(order: Order, a: &Row, b: &Row) -> Ordering {
         Order::Total => cmp_o_nulls_last(a.o, b.o).then(a.id.cmp(&b.id)),
         // DESC NULLS FIRST is the reverse of ASC NULLS LAST.
         Order::PeersDesc => cmp_o_nulls_last(b.o, a.o),
+        Order::PeersAsc => cmp_o_nulls_last(a.o, b.o),
         Order::None => Ordering::Equal,
     }
 }
@@ -345,7 +443,7 @@ fn reference(layout: &Layout, call: &Call, id: usize) -> Option<f64> {
     let part = &layout.parts[p];
     let n = part.len();
     let (first_peer, end_peer) = layout.peers[p][i];
-    let (lo, hi) = call.frame.rows(i, n, (first_peer, end_peer));
+    let (lo, hi) = call.frame.rows(i, part, call.order, (first_peer, end_peer));
     let frame = &part[lo..hi];
     let values = frame.iter().filter_map(|r| r.v);
     match call.func {

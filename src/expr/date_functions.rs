@@ -1,5 +1,6 @@
 //! Date functions beyond the parts and `date_trunc` of `functions.rs`: `date_diff`,
-//! `make_date`, `strftime`, `strptime`, `dayofyear`, `week` (ISO) and `last_day`, with
+//! `make_date`, `strftime`, `strptime`, `dayofyear`, `week` (ISO), `last_day` and
+//! `add_interval` (`column ± INTERVAL ..`), with
 //! DuckDB's semantics (`date_diff` counts the unit boundaries crossed: months between
 //! 2024-01-31 and 2024-02-01 is 1). Row by row over whole arrays; a NULL argument, an
 //! impossible date or text that does not match the format gives NULL.
@@ -63,6 +64,63 @@ fn constant_text(func: ScalarFunc, args: &[ColumnarValue], i: usize) -> Result<O
 /// Months since year 0 (for month, quarter and year differences).
 fn months(d: NaiveDate) -> i64 {
     d.year() as i64 * 12 + d.month0() as i64
+}
+
+/// A constant integer argument (add_interval's months, days, microseconds).
+fn constant_int(args: &[ColumnarValue], i: usize) -> Result<i64> {
+    match &args[i] {
+        ColumnarValue::Scalar(ScalarValue::Int64(v)) => Ok(*v),
+        _ => Err(Error::NotSupported(format!(
+            "add_interval() with a non-constant argument {}",
+            i + 1
+        ))),
+    }
+}
+
+/// `d` plus `months` calendar months (the day clamped to the month's length).
+fn add_months(d: NaiveDate, months: i64) -> Option<NaiveDate> {
+    let m = chrono::Months::new(u32::try_from(months.unsigned_abs()).ok()?);
+    if months >= 0 {
+        d.checked_add_months(m)
+    } else {
+        d.checked_sub_months(m)
+    }
+}
+
+/// `x + INTERVAL (months, days, micros)` over a date or timestamp array; NULL where
+/// the result leaves the type's range.
+fn add_interval(args: &[ColumnarValue], len: usize) -> Result<ArrayRef> {
+    let (months, days, micros) = (
+        constant_int(args, 1)?,
+        constant_int(args, 2)?,
+        constant_int(args, 3)?,
+    );
+    let x = args[0].to_array(len);
+    let shift =
+        |d: NaiveDate| add_months(d, months)?.checked_add_signed(chrono::Duration::try_days(days)?);
+    if *x.data_type() == DataType::Date32 {
+        if micros != 0 {
+            return Err(Error::NotSupported(
+                "an INTERVAL of hours, minutes or seconds added to a DATE (cast it to TIMESTAMP)"
+                    .into(),
+            ));
+        }
+        let out: Date32Array = (x.as_primitive::<Date32Type>().iter())
+            .map(|d| d.and_then(date_of).and_then(shift).map(days_of))
+            .collect();
+        return Ok(Arc::new(out));
+    }
+    let micros = chrono::Duration::microseconds(micros);
+    let out: TimestampMicrosecondArray = date_times(args, 0, len)?
+        .iter()
+        .map(|t| {
+            let t = (*t)?;
+            let day = shift(t.date())?;
+            let t = day.and_time(t.time()).checked_add_signed(micros)?;
+            Some(t.and_utc().timestamp_micros())
+        })
+        .collect();
+    Ok(cast(&(Arc::new(out) as ArrayRef), x.data_type())?)
 }
 
 /// Evaluates date function `func`.
@@ -193,6 +251,7 @@ pub(super) fn evaluate(func: ScalarFunc, args: &[ColumnarValue], len: usize) -> 
                 .collect();
             Arc::new(out)
         }
+        AddInterval => add_interval(args, len)?,
         other => {
             return Err(Error::Internal(format!(
                 "{}() is not a date function",

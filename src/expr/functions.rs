@@ -104,6 +104,10 @@ pub enum ScalarFunc {
     /// ISO week number.
     Week,
     LastDay,
+    /// `add_interval(x, months, days, micros)`: `x + INTERVAL ..` for a date or
+    /// timestamp column, calendar months first (the day clamped to the month's
+    /// length), then days, then microseconds (timestamps only).
+    AddInterval,
 }
 
 impl ScalarFunc {
@@ -168,6 +172,7 @@ impl ScalarFunc {
             Strptime => "strptime",
             DayOfYear => "dayofyear",
             Week => "week",
+            AddInterval => "add_interval",
             LastDay => "last_day",
         }
     }
@@ -232,6 +237,7 @@ impl ScalarFunc {
             "dayofyear" | "doy" => DayOfYear,
             "week" | "weekofyear" => Week,
             "last_day" => LastDay,
+            "add_interval" => AddInterval,
             _ => return None,
         })
     }
@@ -451,6 +457,14 @@ impl ScalarFunc {
                 want(2, temporal(&args[2].0), "a date or timestamp")?;
                 (DataType::Int64, nullable)
             }
+            AddInterval => {
+                arity(4, 4)?;
+                want(0, temporal(&args[0].0), "a date or timestamp")?;
+                for (i, (t, _)) in args.iter().enumerate().skip(1) {
+                    want(i, t.is_integer(), "an integer")?;
+                }
+                (args[0].0.clone(), nullable)
+            }
             MakeDate => {
                 arity(3, 3)?;
                 for (i, (t, _)) in args.iter().enumerate() {
@@ -534,9 +548,8 @@ impl ScalarFunc {
             | Repeat | Left | Right | ConcatWs | RegexpMatches | RegexpReplace | RegexpExtract => {
                 super::string_functions::evaluate(self, args, len)?
             }
-            DateDiff | MakeDate | Strftime | Strptime | DayOfYear | Week | LastDay => {
-                super::date_functions::evaluate(self, args, len)?
-            }
+            DateDiff | MakeDate | Strftime | Strptime | DayOfYear | Week | LastDay
+            | AddInterval => super::date_functions::evaluate(self, args, len)?,
             SingleValue => {
                 let counts = cast(&array(1), &DataType::Int64)?;
                 let several = counts

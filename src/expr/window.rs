@@ -197,6 +197,22 @@ pub enum FrameBound {
     CurrentRow,
     Following(u64),
     UnboundedFollowing,
+    /// RANGE `offset PRECEDING` / `offset FOLLOWING`: the frame reaches the rows whose
+    /// (single) order key lies up to the bound value that the call's `start_key` or
+    /// `end_key` computes per row (`key - offset`, `key + INTERVAL ..`, mirrored for
+    /// a descending key).
+    ValuePreceding,
+    ValueFollowing,
+}
+
+impl FrameBound {
+    /// Whether the bound is a value offset (RANGE `offset PRECEDING/FOLLOWING`).
+    pub fn is_value(self) -> bool {
+        matches!(
+            self,
+            FrameBound::ValuePreceding | FrameBound::ValueFollowing
+        )
+    }
 }
 
 /// The rows a frame-using function sees for each row.
@@ -231,6 +247,8 @@ impl fmt::Display for FrameBound {
             FrameBound::CurrentRow => write!(f, "CURRENT ROW"),
             FrameBound::Following(n) => write!(f, "{n} FOLLOWING"),
             FrameBound::UnboundedFollowing => write!(f, "UNBOUNDED FOLLOWING"),
+            FrameBound::ValuePreceding => write!(f, "offset PRECEDING"),
+            FrameBound::ValueFollowing => write!(f, "offset FOLLOWING"),
         }
     }
 }
@@ -252,6 +270,22 @@ pub struct WindowCall {
     pub args: Vec<Expr>,
     pub frame: WindowFrame,
     pub name: String,
+    /// For a value bound at the frame's start ([`FrameBound::ValuePreceding`] /
+    /// `ValueFollowing`): the order key's value where the frame starts, per row.
+    #[serde(default)]
+    pub start_key: Option<Expr>,
+    /// The same at the frame's end.
+    #[serde(default)]
+    pub end_key: Option<Expr>,
+}
+
+impl WindowCall {
+    /// Every expression the call reads: its arguments and value-bound keys.
+    pub fn inputs(&self) -> impl Iterator<Item = &Expr> {
+        (self.args.iter())
+            .chain(self.start_key.iter())
+            .chain(self.end_key.iter())
+    }
 }
 
 impl fmt::Display for WindowCall {
@@ -260,6 +294,11 @@ impl fmt::Display for WindowCall {
         write!(f, "{}({})", self.func.name(), args.join(", "))?;
         if self.func.uses_frame() {
             write!(f, " {}", self.frame)?;
+            for (end, key) in [("start", &self.start_key), ("end", &self.end_key)] {
+                if let Some(k) = key {
+                    write!(f, " ({end} at {k})")?;
+                }
+            }
         }
         write!(f, " AS {}", self.name)
     }

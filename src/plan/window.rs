@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::expr::window::{WindowCall, WindowFrame, WindowFunc};
-use crate::expr::{col, Expr, SortExpr, WindowExpr};
+use crate::expr::{col, BinaryOp, Expr, ScalarFunc, ScalarValue, SortExpr, WindowExpr};
 use crate::plan::LogicalPlan;
 
 /// One window function call to plan, and the column it fills.
@@ -34,6 +34,56 @@ pub struct WindowUse {
     pub order_by: Vec<SortExpr>,
     pub frame: WindowFrame,
     pub name: String,
+    /// A RANGE value offset at the frame's start / end.
+    pub start_offset: Option<ValueOffset>,
+    pub end_offset: Option<ValueOffset>,
+}
+
+/// A RANGE frame's value offset from the (single) order key.
+#[derive(Debug, Clone)]
+pub enum ValueOffset {
+    /// The bound is `key - offset` when `subtract`, else `key + offset`.
+    Number { offset: Expr, subtract: bool },
+    /// The bound is `key + INTERVAL (months, days, micros)` (already signed).
+    Interval { months: i64, days: i64, micros: i64 },
+}
+
+impl ValueOffset {
+    /// The bound's value per row, from the order key's column: evaluated by the
+    /// operator over its buffer, not computed and sorted beside the input.
+    fn bound(&self, key: Expr) -> Expr {
+        match self {
+            ValueOffset::Number { offset, subtract } => Expr::Binary {
+                left: Box::new(key),
+                op: if *subtract {
+                    BinaryOp::Minus
+                } else {
+                    BinaryOp::Plus
+                },
+                right: Box::new(offset.clone()),
+            },
+            ValueOffset::Interval {
+                months,
+                days,
+                micros,
+            } => Expr::Function {
+                func: ScalarFunc::AddInterval,
+                args: [*months, *days, *micros]
+                    .into_iter()
+                    .fold(vec![key], |mut a, v| {
+                        a.push(Expr::Literal(ScalarValue::Int64(v)));
+                        a
+                    }),
+            },
+        }
+    }
+}
+
+/// The column of a call's first order key (a RANGE offset's base).
+fn order_key(w: &WindowUse, input: &dyn Fn(&Expr) -> Expr) -> Expr {
+    w.order_by
+        .first()
+        .map_or_else(|| Expr::Literal(ScalarValue::Null), |o| input(&o.expr))
 }
 
 /// Calls sharing a PARTITION BY / ORDER BY: the first call's index, its keys, the calls.
@@ -91,6 +141,8 @@ pub fn stack(
             args: w.args.iter().map(input).collect(),
             frame: w.frame,
             name: w.name.clone(),
+            start_key: (w.start_offset.as_ref()).map(|o| o.bound(order_key(w, &input))),
+            end_key: (w.end_offset.as_ref()).map(|o| o.bound(order_key(w, &input))),
         };
         let same = groups.iter_mut().find(|(first, ..)| {
             windows[*first].partition_by == w.partition_by && windows[*first].order_by == w.order_by
@@ -194,6 +246,8 @@ pub fn lift(input: &Arc<LogicalPlan>, exprs: Vec<Expr>) -> Result<(Arc<LogicalPl
             partition_by: w.partition_by,
             order_by: w.order_by,
             name: format!("#w{k}"),
+            start_offset: None,
+            end_offset: None,
         })
         .collect();
     Ok((stack(Arc::clone(input), &uses, true)?, rewritten))

@@ -381,22 +381,77 @@ impl Scope<'_> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let bound = |b: &ast::WindowFrameBound, start: bool| -> Result<FrameBound> {
-            let offset = |e: &ast::Expr| -> Result<u64> {
-                match self.expr(e)? {
-                    Expr::Literal(ScalarValue::Int64(n)) if n >= 0 => Ok(n as u64),
-                    other => Err(Error::NotSupported(format!(
-                        "window frame offset {other} (a non-negative integer literal)"
-                    ))),
+        // RANGE offsets become the order key's value at the bound, per row.
+        let mut keys: [Option<crate::plan::window::ValueOffset>; 2] = [None, None];
+        let mut bound = |b: &ast::WindowFrameBound,
+                         start: bool,
+                         range: bool|
+         -> Result<FrameBound> {
+            let (e, preceding) = match b {
+                ast::WindowFrameBound::CurrentRow => return Ok(FrameBound::CurrentRow),
+                ast::WindowFrameBound::Preceding(None) if start => {
+                    return Ok(FrameBound::UnboundedPreceding)
                 }
-            };
-            Ok(match b {
-                ast::WindowFrameBound::CurrentRow => FrameBound::CurrentRow,
-                ast::WindowFrameBound::Preceding(None) if start => FrameBound::UnboundedPreceding,
-                ast::WindowFrameBound::Following(None) if !start => FrameBound::UnboundedFollowing,
-                ast::WindowFrameBound::Preceding(Some(e)) => FrameBound::Preceding(offset(e)?),
-                ast::WindowFrameBound::Following(Some(e)) => FrameBound::Following(offset(e)?),
+                ast::WindowFrameBound::Following(None) if !start => {
+                    return Ok(FrameBound::UnboundedFollowing)
+                }
+                ast::WindowFrameBound::Preceding(Some(e)) => (e, true),
+                ast::WindowFrameBound::Following(Some(e)) => (e, false),
                 other => return Err(Error::Plan(format!("invalid window frame bound {other}"))),
+            };
+            if !range {
+                return match self.expr(e)? {
+                    Expr::Literal(ScalarValue::Int64(n)) if n >= 0 => Ok(if preceding {
+                        FrameBound::Preceding(n as u64)
+                    } else {
+                        FrameBound::Following(n as u64)
+                    }),
+                    other => Err(Error::NotSupported(format!(
+                        "ROWS frame offset {other} (a non-negative integer literal)"
+                    ))),
+                };
+            }
+            let [key] = order_by.as_slice() else {
+                return Err(Error::Plan(format!(
+                    "a RANGE frame with an offset ({b}) needs exactly one ORDER BY key"
+                )));
+            };
+            // Preceding is toward smaller keys when ascending, larger when descending.
+            let subtract = preceding != key.descending;
+            if let ast::Expr::Interval(iv) = e.as_ref() {
+                let (m, d, us) = super::interval::parts(iv, false)?;
+                if m < 0 || d < 0 || us < 0 {
+                    return Err(Error::Plan(format!("RANGE frame offset {e} is negative")));
+                }
+                let (months, days, micros) = super::interval::parts(iv, subtract)?;
+                keys[usize::from(!start)] = Some(crate::plan::window::ValueOffset::Interval {
+                    months,
+                    days,
+                    micros,
+                });
+                return Ok(if preceding {
+                    FrameBound::ValuePreceding
+                } else {
+                    FrameBound::ValueFollowing
+                });
+            }
+            let offset = self.expr(e)?;
+            let non_negative = match &offset {
+                Expr::Literal(ScalarValue::Int64(n)) => *n >= 0,
+                Expr::Literal(ScalarValue::Float64(x)) => *x >= 0.0,
+                _ => false,
+            };
+            if !non_negative {
+                return Err(Error::NotSupported(format!(
+                    "RANGE frame offset {offset} (a non-negative number)"
+                )));
+            }
+            let at = crate::plan::window::ValueOffset::Number { offset, subtract };
+            keys[usize::from(!start)] = Some(at);
+            Ok(if preceding {
+                FrameBound::ValuePreceding
+            } else {
+                FrameBound::ValueFollowing
             })
         };
         let frame = match &w.window_frame {
@@ -409,23 +464,16 @@ impl Scope<'_> {
                         return Err(Error::NotSupported("GROUPS window frames".into()))
                     }
                 };
-                let start = bound(&fr.start_bound, true)?;
+                let range = units == FrameUnits::Range;
+                let start = bound(&fr.start_bound, true, range)?;
                 let end = match &fr.end_bound {
-                    Some(b) => bound(b, false)?,
+                    Some(b) => bound(b, false, range)?,
                     None => FrameBound::CurrentRow,
                 };
-                if units == FrameUnits::Range
-                    && [start, end]
-                        .iter()
-                        .any(|b| matches!(b, FrameBound::Preceding(_) | FrameBound::Following(_)))
-                {
-                    return Err(Error::NotSupported(
-                        "RANGE window frames with an offset (use ROWS)".into(),
-                    ));
-                }
                 WindowFrame { units, start, end }
             }
         };
+        let [start_offset, end_offset] = keys;
         let name = collect.add(super::scope::WindowUse {
             func,
             args,
@@ -433,6 +481,8 @@ impl Scope<'_> {
             order_by,
             frame,
             name: String::new(),
+            start_offset,
+            end_offset,
         });
         Ok(Expr::Column(name))
     }

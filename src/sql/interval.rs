@@ -1,9 +1,11 @@
-//! `date ± INTERVAL 'n' unit`, as TPC-H writes its date ranges.
+//! `date ± INTERVAL 'n' unit`, as TPC-H writes its date ranges, and the same on a
+//! date or timestamp column.
 //!
-//! The date must be a constant (a DATE literal): the sum is computed while planning,
-//! with calendar rules for months and years (the day is clamped to the target month's
-//! length, as DuckDB does: `date '2024-01-31' + interval '1' month` = 2024-02-29).
-//! Interval arithmetic on a column is [`Error::NotSupported`].
+//! On a constant (a DATE literal) the sum is computed while planning, with calendar
+//! rules for months and years (the day is clamped to the target month's length, as
+//! DuckDB does: `date '2024-01-31' + interval '1' month` = 2024-02-29). On a column it
+//! is the `add_interval` function (`expr/date_functions.rs`), with the same rules, and
+//! hours, minutes and seconds for timestamps.
 
 use chrono::{Days, Months, NaiveDate};
 use sqlparser::ast::{self, Value};
@@ -15,6 +17,7 @@ use crate::expr::{Expr, ScalarValue};
 enum Span {
     Days(i64),
     Months(i64),
+    Micros(i64),
 }
 
 fn parse(iv: &ast::Interval) -> Result<Span> {
@@ -46,16 +49,43 @@ fn parse(iv: &ast::Interval) -> Result<Span> {
         "month" => Span::Months(n),
         "quarter" => Span::Months(3 * n),
         "year" => Span::Months(12 * n),
+        "hour" => Span::Micros(3_600_000_000 * n),
+        "minute" => Span::Micros(60_000_000 * n),
+        "second" => Span::Micros(1_000_000 * n),
+        "millisecond" => Span::Micros(1_000 * n),
+        "microsecond" => Span::Micros(n),
         other => return Err(Error::NotSupported(format!("INTERVAL unit '{other}'"))),
     })
 }
 
-/// `date ± interval` for a constant `date` (`subtract` for minus).
+/// The interval as (months, days, microseconds), negated when `subtract`.
+pub fn parts(iv: &ast::Interval, subtract: bool) -> Result<(i64, i64, i64)> {
+    let sign = if subtract { -1 } else { 1 };
+    Ok(match parse(iv)? {
+        Span::Months(n) => (n * sign, 0, 0),
+        Span::Days(n) => (0, n * sign, 0),
+        Span::Micros(n) => (0, 0, n * sign),
+    })
+}
+
+/// `x + INTERVAL (months, days, micros)` on a column.
+pub fn add_interval(x: Expr, (months, days, micros): (i64, i64, i64)) -> Expr {
+    Expr::Function {
+        func: crate::expr::ScalarFunc::AddInterval,
+        args: vec![
+            x,
+            Expr::Literal(ScalarValue::Int64(months)),
+            Expr::Literal(ScalarValue::Int64(days)),
+            Expr::Literal(ScalarValue::Int64(micros)),
+        ],
+    }
+}
+
+/// `date ± interval` (`subtract` for minus): folded for a DATE literal, else
+/// `add_interval` on the column.
 pub fn shift(date: Expr, iv: &ast::Interval, subtract: bool) -> Result<Expr> {
     let Expr::Literal(ScalarValue::Date32(days)) = date else {
-        return Err(Error::NotSupported(format!(
-            "INTERVAL arithmetic on {date} (only on DATE literals)"
-        )));
+        return Ok(add_interval(date, parts(iv, subtract)?));
     };
     let epoch =
         NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| Error::Internal("epoch".into()))?;
@@ -80,6 +110,11 @@ pub fn shift(date: Expr, iv: &ast::Interval, subtract: bool) -> Result<Expr> {
             } else {
                 base.checked_sub_months(m)
             }
+        }
+        Span::Micros(_) => {
+            return Err(Error::NotSupported(
+                "an INTERVAL of hours, minutes or seconds added to a DATE literal".into(),
+            ))
         }
     }
     .ok_or_else(|| Error::Sql("date arithmetic out of range".into()))?;

@@ -884,7 +884,7 @@ fn window_functions() {
         Error::NotSupported(_)
     ));
     assert!(matches!(
-        err("SELECT sum(id) OVER (ORDER BY id RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t"),
+        err("SELECT sum(id) OVER (ORDER BY id GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t"),
         Error::NotSupported(_)
     ));
     assert!(matches!(

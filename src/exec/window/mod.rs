@@ -21,9 +21,11 @@
 //! spill file while its row count and whole aggregates are counted (for min/max over
 //! frames that run to the end from later than the start, the best value from every
 //! block of 1024 rows to the end), then read back and streamed with those facts
-//! known. Only a non-literal offset (lag/lead's, nth_value's, ntile's) needs the
-//! partition in memory: over the budget that fails with `ResourcesExhausted` naming
-//! the call. Output goes out in chunks of `chunk_rows`.
+//! known. RANGE frames with value offsets keep the rows between the frame edges that
+//! the order key's values give (`value_frame.rs`). Only a non-literal offset
+//! (lag/lead's, nth_value's, ntile's), or min/max/nth_value from a value offset to the
+//! partition's end, needs the partition in memory: over the budget that fails with
+//! `ResourcesExhausted` naming the call. Output goes out in chunks of `chunk_rows`.
 //!
 //! Top-k per partition: when the plan above keeps only rows whose `row_number` or
 //! `rank` is at most k (`WindowSpec::keep_top`), each worker's sink first drops rows
@@ -33,6 +35,7 @@ mod frame_aggregate;
 mod partition;
 mod suffix_best;
 mod top_per_partition;
+mod value_frame;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

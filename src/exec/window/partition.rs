@@ -33,6 +33,7 @@ use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 
 use super::frame_aggregate::{frame_aggregate, Carry, FrameBase};
 use super::suffix_best::{SuffixBest, SUFFIX_BLOCK_ROWS};
+use super::value_frame::{value_frames, ValueFrames};
 use super::WindowSpec;
 use crate::error::{Error, Result};
 use crate::expr::cast::cast_array;
@@ -136,6 +137,10 @@ pub(super) struct Reach {
     head: usize,
     /// The partition's row count or whole aggregate.
     facts: bool,
+    /// A RANGE value offset at the frame's start: rows back to where it starts.
+    value_start: bool,
+    /// A RANGE value offset at the frame's end: rows up to a row past it.
+    value_end: bool,
 }
 
 impl Reach {
@@ -147,6 +152,8 @@ impl Reach {
             peer_end: self.peer_end || o.peer_end,
             head: self.head.max(o.head),
             facts: self.facts || o.facts,
+            value_start: self.value_start || o.value_start,
+            value_end: self.value_end || o.value_end,
         }
     }
 }
@@ -180,7 +187,7 @@ fn offset(k: u64) -> Option<usize> {
 }
 
 /// The reach of a call, or `None` when it needs the whole partition in memory: a
-/// frame to the partition's end that starts later than its start, for min/max and
+/// frame to the partition's end that starts at a RANGE value offset, for min/max and
 /// nth_value; a non-literal offset.
 fn reach_of(call: &WindowCall, frame: &WindowFrame) -> Option<Reach> {
     use WindowFunc::*;
@@ -217,6 +224,11 @@ fn reach_of(call: &WindowCall, frame: &WindowFrame) -> Option<Reach> {
                 FrameBound::CurrentRow => {}
                 FrameBound::Following(k) => r.after = offset(k)?,
                 FrameBound::UnboundedFollowing => r.facts = true,
+                FrameBound::ValuePreceding | FrameBound::ValueFollowing => {
+                    // NULL keys' frames are their peer group.
+                    r.value_start = true;
+                    r.peer_start = true;
+                }
             }
             let r_end = match frame.end {
                 FrameBound::UnboundedPreceding => Reach::default(),
@@ -233,8 +245,20 @@ fn reach_of(call: &WindowCall, frame: &WindowFrame) -> Option<Reach> {
                     after: offset(k)?,
                     ..Reach::default()
                 },
+                FrameBound::ValuePreceding | FrameBound::ValueFollowing => Reach {
+                    value_end: true,
+                    peer_end: true,
+                    ..Reach::default()
+                },
                 FrameBound::UnboundedFollowing => {
                     let from_start = frame.start == FrameBound::UnboundedPreceding;
+                    // A value start to the end: min/max and nth_value would need the
+                    // rows past a start that is not a row count away.
+                    if frame.start.is_value()
+                        && matches!(call.func, NthValue | Aggregate(AggFunc::Min | AggFunc::Max))
+                    {
+                        return None;
+                    }
                     // A later start: nth_value reads k - 1 rows past it; min/max the
                     // rest of its block (the blocks after it are in the facts).
                     let past_start = match call.func {
@@ -422,6 +446,29 @@ impl PartitionWindows {
         for (g, r) in peers.iter().enumerate() {
             group_of[r.clone()].fill(g);
         }
+        let (lo, peer_lo_start) = (self.lo, self.peer_lo_start);
+        let peer_of = |j: usize| {
+            let g = group_of[j];
+            let start = if g == 0 {
+                peer_lo_start
+            } else {
+                lo + peers[g].start
+            };
+            start..lo + peers[g].end
+        };
+        let from = self.next - self.lo;
+        let values = (self.spec.calls.iter())
+            .map(|call| value_frames(&self.spec, call, &buf, lo, from, ended, &peer_of))
+            .collect::<Result<Vec<_>>>()?;
+        for v in values.iter().flatten() {
+            // Rows are evaluated up to the first whose frame is not settled yet.
+            if let Some(k) = v.found.iter().position(|f| !f) {
+                limit = limit.min(self.lo + from + k);
+            }
+        }
+        if limit <= self.next {
+            return Ok(());
+        }
         let view = View {
             lo: self.lo,
             hi: self.hi,
@@ -450,7 +497,7 @@ impl PartitionWindows {
                 .map(|a| evaluate(a, &buf))
                 .collect::<Result<Vec<_>>>()?;
             let field = self.output_schema.field(buf.num_columns() + c);
-            let value = self.evaluate_call(c, &args, &view, rows.clone())?;
+            let value = self.evaluate_call(c, &args, &view, rows.clone(), values[c].as_ref())?;
             columns.push(cast_array(&value, field.data_type())?);
             all_args.push(args);
         }
@@ -463,7 +510,18 @@ impl PartitionWindows {
         }
         self.next = limit;
         if !ended {
-            self.trim(&buf, &view, &all_args, reach)?;
+            // The value-bound frame edges of the rows still to come lie no earlier
+            // than the next row's (an end too: the prefix sums read it).
+            let next = (limit - self.lo).min(len - 1);
+            let value_start = (values.iter().zip(&self.frames))
+                .filter_map(|(v, f)| {
+                    let v = v.as_ref()?;
+                    let start = f.start.is_value().then(|| v.start_of(next));
+                    let end = f.end.is_value().then(|| v.end_of(next));
+                    start.into_iter().chain(end).min()
+                })
+                .min();
+            self.trim(&buf, &view, &all_args, reach, value_start)?;
         }
         Ok(())
     }
@@ -475,11 +533,15 @@ impl PartitionWindows {
         view: &View<'_>,
         args: &[Vec<ArrayRef>],
         reach: Reach,
+        value_start: Option<usize>,
     ) -> Result<()> {
         let mut new_lo = self.next.saturating_sub(reach.before).max(self.lo);
         if reach.peer_start {
             let j = self.next.min(self.hi - 1) - self.lo;
             new_lo = new_lo.min(view.group_start(view.group_of[j]));
+        }
+        if let Some(v) = value_start {
+            new_lo = new_lo.min(v);
         }
         // Keep the last row: it carries the peer group into the next rows.
         new_lo = new_lo.min(self.hi - 1).max(self.lo);
@@ -516,6 +578,7 @@ impl PartitionWindows {
         args: &[ArrayRef],
         view: &View<'_>,
         rows: Range<usize>,
+        values: Option<&ValueFrames>,
     ) -> Result<ArrayRef> {
         use WindowFunc::*;
         let call = &self.spec.calls[c];
@@ -593,9 +656,11 @@ impl PartitionWindows {
                     None => moved,
                 }
             }
-            FirstValue | LastValue | NthValue => self.value_in_frame(c, args, view, rows)?,
+            FirstValue | LastValue | NthValue => {
+                self.value_in_frame(c, args, view, rows, values)?
+            }
             Aggregate(func) => {
-                let frames = self.frames_of(c, view, rows.clone());
+                let frames = self.frames_of(c, view, rows.clone(), values);
                 let x = match args.first() {
                     Some(x) => Arc::clone(x),
                     None => new_null_array(&DataType::Null, view.len),
@@ -612,9 +677,17 @@ impl PartitionWindows {
     }
 
     /// The frames (absolute positions) of buffer rows `rows` for call `c`.
-    fn frames_of(&self, c: usize, view: &View<'_>, rows: Range<usize>) -> Vec<Range<usize>> {
+    fn frames_of(
+        &self,
+        c: usize,
+        view: &View<'_>,
+        rows: Range<usize>,
+        values: Option<&ValueFrames>,
+    ) -> Vec<Range<usize>> {
         let frame = &self.frames[c];
         let n = view.n.unwrap_or(view.hi);
+        let value_start = |j: usize| values.map_or(0, |v| v.start_of(j));
+        let value_end = |j: usize| values.map_or(n, |v| v.end_of(j));
         rows.map(|j| {
             let i = view.lo + j;
             let g = view.group_of[j];
@@ -625,6 +698,7 @@ impl PartitionWindows {
                 FrameBound::CurrentRow => i,
                 FrameBound::Following(k) => i.saturating_add(k as usize).min(n),
                 FrameBound::UnboundedFollowing => n,
+                FrameBound::ValuePreceding | FrameBound::ValueFollowing => value_start(j),
             };
             let end = match frame.end {
                 FrameBound::UnboundedPreceding => 0,
@@ -635,6 +709,7 @@ impl PartitionWindows {
                 FrameBound::CurrentRow => i + 1,
                 FrameBound::Following(k) => i.saturating_add(k as usize + 1).min(n),
                 FrameBound::UnboundedFollowing => n,
+                FrameBound::ValuePreceding | FrameBound::ValueFollowing => value_end(j),
             };
             start..end.max(start)
         })
@@ -649,6 +724,7 @@ impl PartitionWindows {
         args: &[ArrayRef],
         view: &View<'_>,
         rows: Range<usize>,
+        values: Option<&ValueFrames>,
     ) -> Result<ArrayRef> {
         let call = &self.spec.calls[c];
         let k = if call.func == WindowFunc::NthValue {
@@ -679,7 +755,7 @@ impl PartitionWindows {
             view.buffer_index(t)
         };
         let index = self
-            .frames_of(c, view, rows)
+            .frames_of(c, view, rows, values)
             .into_iter()
             .map(|f| {
                 if f.is_empty() {

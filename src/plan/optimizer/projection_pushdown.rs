@@ -107,7 +107,7 @@ pub fn prune(plan: &LogicalPlan, required: Option<&BTreeSet<String>>) -> Result<
             let used = partition_by
                 .iter()
                 .chain(order_by.iter().map(|k| &k.expr))
-                .chain(calls.iter().flat_map(|c| c.args.iter()));
+                .chain(calls.iter().flat_map(|c| c.inputs()));
             let child = required.map(|r| {
                 let mut need = with_refs(r, used);
                 need.retain(|c| !calls.iter().any(|call| &call.name == c));
