@@ -411,7 +411,7 @@ fn window_variance_keeps_its_digits_far_from_zero() {
 }
 
 /// RANGE offsets that cannot be evaluated are plan-time errors naming the frame;
-/// GROUPS frames and IGNORE NULLS are `NotSupported`.
+/// GROUPS frames and nth_value IGNORE NULLS are `NotSupported`.
 #[test]
 fn window_frame_mistakes_are_clear_errors() {
     let (schema, batch, _) = data();
@@ -432,4 +432,9 @@ fn window_frame_mistakes_are_clear_errors() {
     assert!(negative.to_string().contains("-2"), "{negative}");
     let groups = err("SELECT sum(w) OVER (ORDER BY id GROUPS 2 PRECEDING) FROM t");
     assert!(matches!(groups, Error::NotSupported(_)), "{groups}");
+    let nth = err("SELECT nth_value(w, 2) IGNORE NULLS OVER (ORDER BY id) FROM t");
+    assert!(
+        matches!(&nth, Error::NotSupported(m) if m.contains("IGNORE NULLS")),
+        "{nth}"
+    );
 }

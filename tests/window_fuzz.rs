@@ -215,6 +215,11 @@ enum Func {
     Ntile(usize),
     /// lag/lead by a signed offset (negative looks back), with a default.
     Shift(i64, Option<i64>),
+    /// The same, IGNORE NULLS: the offset counts non-NULL values only.
+    ShiftNonNull(i64),
+    /// first_value / last_value IGNORE NULLS.
+    FirstNonNull,
+    LastNonNull,
     First,
     Last,
     Nth(usize),
@@ -249,6 +254,17 @@ struct Call {
     partitioned: bool,
 }
 
+impl Call {
+    /// Whether the call holds its whole partition in memory (IGNORE NULLS: how far
+    /// the k-th non-NULL value lies depends on the data).
+    fn holds_partition(&self) -> bool {
+        matches!(
+            self.func,
+            Func::ShiftNonNull(_) | Func::FirstNonNull | Func::LastNonNull
+        )
+    }
+}
+
 fn calls() -> Vec<Call> {
     use Bound::*;
     let mut out = Vec::new();
@@ -281,6 +297,12 @@ fn calls() -> Vec<Call> {
             ("lag(v)", Func::Shift(-1, None), Order::Total),
             ("lag(v, 2, 0)", Func::Shift(-2, Some(0)), Order::Total),
             ("lead(v, 3)", Func::Shift(3, None), Order::Total),
+            (
+                "lag(v, 2) IGNORE NULLS",
+                Func::ShiftNonNull(-2),
+                Order::Total,
+            ),
+            ("lead(v) IGNORE NULLS", Func::ShiftNonNull(1), Order::Total),
             ("rank()", Func::Rank, Order::None),
         ] {
             out.push(Call {
@@ -333,6 +355,8 @@ fn calls() -> Vec<Call> {
             for (text, func) in [
                 ("first_value(v)", Func::First),
                 ("last_value(v)", Func::Last),
+                ("first_value(v) IGNORE NULLS", Func::FirstNonNull),
+                ("last_value(v) IGNORE NULLS", Func::LastNonNull),
                 ("nth_value(v, 2)", Func::Nth(2)),
                 ("sum(v)", Func::Sum),
                 ("count(v)", Func::Count),
@@ -344,7 +368,15 @@ fn calls() -> Vec<Call> {
                 ("var_samp(v)", Func::Var),
             ] {
                 // Value functions over ties would depend on the order among peers.
-                if order != Order::Total && matches!(func, Func::First | Func::Last | Func::Nth(_))
+                if order != Order::Total
+                    && matches!(
+                        func,
+                        Func::First
+                            | Func::Last
+                            | Func::Nth(_)
+                            | Func::FirstNonNull
+                            | Func::LastNonNull
+                    )
                 {
                     continue;
                 }
@@ -477,6 +509,17 @@ fn reference(layout: &Layout, call: &Call, id: usize) -> Option<f64> {
                 part[j as usize].v.map(|x| x as f64)
             }
         }
+        Func::ShiftNonNull(by) => {
+            let k = by.unsigned_abs() as usize;
+            let found = if by < 0 {
+                part[..i].iter().rev().filter_map(|r| r.v).nth(k - 1)
+            } else {
+                part[i + 1..].iter().filter_map(|r| r.v).nth(k - 1)
+            };
+            found.map(|x| x as f64)
+        }
+        Func::FirstNonNull => frame.iter().find_map(|r| r.v).map(|x| x as f64),
+        Func::LastNonNull => frame.iter().rev().find_map(|r| r.v).map(|x| x as f64),
         Func::First => frame.first().and_then(|r| r.v).map(|x| x as f64),
         Func::Last => frame.last().and_then(|r| r.v).map(|x| x as f64),
         Func::Nth(k) => frame.get(k - 1).and_then(|r| r.v).map(|x| x as f64),
@@ -624,7 +667,16 @@ fn session(b: &Budget, dir: &std::path::Path) -> Session {
     s.build().unwrap()
 }
 
-fn fuzz(seed: u64, n: usize, groups: u64, order_domain: u64, budgets: &[Budget]) {
+/// `streaming_only`: leave out the calls that hold their partition (the budgets
+/// include one far smaller than the one partition).
+fn fuzz(
+    seed: u64,
+    n: usize,
+    groups: u64,
+    order_domain: u64,
+    budgets: &[Budget],
+    streaming_only: bool,
+) {
     let rows = rows(seed, n, groups, order_domain);
     let (schema, input) = batches(&rows, 173);
     // Every row of small sets; of large ones (whose brute force is quadratic) the
@@ -632,7 +684,9 @@ fn fuzz(seed: u64, n: usize, groups: u64, order_domain: u64, budgets: &[Budget])
     let sample: Vec<usize> = (0..n)
         .filter(|&i| n <= 3000 || i < 300 || i + 300 >= n || i % 41 == 0)
         .collect();
-    let all = calls();
+    let all: Vec<Call> = (calls().into_iter())
+        .filter(|c| !(streaming_only && c.holds_partition()))
+        .collect();
     let want = expected(&rows, &all, &sample);
     for b in budgets {
         // Several SELECTs, so that each holds a manageable number of calls.
@@ -679,9 +733,9 @@ fn windows_match_brute_force_unlimited_and_forced() {
         },
     ];
     // Many small partitions; a few large ones; one partition (no g values).
-    fuzz(1, 900, 40, 20, &budgets);
-    fuzz(2, 1500, 3, 6, &budgets);
-    fuzz(3, 1200, 0, 50, &budgets);
+    fuzz(1, 900, 40, 20, &budgets, false);
+    fuzz(2, 1500, 3, 6, &budgets, false);
+    fuzz(3, 1200, 0, 50, &budgets, false);
 }
 
 /// One partition far larger than the budget, spilling not forced: the sort spills
@@ -699,7 +753,7 @@ fn one_partition_larger_than_memory_streams() {
             expect_spill: true,
         },
     ];
-    fuzz(4, 30_000, 0, 3000, &budgets);
+    fuzz(4, 30_000, 0, 3000, &budgets, true);
 }
 
 /// Runs `sql` and returns its rows as sorted `(id, g, o)` triples.

@@ -277,6 +277,9 @@ pub struct WindowCall {
     /// The same at the frame's end.
     #[serde(default)]
     pub end_key: Option<Expr>,
+    /// `IGNORE NULLS` (lag, lead, first_value, last_value): NULL values are skipped.
+    #[serde(default)]
+    pub ignore_nulls: bool,
 }
 
 impl WindowCall {
@@ -292,6 +295,9 @@ impl fmt::Display for WindowCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let args: Vec<String> = self.args.iter().map(|a| a.to_string()).collect();
         write!(f, "{}({})", self.func.name(), args.join(", "))?;
+        if self.ignore_nulls {
+            write!(f, " IGNORE NULLS")?;
+        }
         if self.func.uses_frame() {
             write!(f, " {}", self.frame)?;
             for (end, key) in [("start", &self.start_key), ("end", &self.end_key)] {

@@ -37,6 +37,8 @@ pub struct WindowUse {
     /// A RANGE value offset at the frame's start / end.
     pub start_offset: Option<ValueOffset>,
     pub end_offset: Option<ValueOffset>,
+    /// `IGNORE NULLS`.
+    pub ignore_nulls: bool,
 }
 
 /// A RANGE frame's value offset from the (single) order key.
@@ -143,6 +145,7 @@ pub fn stack(
             name: w.name.clone(),
             start_key: (w.start_offset.as_ref()).map(|o| o.bound(order_key(w, &input))),
             end_key: (w.end_offset.as_ref()).map(|o| o.bound(order_key(w, &input))),
+            ignore_nulls: w.ignore_nulls,
         };
         let same = groups.iter_mut().find(|(first, ..)| {
             windows[*first].partition_by == w.partition_by && windows[*first].order_by == w.order_by
@@ -248,6 +251,7 @@ pub fn lift(input: &Arc<LogicalPlan>, exprs: Vec<Expr>) -> Result<(Arc<LogicalPl
             name: format!("#w{k}"),
             start_offset: None,
             end_offset: None,
+            ignore_nulls: false,
         })
         .collect();
     Ok((stack(Arc::clone(input), &uses, true)?, rewritten))

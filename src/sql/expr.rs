@@ -321,19 +321,31 @@ impl Scope<'_> {
             },
         };
         let w = &collect.resolve(spec, 0)?;
-        if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+        if f.filter.is_some() || !f.within_group.is_empty() {
             return Err(Error::NotSupported(format!(
-                "{name}() OVER with FILTER, IGNORE NULLS or WITHIN GROUP"
+                "{name}() OVER with FILTER or WITHIN GROUP"
             )));
         }
+        // `lag(x) IGNORE NULLS OVER ..` or `first_value(x IGNORE NULLS) OVER ..`.
+        let mut null_treatment = f.null_treatment;
+        if let FunctionArguments::List(l) = &f.args {
+            for c in &l.clauses {
+                match c {
+                    ast::FunctionArgumentClause::IgnoreOrRespectNulls(t) => {
+                        null_treatment = Some(*t)
+                    }
+                    other => return Err(Error::NotSupported(format!("{name}({other}) OVER"))),
+                }
+            }
+        }
+        let ignore_nulls = null_treatment == Some(ast::NullTreatment::IgnoreNulls);
         let args: Vec<Expr> = match &f.args {
             FunctionArguments::None => vec![],
             FunctionArguments::List(l) => {
                 if matches!(
                     l.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
-                ) || !l.clauses.is_empty()
-                {
+                ) {
                     return Err(Error::NotSupported(format!("{name}(DISTINCT ..) OVER")));
                 }
                 let mut out = vec![];
@@ -358,6 +370,16 @@ impl Scope<'_> {
         };
         let func = WindowFunc::from_name(name, args.len())
             .ok_or_else(|| Error::NotSupported(format!("window function {name}() OVER")))?;
+        if ignore_nulls
+            && !matches!(
+                func,
+                WindowFunc::Lag | WindowFunc::Lead | WindowFunc::FirstValue | WindowFunc::LastValue
+            )
+        {
+            return Err(Error::NotSupported(format!(
+                "{name}() OVER with IGNORE NULLS"
+            )));
+        }
         let partition_by = w
             .partition_by
             .iter()
@@ -483,6 +505,7 @@ impl Scope<'_> {
             name: String::new(),
             start_offset,
             end_offset,
+            ignore_nulls,
         });
         Ok(Expr::Column(name))
     }
@@ -498,9 +521,20 @@ impl Scope<'_> {
         if let Some(over) = &f.over {
             return self.window_call(&name, f, over);
         }
-        if f.filter.is_some() {
-            return Err(Error::NotSupported("aggregate FILTER (WHERE ...)".into()));
-        }
+        // `agg(x) FILTER (WHERE c)` reads `CASE WHEN c THEN x END`: the rows where
+        // `c` is not true add a NULL, which every aggregate skips.
+        let filter = f.filter.as_ref().map(|c| self.expr(c)).transpose()?;
+        let filtered = |args: Vec<Expr>| -> Vec<Expr> {
+            match &filter {
+                None => args,
+                Some(c) => (args.into_iter())
+                    .map(|a| Expr::Case {
+                        branches: vec![(c.clone(), a)],
+                        otherwise: None,
+                    })
+                    .collect(),
+            }
+        };
         if !f.within_group.is_empty() {
             return Err(Error::NotSupported("WITHIN GROUP".into()));
         }
@@ -548,6 +582,12 @@ impl Scope<'_> {
             && !distinct
             && matches!(args, [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)])
         {
+            if filter.is_some() {
+                return Ok(Expr::Aggregate {
+                    func: AggFunc::Count,
+                    args: filtered(vec![Expr::Literal(ScalarValue::Int64(1))]),
+                });
+            }
             return Ok(Expr::Aggregate {
                 func: AggFunc::CountStar,
                 args: vec![],
@@ -571,7 +611,7 @@ impl Scope<'_> {
             if distinct {
                 return Err(Error::NotSupported(format!("{name}(DISTINCT ...)")));
             }
-            return quantile(&name, args);
+            return quantile(&name, filtered(args));
         }
         if let Some(func) = AggFunc::from_name(&name) {
             let func = match (distinct, func) {
@@ -579,7 +619,15 @@ impl Scope<'_> {
                 (true, AggFunc::Count) => AggFunc::CountDistinct,
                 (true, _) => return Err(Error::NotSupported(format!("{name}(DISTINCT ...)"))),
             };
-            return Ok(Expr::Aggregate { func, args });
+            return Ok(Expr::Aggregate {
+                func,
+                args: filtered(args),
+            });
+        }
+        if filter.is_some() {
+            return Err(Error::Sql(format!(
+                "FILTER (WHERE ..) is only allowed on aggregates, not {name}()"
+            )));
         }
         if distinct {
             return Err(Error::Sql(format!(
@@ -639,6 +687,21 @@ fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
         }
     };
     match name {
+        // Evaluated once, when the query is planned (DuckDB: at the query's start).
+        "current_date" | "today" => {
+            arity(0)?;
+            let days = chrono::Utc::now().date_naive().signed_duration_since(
+                chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                    .ok_or_else(|| Error::Internal("epoch".into()))?,
+            );
+            Ok(Expr::Literal(ScalarValue::Date32(days.num_days() as i32)))
+        }
+        "current_timestamp" | "now" | "get_current_timestamp" => {
+            arity(0)?;
+            Ok(Expr::Literal(ScalarValue::TimestampMicros(
+                chrono::Utc::now().timestamp_micros(),
+            )))
+        }
         "if" | "iff" => {
             arity(3)?;
             let mut it = args.into_iter();

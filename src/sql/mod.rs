@@ -322,15 +322,13 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
             }
             SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
                 if opts.opt_ilike.is_some()
-                    || opts.opt_exclude.is_some()
                     || opts.opt_except.is_some()
-                    || opts.opt_replace.is_some()
                     || opts.opt_rename.is_some()
                     || opts.opt_alias.is_some()
                 {
                     return Err(Error::NotSupported(format!("'{item}' (wildcard options)")));
                 }
-                match item {
+                let star = match item {
                     SelectItem::QualifiedWildcard(
                         ast::SelectItemQualifiedWildcardKind::ObjectName(name),
                         _,
@@ -339,13 +337,14 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
                             name.0.last().and_then(|p| p.as_ident()).ok_or_else(|| {
                                 Error::Sql(format!("invalid qualifier in '{item}'"))
                             })?;
-                        items.extend(relations.qualified_star(&q.value)?);
+                        relations.qualified_star(&q.value)?
                     }
                     SelectItem::QualifiedWildcard(..) => {
                         return Err(Error::NotSupported(format!("'{item}'")))
                     }
-                    _ => items.extend(relations.star()),
-                }
+                    _ => relations.star(),
+                };
+                items.extend(star_options(star, opts, &scope)?);
             }
         }
     }
@@ -576,6 +575,55 @@ const QUALIFY: &str = "#qualify";
 
 /// Makes output names unique: a repeated name gets `_1`, `_2`, … (DuckDB would show
 /// the same name twice; plan columns must be unique).
+/// `*` with DuckDB's `EXCLUDE (a, b)` (drops columns) and `REPLACE (expr AS a)`
+/// (computes a column in its place) applied; an unknown name is an error.
+fn star_options(
+    star: Vec<Expr>,
+    opts: &ast::WildcardAdditionalOptions,
+    scope: &Scope<'_>,
+) -> Result<Vec<Expr>> {
+    let same = |e: &Expr, name: &str| e.output_name().eq_ignore_ascii_case(name);
+    let known = |name: &str| -> Result<()> {
+        if star.iter().any(|e| same(e, name)) {
+            Ok(())
+        } else {
+            Err(Error::Plan(format!(
+                "column '{name}' in EXCLUDE/REPLACE is not among the columns of *"
+            )))
+        }
+    };
+    // The last part of each (maybe qualified) name.
+    let last = |n: &ast::ObjectName| -> Result<String> {
+        (n.0.last().and_then(|p| p.as_ident()))
+            .map(|i| i.value.clone())
+            .ok_or_else(|| Error::Sql(format!("invalid column name '{n}' in EXCLUDE")))
+    };
+    let excluded: Vec<String> = match &opts.opt_exclude {
+        None => vec![],
+        Some(ast::ExcludeSelectItem::Single(n)) => vec![last(n)?],
+        Some(ast::ExcludeSelectItem::Multiple(ns)) => ns.iter().map(last).collect::<Result<_>>()?,
+    };
+    for name in &excluded {
+        known(name)?;
+    }
+    let mut replaced: Vec<(String, Expr)> = vec![];
+    if let Some(r) = &opts.opt_replace {
+        for item in &r.items {
+            let name = item.column_name.value.clone();
+            known(&name)?;
+            replaced.push((name.clone(), scope.expr(&item.expr)?.alias(name)));
+        }
+    }
+    Ok(star
+        .into_iter()
+        .filter(|e| !excluded.iter().any(|n| same(e, n)))
+        .map(|e| match replaced.iter().find(|(n, _)| same(&e, n)) {
+            Some((_, r)) => r.clone(),
+            None => e,
+        })
+        .collect())
+}
+
 fn unique_names(items: Vec<Expr>) -> Vec<Expr> {
     let names: Vec<String> = items.iter().map(Expr::output_name).collect();
     let mut used: Vec<String> = vec![];

@@ -892,3 +892,19 @@ fn window_functions() {
         Error::Plan(_)
     ));
 }
+
+#[test]
+fn star_options_and_filter_misuse_are_errors() {
+    assert!(matches!(
+        err("SELECT * EXCLUDE (nope) FROM t"),
+        Error::Plan(_)
+    ));
+    assert!(matches!(
+        err("SELECT * REPLACE (id + 1 AS nope) FROM t"),
+        Error::Plan(_)
+    ));
+    assert!(matches!(
+        err("SELECT abs(id) FILTER (WHERE id > 1) FROM t"),
+        Error::Sql(_)
+    ));
+}

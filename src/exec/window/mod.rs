@@ -23,9 +23,9 @@
 //! block of 1024 rows to the end), then read back and streamed with those facts
 //! known. RANGE frames with value offsets keep the rows between the frame edges that
 //! the order key's values give (`value_frame.rs`). Only a non-literal offset
-//! (lag/lead's, nth_value's, ntile's), or min/max/nth_value from a value offset to the
-//! partition's end, needs the partition in memory: over the budget that fails with
-//! `ResourcesExhausted` naming the call. Output goes out in chunks of `chunk_rows`.
+//! (lag/lead's, nth_value's, ntile's), `IGNORE NULLS`, or min/max/nth_value from a
+//! value offset to the partition's end, needs the partition in memory: over the budget
+//! that fails with `ResourcesExhausted` naming the call. Output goes out in chunks of `chunk_rows`.
 //!
 //! Top-k per partition: when the plan above keeps only rows whose `row_number` or
 //! `rank` is at most k (`WindowSpec::keep_top`), each worker's sink first drops rows

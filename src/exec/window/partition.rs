@@ -188,9 +188,13 @@ fn offset(k: u64) -> Option<usize> {
 
 /// The reach of a call, or `None` when it needs the whole partition in memory: a
 /// frame to the partition's end that starts at a RANGE value offset, for min/max and
-/// nth_value; a non-literal offset.
+/// nth_value; a non-literal offset; IGNORE NULLS.
 fn reach_of(call: &WindowCall, frame: &WindowFrame) -> Option<Reach> {
     use WindowFunc::*;
+    // How far the k-th non-NULL value lies depends on the data.
+    if call.ignore_nulls {
+        return None;
+    }
     let mut r = Reach::default();
     match call.func {
         RowNumber | Rank | DenseRank => {}
@@ -632,6 +636,38 @@ impl PartitionWindows {
                     bucket as i64 + 1
                 })
             }
+            Lag | Lead if call.ignore_nulls => {
+                // The partition is whole in the buffer (IGNORE NULLS has no reach).
+                let offset = usize::try_from(constant_int(call, args, 1, 1)?)
+                    .map_err(|_| Error::Plan(format!("{call}: the offset must not be negative")))?;
+                let x = &args[0];
+                let valid: Vec<usize> = (0..x.len()).filter(|&t| x.is_valid(t)).collect();
+                let index = rows
+                    .clone()
+                    .map(|j| {
+                        if offset == 0 {
+                            return Some(j as u32);
+                        }
+                        let t = if call.func == Lag {
+                            let before = valid.partition_point(|&t| t < j);
+                            before.checked_sub(offset).map(|i| valid[i])
+                        } else {
+                            let upto = valid.partition_point(|&t| t <= j);
+                            valid.get(upto + offset - 1).copied()
+                        };
+                        t.map(|t| t as u32)
+                    })
+                    .collect::<UInt32Array>();
+                let moved = take(x.as_ref(), &index, None)?;
+                match args.get(2) {
+                    Some(default) => {
+                        let default = cast_array(default, x.data_type())?;
+                        let default = default.slice(rows.start, rows.len());
+                        zip(&is_not_null(&index)?, &moved, &default)?
+                    }
+                    None => moved,
+                }
+            }
             Lag | Lead => {
                 let offset = constant_int(call, args, 1, 1)?;
                 let shift = if call.func == Lag { -offset } else { offset };
@@ -733,6 +769,29 @@ impl PartitionWindows {
             1
         };
         let x = &args[0];
+        if call.ignore_nulls {
+            // The partition is whole in the buffer (IGNORE NULLS has no reach).
+            let valid: Vec<usize> = (0..x.len()).filter(|&t| x.is_valid(t)).collect();
+            let index = self
+                .frames_of(c, view, rows, values)
+                .into_iter()
+                .map(|f| {
+                    let (start, end) = (
+                        f.start.saturating_sub(view.lo),
+                        f.end.saturating_sub(view.lo),
+                    );
+                    let t = if call.func == WindowFunc::FirstValue {
+                        let i = valid.partition_point(|&t| t < start);
+                        valid.get(i).copied().filter(|&t| t < end)
+                    } else {
+                        let i = valid.partition_point(|&t| t < end);
+                        i.checked_sub(1).map(|i| valid[i]).filter(|&t| t >= start)
+                    };
+                    t.map(|t| t as u32)
+                })
+                .collect::<UInt32Array>();
+            return Ok(take(x.as_ref(), &index, None)?);
+        }
         let head = self.heads[c].clone().unwrap_or_else(|| x.slice(0, 0));
         let last = self
             .facts
