@@ -33,6 +33,7 @@
 
 mod frame_aggregate;
 mod partition;
+mod reach;
 mod suffix_best;
 mod top_per_partition;
 mod value_frame;
@@ -45,8 +46,9 @@ use arrow::datatypes::SchemaRef;
 use arrow_row::{OwnedRow, RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
+use self::partition::PartitionFacts;
 use self::partition::PartitionWindows;
-use self::partition::{needs_two_passes, whole_partition_construct, PartitionFacts};
+use self::reach::{needs_two_passes, whole_partition_construct};
 use self::top_per_partition::TopPerPartition;
 use super::context::{Decision, Holder, OperatorContext};
 use super::sort::ExternalSortSink;
