@@ -35,6 +35,55 @@ fn csv_format_prints_header_and_rows_only() {
     assert!(n > 500 && n < 1000, "{stdout}");
 }
 
+/// `--table name=read_csv(...)` takes read_csv's options; a plain `--table name=x.csv`
+/// sniffs the delimiter. Expected values by hand from `tests/golden/data`.
+#[test]
+fn table_option_takes_read_csv_with_options() {
+    let out = floe()
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "--table",
+            "c=read_csv('tests/golden/data/customers_semicolon.csv', types={'zip': 'VARCHAR'})",
+            "--table",
+            "t=tests/golden/data/tabbed.csv",
+            "SELECT (SELECT min(zip) FROM c) AS z, (SELECT sum(pop) FROM t) AS p",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Read as integers, the smallest zip would print as 42.
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "z,p\n00042,1150977\n"
+    );
+
+    // A query may start with a `--` comment (not taken for an option).
+    let out = floe()
+        .args(["sql", "--format", "csv", "-- the answer\nSELECT 6 * 7 AS x"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n42\n");
+
+    let out = floe()
+        .args([
+            "sql",
+            "--table",
+            "c=read_csv('tests/golden/data/customers_semicolon.csv', skip=1)",
+            "SELECT * FROM c",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("read_csv() option skip"), "{stderr}");
+}
+
 #[test]
 fn failure_is_one_error_line_and_nonzero_exit() {
     let out = floe()

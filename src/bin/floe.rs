@@ -59,7 +59,8 @@ enum Command {
         /// lz4 or none.
         #[arg(long)]
         compression: Option<String>,
-        /// The query.
+        /// The query (it may start with a `--` comment).
+        #[arg(allow_hyphen_values = true)]
         query: String,
     },
     /// Show the optimized plan, its pipelines and each operator's estimated rows,
@@ -72,6 +73,7 @@ enum Command {
         /// text, dot (Graphviz) or svg (a picture, no Graphviz needed).
         #[arg(long, default_value = "text")]
         format: String,
+        #[arg(allow_hyphen_values = true)]
         query: String,
     },
 }
@@ -96,7 +98,8 @@ struct Common {
     /// Spill file compression: none (default) or lz4 (half the bytes, more CPU).
     #[arg(long)]
     spill_compression: Option<String>,
-    /// Register a table: --table name=path (repeatable).
+    /// Register a table: --table name=path, or name=read_csv('path', types={...}, ...)
+    /// with read_csv's options (repeatable).
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
     /// Print statistics (time, peak memory, spill) to stderr.
@@ -173,11 +176,17 @@ fn session(common: &Common) -> Result<Session> {
         let (name, path) = t
             .split_once('=')
             .ok_or_else(|| Error::Config(format!("--table expects name=path, got '{t}'")))?;
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".parquet") || lower.ends_with(".parq") || lower.ends_with(".pq") {
+        let lower = path.trim_start().to_ascii_lowercase();
+        if lower.starts_with("read_") || lower.starts_with("parquet_scan") {
+            // A table function with options: --table 'x=read_csv(\'x.csv\', types={..})'.
+            let f = session.sql(&format!("SELECT * FROM {path}"))?;
+            session.register(name, &f)?;
+        } else if lower.ends_with(".parquet") || lower.ends_with(".parq") || lower.ends_with(".pq")
+        {
             session.register_parquet(name, path, ParquetOptions::default())?;
         } else if lower.ends_with(".csv") || lower.ends_with(".tsv") || lower.ends_with(".txt") {
-            session.register_csv(name, path, CsvOptions::default())?;
+            let options = CsvOptions::default().with_sniffed_delimiter(true);
+            session.register_csv(name, path, options)?;
         } else {
             let f = session.sql(&format!("SELECT * FROM '{}'", path.replace('\'', "''")))?;
             session.register(name, &f)?;

@@ -94,8 +94,16 @@ impl Dataset {
     /// Errors: [`Error::NoFiles`] when nothing matches, [`Error::Io`] for a missing
     /// path, [`Error::Parquet`] for an unreadable footer, [`Error::Csv`] for a CSV
     /// sample that cannot be read, [`Error::Schema`] for files that disagree.
-    pub fn try_new(location: &str, format: FileFormat) -> Result<Dataset> {
+    pub fn try_new(location: &str, mut format: FileFormat) -> Result<Dataset> {
         let listing = discovery::list_files(location, &format)?;
+        if let FileFormat::Csv(o) = &mut format {
+            if o.sniff_delimiter {
+                if let Some((path, _)) = listing.files.iter().find(|(_, size)| *size > 0) {
+                    o.delimiter = super::csv::sniff::sniff_delimiter(path, o.quote)?;
+                }
+                o.sniff_delimiter = false;
+            }
+        }
         let partitions = discovery::hive_partitions(&listing)?;
 
         let per_file: Vec<FileSchema> = listing

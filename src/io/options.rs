@@ -33,6 +33,10 @@ pub struct CsvOptions {
     /// Rows sampled per file for type inference.
     pub infer_rows: usize,
     pub on_bad_row: BadRowPolicy,
+    /// Pick the delimiter (`,` `|` `;` or tab) from the first file's head instead of
+    /// using `delimiter` (what SQL's `read_csv` does when no `delim` is given).
+    #[serde(default)]
+    pub sniff_delimiter: bool,
 }
 
 impl Default for CsvOptions {
@@ -47,6 +51,7 @@ impl Default for CsvOptions {
             column_types: vec![],
             infer_rows: 1000,
             on_bad_row: BadRowPolicy::Error,
+            sniff_delimiter: false,
         }
     }
 }
@@ -86,6 +91,10 @@ impl CsvOptions {
     }
     pub fn with_bad_rows(mut self, p: BadRowPolicy) -> Self {
         self.on_bad_row = p;
+        self
+    }
+    pub fn with_sniffed_delimiter(mut self, sniff: bool) -> Self {
+        self.sniff_delimiter = sniff;
         self
     }
 }

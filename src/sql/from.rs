@@ -4,7 +4,9 @@
 //!   replacement scan). The format comes from the extension (`.csv`/`.tsv`/`.txt` are
 //!   CSV, `.tsv` tab-separated; `.parquet`/`.parq`/`.pq` are Parquet); for a glob or a
 //!   directory without one, from the first file it holds with a known extension.
-//! * `read_csv('…', header=true, delim=',')` / `read_csv_auto`, `read_parquet('…')`.
+//! * `read_csv('…', header=true, delim=',', types={…}, …)` / `read_csv_auto`,
+//!   `read_parquet('…')`: `table_function.rs` reads their options.
+//! * A CSV's delimiter, when not given, is sniffed from the first file (`,` `|` `;` tab).
 //! * A common table expression (`WITH t AS (…)`) in force, else a table registered
 //!   with [`Session::register`].
 //! * No FROM at all: one row with no columns, so `SELECT 1 + 1` yields one row.
@@ -17,12 +19,10 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::Schema;
-use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, TableFactor};
+use sqlparser::ast::{self, TableFactor};
 
 use super::context::Cx;
-use super::expr::literal;
 use crate::error::{Error, Result};
-use crate::expr::ScalarValue;
 use crate::io::{CsvOptions, Dataset, FileFormat, ParquetOptions};
 use crate::plan::LogicalPlan;
 
@@ -56,7 +56,7 @@ pub(super) fn relation(cx: &Cx, t: &TableFactor) -> Result<Arc<LogicalPlan>> {
                 return Err(Error::NotSupported("TABLESAMPLE".into()));
             }
             match args {
-                Some(a) => table_function(name, &a.args),
+                Some(a) => super::table_function::table_function(name, &a.args),
                 None => named_relation(cx, name),
             }
         }
@@ -105,87 +105,20 @@ fn named_relation(cx: &Cx, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
     )))
 }
 
-/// `read_csv(...)`, `read_csv_auto(...)`, `read_parquet(...)`.
-fn table_function(name: &ast::ObjectName, args: &[FunctionArg]) -> Result<Arc<LogicalPlan>> {
-    let fname = name.to_string().to_ascii_lowercase();
-    let format = match fname.as_str() {
-        "read_csv" | "read_csv_auto" => Format::Csv,
-        "read_parquet" | "parquet_scan" => Format::Parquet,
-        _ => return Err(Error::Plan(format!("unknown table function {fname}"))),
-    };
-    let mut path = None;
-    let mut csv = CsvOptions::default();
-    let mut delimiter_given = false;
-    for arg in args {
-        match arg {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if path.is_none() => {
-                path = Some(const_string(e, &fname)?)
-            }
-            FunctionArg::Unnamed(_) => {
-                return Err(Error::Sql(format!(
-                    "{fname}() takes one path, then named options"
-                )))
-            }
-            FunctionArg::Named { name, arg, .. } => {
-                let FunctionArgExpr::Expr(value) = arg else {
-                    return Err(Error::Sql(format!(
-                        "invalid value for option {name} of {fname}()"
-                    )));
-                };
-                let option = name.value.to_ascii_lowercase();
-                match (format, option.as_str()) {
-                    (Format::Csv, "header") => csv.has_header = const_bool(value, &option)?,
-                    (Format::Csv, "delim" | "sep" | "delimiter") => {
-                        csv.delimiter = one_byte(&const_string(value, &option)?, &option)?;
-                        delimiter_given = true;
-                    }
-                    (Format::Csv, "quote") => {
-                        csv.quote = Some(one_byte(&const_string(value, &option)?, &option)?)
-                    }
-                    (Format::Csv, "escape") => {
-                        csv.escape = Some(one_byte(&const_string(value, &option)?, &option)?)
-                    }
-                    (Format::Csv, "nullstr") => {
-                        csv.null_values = vec![const_string(value, &option)?]
-                    }
-                    // Type detection always runs; these only confirm it.
-                    (Format::Csv, "auto_detect") => {}
-                    _ => return Err(Error::NotSupported(format!("{fname}() option {option}"))),
-                }
-            }
-            FunctionArg::ExprNamed { .. } => {
-                return Err(Error::NotSupported(format!(
-                    "{fname}() option syntax '{arg}'"
-                )))
-            }
-        }
-    }
-    let path = path.ok_or_else(|| Error::Sql(format!("{fname}() needs a path")))?;
-    match format {
-        Format::Csv => {
-            if !delimiter_given && detect_format(&path)? == Some(Format::Tsv) {
-                csv.delimiter = b'\t';
-            }
-            scan(&path, FileFormat::Csv(csv))
-        }
-        Format::Tsv | Format::Parquet => scan_path(&path, Some(format)),
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     Csv,
     Tsv,
     Parquet,
 }
 
 /// A scan of the files at `location`.
-fn scan(location: &str, format: FileFormat) -> Result<Arc<LogicalPlan>> {
+pub(super) fn scan(location: &str, format: FileFormat) -> Result<Arc<LogicalPlan>> {
     let dataset = Dataset::try_new(location, format)?;
     Ok(Arc::new(LogicalPlan::scan(Arc::new(dataset))))
 }
 
-fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<LogicalPlan>> {
+pub(super) fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<LogicalPlan>> {
     let format = match format {
         Some(f) => f,
         None => detect_format(location)?.ok_or_else(|| {
@@ -196,7 +129,10 @@ fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<LogicalPlan>>
         })?,
     };
     match format {
-        Format::Csv => scan(location, FileFormat::Csv(CsvOptions::default())),
+        Format::Csv => scan(
+            location,
+            FileFormat::Csv(CsvOptions::default().with_sniffed_delimiter(true)),
+        ),
         Format::Tsv => scan(
             location,
             FileFormat::Csv(CsvOptions::default().with_delimiter(b'\t')),
@@ -221,7 +157,7 @@ fn has_known_extension(location: &str) -> bool {
 
 /// The format a location's extension names; for a glob or directory without one, the
 /// format of the first matching file (in path order) that has a known extension.
-fn detect_format(location: &str) -> Result<Option<Format>> {
+pub(super) fn detect_format(location: &str) -> Result<Option<Format>> {
     let path = Path::new(location);
     if let Some(f) = format_of(path) {
         return Ok(Some(f));
@@ -268,42 +204,4 @@ fn first_format_in_dir(dir: &Path) -> Result<Option<Format>> {
         }
     }
     Ok(None)
-}
-
-fn const_value(e: &ast::Expr, what: &str) -> Result<ScalarValue> {
-    match e {
-        ast::Expr::Value(v) => literal(&v.value),
-        ast::Expr::Nested(inner) => const_value(inner, what),
-        other => Err(Error::NotSupported(format!(
-            "non-constant {what} '{other}'"
-        ))),
-    }
-}
-
-fn const_string(e: &ast::Expr, what: &str) -> Result<String> {
-    match const_value(e, what)? {
-        ScalarValue::Utf8(s) => Ok(s),
-        other => Err(Error::Sql(format!("{what} must be a string, got {other}"))),
-    }
-}
-
-fn const_bool(e: &ast::Expr, what: &str) -> Result<bool> {
-    match const_value(e, what)? {
-        ScalarValue::Boolean(b) => Ok(b),
-        ScalarValue::Int64(i) => Ok(i != 0),
-        other => Err(Error::Sql(format!(
-            "{what} must be true or false, got {other}"
-        ))),
-    }
-}
-
-/// A one-character option; `'\t'` written as backslash-t means a tab, as in DuckDB.
-fn one_byte(s: &str, what: &str) -> Result<u8> {
-    match s {
-        "\\t" => Ok(b'\t'),
-        _ if s.len() == 1 => Ok(s.as_bytes()[0]),
-        _ => Err(Error::Sql(format!(
-            "{what} must be a single ASCII character, got '{s}'"
-        ))),
-    }
 }

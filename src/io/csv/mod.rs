@@ -29,6 +29,7 @@
 
 pub(crate) mod range;
 pub(crate) mod repair;
+pub(crate) mod sniff;
 pub(crate) mod split;
 
 use std::fs::File;
