@@ -201,6 +201,31 @@ fn api_matches_duckdb_with(s: &Session, config: &str) {
                     .unwrap(),
             ),
             (
+                "api_09_everyday_aggregates",
+                sensors()
+                    .group_by([col("sensor_id")])
+                    .agg([
+                        col("temperature").var_pop().alias("t_var_pop"),
+                        col("pressure").std_pop().alias("p_std_pop"),
+                        col("temperature")
+                            .floor()
+                            .sum_distinct()
+                            .alias("t_sum_distinct"),
+                        col("humidity")
+                            .floor()
+                            .mean_distinct()
+                            .alias("h_avg_distinct"),
+                        col("humidity").floor().n_unique().alias("h_distinct"),
+                        col("timestamp")
+                            .max_by(col("temperature"))
+                            .alias("hottest_at"),
+                        col("timestamp")
+                            .min_by(col("temperature"))
+                            .alias("coldest_at"),
+                    ])
+                    .unwrap(),
+            ),
+            (
                 "api_02_with_columns",
                 sensors()
                     .filter(col("sensor_id").neq(lit("D")))

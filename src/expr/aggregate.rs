@@ -36,6 +36,33 @@ pub enum AggFunc {
     /// Exact continuous quantile: linear interpolation between the values at ranks
     /// ⌊q·(n−1)⌋ and ⌈q·(n−1)⌉. The fraction q is stored in millionths.
     QuantileCont(u32),
+    /// Population standard deviation (n).
+    StdPop,
+    /// Population variance (n).
+    VarPop,
+    /// `sum(DISTINCT x)`: the sum of the distinct non-null values.
+    SumDistinct,
+    /// `avg(DISTINCT x)`.
+    MeanDistinct,
+    /// `arg_min(arg, val)`: `arg` of the row with the smallest `val` (rows where either
+    /// is null are skipped; on a tie, any of the tied rows).
+    ArgMin,
+    /// `arg_max(arg, val)`.
+    ArgMax,
+    /// `string_agg(x, sep)`: the non-null values as text joined by `sep` (a constant, `,`
+    /// by default), in input order, or ordered by a third argument (`string_agg(x, sep
+    /// ORDER BY key)`) when `Some`.
+    StringAgg(Option<AggOrder>),
+    /// `approx_count_distinct(x)`: a HyperLogLog estimate of the distinct non-null
+    /// values (4096 registers: standard error 1.6%, about 1.1% below 10 000 values).
+    ApproxCountDistinct,
+}
+
+/// The direction of an aggregate's own ORDER BY (`string_agg(x, ',' ORDER BY k DESC)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct AggOrder {
+    pub descending: bool,
+    pub nulls_first: bool,
 }
 
 impl AggFunc {
@@ -57,6 +84,14 @@ impl AggFunc {
             Corr => "corr",
             Median => "median",
             QuantileCont(_) => "quantile_cont",
+            StdPop => "stddev_pop",
+            VarPop => "var_pop",
+            SumDistinct => "sum_distinct",
+            MeanDistinct => "avg_distinct",
+            ArgMin => "arg_min",
+            ArgMax => "arg_max",
+            StringAgg(_) => "string_agg",
+            ApproxCountDistinct => "approx_count_distinct",
         }
     }
 
@@ -95,16 +130,36 @@ impl AggFunc {
             "corr" => Corr,
             "count_distinct" => CountDistinct,
             "median" => Median,
+            "stddev_pop" => StdPop,
+            "var_pop" => VarPop,
+            "arg_min" | "argmin" | "min_by" => ArgMin,
+            "arg_max" | "argmax" | "max_by" => ArgMax,
+            "string_agg" | "group_concat" | "listagg" => StringAgg(None),
+            "approx_count_distinct" | "approx_n_unique" => ApproxCountDistinct,
             _ => return None,
         })
     }
 
-    /// Number of arguments taken.
+    /// Number of arguments taken (`string_agg`'s separator is always the second, its
+    /// ordering key the third).
     pub fn arity(self) -> usize {
         match self {
             AggFunc::CountStar => 0,
-            AggFunc::Corr => 2,
+            AggFunc::Corr | AggFunc::ArgMin | AggFunc::ArgMax | AggFunc::StringAgg(None) => 2,
+            AggFunc::StringAgg(Some(_)) => 3,
             _ => 1,
+        }
+    }
+
+    /// The same aggregate over the distinct values of its argument, if floe has it.
+    pub fn distinct(self) -> Option<Self> {
+        match self {
+            AggFunc::Count | AggFunc::CountDistinct => Some(AggFunc::CountDistinct),
+            AggFunc::Sum => Some(AggFunc::SumDistinct),
+            AggFunc::Mean => Some(AggFunc::MeanDistinct),
+            // The extremes and the distinct-count estimate ignore duplicates anyway.
+            AggFunc::Min | AggFunc::Max | AggFunc::ApproxCountDistinct => Some(self),
+            _ => None,
         }
     }
 
@@ -134,8 +189,8 @@ impl AggFunc {
                 numeric(&args[0])?;
                 DataType::Float64
             }
-            CountStar | Count | CountDistinct => DataType::Int64,
-            Sum => {
+            CountStar | Count | CountDistinct | ApproxCountDistinct => DataType::Int64,
+            Sum | SumDistinct => {
                 numeric(&args[0])?;
                 if args[0].is_integer() || args[0] == DataType::Null {
                     DataType::Int64
@@ -143,20 +198,18 @@ impl AggFunc {
                     DataType::Float64
                 }
             }
-            Mean | Std | Var => {
+            Mean | Std | Var | StdPop | VarPop | MeanDistinct => {
                 numeric(&args[0])?;
                 DataType::Float64
             }
+            StringAgg(_) => DataType::Utf8,
+            ArgMin | ArgMax => value_type(&args[0]),
             Corr => {
                 numeric(&args[0])?;
                 numeric(&args[1])?;
                 DataType::Float64
             }
-            Min | Max | First | Last => match &args[0] {
-                DataType::Dictionary(_, v) => v.as_ref().clone(),
-                DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
-                t => t.clone(),
-            },
+            Min | Max | First | Last => value_type(&args[0]),
         })
     }
 
@@ -164,7 +217,20 @@ impl AggFunc {
     pub fn nullable(self) -> bool {
         !matches!(
             self,
-            AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct
+            AggFunc::CountStar
+                | AggFunc::Count
+                | AggFunc::CountDistinct
+                | AggFunc::ApproxCountDistinct
         )
+    }
+}
+
+/// The type a value-keeping aggregate (min, max, first, arg_max, …) returns for an
+/// argument of type `t`: dictionaries decoded, every string type as `Utf8`.
+pub fn value_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Dictionary(_, v) => value_type(v),
+        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        t => t.clone(),
     }
 }

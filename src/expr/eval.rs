@@ -297,6 +297,12 @@ pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> R
         BinaryOp::Minus => numeric::sub(ld, rd)?,
         BinaryOp::Multiply => numeric::mul(ld, rd)?,
         BinaryOp::Divide => divide(ld, rd)?,
+        BinaryOp::IntegerDivide => numeric::div(ld, rd).map_err(|e| match e {
+            arrow::error::ArrowError::DivideByZero => {
+                Error::Plan("integer division by zero (//)".into())
+            }
+            e => e.into(),
+        })?,
         BinaryOp::Modulo => numeric::rem(ld, rd).map_err(|e| match e {
             arrow::error::ArrowError::DivideByZero => Error::Plan("modulo by zero".into()),
             e => e.into(),

@@ -25,7 +25,7 @@ use std::fmt;
 
 use arrow::datatypes::DataType;
 
-pub use aggregate::AggFunc;
+pub use aggregate::{value_type, AggFunc, AggOrder};
 pub use functions::ScalarFunc;
 pub use scalar::ScalarValue;
 pub use sort::SortExpr;
@@ -40,6 +40,9 @@ pub enum BinaryOp {
     Minus,
     Multiply,
     Divide,
+    /// `//`: integer division truncating toward zero for integers (a division by zero
+    /// is an error, as in DuckDB), plain `/` for other numbers.
+    IntegerDivide,
     Modulo,
     Eq,
     NotEq,
@@ -73,16 +76,19 @@ impl BinaryOp {
                 | BinaryOp::Minus
                 | BinaryOp::Multiply
                 | BinaryOp::Divide
+                | BinaryOp::IntegerDivide
                 | BinaryOp::Modulo
         )
     }
 
-    fn symbol(self) -> &'static str {
+    /// The operator as SQL writes it.
+    pub fn symbol(self) -> &'static str {
         match self {
             BinaryOp::Plus => "+",
             BinaryOp::Minus => "-",
             BinaryOp::Multiply => "*",
             BinaryOp::Divide => "/",
+            BinaryOp::IntegerDivide => "//",
             BinaryOp::Modulo => "%",
             BinaryOp::Eq => "=",
             BinaryOp::NotEq => "!=",
@@ -299,7 +305,36 @@ impl Expr {
     agg_builders!(
         count => Count, sum => Sum, mean => Mean, min => Min, max => Max, std => Std,
         var => Var, count_distinct => CountDistinct, first => First, last => Last,
+        n_unique => CountDistinct, std_pop => StdPop, var_pop => VarPop,
+        sum_distinct => SumDistinct, mean_distinct => MeanDistinct,
+        approx_n_unique => ApproxCountDistinct,
     );
+
+    /// `self` at the row where `by` is largest (SQL `arg_max(self, by)`, DuckDB's
+    /// `max_by`); rows where either is null are skipped.
+    pub fn max_by(self, by: Expr) -> Expr {
+        Expr::Aggregate {
+            func: AggFunc::ArgMax,
+            args: vec![self, by],
+        }
+    }
+
+    /// `self` at the row where `by` is smallest (SQL `arg_min(self, by)`).
+    pub fn min_by(self, by: Expr) -> Expr {
+        Expr::Aggregate {
+            func: AggFunc::ArgMin,
+            args: vec![self, by],
+        }
+    }
+
+    /// The non-null values as text joined by `separator`, in input order (Polars'
+    /// `str.join`; SQL `string_agg(self, separator)`).
+    pub fn str_join(self, separator: &str) -> Expr {
+        Expr::Aggregate {
+            func: AggFunc::StringAgg(None),
+            args: vec![self, lit(separator)],
+        }
+    }
     func_builders!(
         lower => Lower, upper => Upper, str_len => Length, year => Year, month => Month,
         day => Day, hour => Hour, minute => Minute, second => Second, weekday => Weekday,

@@ -41,6 +41,34 @@ fn is_temporal(t: &DataType) -> bool {
     )
 }
 
+/// A type as SQL names it (`VARCHAR`, `BIGINT`, `DOUBLE`, `DATE`, …), for messages.
+pub fn sql_name(t: &DataType) -> String {
+    use DataType::*;
+    match t {
+        Null => "NULL".into(),
+        Boolean => "BOOLEAN".into(),
+        Int8 => "TINYINT".into(),
+        Int16 => "SMALLINT".into(),
+        Int32 => "INTEGER".into(),
+        Int64 => "BIGINT".into(),
+        UInt8 => "UTINYINT".into(),
+        UInt16 => "USMALLINT".into(),
+        UInt32 => "UINTEGER".into(),
+        UInt64 => "UBIGINT".into(),
+        Float16 | Float32 => "FLOAT".into(),
+        Float64 => "DOUBLE".into(),
+        Utf8 | LargeUtf8 | Utf8View => "VARCHAR".into(),
+        Binary | LargeBinary | BinaryView => "BLOB".into(),
+        Date32 | Date64 => "DATE".into(),
+        Timestamp(_, None) => "TIMESTAMP".into(),
+        Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        Dictionary(_, v) => sql_name(v),
+        Interval(_) => "INTERVAL".into(),
+        other => other.to_string(),
+    }
+}
+
 /// The type two operands of a comparison (or of CASE branches, IN lists, coalesce) meet at.
 pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
     use DataType::*;
@@ -74,7 +102,14 @@ pub fn coerce_binary(
     right: &DataType,
 ) -> Result<(DataType, DataType)> {
     use DataType::*;
-    let mismatch = || Error::Schema(format!("cannot apply '{op:?}' to {left} and {right}"));
+    let mismatch = || {
+        Error::Schema(format!(
+            "cannot apply '{}' to {} and {}",
+            op.symbol(),
+            sql_name(left),
+            sql_name(right)
+        ))
+    };
     match op {
         BinaryOp::And | BinaryOp::Or => {
             let ok = |t: &DataType| matches!(t, Boolean | Null);
@@ -88,9 +123,12 @@ pub fn coerce_binary(
             let t = common_type(left, right).ok_or_else(mismatch)?;
             Ok((t, Boolean))
         }
-        BinaryOp::Divide => {
+        BinaryOp::Divide | BinaryOp::IntegerDivide => {
             let numeric = |t: &DataType| is_numeric(t) || *t == Null;
-            if numeric(left) && numeric(right) {
+            let integer = |t: &DataType| is_integer(t) || *t == Null;
+            if op == BinaryOp::IntegerDivide && integer(left) && integer(right) {
+                Ok((Int64, Int64))
+            } else if numeric(left) && numeric(right) {
                 Ok((Float64, Float64))
             } else {
                 Err(mismatch())

@@ -17,7 +17,7 @@ use sqlparser::ast::{
 
 use super::scope::{MarkKind, Scope};
 use crate::error::{Error, Result};
-use crate::expr::{lit, AggFunc, BinaryOp, Expr, ScalarFunc, ScalarValue};
+use crate::expr::{lit, AggFunc, AggOrder, BinaryOp, Expr, ScalarFunc, ScalarValue};
 
 impl Scope<'_> {
     /// Lowers one SQL expression.
@@ -304,6 +304,40 @@ impl Scope<'_> {
     /// A function call: aggregate, scalar, or one of the few rewritten here.
     /// `name(..) OVER (..)`: recorded in the scope's window collector, read as its
     /// placeholder column.
+    /// `string_agg(x [, sep] [ORDER BY key])`: the arguments `[x, sep]`, or `[x, sep,
+    /// key]` when ordered; `sep` must be a constant string (`,` when left out).
+    fn string_agg(
+        &self,
+        mut args: Vec<Expr>,
+        order: Option<&ast::OrderByExpr>,
+    ) -> Result<(AggFunc, Vec<Expr>)> {
+        match args.as_slice() {
+            [_] => args.push(Expr::Literal(ScalarValue::Utf8(",".into()))),
+            [_, Expr::Literal(ScalarValue::Utf8(_))] => {}
+            [_, other] => {
+                return Err(Error::NotSupported(format!(
+                    "string_agg() separator '{other}'; it must be a constant string"
+                )))
+            }
+            _ => {
+                return Err(Error::Plan(format!(
+                    "string_agg() takes a value and a separator, got {} arguments",
+                    args.len()
+                )))
+            }
+        }
+        let Some(key) = order else {
+            return Ok((AggFunc::StringAgg(None), args));
+        };
+        let (descending, nulls_first) = super::order::direction(&key.options)?;
+        args.push(self.expr(&key.expr)?);
+        let order = AggOrder {
+            descending,
+            nulls_first,
+        };
+        Ok((AggFunc::StringAgg(Some(order)), args))
+    }
+
     fn window_call(&self, name: &str, f: &ast::Function, over: &ast::WindowType) -> Result<Expr> {
         use crate::expr::window::{FrameBound, FrameUnits, WindowFrame, WindowFunc};
         let Some(collect) = self.windows else {
@@ -551,6 +585,7 @@ impl Scope<'_> {
             return Err(Error::NotSupported(name));
         }
 
+        let mut order_by: Option<&ast::OrderByExpr> = None;
         let (distinct, args): (bool, &[FunctionArg]) = match &f.args {
             FunctionArguments::None => (false, &[]),
             FunctionArguments::Subquery(_) => {
@@ -559,15 +594,16 @@ impl Scope<'_> {
                 )))
             }
             FunctionArguments::List(l) => {
-                if !l.clauses.is_empty() {
-                    return Err(Error::NotSupported(format!(
-                        "{name}() with {}",
-                        l.clauses
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    )));
+                for clause in &l.clauses {
+                    match clause {
+                        // An aggregate's own ORDER BY, on one key: string_agg's order.
+                        ast::FunctionArgumentClause::OrderBy(keys)
+                            if keys.len() == 1 && AggFunc::from_name(&name).is_some() =>
+                        {
+                            order_by = keys.first()
+                        }
+                        other => return Err(Error::NotSupported(format!("{name}() with {other}"))),
+                    }
                 }
                 let distinct = matches!(
                     l.duplicate_treatment,
@@ -616,8 +652,18 @@ impl Scope<'_> {
         if let Some(func) = AggFunc::from_name(&name) {
             let func = match (distinct, func) {
                 (false, func) => func,
-                (true, AggFunc::Count) => AggFunc::CountDistinct,
-                (true, _) => return Err(Error::NotSupported(format!("{name}(DISTINCT ...)"))),
+                (true, func) => func
+                    .distinct()
+                    .ok_or_else(|| Error::NotSupported(format!("{name}(DISTINCT ...)")))?,
+            };
+            let (func, args) = match (func, order_by) {
+                (AggFunc::StringAgg(_), order) => self.string_agg(args, order)?,
+                (_, Some(_)) => {
+                    return Err(Error::NotSupported(format!(
+                        "ORDER BY inside {name}(); floe orders string_agg only"
+                    )))
+                }
+                (func, None) => (func, args),
             };
             return Ok(Expr::Aggregate {
                 func,
@@ -784,6 +830,7 @@ pub(super) fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
         B::Minus => BinaryOp::Minus,
         B::Multiply => BinaryOp::Multiply,
         B::Divide => BinaryOp::Divide,
+        B::DuckIntegerDivide | B::MyIntegerDivide => BinaryOp::IntegerDivide,
         B::Modulo => BinaryOp::Modulo,
         B::Eq => BinaryOp::Eq,
         B::NotEq => BinaryOp::NotEq,

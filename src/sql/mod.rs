@@ -52,8 +52,10 @@ mod setop;
 mod subquery;
 #[cfg(test)]
 mod subquery_tests;
+mod table_function;
 #[cfg(test)]
 mod tests;
+mod values;
 mod window;
 
 use std::sync::Arc;
@@ -180,7 +182,7 @@ pub(crate) fn plan_set_expr(cx: &Cx, body: &SetExpr) -> Result<LogicalPlan> {
             set_quantifier,
             right,
         } => setop::plan_set_operation(cx, left, op, set_quantifier, right),
-        SetExpr::Values(_) => Err(Error::NotSupported("VALUES".into())),
+        SetExpr::Values(v) => values::plan_values(v),
         SetExpr::Table(_) => Err(Error::NotSupported("TABLE statement".into())),
         other => Err(Error::NotSupported(format!("'{other}' as a query"))),
     }

@@ -127,7 +127,7 @@ fn key_options(o: &OrderByExpr) -> Result<(bool, bool)> {
 }
 
 /// `(descending, nulls_first)`.
-fn direction(o: &OrderByOptions) -> Result<(bool, bool)> {
+pub(super) fn direction(o: &OrderByOptions) -> Result<(bool, bool)> {
     let descending = match &o.sort {
         None | Some(OrderBySort::Asc) => false,
         Some(OrderBySort::Desc) => true,

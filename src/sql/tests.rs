@@ -394,6 +394,35 @@ fn from_files() {
         q(format!("SELECT count(*) FROM read_csv_auto('{d}/a.csv')")),
         [["2"]]
     );
+    // The delimiter is sniffed when not given.
+    assert_eq!(
+        q(format!("SELECT x + 1 FROM read_csv('{d}/semi.txt')")),
+        [["8"]]
+    );
+    let fails = |sql: String, what: &str| match s.sql(&sql).and_then(|f| f.collect()) {
+        Err(e) => assert!(e.to_string().contains(what), "{sql}: {e}"),
+        Ok(_) => panic!("{sql}: expected an error naming {what}"),
+    };
+    fails(
+        format!("SELECT * FROM read_csv('{d}/a.csv', types = {{'x': 'NOTATYPE'}})"),
+        "NOTATYPE",
+    );
+    fails(
+        format!("SELECT * FROM read_csv('{d}/a.csv', names = ['p', 'q', 'r'])"),
+        "names lists 3 columns",
+    );
+    fails(
+        format!("SELECT * FROM read_csv('{d}/a.csv', types = {{'nope': 'INT'}})"),
+        "nope",
+    );
+    fails(
+        format!("SELECT * FROM read_csv('{d}/a.csv', dateformat = '%d/%m/%Y')"),
+        "option dateformat",
+    );
+    fails(
+        format!("SELECT * FROM read_csv('{d}/a.csv', columns = {{'g': 'DECIMAL(40,2)'}})"),
+        "DECIMAL precision",
+    );
 }
 
 #[test]
@@ -412,7 +441,12 @@ fn unsupported_constructs() {
         "subquery",
     );
     not_supported("SELECT mode(v) FROM t", "mode");
-    not_supported("SELECT sum(DISTINCT v) FROM t", "DISTINCT");
+    not_supported("SELECT median(DISTINCT v) FROM t", "DISTINCT");
+    not_supported(
+        "SELECT corr(v, v ORDER BY v) FROM t",
+        "ORDER BY inside corr",
+    );
+    not_supported("SELECT string_agg(name, name) FROM t", "separator");
     not_supported("SELECT TRY_CAST(name AS INTEGER) FROM t", "TRY_CAST");
     not_supported("SELECT DISTINCT ON (id) id FROM t", "DISTINCT ON");
 }
@@ -907,4 +941,41 @@ fn star_options_and_filter_misuse_are_errors() {
         err("SELECT abs(id) FILTER (WHERE id > 1) FROM t"),
         Error::Sql(_)
     ));
+}
+
+/// VALUES lists, string_agg in input order and `//`, against hand-computed values.
+#[test]
+fn values_string_agg_and_integer_division() {
+    expect(
+        "SELECT * FROM (VALUES (1, 'a'), (2.5, NULL), (NULL, 'c')) AS t(x, y)",
+        &[&["1.0", "a"], &["2.5", "null"], &["null", "c"]],
+    );
+    expect(
+        "VALUES (7 // 2, -7 // 2, 7.5 // 2)",
+        &[&["3", "-3", "3.75"]],
+    );
+    // Without ORDER BY the values join in input order (one batch here).
+    expect(
+        "SELECT string_agg(s), string_agg(s, ' / ') FROM (VALUES ('p'), (NULL), ('q'), ('p')) t(s)",
+        &[&["p,q,p", "p / q / p"]],
+    );
+    expect(
+        "SELECT string_agg(s) FROM (VALUES ('p')) t(s) WHERE s = 'x'",
+        &[&["null"]],
+    );
+    let s = session();
+    let fails = |sql: &str, what: &str| match s.sql(sql).and_then(|f| f.collect()) {
+        Err(e) => assert!(e.to_string().contains(what), "{sql}: {e}"),
+        Ok(_) => panic!("{sql}: expected an error naming {what}"),
+    };
+    fails("VALUES (1, 2), (3)", "row 2 has 1 values");
+    fails("VALUES (1), ('a')", "VALUES column 1 mixes");
+    fails("SELECT 7 // 0", "division by zero");
+    // In SQL words: the operator as written, the types as SQL names them.
+    fails(
+        "SELECT id // name FROM t",
+        "cannot apply '//' to BIGINT and VARCHAR",
+    );
+    fails("SELECT var_pop(v) OVER () FROM t", "var_pop");
+    fails("SELECT arg_max(name) FROM t", "arg_max() takes 2");
 }

@@ -150,9 +150,12 @@ impl AggregateSpec {
     }
 
     fn needs_order(&self) -> bool {
-        self.calls
-            .iter()
-            .any(|c| matches!(c.func, AggFunc::First | AggFunc::Last))
+        self.calls.iter().any(|c| {
+            matches!(
+                c.func,
+                AggFunc::First | AggFunc::Last | AggFunc::StringAgg(None)
+            )
+        })
     }
 }
 

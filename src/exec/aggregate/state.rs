@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 
-use super::accumulator::{create_accumulator, input_type};
+use super::accumulator::{arg_input_type, create_accumulator, input_type};
 use super::{AggregateCall, AggregateSpec};
 use crate::error::Result;
 use crate::exec::group_table::GroupTable;
@@ -78,7 +78,14 @@ pub(super) fn row_order(spec: &AggregateSpec, morsel: &Morsel) -> Vec<i64> {
 pub(super) fn call_inputs(call: &AggregateCall, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     call.args
         .iter()
-        .map(|a| cast_array(&evaluate(a, batch)?, &input_type(call.func, &call.arg_type)))
+        .enumerate()
+        .map(|(i, a)| {
+            let v = evaluate(a, batch)?;
+            match arg_input_type(call.func, i, &call.arg_type) {
+                Some(t) => cast_array(&v, &t),
+                None => Ok(v),
+            }
+        })
         .collect()
 }
 

@@ -14,8 +14,10 @@
 
 mod decimal;
 mod encoded;
+mod hyperloglog;
 mod numeric;
 mod quantile;
+mod string_agg;
 
 use std::sync::Arc;
 
@@ -24,9 +26,11 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field};
 
 use self::decimal::SumDecimal;
-use self::encoded::{DistinctAcc, RowValueAcc};
+use self::encoded::{ArgExtremeAcc, DistinctAcc, RowValueAcc};
+use self::hyperloglog::HyperLogLogAcc;
 use self::numeric::{CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumF64, SumI64, VarAcc};
 use self::quantile::QuantileAcc;
+use self::string_agg::StringAggAcc;
 use crate::error::Result;
 use crate::expr::AggFunc;
 
@@ -73,10 +77,26 @@ pub fn input_type(func: AggFunc, arg: &DataType) -> DataType {
     match func {
         Sum if arg.is_integer() || *arg == DataType::Null => DataType::Int64,
         Sum if exact_decimal_sum(arg).is_some() => arg.clone(),
-        Sum | Mean | Std | Var | Corr | Median | QuantileCont(_) => DataType::Float64,
+        Sum | Mean | Std | Var | StdPop | VarPop | Corr | Median | QuantileCont(_) => {
+            DataType::Float64
+        }
         Min | Max if arg.is_integer() => DataType::Int64,
         Min | Max if arg.is_floating() => DataType::Float64,
+        StringAgg(_) => DataType::Utf8,
+        ArgMin | ArgMax => crate::expr::value_type(arg),
         _ => arg.clone(),
+    }
+}
+
+/// The type argument `i` of `func` is cast to (its first argument's type being
+/// `first`), or `None` when it is taken as it comes: arg_min/arg_max's `val` and
+/// string_agg's ORDER BY key are compared in their own types.
+pub fn arg_input_type(func: AggFunc, i: usize, first: &DataType) -> Option<DataType> {
+    use AggFunc::*;
+    match (func, i) {
+        (_, 0) | (Corr, _) => Some(input_type(func, first)),
+        (StringAgg(_), 1) => Some(DataType::Utf8),
+        _ => None,
     }
 }
 
@@ -94,7 +114,7 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
         }
         Sum => vec![f("sum", input_type(func, arg))],
         Mean => vec![f("sum", DataType::Float64), f("count", DataType::Int64)],
-        Std | Var => vec![
+        Std | Var | StdPop | VarPop => vec![
             f("count", DataType::Int64),
             f("mean", DataType::Float64),
             f("m2", DataType::Float64),
@@ -107,8 +127,11 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
         Min | Max if arg.is_floating() => vec![f("value", DataType::Float64)],
         Min | Max => vec![f("value", DataType::Binary)],
         First | Last => vec![f("value", DataType::Binary), f("order", DataType::Int64)],
-        CountDistinct => vec![f("set", DataType::Binary)],
+        CountDistinct | SumDistinct | MeanDistinct => vec![f("set", DataType::Binary)],
         Median | QuantileCont(_) => vec![f("values", DataType::Binary)],
+        ArgMin | ArgMax => vec![f("val", DataType::Binary), f("arg", DataType::Binary)],
+        StringAgg(_) => vec![f("items", DataType::Binary), f("sep", DataType::Utf8)],
+        ApproxCountDistinct => vec![f("sketch", DataType::Binary)],
     }
 }
 
@@ -144,11 +167,12 @@ pub fn create_accumulator(
             sums: vec![],
             counts: vec![],
         }),
-        Std | Var => Box::new(VarAcc {
+        Std | Var | StdPop | VarPop => Box::new(VarAcc {
             n: vec![],
             mean: vec![],
             m2: vec![],
-            std: func == Std,
+            std: matches!(func, Std | StdPop),
+            population: matches!(func, StdPop | VarPop),
         }),
         Corr => Box::new(CorrAcc { s: vec![] }),
         Min | Max if arg.is_integer() => Box::new(MinMaxI64 {
@@ -163,8 +187,13 @@ pub fn create_accumulator(
             output: output.clone(),
         }),
         Min | Max | First | Last => Box::new(RowValueAcc::try_new(func, arg, output)?),
-        CountDistinct => Box::new(DistinctAcc::try_new(arg)?),
+        CountDistinct | SumDistinct | MeanDistinct => {
+            Box::new(DistinctAcc::try_new(func, arg, output)?)
+        }
         Median | QuantileCont(_) => Box::new(QuantileAcc::new(func.fraction().unwrap_or(0.5))),
+        ArgMin | ArgMax => Box::new(ArgExtremeAcc::try_new(func, arg, output)?),
+        StringAgg(order) => Box::new(StringAggAcc::new(order)),
+        ApproxCountDistinct => Box::new(HyperLogLogAcc::try_new(arg)?),
     })
 }
 

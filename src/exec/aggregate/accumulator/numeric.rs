@@ -247,6 +247,8 @@ pub(super) struct VarAcc {
     pub(super) mean: Vec<f64>,
     pub(super) m2: Vec<f64>,
     pub(super) std: bool,
+    /// Divide by n (var_pop/stddev_pop), not n - 1.
+    pub(super) population: bool,
 }
 
 impl VarAcc {
@@ -316,7 +318,7 @@ impl GroupsAccumulator for VarAcc {
             .iter()
             .zip(&m2)
             .map(|(&n, &m2)| {
-                let var = m2 / (n - 1.0);
+                let var = m2 / if self.population { n } else { n - 1.0 };
                 if self.std {
                     var.max(0.0).sqrt()
                 } else {
@@ -324,7 +326,8 @@ impl GroupsAccumulator for VarAcc {
                 }
             })
             .collect();
-        Ok(nullable_from(v, n.into_iter().map(|n| n > 1.0)))
+        let least = if self.population { 1.0 } else { 2.0 };
+        Ok(nullable_from(v, n.into_iter().map(|n| n >= least)))
     }
     fn size(&self) -> usize {
         self.n.capacity() * 24

@@ -1,0 +1,1 @@
+SELECT sensor_id, var_pop(temperature) AS t_var_pop, stddev_pop(pressure) AS p_std_pop, sum(DISTINCT floor(temperature)) AS t_sum_distinct, avg(DISTINCT floor(humidity)) AS h_avg_distinct, count(DISTINCT floor(humidity)) AS h_distinct, arg_max(timestamp, temperature) AS hottest_at, arg_min(timestamp, temperature) AS coldest_at FROM 'data/sensors/*.csv' GROUP BY sensor_id
