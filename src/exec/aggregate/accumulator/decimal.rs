@@ -1,13 +1,16 @@
-//! Exact `sum` of decimal columns: the unscaled values of a `Decimal128` of at most 18
-//! digits are added as `i128` per group, as DuckDB sums decimals exactly. Memory: 17
-//! bytes per group (the sum and a seen flag); the partial state is one
-//! `Decimal128(38, scale)` column.
+//! Exact `sum` and `avg` of decimal columns: the unscaled values of a `Decimal128` of at
+//! most 18 digits are added as `i128` per group, as DuckDB sums decimals exactly; `avg`
+//! divides the exact sum by the count once at the end, so groups whose exact averages
+//! are equal get equal doubles (a double running sum would differ in the last bits and
+//! break ties, e.g. in `rank() OVER (ORDER BY avg(x))`). Memory: 17 bytes per group (the
+//! sum and a seen flag), 8 more for avg's count; the partial state is a
+//! `Decimal128(38, scale)` column (and avg's `Int64` count).
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Decimal128Array};
+use arrow::array::{ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{Decimal128Type, Float64Type};
+use arrow::datatypes::{Decimal128Type, Float64Type, Int64Type};
 
 use super::{for_valid, grow, prim, GroupsAccumulator, DECIMAL_SUM_PRECISION};
 use crate::error::Result;
@@ -82,6 +85,80 @@ impl GroupsAccumulator for SumDecimal {
     }
 }
 
+/// Exact average of decimals of at most 18 digits: an exact [`SumDecimal`] and a count
+/// per group, divided once at the end.
+pub(super) struct MeanDecimal {
+    sum: SumDecimal,
+    counts: Vec<i64>,
+}
+
+impl MeanDecimal {
+    pub(super) fn new(scale: i8) -> Self {
+        MeanDecimal {
+            sum: SumDecimal::new(scale),
+            counts: vec![],
+        }
+    }
+}
+
+impl GroupsAccumulator for MeanDecimal {
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_ids: &[u32],
+        n: usize,
+        _: &[i64],
+    ) -> Result<()> {
+        self.sum.fold(&values[0], group_ids, n);
+        grow(&mut self.counts, n, 0);
+        let counts = &mut self.counts[..];
+        for_valid(values[0].as_ref(), group_ids, |g, _| counts[g] += 1);
+        Ok(())
+    }
+    fn merge(&mut self, states: &[ArrayRef], group_ids: &[u32], n: usize) -> Result<()> {
+        self.sum.fold(&states[0], group_ids, n);
+        grow(&mut self.counts, n, 0);
+        let c = states[1].as_primitive::<Int64Type>();
+        let counts = &mut self.counts[..];
+        for_valid(c, group_ids, |g, i| counts[g] += c.value(i));
+        Ok(())
+    }
+    fn state(&mut self) -> Result<Vec<ArrayRef>> {
+        let sums = self.sum.sums_array()?;
+        let counts = Int64Array::from(std::mem::take(&mut self.counts));
+        Ok(vec![Arc::new(sums), Arc::new(counts)])
+    }
+    fn evaluate(&mut self) -> Result<ArrayRef> {
+        let scale = self.sum.scale;
+        let sums = self.sum.sums_array()?;
+        let counts = std::mem::take(&mut self.counts);
+        let means: Float64Array = sums
+            .iter()
+            .zip(&counts)
+            .map(|(s, &n)| match s {
+                Some(s) if n > 0 => Some(decimal_mean_to_f64(s, n, scale)),
+                _ => None,
+            })
+            .collect();
+        Ok(Arc::new(means))
+    }
+    fn size(&self) -> usize {
+        self.sum.size() + self.counts.capacity() * 8
+    }
+}
+
+/// `sum × 10^-scale / n` as a double that depends only on the exact quotient: the
+/// exactly converted sum divided by the count (one correctly rounded division), then
+/// by the power of ten; a sum beyond 2^53 goes through its decimal text.
+fn decimal_mean_to_f64(sum: i128, n: i64, scale: i8) -> f64 {
+    const EXACT: i128 = 1 << 53;
+    if sum.abs() < EXACT && (0..=22).contains(&scale) {
+        sum as f64 / n as f64 / 10_f64.powi(scale as i32)
+    } else {
+        decimal_value_to_f64(sum, scale) / n as f64
+    }
+}
+
 /// The double nearest to the decimal `v × 10^-scale`. Small values divide exactly
 /// converted operands (one rounding); a larger sum goes through its decimal text,
 /// which Rust parses correctly rounded, where `i128 → f64` and then a division would
@@ -136,5 +213,41 @@ mod tests {
         let out = out.as_any().downcast_ref::<Float64Array>().unwrap();
         assert!(out.is_null(0));
         assert_eq!(out.value(1), 20_000_000_000_000.6);
+    }
+
+    /// Averages whose exact values are equal (4 × 2.50 and 1.00 + 4.00; 3 × 0.10 and
+    /// 0.10) give equal doubles, also after a state round trip and merge; a group with
+    /// only NULLs averages to NULL.
+    #[test]
+    fn decimal_means_divide_the_exact_sum_once() {
+        let values = decimals(
+            &[
+                Some(250),
+                Some(250),
+                Some(250),
+                Some(250),
+                Some(100),
+                Some(400),
+            ],
+            2,
+        );
+        let mut acc = MeanDecimal::new(2);
+        acc.update(&[values], &[0, 0, 0, 0, 1, 1], 2, &[]).unwrap();
+        let tenths = decimals(&[Some(10), Some(10), Some(10), Some(10), None], 2);
+        let mut partial = MeanDecimal::new(2);
+        partial.update(&[tenths], &[0, 0, 1, 0, 2], 3, &[]).unwrap();
+        let state = partial.state().unwrap();
+        assert_eq!(state[1].as_primitive::<Int64Type>().values(), &[3, 1, 0]);
+        let mut fin = MeanDecimal::new(2);
+        fin.merge(&state, &[0, 1, 2], 3).unwrap();
+        let out = acc.evaluate().unwrap();
+        let out = out.as_primitive::<Float64Type>();
+        assert_eq!(out.value(0), 2.5);
+        assert_eq!(out.value(0).to_bits(), out.value(1).to_bits());
+        let merged = fin.evaluate().unwrap();
+        let merged = merged.as_primitive::<Float64Type>();
+        assert_eq!(merged.value(0).to_bits(), merged.value(1).to_bits());
+        assert_eq!(merged.value(0), 0.1);
+        assert!(merged.is_null(2));
     }
 }

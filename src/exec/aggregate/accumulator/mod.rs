@@ -25,7 +25,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field};
 
-use self::decimal::SumDecimal;
+use self::decimal::{MeanDecimal, SumDecimal};
 use self::encoded::{ArgExtremeAcc, DistinctAcc, RowValueAcc};
 use self::hyperloglog::HyperLogLogAcc;
 use self::numeric::{CorrAcc, CountAcc, MeanAcc, MinMaxF64, MinMaxI64, SumF64, SumI64, VarAcc};
@@ -76,7 +76,7 @@ pub fn input_type(func: AggFunc, arg: &DataType) -> DataType {
     use AggFunc::*;
     match func {
         Sum if arg.is_integer() || *arg == DataType::Null => DataType::Int64,
-        Sum if exact_decimal_sum(arg).is_some() => arg.clone(),
+        Sum | Mean if exact_decimal_sum(arg).is_some() => arg.clone(),
         Sum | Mean | Std | Var | StdPop | VarPop | Corr | Median | QuantileCont(_) => {
             DataType::Float64
         }
@@ -104,8 +104,12 @@ pub fn arg_input_type(func: AggFunc, i: usize, first: &DataType) -> Option<DataT
 pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
     use AggFunc::*;
     let f = |suffix: &str, t: DataType| Field::new(format!("{name}#{suffix}"), t, true);
-    if let (Sum, Some(scale)) = (func, exact_decimal_sum(arg)) {
-        return vec![f("sum", DataType::Decimal128(DECIMAL_SUM_PRECISION, scale))];
+    if let (Sum | Mean, Some(scale)) = (func, exact_decimal_sum(arg)) {
+        let mut fields = vec![f("sum", DataType::Decimal128(DECIMAL_SUM_PRECISION, scale))];
+        if func == Mean {
+            fields.push(f("count", DataType::Int64));
+        }
+        return fields;
     }
     match func {
         CountStar | Count => vec![f("count", DataType::Int64)],
@@ -163,10 +167,13 @@ pub fn create_accumulator(
                 seen: vec![],
             }),
         },
-        Mean => Box::new(MeanAcc {
-            sums: vec![],
-            counts: vec![],
-        }),
+        Mean => match exact_decimal_sum(arg) {
+            Some(scale) => Box::new(MeanDecimal::new(scale)),
+            None => Box::new(MeanAcc {
+                sums: vec![],
+                counts: vec![],
+            }),
+        },
         Std | Var | StdPop | VarPop => Box::new(VarAcc {
             n: vec![],
             mean: vec![],
