@@ -162,7 +162,8 @@ struct Executor<'a> {
     sinks: HashMap<OperatorId, Running<'a>>,
     ready: HashMap<OperatorId, Ready>,
     bounds: HashMap<OperatorId, Arc<TopKBound>>,
-    join_filters: HashMap<OperatorId, Arc<JoinKeyFilter>>,
+    /// Per (join, key index): the filter of its finished build's keys.
+    join_filters: HashMap<(OperatorId, usize), Arc<JoinKeyFilter>>,
     /// Pipelines still to run (or skip) into each operator's sink.
     feeders: Vec<usize>,
     /// Tasks already fed into each sink (so `Seq`s keep growing across pipelines).
@@ -380,8 +381,9 @@ impl<'a> Executor<'a> {
                         .and_then(|l| self.bounds.get(&l.topk).cloned()),
                     join_keys: spec
                         .join_keys
-                        .as_ref()
-                        .and_then(|l| self.join_filters.get(&l.join).cloned()),
+                        .iter()
+                        .filter_map(|l| self.join_filters.get(&(l.join, l.key)).cloned())
+                        .collect(),
                 },
             ),
             OperatorKind::Values(v) => {
@@ -399,7 +401,7 @@ impl<'a> Executor<'a> {
             }
             OperatorKind::HashJoin(_) => match self.ready.remove(&op) {
                 Some(Ready::Join(built)) => {
-                    self.join_filters.remove(&op);
+                    self.join_filters.retain(|(join, _), _| *join != op);
                     Ok(Box::new(JoinTailSource::new(built)))
                 }
                 _ => Err(self.not_ready(op)),
@@ -557,18 +559,24 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// Computes the key filter a scan on the probe side of join `op` reads.
+    /// Computes the key filters the scans on the probe side of join `op` read.
     fn wire_join_filter(&mut self, op: OperatorId, built: &BuiltJoin) -> Result<()> {
-        let column = self.plan.operators.iter().find_map(|o| match &o.kind {
-            OperatorKind::Scan(s) => s.join_keys.as_ref().filter(|l| l.join == op),
-            _ => None,
-        });
-        let Some(link) = column else {
-            return Ok(());
-        };
-        if let Some(keys) = built.in_memory_build_keys()? {
-            if let Some(filter) = JoinKeyFilter::try_new(link.column.clone(), &keys) {
-                self.join_filters.insert(op, Arc::new(filter));
+        let links: Vec<crate::exec::physical::JoinKeysLink> = self
+            .plan
+            .operators
+            .iter()
+            .filter_map(|o| match &o.kind {
+                OperatorKind::Scan(s) => Some(s.join_keys.iter().filter(|l| l.join == op)),
+                _ => None,
+            })
+            .flatten()
+            .cloned()
+            .collect();
+        for link in links {
+            if let Some(keys) = built.in_memory_build_keys(link.key)? {
+                if let Some(filter) = JoinKeyFilter::try_new(link.column.clone(), &keys) {
+                    self.join_filters.insert((op, link.key), Arc::new(filter));
+                }
             }
         }
         Ok(())

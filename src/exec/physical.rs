@@ -177,8 +177,8 @@ pub struct ScanSpec {
     pub limit: Option<usize>,
     /// The top-k whose running bound this scan skips by.
     pub topk_bound: Option<TopKLink>,
-    /// The join whose build keys this scan keeps rows by.
-    pub join_keys: Option<JoinKeysLink>,
+    /// The joins whose build keys this scan keeps rows by.
+    pub join_keys: Vec<JoinKeysLink>,
 }
 
 /// A runtime filter from a top-k to the scan below it (`runtime_filter::TopKBound`).
@@ -195,6 +195,10 @@ pub struct TopKLink {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinKeysLink {
     pub join: OperatorId,
+    /// Which of the join's keys (each key filters on its own: a probe row whose value
+    /// of one key column no build row has cannot match).
+    #[serde(default)]
+    pub key: usize,
     pub column: String,
 }
 

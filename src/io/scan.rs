@@ -73,9 +73,9 @@ pub struct ScanRequest {
     pub metrics: Arc<OperatorMetrics>,
     /// A top-k's running bound: Parquet row groups that cannot reach it are skipped.
     pub topk_bound: Option<Arc<crate::runtime_filter::TopKBound>>,
-    /// An inner join's build keys: Parquet rows whose key is not among them are
-    /// skipped (see `crate::runtime_filter::join_keys`).
-    pub join_keys: Option<Arc<crate::runtime_filter::JoinKeyFilter>>,
+    /// The build keys of the joins above: Parquet row groups and rows whose key cannot
+    /// match are skipped (see `crate::runtime_filter::join_keys`).
+    pub join_keys: Vec<Arc<crate::runtime_filter::JoinKeyFilter>>,
 }
 
 /// The output schema of a scan of `dataset` with `projection`.
@@ -457,8 +457,9 @@ pub(crate) fn scan_source_with(
                         .and_then(|b| TopKStats::try_new(Arc::clone(b), metadata)),
                     join_keys: request
                         .join_keys
-                        .as_ref()
-                        .and_then(|f| JoinKeyStats::try_new(Arc::clone(f), metadata)),
+                        .iter()
+                        .filter_map(|f| JoinKeyStats::try_new(Arc::clone(f), metadata))
+                        .collect(),
                 };
                 UnitKind::Parquet {
                     scan: Arc::new(scan),

@@ -29,8 +29,11 @@
 //!
 //! **Runtime filters** are wired here as links: a top-k whose first key is a column of
 //! a Parquet scan reaching it through filters and projections publishes its bound to
-//! that scan, and a join that drops unmatched probe rows, with one key that is such a
-//! column on the probe side, hands its build keys to that scan.
+//! that scan, and a join that drops unmatched probe rows, with one key that is a scan
+//! column reaching the probe side through filters, projections and other joins (that
+//! output the column's side: dropping such a row drops only output rows holding its
+//! key, or turns them into rows whose key is NULL, which the join drops as well),
+//! hands its build keys to that scan. Several joins may feed one scan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -171,7 +174,7 @@ fn renumber(plan: &mut PhysicalPlan, root: OperatorId) {
                 if let Some(l) = &mut scan.topk_bound {
                     l.topk = new_id[l.topk];
                 }
-                if let Some(l) = &mut scan.join_keys {
+                for l in &mut scan.join_keys {
                     l.join = new_id[l.join];
                 }
             }
@@ -204,7 +207,7 @@ struct Built {
 #[derive(Default, Clone)]
 struct Links {
     topk: Option<TopKLink>,
-    join_keys: Option<JoinKeysLink>,
+    join_keys: Vec<JoinKeysLink>,
     /// A filter right above a Window reads only rows ranking within this many of
     /// their partition.
     keep_top: Option<usize>,
@@ -438,7 +441,14 @@ impl<'a> Planner<'a> {
                 on,
                 filter,
                 ..
-            } => self.join(plan, (left, right), *join_type, on, filter, budget),
+            } => self.join(
+                plan,
+                (left, right),
+                *join_type,
+                (on, filter),
+                budget,
+                &links.join_keys,
+            ),
         }
     }
 
@@ -480,7 +490,7 @@ impl<'a> Planner<'a> {
         let op = self.add(plan, kind, label, vec![], budget_here);
         let links = Links {
             topk: fetch.and_then(|_| topk_link(op, input, keys)),
-            join_keys: None,
+            join_keys: vec![],
             keep_top: None,
         };
         let b = self.build(input, budget, &links)?;
@@ -494,9 +504,9 @@ impl<'a> Planner<'a> {
         plan: &LogicalPlan,
         (left, right): (&LogicalPlan, &LogicalPlan),
         join_type: JoinType,
-        on: &[(Expr, Expr)],
-        filter: &Option<Expr>,
+        (on, filter): (&[(Expr, Expr)], &Option<Expr>),
         budget: usize,
+        from_above: &[JoinKeysLink],
     ) -> Result<Built> {
         let build_is_left = builds_left(plan, left, right);
         let (ls, rs) = (left.schema(), right.schema());
@@ -528,7 +538,22 @@ impl<'a> Planner<'a> {
                 .unwrap_or(usize::MAX)
                 .max(1 << 20),
         );
-        let built = self.build(build_side, budget, &Links::default())?;
+        // The key filters of the joins above go to the side whose scan they name.
+        let to_side = |side: &LogicalPlan| -> Vec<JoinKeysLink> {
+            from_above
+                .iter()
+                .filter(|l| {
+                    join_side_of(join_type, left, right, &l.column)
+                        .is_some_and(|s| std::ptr::eq(s, side))
+                })
+                .cloned()
+                .collect()
+        };
+        let build_links = Links {
+            join_keys: to_side(build_side),
+            ..Links::default()
+        };
+        let built = self.build(build_side, budget, &build_links)?;
         let label = format!(
             "Hash{} (build = {})",
             describe(plan),
@@ -542,9 +567,11 @@ impl<'a> Planner<'a> {
             share,
         );
         self.close(built.parts, op);
+        let mut join_keys = to_side(probe_side);
+        join_keys.extend(join_keys_link(op, &spec, probe_side));
         let links = Links {
             topk: None,
-            join_keys: join_keys_link(op, &spec, probe_side),
+            join_keys,
             keep_top: None,
         };
         let mut probe = self.build(probe_side, budget - held, &links)?;
@@ -657,8 +684,9 @@ pub fn roles(join_type: JoinType, build_is_left: bool) -> Roles {
 }
 
 /// Whether `column` of `input` is a column of a Parquet scan that reaches `input`
-/// through filters and projections passing it through by name.
-fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
+/// through filters and projections passing it through by name, and, with
+/// `through_joins`, through joins that output it from one side ([`join_side_of`]).
+fn parquet_scan_column(input: &LogicalPlan, column: &str, through_joins: bool) -> bool {
     let mut node = input;
     loop {
         match node {
@@ -672,6 +700,15 @@ fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
                 }
                 node = input;
             }
+            LogicalPlan::Join {
+                left,
+                right,
+                join_type,
+                ..
+            } if through_joins => match join_side_of(*join_type, left, right, column) {
+                Some(side) => node = side,
+                None => return false,
+            },
             LogicalPlan::Scan(s) => {
                 let parquet = matches!(s.dataset.format, FileFormat::Parquet(_));
                 return parquet && s.schema.field_with_name(column).is_ok();
@@ -681,13 +718,32 @@ fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
     }
 }
 
+/// The input of a join whose `column` the join outputs as it is: the one side that
+/// has it, when the join outputs that side's columns. Dropping a row of that side
+/// then drops only the output rows that hold its value, or (outer joins) turns them
+/// into rows whose value is NULL; a join above keyed on the column drops both kinds.
+fn join_side_of<'p>(
+    join_type: JoinType,
+    left: &'p LogicalPlan,
+    right: &'p LogicalPlan,
+    column: &str,
+) -> Option<&'p LogicalPlan> {
+    let in_left = left.schema().field_with_name(column).is_ok();
+    let in_right = right.schema().field_with_name(column).is_ok();
+    match (in_left, in_right) {
+        (true, false) => Some(left),
+        (false, true) if join_type.outputs_right() => Some(right),
+        _ => None,
+    }
+}
+
 /// The bound link of a top-k whose first key is a Parquet scan column.
 fn topk_link(topk: OperatorId, input: &LogicalPlan, keys: &[SortExpr]) -> Option<TopKLink> {
     let first = keys.first()?;
     let Expr::Column(column) = &first.expr else {
         return None;
     };
-    parquet_scan_column(input, column).then(|| TopKLink {
+    parquet_scan_column(input, column, false).then(|| TopKLink {
         topk,
         column: column.clone(),
         descending: first.descending,
@@ -695,29 +751,36 @@ fn topk_link(topk: OperatorId, input: &LogicalPlan, keys: &[SortExpr]) -> Option
     })
 }
 
-/// The key-filter link of a join whose unmatched probe rows never reach the output,
-/// with one key that is a Parquet scan column on the probe side. Whether the filter
-/// is used depends on the build (few distinct integer keys, all in memory), which the
-/// executor sees when the build is finished.
+/// The key-filter links of a join whose unmatched probe rows never reach the output:
+/// one per key that is a Parquet scan column on the probe side. Whether a filter is
+/// used depends on the build (integer keys, all in memory), which the executor sees
+/// when the build is finished.
 fn join_keys_link(
     join: OperatorId,
     spec: &JoinSpec,
     probe_side: &LogicalPlan,
-) -> Option<JoinKeysLink> {
+) -> Vec<JoinKeysLink> {
     let keeps_unmatched_probe = spec.roles.probe_unmatched || spec.roles.probe_anti;
-    if keeps_unmatched_probe || spec.probe_keys.len() != 1 {
-        return None;
+    if keeps_unmatched_probe {
+        return vec![];
     }
-    let Expr::Column(column) = &spec.probe_keys[0] else {
-        return None;
-    };
-    if !crate::runtime_filter::join_keys_supported(&spec.key_types[0]) {
-        return None;
-    }
-    parquet_scan_column(probe_side, column).then(|| JoinKeysLink {
-        join,
-        column: column.clone(),
-    })
+    spec.probe_keys
+        .iter()
+        .zip(&spec.key_types)
+        .enumerate()
+        .filter_map(|(key, (probe_key, key_type))| {
+            let Expr::Column(column) = probe_key else {
+                return None;
+            };
+            let usable = crate::runtime_filter::join_keys_supported(key_type)
+                && parquet_scan_column(probe_side, column, true);
+            usable.then(|| JoinKeysLink {
+                join,
+                key,
+                column: column.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The fingerprints of aggregate subtrees that occur more than once; the inside of a

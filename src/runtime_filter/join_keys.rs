@@ -1,19 +1,25 @@
-//! A dynamic join filter: the keys of a small, finished build side, pushed into the
-//! Parquet scan of the probe side.
+//! A dynamic join filter: the key range (and, when few, the keys) of a finished build
+//! side, pushed into the Parquet scan of the probe side.
 //!
 //! An inner or semi join (or an outer join that preserves only its build side) drops
-//! every probe row whose key no build row has. Once the build has
-//! run and holds few distinct keys (TPC-H Q18: the 624 orders over 300 units, against
-//! all 60M `lineitem` rows), the planner hands those keys to the probe side's scan when
-//! the probe key is a scan column that reaches the join unchanged (through filters and
-//! projections only). The scan then skips row groups whose statistics hold none of
-//! the keys, decodes the key column of the others first, and decodes the other columns
-//! only for rows whose key is among them (a `RowSelection`, as for a top-k bound). The
-//! probe still checks every row it gets, so the filter only removes rows that could not
-//! match; NULL keys never match and are removed too.
+//! every probe row whose key no build row has. Once the build has run, the planner
+//! hands what it learned to the probe side's scan when the probe key is a scan column
+//! that reaches the join unchanged, through filters, projections and other joins
+//! (see `plan::physical_planner`):
 //!
-//! Integer keys only (the common case of surrogate keys). Memory: one hash set of at
-//! most [`MAX_KEYS`] keys.
+//! * always the **range** `[min, max]` of the build keys: the scan skips row groups
+//!   whose statistics lie outside it, whatever the number of keys (a fact table
+//!   clustered by date, joined with the 61 days of a date dimension, reads 61 days);
+//! * when there are at most [`MAX_KEYS`] distinct keys, the **keys** too: row groups
+//!   whose range holds none of them are skipped, and in the others the key column is
+//!   decoded first and the other columns only for rows whose key is among them (a
+//!   `RowSelection`, as for a top-k bound).
+//!
+//! The probe still checks every row it gets, so the filter only removes rows that could
+//! not match; NULL keys never match and are removed too.
+//!
+//! Integer keys only (the common case of surrogate keys). Memory: the range, and a hash
+//! set of at most [`MAX_KEYS`] keys.
 
 use std::collections::HashSet;
 
@@ -22,17 +28,19 @@ use arrow::datatypes::{DataType, Int64Type};
 
 use crate::expr::cast::cast_array;
 
-/// Builds with more distinct keys than this are not pushed into the probe scan.
+/// Builds with more distinct keys than this push only their key range.
 pub const MAX_KEYS: usize = 4096;
 
-/// The distinct build keys of a join that drops unmatched probe rows, for the probe
-/// side's scan.
+/// The build keys of a join that drops unmatched probe rows, for the probe side's scan.
 #[derive(Debug)]
 pub struct JoinKeyFilter {
     /// The probe key column, as named in the scan's output.
     pub column: String,
-    keys: HashSet<i64, ahash::RandomState>,
-    /// The keys in ascending order, for row-group statistics.
+    /// The smallest and largest non-null key; `None` when the build has none.
+    range: Option<(i64, i64)>,
+    /// The distinct keys, when at most [`MAX_KEYS`].
+    keys: Option<HashSet<i64, ahash::RandomState>>,
+    /// The keys in ascending order (empty without `keys`), for row-group statistics.
     sorted: Vec<i64>,
 }
 
@@ -42,10 +50,10 @@ pub fn supported(t: &DataType) -> bool {
 }
 
 impl JoinKeyFilter {
-    /// The filter of the non-null values of `keys`; `None` when they are not integers
-    /// or more than [`MAX_KEYS`] distinct.
+    /// The filter of the non-null values of `keys`; `None` when they are not integers.
     pub fn try_new(column: impl Into<String>, keys: &[ArrayRef]) -> Option<Self> {
-        let mut set = HashSet::with_hasher(ahash::RandomState::new());
+        let mut set = Some(HashSet::with_hasher(ahash::RandomState::new()));
+        let mut range: Option<(i64, i64)> = None;
         for k in keys {
             if !supported(k.data_type()) {
                 return None;
@@ -53,47 +61,75 @@ impl JoinKeyFilter {
             let k = cast_array(k, &DataType::Int64).ok()?;
             let k = k.as_primitive::<Int64Type>();
             for v in k.iter().flatten() {
-                set.insert(v);
-                if set.len() > MAX_KEYS {
-                    return None;
+                range = Some(match range {
+                    Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                    None => (v, v),
+                });
+                if let Some(s) = &mut set {
+                    s.insert(v);
+                    if s.len() > MAX_KEYS {
+                        set = None;
+                    }
                 }
             }
         }
-        let mut sorted: Vec<i64> = set.iter().copied().collect();
+        let mut sorted: Vec<i64> = set.iter().flatten().copied().collect();
         sorted.sort_unstable();
         Some(JoinKeyFilter {
             column: column.into(),
+            range,
             keys: set,
             sorted,
         })
     }
 
-    /// Whether some key lies in `[min, max]` (statistics of a row group; `None` when
+    /// Whether the filter knows the keys themselves (and so selects rows, not only row
+    /// groups).
+    pub fn selects_rows(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Whether some key may lie in `[min, max]` (statistics of a row group; `None` when
     /// unknown).
     pub fn may_contain(&self, min: Option<i64>, max: Option<i64>) -> bool {
+        let Some((lo, hi)) = self.range else {
+            return false;
+        };
         let (Some(min), Some(max)) = (min, max) else {
             return true;
         };
+        if max < lo || min > hi {
+            return false;
+        }
+        if self.keys.is_none() {
+            return true;
+        }
         let first = self.sorted.partition_point(|&k| k < min);
         self.sorted.get(first).is_some_and(|&k| k <= max)
     }
 
-    /// Which rows of `column` hold one of the keys (NULL: false); `None` when the
-    /// column is not an integer column.
+    /// Which rows of `column` may match: hold one of the keys, or without the keys lie
+    /// in their range (NULL: false); `None` when the column is not an integer column.
     pub fn row_mask(&self, column: &ArrayRef) -> Option<BooleanArray> {
         if !supported(column.data_type()) {
             return None;
         }
         let values = cast_array(column, &DataType::Int64).ok()?;
         let values = values.as_primitive::<Int64Type>();
-        let (lo, hi) = match (self.sorted.first(), self.sorted.last()) {
-            (Some(&lo), Some(&hi)) => (lo, hi),
-            _ => return Some(BooleanArray::from(vec![false; values.len()])),
+        let Some((lo, hi)) = self.range else {
+            return Some(BooleanArray::from(vec![false; values.len()]));
         };
         // The range check rejects most rows without hashing.
-        let hit = |v: i64| v >= lo && v <= hi && self.keys.contains(&v);
-        let bits =
-            arrow::buffer::BooleanBuffer::collect_bool(values.len(), |i| hit(values.values()[i]));
+        let in_range = |v: i64| v >= lo && v <= hi;
+        let bits = match &self.keys {
+            Some(keys) => arrow::buffer::BooleanBuffer::collect_bool(values.len(), |i| {
+                let v = values.values()[i];
+                in_range(v) && keys.contains(&v)
+            }),
+            None => arrow::buffer::BooleanBuffer::collect_bool(values.len(), |i| {
+                in_range(values.values()[i])
+            }),
+        };
         let bits = match values.nulls() {
             Some(n) => &bits & n.inner(),
             None => bits,
@@ -124,7 +160,32 @@ mod tests {
         assert!(f.may_contain(None, Some(1)), "unknown statistics");
         let strings: ArrayRef = Arc::new(StringArray::from(vec!["a"]));
         assert!(JoinKeyFilter::try_new("k", &[strings]).is_none());
-        let many: ArrayRef = Arc::new(Int64Array::from_iter_values(0..=MAX_KEYS as i64));
-        assert!(JoinKeyFilter::try_new("k", &[many]).is_none());
+        assert!(f.selects_rows());
+    }
+
+    /// More than [`MAX_KEYS`] keys keep their range: row groups outside it are
+    /// skipped, rows are kept by the range alone; a build without keys matches nothing.
+    #[test]
+    fn many_keys_keep_their_range() {
+        let many: ArrayRef = Arc::new(Int64Array::from_iter_values(
+            (0..=MAX_KEYS as i64).map(|k| 100 + 2 * k),
+        ));
+        let f = JoinKeyFilter::try_new("k", &[many]).unwrap();
+        assert!(!f.selects_rows());
+        let top = 100 + 2 * MAX_KEYS as i64;
+        assert!(!f.may_contain(Some(0), Some(99)));
+        assert!(!f.may_contain(Some(top + 1), Some(top + 50)));
+        assert!(f.may_contain(Some(101), Some(101)), "inside the range");
+        assert!(f.may_contain(Some(top), Some(top + 1)));
+        let column: ArrayRef =
+            Arc::new(Int64Array::from(vec![Some(99), Some(101), None, Some(top)]));
+        let mask = f.row_mask(&column).unwrap();
+        assert_eq!(mask, BooleanArray::from(vec![false, true, false, true]));
+        let none: ArrayRef = Arc::new(Int64Array::from(vec![None::<i64>]));
+        let empty = JoinKeyFilter::try_new("k", &[none]).unwrap();
+        assert!(!empty.may_contain(None, None));
+        assert!(!empty.may_contain(Some(0), Some(10)));
+        let mask = empty.row_mask(&column).unwrap();
+        assert_eq!(mask.true_count(), 0);
     }
 }

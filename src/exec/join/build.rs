@@ -469,10 +469,13 @@ pub struct BuiltJoin {
 }
 
 impl BuiltJoin {
-    /// The build side's key column, batch by batch, when the join has one key and
-    /// its whole build is in memory (for [`crate::runtime_filter::JoinKeyFilter`]).
-    pub fn in_memory_build_keys(&self) -> Result<Option<Vec<arrow::array::ArrayRef>>> {
-        if self.spec.build_keys.len() != 1 || self.any_spilled() {
+    /// The build side's `key`-th key column, batch by batch, when the whole build is
+    /// in memory (for [`crate::runtime_filter::JoinKeyFilter`]).
+    pub fn in_memory_build_keys(&self, key: usize) -> Result<Option<Vec<arrow::array::ArrayRef>>> {
+        let Some(expr) = self.spec.build_keys.get(key) else {
+            return Ok(None);
+        };
+        if self.any_spilled() {
             return Ok(None);
         }
         let Some(table) = self.table.lock().map_err(|_| poisoned())?.clone() else {
@@ -481,7 +484,7 @@ impl BuiltJoin {
         table
             .batches
             .iter()
-            .map(|b| crate::expr::eval::evaluate(&self.spec.build_keys[0], b))
+            .map(|b| crate::expr::eval::evaluate(expr, b))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }

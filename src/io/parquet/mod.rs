@@ -13,10 +13,11 @@
 //!   decoded first, and the other columns only for the rows that may still make the
 //!   top k (a `RowSelection`), or not at all when none may.
 //!
-//! * Under a join whose finished build holds few keys and that drops unmatched probe rows
-//!   (`crate::runtime_filter::join_keys`), a row group whose key statistics hold none of
-//!   them is skipped, and in the others only rows whose key is among them are decoded
-//!   beyond the key column.
+//! * Under joins that drop unmatched probe rows (`crate::runtime_filter::join_keys`),
+//!   a row group whose key statistics lie outside a finished build's key range, or
+//!   hold none of its keys when it has few, is skipped; in the others, where builds
+//!   have few keys, the key columns are decoded first and the other columns only for
+//!   rows whose keys are among them.
 //!
 //! Memory: while a row group is decoded, its compressed size (projected columns only)
 //! is reserved in the pool — the reader holds column-chunk pages of about that size —
@@ -115,8 +116,9 @@ pub(crate) struct ParquetFileScan {
     pub chunk_rows: usize,
     /// A top-k's bound with this file's row-group statistics of its column.
     pub topk: Option<TopKStats>,
-    /// A join's build keys with this file's row-group statistics of the key.
-    pub join_keys: Option<JoinKeyStats>,
+    /// The build keys of the joins above, each with this file's row-group statistics
+    /// of its key.
+    pub join_keys: Vec<JoinKeyStats>,
 }
 
 /// Row-group statistics of a join key column, for a [`JoinKeyFilter`].
@@ -274,12 +276,39 @@ impl ParquetFileScan {
             .map_err(|e| Error::parquet(&self.path, Some(rg), e))
     }
 
-    /// The rows of `rg` a task must decode. Without a top-k, or before its bound is
-    /// known, all of them; otherwise the statistics may rule the row group out, and
-    /// else its key column alone is decoded and compared with the bound.
+    /// The rows of `rg` a task must decode. Join filters may rule the row group out by
+    /// its statistics, and those that know their keys select rows by the key columns,
+    /// decoded alone first. Else, without a top-k or before its bound is known, all
+    /// rows; with one, the statistics may rule the row group out, and else its key
+    /// column alone is decoded and compared with the bound.
     fn rows_to_read(&self, rg: usize) -> Result<RowGroupRows> {
-        if let Some(keys) = &self.join_keys {
-            return self.rows_with_join_keys(rg, keys);
+        for keys in &self.join_keys {
+            let (min, max) = keys.ranges.get(rg).copied().unwrap_or((None, None));
+            if !keys.filter.may_contain(min, max) {
+                return Ok(RowGroupRows::None);
+            }
+        }
+        let selecting: Vec<&JoinKeyStats> = self
+            .join_keys
+            .iter()
+            .filter(|k| k.filter.selects_rows() && self.projection.contains(&k.key_root))
+            .collect();
+        if !selecting.is_empty() {
+            let mut roots: Vec<usize> = selecting.iter().map(|k| k.key_root).collect();
+            roots.sort_unstable();
+            roots.dedup();
+            return self.select_by_keys(rg, &roots, |batch| {
+                let mut mask: Option<arrow::array::BooleanArray> = None;
+                for k in &selecting {
+                    let column = batch.column_by_name(&k.filter.column)?;
+                    let m = k.filter.row_mask(column)?;
+                    mask = Some(match mask {
+                        Some(prev) => arrow::compute::and(&prev, &m).ok()?,
+                        None => m,
+                    });
+                }
+                mask
+            });
         }
         let Some(topk) = &self.topk else {
             return Ok(RowGroupRows::All);
@@ -293,35 +322,22 @@ impl ParquetFileScan {
         if !topk.bound.is_set() {
             return Ok(RowGroupRows::All);
         }
-        self.select_by_key(rg, key, |k| topk.bound.row_mask(k))
+        self.select_by_keys(rg, &[key], |b| topk.bound.row_mask(b.column(0)))
     }
 
-    /// The rows of `rg` whose join key is among the build's keys: none when the
-    /// statistics rule them all out, else those the key column says.
-    fn rows_with_join_keys(&self, rg: usize, keys: &JoinKeyStats) -> Result<RowGroupRows> {
-        let (min, max) = keys.ranges.get(rg).copied().unwrap_or((None, None));
-        if !keys.filter.may_contain(min, max) {
-            return Ok(RowGroupRows::None);
-        }
-        if !self.projection.contains(&keys.key_root) {
-            return Ok(RowGroupRows::All);
-        }
-        self.select_by_key(rg, keys.key_root, |k| keys.filter.row_mask(k))
-    }
-
-    /// Decodes root column `key` of `rg` alone and selects the rows `mask_of` keeps;
+    /// Decodes root columns `keys` of `rg` alone and selects the rows `mask_of` keeps;
     /// all rows where it cannot tell.
-    fn select_by_key(
+    fn select_by_keys(
         &self,
         rg: usize,
-        key: usize,
-        mask_of: impl Fn(&arrow::array::ArrayRef) -> Option<arrow::array::BooleanArray>,
+        keys: &[usize],
+        mask_of: impl Fn(&RecordBatch) -> Option<arrow::array::BooleanArray>,
     ) -> Result<RowGroupRows> {
         let rows = self.row_group_rows(rg) as usize;
         let mut masks = Vec::new();
-        for batch in self.build_reader(rg, &[key], rows, None)? {
+        for batch in self.build_reader(rg, keys, rows, None)? {
             let batch = batch.map_err(|e| Error::parquet(&self.path, Some(rg), e))?;
-            match mask_of(batch.column(0)) {
+            match mask_of(&batch) {
                 Some(mask) => masks.push(mask),
                 None => return Ok(RowGroupRows::All),
             }

@@ -34,7 +34,7 @@ pub(super) fn request(
 ) -> ScanRequest {
     ScanRequest {
         topk_bound: None,
-        join_keys: None,
+        join_keys: vec![],
         projection: projection.map(|p| p.iter().map(|s| s.to_string()).collect()),
         filters,
         limit: None,
