@@ -239,6 +239,8 @@ fn join_unlimited_matches_naive() {
     for seed in 0..4 {
         run_case(seed, 2000, 600, None, Some(false));
         run_case(seed + 100, 500, 1800, None, Some(false));
+        // A left side under a quarter of the right: semi and anti joins build on it.
+        run_case(seed + 200, 300, 2000, None, Some(false));
     }
 }
 
@@ -254,6 +256,7 @@ fn join_tiny_budget_spills_and_matches_naive() {
 fn join_medium_budget_matches_naive() {
     for seed in 20..24 {
         run_case(seed, 2500, 2000, Some(1 << 20), None);
+        run_case(seed + 200, 300, 2500, Some(1 << 20), None);
     }
 }
 

@@ -162,8 +162,8 @@ struct Executor<'a> {
     sinks: HashMap<OperatorId, Running<'a>>,
     ready: HashMap<OperatorId, Ready>,
     bounds: HashMap<OperatorId, Arc<TopKBound>>,
-    /// Per (join, key index): the filter of its finished build's keys.
-    join_filters: HashMap<(OperatorId, usize), Arc<JoinKeyFilter>>,
+    /// Per (join, key index, scan column): the filter of its finished build's keys.
+    join_filters: HashMap<(OperatorId, usize, String), Arc<JoinKeyFilter>>,
     /// Pipelines still to run (or skip) into each operator's sink.
     feeders: Vec<usize>,
     /// Tasks already fed into each sink (so `Seq`s keep growing across pipelines).
@@ -382,7 +382,11 @@ impl<'a> Executor<'a> {
                     join_keys: spec
                         .join_keys
                         .iter()
-                        .filter_map(|l| self.join_filters.get(&(l.join, l.key)).cloned())
+                        .filter_map(|l| {
+                            self.join_filters
+                                .get(&(l.join, l.key, l.column.clone()))
+                                .cloned()
+                        })
                         .collect(),
                 },
             ),
@@ -401,7 +405,7 @@ impl<'a> Executor<'a> {
             }
             OperatorKind::HashJoin(_) => match self.ready.remove(&op) {
                 Some(Ready::Join(built)) => {
-                    self.join_filters.retain(|(join, _), _| *join != op);
+                    self.join_filters.retain(|(join, _, _), _| *join != op);
                     Ok(Box::new(JoinTailSource::new(built)))
                 }
                 _ => Err(self.not_ready(op)),
@@ -575,7 +579,8 @@ impl<'a> Executor<'a> {
         for link in links {
             if let Some(keys) = built.in_memory_build_keys(link.key)? {
                 if let Some(filter) = JoinKeyFilter::try_new(link.column.clone(), &keys) {
-                    self.join_filters.insert((op, link.key), Arc::new(filter));
+                    self.join_filters
+                        .insert((op, link.key, link.column.clone()), Arc::new(filter));
                 }
             }
         }

@@ -346,7 +346,15 @@ impl<'a> Planner<'a> {
                 Ok(self.stream(plan, b, kind))
             }
             LogicalPlan::Project { input, exprs, .. } => {
-                let b = self.build(input, budget, links)?;
+                // Join-key filters follow their column through renames.
+                let mut links = links.clone();
+                links.join_keys = links
+                    .join_keys
+                    .iter()
+                    .flat_map(|l| routed(plan, l))
+                    .map(|(_, l)| l)
+                    .collect();
+                let b = self.build(input, budget, &links)?;
                 let kind = OperatorKind::Project {
                     exprs: exprs.clone(),
                 };
@@ -538,15 +546,14 @@ impl<'a> Planner<'a> {
                 .unwrap_or(usize::MAX)
                 .max(1 << 20),
         );
-        // The key filters of the joins above go to the side whose scan they name.
+        // The key filters of the joins above go to the sides whose scans they reach.
+        let from_above: Vec<(&LogicalPlan, JoinKeysLink)> =
+            from_above.iter().flat_map(|l| routed(plan, l)).collect();
         let to_side = |side: &LogicalPlan| -> Vec<JoinKeysLink> {
             from_above
                 .iter()
-                .filter(|l| {
-                    join_side_of(join_type, left, right, &l.column)
-                        .is_some_and(|s| std::ptr::eq(s, side))
-                })
-                .cloned()
+                .filter(|(s, _)| std::ptr::eq(*s, side))
+                .map(|(_, l)| l.clone())
                 .collect()
         };
         let build_links = Links {
@@ -684,9 +691,8 @@ pub fn roles(join_type: JoinType, build_is_left: bool) -> Roles {
 }
 
 /// Whether `column` of `input` is a column of a Parquet scan that reaches `input`
-/// through filters and projections passing it through by name, and, with
-/// `through_joins`, through joins that output it from one side ([`join_side_of`]).
-fn parquet_scan_column(input: &LogicalPlan, column: &str, through_joins: bool) -> bool {
+/// through filters and projections passing it through by name (for a top-k bound).
+fn parquet_scan_column(input: &LogicalPlan, column: &str) -> bool {
     let mut node = input;
     loop {
         match node {
@@ -700,22 +706,90 @@ fn parquet_scan_column(input: &LogicalPlan, column: &str, through_joins: bool) -
                 }
                 node = input;
             }
-            LogicalPlan::Join {
-                left,
-                right,
-                join_type,
-                ..
-            } if through_joins => match join_side_of(*join_type, left, right, column) {
-                Some(side) => node = side,
-                None => return false,
-            },
-            LogicalPlan::Scan(s) => {
-                let parquet = matches!(s.dataset.format, FileFormat::Parquet(_));
-                return parquet && s.schema.field_with_name(column).is_ok();
-            }
+            LogicalPlan::Scan(s) => return is_parquet_scan_of(s, column),
             _ => return false,
         }
     }
+}
+
+fn is_parquet_scan_of(s: &crate::plan::ScanNode, column: &str) -> bool {
+    matches!(s.dataset.format, FileFormat::Parquet(_)) && s.schema.field_with_name(column).is_ok()
+}
+
+/// Where a join-key filter on `column` of `node`'s output may go next, exactly: the
+/// inputs whose rows without a matching value may be dropped, each with its name for
+/// the column. Through a filter; through a projection that passes the column on or
+/// renames it; through a join to the side that outputs it ([`join_side_of`]) and, for
+/// an inner join keyed on it, also to the other side's key column (the two are equal
+/// in every output row).
+fn key_routes<'p>(node: &'p LogicalPlan, column: &str) -> Vec<(&'p LogicalPlan, String)> {
+    match node {
+        LogicalPlan::Filter { input, .. } => vec![(input.as_ref(), column.to_string())],
+        LogicalPlan::Project { input, exprs, .. } => exprs
+            .iter()
+            .find_map(|e| match e {
+                Expr::Column(c) if c == column => Some(c.clone()),
+                Expr::Alias(inner, name) if name == column => match inner.as_ref() {
+                    Expr::Column(c) => Some(c.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .map(|c| vec![(input.as_ref(), c)])
+            .unwrap_or_default(),
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            ..
+        } => {
+            let Some(side) = join_side_of(*join_type, left, right, column) else {
+                return vec![];
+            };
+            let mut out = vec![(side, column.to_string())];
+            if *join_type == JoinType::Inner {
+                let from_left = std::ptr::eq(side, left.as_ref());
+                for (l, r) in on {
+                    if let (Expr::Column(l), Expr::Column(r)) = (l, r) {
+                        if from_left && l == column {
+                            out.push((right.as_ref(), r.clone()));
+                        } else if !from_left && r == column {
+                            out.push((left.as_ref(), l.clone()));
+                        }
+                    }
+                }
+            }
+            out
+        }
+        _ => vec![],
+    }
+}
+
+/// `link` routed one step down from `node` ([`key_routes`]), renamed for each input.
+fn routed<'p>(node: &'p LogicalPlan, link: &JoinKeysLink) -> Vec<(&'p LogicalPlan, JoinKeysLink)> {
+    key_routes(node, &link.column)
+        .into_iter()
+        .map(|(input, column)| {
+            (
+                input,
+                JoinKeysLink {
+                    column,
+                    ..link.clone()
+                },
+            )
+        })
+        .collect()
+}
+
+/// Whether a join-key filter on `column` of `node` reaches some Parquet scan.
+fn reaches_parquet_scan(node: &LogicalPlan, column: &str) -> bool {
+    if let LogicalPlan::Scan(s) = node {
+        return is_parquet_scan_of(s, column);
+    }
+    key_routes(node, column)
+        .into_iter()
+        .any(|(input, c)| reaches_parquet_scan(input, &c))
 }
 
 /// The input of a join whose `column` the join outputs as it is: the one side that
@@ -743,7 +817,7 @@ fn topk_link(topk: OperatorId, input: &LogicalPlan, keys: &[SortExpr]) -> Option
     let Expr::Column(column) = &first.expr else {
         return None;
     };
-    parquet_scan_column(input, column, false).then(|| TopKLink {
+    parquet_scan_column(input, column).then(|| TopKLink {
         topk,
         column: column.clone(),
         descending: first.descending,
@@ -773,7 +847,7 @@ fn join_keys_link(
                 return None;
             };
             let usable = crate::runtime_filter::join_keys_supported(key_type)
-                && parquet_scan_column(probe_side, column, true);
+                && reaches_parquet_scan(probe_side, column);
             usable.then(|| JoinKeysLink {
                 join,
                 key,

@@ -12,7 +12,8 @@
 //!   column's distinct count is asked of the input below the joins that provides it
 //!   (a scan with its filters), capped by the rows of the join's side.
 //!
-//! No rewrite and no execution decision depends on these numbers; they make `explain`
+//! No execution decision depends on these numbers (the semi-join build-side rule
+//! estimates rows the same way, through [`estimated_rows`]); they make `explain`
 //! say, before a long query runs, how large its state will be and whether it spills.
 //! With [`super::DefaultStats`] nothing is measured and nothing changes.
 
@@ -26,7 +27,21 @@ use crate::plan::{JoinType, LogicalPlan};
 
 /// `plan` with measured scan rows and aggregate groups recorded.
 pub fn annotate(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<LogicalPlan> {
-    let node = plan.map_inputs(|i| annotate(i, stats))?;
+    annotate_with(plan, stats, true)
+}
+
+/// Estimated output rows of `plan`, with scans and joins measured as [`annotate`]
+/// does but aggregate groups not sampled (that would run the aggregate's input).
+pub fn estimated_rows(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<f64> {
+    Ok(estimate::rows(&annotate_with(plan, stats, false)?))
+}
+
+fn annotate_with(
+    plan: &LogicalPlan,
+    stats: &dyn Statistics,
+    measure_groups: bool,
+) -> Result<LogicalPlan> {
+    let node = plan.map_inputs(|i| annotate_with(i, stats, measure_groups))?;
     Ok(match node {
         LogicalPlan::Scan(mut s) => {
             let scan = LogicalPlan::Scan(s.clone());
@@ -40,7 +55,7 @@ pub fn annotate(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<LogicalPla
             schema,
             groups,
         } => {
-            let measured = if keys.is_empty() {
+            let measured = if keys.is_empty() || !measure_groups {
                 None
             } else {
                 stats.groups(&input, &keys)

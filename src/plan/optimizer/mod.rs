@@ -10,16 +10,19 @@
 //!    smallest estimated join output (row counts and distinct counts from a
 //!    [`Statistics`]); then predicate pushdown again, which turns the
 //!    region's equalities into join keys.
-//! 5. [`key_set_pushdown`]: an aggregate joined on its grouping key (a decorrelated
+//! 5. [`semi_join_build_side`]: a semi or anti join whose left input is estimated far
+//!    smaller than its right builds its hash table on the left.
+//! 6. [`key_set_pushdown`]: an aggregate joined on its grouping key (a decorrelated
 //!    scalar subquery) first semi-joins its input with the filtered keys the other
 //!    side can produce.
-//! 6. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
+//! 7. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
-//! 7. [`projection_pushdown`]: scans read only the columns the query uses.
+//! 8. [`projection_pushdown`]: scans read only the columns the query uses.
 //!
 //! [`annotate`] is not one of them: it records measured scan rows and aggregate groups
 //! in an optimized plan for the physical plan's estimates. No decision depends on
-//! those, and measuring them costs a sample per aggregate and filtered scan, so only
+//! those (rule 5 estimates rows the same way, without sampling aggregates), and
+//! measuring them costs a sample per aggregate and filtered scan, so only
 //! what shows estimates (`explain`, `LazyFrame::physical_plan`) runs it; `collect`
 //! plans with the plan-only estimates.
 
@@ -30,6 +33,7 @@ pub mod key_set_pushdown;
 pub mod limit_pushdown;
 pub mod predicate_pushdown;
 pub mod projection_pushdown;
+pub mod semi_join_build_side;
 pub mod semi_join_pushdown;
 #[cfg(test)]
 mod test_util;
@@ -55,6 +59,7 @@ pub fn optimize_with(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<Logic
     let plan = semi_join_pushdown::push_down(&plan)?;
     let plan = join_order::reorder_with(&plan, stats)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
+    let plan = semi_join_build_side::choose(&plan, stats)?;
     let plan = key_set_pushdown::push_down(&plan)?;
     let plan = limit_pushdown::push_down(&plan, None)?;
     projection_pushdown::prune(&plan, None)
