@@ -434,8 +434,13 @@ impl<'a> Planner<'a> {
             LogicalPlan::Union { inputs, .. } => {
                 let mut parts = vec![];
                 let mut tops = vec![];
+                // A top-k bound may pass; join-key filters are never routed here.
+                let links = Links {
+                    join_keys: vec![],
+                    ..links.clone()
+                };
                 for input in inputs {
-                    let b = self.build(input, budget, links)?;
+                    let b = self.build(input, budget, &links)?;
                     parts.extend(b.parts);
                     tops.push(b.top);
                 }
@@ -766,10 +771,14 @@ fn key_routes<'p>(node: &'p LogicalPlan, column: &str) -> Vec<(&'p LogicalPlan, 
     }
 }
 
-/// `link` routed one step down from `node` ([`key_routes`]), renamed for each input.
+/// `link` routed one step down from `node` ([`key_routes`]), renamed for each input,
+/// to the inputs through which it reaches a Parquet scan only (so it never enters a
+/// node that does not route it, such as a union whose inputs name columns their own
+/// way).
 fn routed<'p>(node: &'p LogicalPlan, link: &JoinKeysLink) -> Vec<(&'p LogicalPlan, JoinKeysLink)> {
     key_routes(node, &link.column)
         .into_iter()
+        .filter(|(input, column)| reaches_parquet_scan(input, column))
         .map(|(input, column)| {
             (
                 input,
