@@ -281,6 +281,14 @@ fn write_parquet(
     w.close().unwrap();
 }
 
+/// Writes `batch` to `path` in row groups of `rows` rows.
+fn write_parquet_in_groups(path: &std::path::Path, batch: &RecordBatch, rows: usize) {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows))
+        .build();
+    write_parquet(path, batch, Some(props));
+}
+
 /// Whether `line` heads an operator whose label starts with `prefix` (`#3 Scan ...`).
 fn is_operator(line: &str, prefix: &str) -> bool {
     line.starts_with('#')
@@ -297,6 +305,11 @@ fn parquet_scan_rows(report: &str) -> usize {
         .iter()
         .position(|l| is_operator(l, "Scan parquet"))
         .unwrap_or_else(|| panic!("no scan operator in {report}"));
+    actual_rows(&lines, at, report)
+}
+
+/// The actual rows of the operator headed at line `at` of an `explain_analyze` report.
+fn actual_rows(lines: &[&str], at: usize, report: &str) -> usize {
     lines[at + 1..]
         .iter()
         .take_while(|l| l.starts_with("    "))
@@ -449,10 +462,7 @@ fn joins_push_small_build_keys_into_the_probe_scan() {
     let (_, batch) = data(40_000, 12);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.parquet");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1000))
-        .build();
-    write_parquet(&path, &batch, Some(props));
+    write_parquet_in_groups(&path, &batch, 1000);
     let wanted: Vec<Option<i64>> = vec![
         Some(7),
         Some(7_777),
@@ -541,10 +551,7 @@ fn join_filters_pass_through_joins_and_keep_key_ranges() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.parquet");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1000))
-        .build();
-    write_parquet(&path, &batch, Some(props));
+    write_parquet_in_groups(&path, &batch, 1000);
     let s = session(None, dir.path());
     let frame = |name: &str, values: Vec<i64>| {
         let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, true)]));
@@ -598,25 +605,10 @@ fn join_filters_pass_through_joins_and_keep_key_ranges() {
 /// Rows of every Parquet scan of an `explain_analyze` report, summed.
 fn all_parquet_scan_rows(report: &str) -> usize {
     let lines: Vec<&str> = report.lines().collect();
-    let mut total = 0;
-    for (at, line) in lines.iter().enumerate() {
-        if !is_operator(line, "Scan parquet") {
-            continue;
-        }
-        total += lines[at + 1..]
-            .iter()
-            .take_while(|l| l.starts_with("    "))
-            .find_map(|l| l.trim_start().strip_prefix("actual:"))
-            .and_then(|a| a.trim_start().strip_prefix("rows "))
-            .and_then(|r| {
-                r.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<usize>()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no actual rows of a scan in {report}"));
-    }
-    total
+    (0..lines.len())
+        .filter(|&at| is_operator(lines[at], "Scan parquet"))
+        .map(|at| actual_rows(&lines, at, report))
+        .sum()
 }
 
 /// A few keys tested with `IN` against a large subquery: the semi join builds on the
@@ -629,10 +621,7 @@ fn semi_join_keys_reach_both_sides_of_a_renamed_self_join() {
     let (_, batch) = data(40_000, 12);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.parquet");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1000))
-        .build();
-    write_parquet(&path, &batch, Some(props));
+    write_parquet_in_groups(&path, &batch, 1000);
     let s = session(None, dir.path());
     let wanted = vec![7i64, 7_777, 12_345, 39_999, 90_000];
     let key_schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));

@@ -576,12 +576,21 @@ impl<'a> Executor<'a> {
             .flatten()
             .cloned()
             .collect();
+        // One filter per key, evaluated once; scans that name the key column their
+        // own way (across renames and key equalities) get it under their name.
+        let mut per_key: HashMap<usize, Option<JoinKeyFilter>> = HashMap::new();
         for link in links {
-            if let Some(keys) = built.in_memory_build_keys(link.key)? {
-                if let Some(filter) = JoinKeyFilter::try_new(link.column.clone(), &keys) {
-                    self.join_filters
-                        .insert((op, link.key, link.column.clone()), Arc::new(filter));
+            let filter = match per_key.entry(link.key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let keys = built.in_memory_build_keys(link.key)?;
+                    e.insert(keys.and_then(|k| JoinKeyFilter::try_new(link.column.clone(), &k)))
                 }
+            };
+            if let Some(filter) = filter {
+                let named = filter.for_column(link.column.clone());
+                self.join_filters
+                    .insert((op, link.key, link.column), Arc::new(named));
             }
         }
         Ok(())

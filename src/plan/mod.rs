@@ -19,6 +19,7 @@ pub mod join;
 pub mod operator_estimate;
 pub mod optimizer;
 pub mod physical_planner;
+mod runtime_filter_links;
 pub mod sampled_stats;
 pub mod stats;
 pub mod window;

@@ -32,7 +32,7 @@ use crate::expr::cast::cast_array;
 pub const MAX_KEYS: usize = 4096;
 
 /// The build keys of a join that drops unmatched probe rows, for the probe side's scan.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JoinKeyFilter {
     /// The probe key column, as named in the scan's output.
     pub column: String,
@@ -81,6 +81,14 @@ impl JoinKeyFilter {
             keys: set,
             sorted,
         })
+    }
+
+    /// The same filter for the key column as another scan names it.
+    pub fn for_column(&self, column: String) -> Self {
+        JoinKeyFilter {
+            column,
+            ..self.clone()
+        }
     }
 
     /// Whether the filter knows the keys themselves (and so selects rows, not only row
