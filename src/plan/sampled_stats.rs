@@ -9,7 +9,9 @@
 //! of the scan *without* its filters are read (only the columns the filters use) and
 //! the filters evaluated on them; rows = unfiltered rows × passed / read (exact when
 //! the whole input fits the sample). So `p_name LIKE '%green%'` counts 5 %, not the
-//! plan-only guess of half.
+//! plan-only guess of half. A Parquet input of at most [`EXACT_FILTER_ROWS`] rows (its
+//! footer count) is read whole instead, so the count is exact: a dimension stored in
+//! key order (dates from 1900 first) would show no `d_year = 2000` in its prefix.
 //!
 //! A column's distinct count is measured on a sample: for a leaf that is a chain of
 //! filters and projections over a scan (or in-memory values),
@@ -63,6 +65,12 @@ use crate::plan::{estimate, projected_column, GroupEstimate, LogicalPlan, ScanNo
 /// Rows read per sample.
 pub const SAMPLE_ROWS: usize = 16384;
 
+/// A filtered Parquet scan of at most this many rows (exact footer count) has its
+/// filters evaluated on every row, not on a prefix: a small dimension table is often
+/// stored in key order (dates from 1900 first), so a prefix says nothing of a filter
+/// on a later year.
+pub const EXACT_FILTER_ROWS: usize = 16 * SAMPLE_ROWS;
+
 /// [`Statistics`] that samples by running small queries on `runtime`.
 pub struct SampledStats<'a> {
     runtime: &'a Runtime,
@@ -98,7 +106,16 @@ impl<'a> SampledStats<'a> {
 
     /// Runs `plan` (a small sample query) in its own context.
     fn run(&self, plan: LogicalPlan) -> Result<(LogicalPlan, Vec<RecordBatch>)> {
-        let plan = LogicalPlan::limit(Arc::new(plan), 0, SAMPLE_ROWS);
+        self.run_limited(plan, SAMPLE_ROWS)
+    }
+
+    /// Runs the first `limit` rows of `plan` (a small sample query) in its own context.
+    fn run_limited(
+        &self,
+        plan: LogicalPlan,
+        limit: usize,
+    ) -> Result<(LogicalPlan, Vec<RecordBatch>)> {
+        let plan = LogicalPlan::limit(Arc::new(plan), 0, limit);
         let plan = limit_pushdown::push_down(&plan, None)?;
         let plan = projection_pushdown::prune(&plan, None)?;
         // A sample is not the user's query: it reads in morsels of at least 8192 rows
@@ -121,8 +138,17 @@ impl<'a> SampledStats<'a> {
             return Ok(None);
         };
         let bare = LogicalPlan::Scan(unfiltered(scan));
+        // A small Parquet input (exact footer count) is read whole.
+        let limit = match scan.dataset.format {
+            FileFormat::Parquet(_) => match estimate::rows(&bare) as usize {
+                rows if rows <= EXACT_FILTER_ROWS => rows + 1,
+                _ => SAMPLE_ROWS,
+            },
+            _ => SAMPLE_ROWS,
+        };
         let columns = predicate.column_refs().into_iter().map(col).collect();
-        let (_, batches) = self.run(LogicalPlan::try_project(Arc::new(bare), columns)?)?;
+        let projected = LogicalPlan::try_project(Arc::new(bare), columns)?;
+        let (_, batches) = self.run_limited(projected, limit)?;
         let (mut read, mut passed) = (0usize, 0usize);
         for b in &batches {
             read += b.num_rows();
@@ -130,7 +156,7 @@ impl<'a> SampledStats<'a> {
         }
         Ok(match read {
             0 => None,
-            n if n < SAMPLE_ROWS => Some(Selectivity::Exact(passed.max(1) as f64)),
+            n if n < limit => Some(Selectivity::Exact(passed.max(1) as f64)),
             n => Some(Selectivity::Rate(passed as f64 / n as f64)),
         })
     }
@@ -192,6 +218,33 @@ fn scan_column<'p>(plan: &'p LogicalPlan, column: &str) -> Option<(&'p ScanNode,
         LogicalPlan::Scan(s) => Some((s, column.to_string())),
         LogicalPlan::Project { input, exprs, .. } => {
             scan_column(input, projected_column(exprs, column)?)
+        }
+        _ => None,
+    }
+}
+
+/// The input of a join, filter, sort, limit or renaming projection that `column` of
+/// `plan` comes from, and its name there: the column has no more distinct values
+/// than it has there. (A left join's leaf would otherwise count as many distinct
+/// keys as rows, and every dimension joined to it would look like a filter.)
+fn column_source<'p>(plan: &'p LogicalPlan, column: &str) -> Option<(&'p LogicalPlan, String)> {
+    let has = |p: &LogicalPlan| p.schema().index_of(column).is_ok();
+    match plan {
+        LogicalPlan::Join { left, right, .. } => {
+            let input = match (has(left), has(right)) {
+                (true, false) => left,
+                (false, true) => right,
+                _ => return None,
+            };
+            Some((input.as_ref(), column.to_string()))
+        }
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Sort { input, .. }
+        | LogicalPlan::Limit { input, .. } => {
+            has(input).then(|| (input.as_ref(), column.to_string()))
+        }
+        LogicalPlan::Project { input, exprs, .. } => {
+            Some((input.as_ref(), projected_column(exprs, column)?.to_string()))
         }
         _ => None,
     }
@@ -346,7 +399,10 @@ impl Statistics for SampledStats<'_> {
     fn ndv(&self, leaf: &LogicalPlan, column: &str) -> f64 {
         let rows = self.rows(leaf);
         if !sampleable(leaf) {
-            return DefaultStats.ndv(leaf, column);
+            return match column_source(leaf, column) {
+                Some((input, name)) => self.ndv(input, &name).min(rows).max(1.0),
+                None => DefaultStats.ndv(leaf, column),
+            };
         }
         let sampled = match self.sample(leaf, column) {
             Ok((n, d)) if n < SAMPLE_ROWS || d * 100 < n => (d as f64).max(1.0),
@@ -443,5 +499,48 @@ mod tests {
             estimate::rows(&plan_only) > 20_000.0,
             "the plan-only guess is half"
         );
+    }
+
+    /// A small input stored in key order is measured on every row: a filter on its
+    /// last rows, which a prefix sample would not see, counts exactly. A column seen
+    /// through a left join keeps the distinct count of the input it comes from.
+    #[test]
+    fn small_inputs_count_exactly_and_joins_keep_distinct_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ordered.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from_iter_values(0..60_000))],
+        )
+        .unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let session = Session::builder().threads(1).build().unwrap();
+        let stats = SampledStats::new(session.runtime());
+        let ordered = session
+            .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
+            .unwrap();
+        let late = ordered.filter(col("id").gt_eq(lit(55_000i64))).unwrap();
+        assert_eq!(stats.rows(&late.optimized_plan().unwrap()), 5000.0);
+
+        let small = write_table(dir.path());
+        let t = session
+            .scan_parquet(&small, ParquetOptions::default())
+            .unwrap();
+        let joined = t
+            .join(
+                &ordered,
+                [col("f")],
+                [col("id")],
+                crate::plan::JoinType::Left,
+            )
+            .unwrap()
+            .optimized_plan()
+            .unwrap();
+        let ndv = stats.ndv(&joined, "k");
+        assert!(ndv <= 1000.0, "ndv(k) through the join = {ndv}");
     }
 }
