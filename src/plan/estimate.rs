@@ -108,6 +108,17 @@ pub fn rows(plan: &LogicalPlan) -> f64 {
             join_type: crate::plan::JoinType::Semi | crate::plan::JoinType::Anti,
             ..
         } => rows(left) / 2.0,
+        // An equi-join with a side of at most one row (a scalar subquery) is an
+        // equality filter on the other side.
+        LogicalPlan::Join {
+            left,
+            right,
+            on,
+            join_type: crate::plan::JoinType::Inner,
+            ..
+        } if !on.is_empty() && rows(left).min(rows(right)) <= 1.0 => {
+            rows(left).max(rows(right)) / 2.0
+        }
         LogicalPlan::Join { left, right, .. } => rows(left).max(rows(right)),
         other => bytes(other) as f64 / row_width(&other.schema()),
     };

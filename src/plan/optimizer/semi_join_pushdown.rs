@@ -177,6 +177,31 @@ mod tests {
         assert_eq!(names(join_inputs(right).0), ["b_key"]);
     }
 
+    /// TPC-DS q58's `d_date IN (SELECT d_date FROM date_dim WHERE d_week_seq =
+    /// (scalar))`: the subquery is as big as the table it filters, but its join with a
+    /// one-row input is an equality filter, so it is estimated smaller and moves down.
+    #[test]
+    fn semi_join_whose_input_is_filtered_by_a_scalar_moves_down() {
+        let (d, one) = (values(&["d", "week"], 100), values(&["w"], 1));
+        let scalar = LogicalPlan::try_aggregate(one, vec![], vec![col("w").max().alias("m")]);
+        let filtered = LogicalPlan::try_join(
+            d,
+            Arc::new(scalar.unwrap()),
+            JoinType::Inner,
+            vec![(col("week"), col("m"))],
+            None,
+        )
+        .unwrap();
+        let sub = LogicalPlan::try_project(Arc::new(filtered), vec![col("d").alias("r")]);
+        let on = vec![(col("a_key"), col("r"))];
+        let plan =
+            LogicalPlan::try_join(a_join_b(), Arc::new(sub.unwrap()), JoinType::Semi, on, None)
+                .unwrap();
+        let out = push_down(&plan).unwrap();
+        assert_eq!(join_type(&out), JoinType::Inner, "{out:?}");
+        assert_eq!(join_type(join_inputs(&out).0), JoinType::Semi);
+    }
+
     #[test]
     fn semi_join_over_a_bigger_input_stays_above() {
         let r = values(&["r"], 1000);
