@@ -16,8 +16,8 @@ type Row = (Option<String>, i64, Option<i64>);
 
 /// A CUBE group: (a, b) with the left-out keys NULL.
 type GroupKey = (Option<String>, Option<i64>);
-/// count(*), sum(w), count(a).
-type Totals = (i64, Option<i64>, i64);
+/// count(*), sum(w), count(a), min(w), max(w).
+type Totals = (i64, Option<i64>, i64, Option<i64>, Option<i64>);
 
 /// Deterministic rows `a` (strings with NULLs), `b` (a small int domain), `w` (ints
 /// with NULLs).
@@ -87,8 +87,8 @@ fn rows_of(df: &DataFrame) -> Vec<Vec<String>> {
     out
 }
 
-const CUBE: &str = "SELECT a, b, grouping(a, b) AS g, count(*) AS n, sum(w) AS s, count(a) AS ca \
-                    FROM t GROUP BY CUBE (a, b)";
+const CUBE: &str = "SELECT a, b, grouping(a, b) AS g, count(*) AS n, sum(w) AS s, count(a) AS ca, \
+                    min(w) AS mn, max(w) AS mx FROM t GROUP BY CUBE (a, b)";
 
 /// CUBE (a, b) by brute force: each of the four sets grouped separately.
 fn naive_cube(rows: &[Row]) -> Vec<Vec<String>> {
@@ -98,14 +98,16 @@ fn naive_cube(rows: &[Row]) -> Vec<Vec<String>> {
         let mut groups: BTreeMap<GroupKey, Totals> = BTreeMap::new();
         for (a, b, w) in rows {
             let key = (if keep_a { a.clone() } else { None }, keep_b.then_some(*b));
-            let e = groups.entry(key).or_insert((0, None, 0));
+            let e = groups.entry(key).or_insert((0, None, 0, None, None));
             e.0 += 1;
-            if let Some(w) = w {
+            if let Some(w) = *w {
                 e.1 = Some(e.1.unwrap_or(0) + w);
+                e.3 = Some(e.3.map_or(w, |m: i64| m.min(w)));
+                e.4 = Some(e.4.map_or(w, |m: i64| m.max(w)));
             }
             e.2 += a.is_some() as i64;
         }
-        for ((a, b), (n, s, ca)) in groups {
+        for ((a, b), (n, s, ca, mn, mx)) in groups {
             out.push(vec![
                 text(a),
                 text(b),
@@ -113,6 +115,8 @@ fn naive_cube(rows: &[Row]) -> Vec<Vec<String>> {
                 n.to_string(),
                 text(s),
                 ca.to_string(),
+                text(mn),
+                text(mx),
             ]);
         }
     }
@@ -274,6 +278,68 @@ fn grouping_sets_and_set_operations_spill_with_tiny_budgets() {
         }
         assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
         let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
+}
+
+/// A ROLLUP over keys from a 30-row dimension joined to `t` is pre-aggregated (the
+/// input grouped by both keys first, then the groups expanded); with a distinct count
+/// beside it, which does not combine, the rows themselves are expanded. Both give the
+/// same sums, counts, extremes and averages (integer sums this small are exact either
+/// way), in memory and forced to spill.
+#[test]
+fn rollup_is_the_same_with_and_without_pre_aggregation() {
+    let (schema, batch, _) = data();
+    let dim: Vec<String> = (0..30).map(|b| format!("({b}, 'd{}')", b % 7)).collect();
+    let from = format!(
+        "FROM t JOIN (VALUES {}) AS d(b2, label) ON t.b = d.b2",
+        dim.join(", ")
+    );
+    let aggs = "count(*) AS n, sum(w) AS s, count(w) AS cw, min(w) AS mn, max(w) AS mx, \
+                avg(w) AS av, avg(b) AS ab";
+    let on = format!("SELECT label, b2, {aggs} {from} GROUP BY ROLLUP (label, b2)");
+    let off = format!(
+        "SELECT label, b2, n, s, cw, mn, mx, av, ab FROM (SELECT label, b2, {aggs}, \
+         count(DISTINCT w) AS d {from} GROUP BY ROLLUP (label, b2))"
+    );
+    for force in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::builder()
+            .threads(2)
+            .memory_limit_bytes(if force { 1 << 20 } else { 256 << 20 })
+            .chunk_rows(500)
+            .force_spill(force)
+            .spill_dir(dir.path())
+            .build()
+            .unwrap();
+        let (on_rows, off_rows) = (
+            rows_of(&run(&session, &schema, &batch, &on)),
+            rows_of(&run(&session, &schema, &batch, &off)),
+        );
+        let aggregates = |sql: &str| {
+            let plan = session.sql(sql).unwrap().explain().unwrap();
+            let logical = plan
+                .split("Pipelines:")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            logical
+                .lines()
+                .filter(|l| l.trim_start().starts_with("Aggregate:"))
+                .count()
+        };
+        assert_eq!(aggregates(&on), 2, "pre-aggregated");
+        assert_eq!(aggregates(&off), 1, "expanded rows");
+        // 30 (label, b2) groups, 7 labels and the grand total.
+        assert_eq!(on_rows.len(), 38);
+        assert_eq!(on_rows, off_rows, "force_spill {force}");
+        assert_eq!(
+            session.spilled().0 > 0,
+            force,
+            "force_spill {force}: spilled?"
+        );
+        assert_eq!(session.memory_pool().used(), 0);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "spill dir not empty: {left:?}");
     }
 }
