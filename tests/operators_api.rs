@@ -377,6 +377,77 @@ fn top_k_over_parquet_reads_only_rows_that_may_win() {
     );
 }
 
+/// A window view read twice (TPC-DS q47's `v1`, joined with itself on the next rank)
+/// runs once: one scan and a shared materialized result, in memory and forced through
+/// a spill file, with the answer of a naive reference.
+#[test]
+fn a_window_view_read_twice_runs_once() {
+    let (_, batch) = data(20_000, 5);
+    let input = tempfile::tempdir().unwrap();
+    let path = input.path().join("t.parquet");
+    write_parquet(&path, &batch, None);
+    let g = batch.column(0).as_string::<i32>();
+    let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in 0..batch.num_rows() {
+        if g.is_valid(r) {
+            ids.entry(g.value(r).to_string())
+                .or_default()
+                .push(r as i64);
+        }
+    }
+    let pairs: i64 = ids.values().map(|v| v.len() as i64 - 1).sum();
+    let gaps: i64 = ids.values().map(|v| v[v.len() - 1] - v[0]).sum();
+    let want = format!("{pairs} {gaps}");
+    for force in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Session::builder()
+            .threads(2)
+            .chunk_rows(1000)
+            .spill_dir(dir.path())
+            .memory_limit_bytes(16 << 20)
+            .force_spill(force)
+            .build()
+            .unwrap();
+        let t = s
+            .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
+            .unwrap();
+        s.register("t", &t).unwrap();
+        let q = s
+            .sql(
+                "WITH v AS (SELECT g, id, row_number() OVER (PARTITION BY g ORDER BY id) AS r \
+                 FROM t) SELECT count(*) AS n, sum(b.id - a.id) AS gap \
+                 FROM v a JOIN v b ON a.g = b.g AND a.r + 1 = b.r",
+            )
+            .unwrap();
+        let report = q.explain_analyze().unwrap();
+        let scans = report
+            .lines()
+            .filter(|l| is_operator(l, "Scan parquet"))
+            .count();
+        assert_eq!(scans, 1, "the shared window runs once:\n{report}");
+        assert!(
+            report
+                .lines()
+                .any(|l| is_operator(l, "Materialize (shared)")),
+            "{report}"
+        );
+        let df = q.collect().unwrap();
+        let b = &df.batches()[0];
+        let got = format!(
+            "{} {}",
+            b.column(0).as_primitive::<Int64Type>().value(0),
+            b.column(1).as_primitive::<Int64Type>().value(0)
+        );
+        assert_eq!(got, want, "force_spill {force}");
+        assert_eq!(s.memory_pool().used(), 0);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "force_spill {force}: spill files left: {left:?}"
+        );
+    }
+}
+
 /// An aggregate used three times (a `WITH` view read thrice) runs once: one scan in
 /// the metrics, a shared materialized result, and rows equal to the naive groups,
 /// thrice; forced to spill, the result goes through a file and comes back the same.

@@ -11,7 +11,7 @@
 //!          pipelines get the join as an operator (probe), plus one open pipeline whose
 //!          source is the join (tail: unmatched build rows, spilled partitions)
 //!  Union ─▶ the inputs' open pipelines, one after another, into the same sink
-//!  an Aggregate subtree seen twice ─▶ runs once into a Materialize sink; every
+//!  an Aggregate or Window subtree seen twice ─▶ runs once into a Materialize sink; every
 //!          occurrence is a pipeline reading it
 //! ```
 //!
@@ -219,7 +219,7 @@ struct Planner<'a> {
     estimator: Estimator<'a>,
     ops: Vec<PhysicalOperator>,
     pipelines: Vec<Pipeline>,
-    /// Fingerprints of the aggregate subtrees that occur more than once.
+    /// Fingerprints of the aggregate and window subtrees that occur more than once.
     shared: HashMap<Vec<u8>, Option<OperatorId>>,
 }
 
@@ -279,7 +279,9 @@ impl<'a> Planner<'a> {
 
     fn build(&mut self, plan: &LogicalPlan, budget: usize, links: &Links) -> Result<Built> {
         let key = match plan {
-            LogicalPlan::Aggregate { .. } if !self.shared.is_empty() => {
+            LogicalPlan::Aggregate { .. } | LogicalPlan::Window { .. }
+                if !self.shared.is_empty() =>
+            {
                 fingerprint(plan).filter(|k| self.shared.contains_key(k))
             }
             _ => None,
@@ -696,7 +698,8 @@ pub fn roles(join_type: JoinType, build_is_left: bool) -> Roles {
     r
 }
 
-/// The fingerprints of aggregate subtrees that occur more than once; the inside of a
+/// The fingerprints of aggregate and window subtrees (a `WITH` view computed by either,
+/// read several times: TPC-DS q47's `v1`) that occur more than once; the inside of a
 /// shared subtree counts once, not once per occurrence.
 fn shared_subtrees(plan: &LogicalPlan) -> HashMap<Vec<u8>, Option<OperatorId>> {
     let mut all = HashMap::new();
@@ -716,7 +719,10 @@ fn count_aggregates(
     shared: Option<&HashMap<Vec<u8>, usize>>,
     counts: &mut HashMap<Vec<u8>, usize>,
 ) {
-    if matches!(plan, LogicalPlan::Aggregate { .. }) {
+    if matches!(
+        plan,
+        LogicalPlan::Aggregate { .. } | LogicalPlan::Window { .. }
+    ) {
         if let Some(key) = fingerprint(plan) {
             let seen = counts.get(&key).copied().unwrap_or(0);
             let stop = seen > 0 && shared.is_some_and(|s| s.contains_key(&key));
