@@ -57,6 +57,8 @@ impl WindowFunc {
             "max" => Aggregate(AggFunc::Max),
             "stddev" | "stddev_samp" | "std" => Aggregate(AggFunc::Std),
             "variance" | "var_samp" | "var" => Aggregate(AggFunc::Var),
+            "stddev_pop" => Aggregate(AggFunc::StdPop),
+            "var_pop" => Aggregate(AggFunc::VarPop),
             _ => return None,
         })
     }
@@ -153,7 +155,14 @@ impl WindowFunc {
                 arity(1, 1)?;
                 DataType::Int64
             }
-            Aggregate(f @ (AggFunc::Sum | AggFunc::Mean | AggFunc::Std | AggFunc::Var)) => {
+            Aggregate(
+                f @ (AggFunc::Sum
+                | AggFunc::Mean
+                | AggFunc::Std
+                | AggFunc::Var
+                | AggFunc::StdPop
+                | AggFunc::VarPop),
+            ) => {
                 arity(1, 1)?;
                 if !is_numeric(&args[0]) && args[0] != DataType::Null {
                     return Err(Error::Schema(format!(

@@ -42,7 +42,7 @@ fn two_product(a: f64, b: f64) -> (f64, f64) {
 /// The sample variance `(Σx² − (Σx)²/n) / (n − 1)` from double-double sums, in
 /// double-double arithmetic, so that the subtraction does not cancel the digits a
 /// double would (values far from zero with a small spread).
-fn sample_variance(s1: (f64, f64), s2: (f64, f64), n: f64) -> f64 {
+fn variance(s1: (f64, f64), s2: (f64, f64), n: f64, divisor: f64) -> f64 {
     // (Σx)², to double-double precision.
     let (p, e) = two_product(s1.0, s1.0);
     let square = two_sum(p, e + 2.0 * s1.0 * s1.1);
@@ -53,7 +53,7 @@ fn sample_variance(s1: (f64, f64), s2: (f64, f64), n: f64) -> f64 {
     // Σx² − (Σx)²/n.
     let (d, de) = two_sum(s2.0, -q);
     let diff = d + (de + s2.1 - rest);
-    (diff / (n - 1.0)).max(0.0)
+    (diff / divisor).max(0.0)
 }
 
 /// A float sum without rounding loss: double-double, with non-finite values counted.
@@ -174,10 +174,18 @@ impl Carry {
                     }
                 }
             }
-            AggFunc::Sum | AggFunc::Mean | AggFunc::Std | AggFunc::Var => {
+            AggFunc::Sum
+            | AggFunc::Mean
+            | AggFunc::Std
+            | AggFunc::Var
+            | AggFunc::StdPop
+            | AggFunc::VarPop => {
                 let v = cast_array(x, &DataType::Float64)?;
                 let v = v.as_primitive::<Float64Type>();
-                let squares = matches!(func, AggFunc::Std | AggFunc::Var);
+                let squares = matches!(
+                    func,
+                    AggFunc::Std | AggFunc::Var | AggFunc::StdPop | AggFunc::VarPop
+                );
                 for i in range {
                     if v.is_valid(i) {
                         self.float_sum.add(v.value(i));
@@ -395,7 +403,8 @@ pub(super) fn frame_aggregate(
                 .collect::<Result<Float64Array>>()?;
             Arc::new(out)
         }
-        AggFunc::Std | AggFunc::Var => {
+        AggFunc::Std | AggFunc::Var | AggFunc::StdPop | AggFunc::VarPop => {
+            let population = matches!(func, AggFunc::StdPop | AggFunc::VarPop);
             let v = cast_array(x, &DataType::Float64)?;
             let v = v.as_primitive::<Float64Type>();
             let sums = float_prefixes(base, v, |c| c.float_sum, FloatSum::add);
@@ -404,16 +413,19 @@ pub(super) fn frame_aggregate(
                 .iter()
                 .map(|f| {
                     let c = count(f)?;
-                    if c < 2 {
+                    if c < 2 - population as i64 {
                         return Ok(None);
                     }
                     let s1 = sums.at(f.end)?.since_exact(&sums.at(f.start)?);
                     let s2 = squares.at(f.end)?.since_exact(&squares.at(f.start)?);
                     let var = match (s1, s2) {
-                        (Some(s1), Some(s2)) => sample_variance(s1, s2, c as f64),
+                        (Some(s1), Some(s2)) => {
+                            let n = c as f64;
+                            variance(s1, s2, n, if population { n } else { n - 1.0 })
+                        }
                         _ => f64::NAN,
                     };
-                    Ok(Some(if func == AggFunc::Std {
+                    Ok(Some(if matches!(func, AggFunc::Std | AggFunc::StdPop) {
                         var.sqrt()
                     } else {
                         var
