@@ -377,6 +377,35 @@ fn top_k_over_parquet_reads_only_rows_that_may_win() {
     );
 }
 
+/// The session of the shared-subtree tests: 16 MiB, morsels of 1000 rows.
+fn sharing_session(dir: &std::path::Path, force: bool) -> Session {
+    Session::builder()
+        .threads(2)
+        .chunk_rows(1000)
+        .spill_dir(dir)
+        .memory_limit_bytes(16 << 20)
+        .force_spill(force)
+        .build()
+        .unwrap()
+}
+
+/// `q`'s shared subtree (`what`) ran once: one Parquet scan, read through a
+/// `Materialize (shared)`.
+fn assert_runs_once(q: &LazyFrame, what: &str) {
+    let report = q.explain_analyze().unwrap();
+    let scans = report
+        .lines()
+        .filter(|l| is_operator(l, "Scan parquet"))
+        .count();
+    assert_eq!(scans, 1, "the shared {what} runs once:\n{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| is_operator(l, "Materialize (shared)")),
+        "{report}"
+    );
+}
+
 /// A window view read twice (TPC-DS q47's `v1`, joined with itself on the next rank)
 /// runs once: one scan and a shared materialized result, in memory and forced through
 /// a spill file, with the answer of a naive reference.
@@ -400,14 +429,7 @@ fn a_window_view_read_twice_runs_once() {
     let want = format!("{pairs} {gaps}");
     for force in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let s = Session::builder()
-            .threads(2)
-            .chunk_rows(1000)
-            .spill_dir(dir.path())
-            .memory_limit_bytes(16 << 20)
-            .force_spill(force)
-            .build()
-            .unwrap();
+        let s = sharing_session(dir.path(), force);
         let t = s
             .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
             .unwrap();
@@ -419,18 +441,7 @@ fn a_window_view_read_twice_runs_once() {
                  FROM v a JOIN v b ON a.g = b.g AND a.r + 1 = b.r",
             )
             .unwrap();
-        let report = q.explain_analyze().unwrap();
-        let scans = report
-            .lines()
-            .filter(|l| is_operator(l, "Scan parquet"))
-            .count();
-        assert_eq!(scans, 1, "the shared window runs once:\n{report}");
-        assert!(
-            report
-                .lines()
-                .any(|l| is_operator(l, "Materialize (shared)")),
-            "{report}"
-        );
+        assert_runs_once(&q, "window");
         let df = q.collect().unwrap();
         let b = &df.batches()[0];
         let got = format!(
@@ -474,14 +485,7 @@ fn a_subtree_used_three_times_runs_once() {
     want.sort();
     for force in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let s = Session::builder()
-            .threads(2)
-            .chunk_rows(1000)
-            .spill_dir(dir.path())
-            .memory_limit_bytes(16 << 20)
-            .force_spill(force)
-            .build()
-            .unwrap();
+        let s = sharing_session(dir.path(), force);
         let agg = s
             .scan_parquet(path.to_str().unwrap(), ParquetOptions::default())
             .unwrap()
@@ -489,18 +493,7 @@ fn a_subtree_used_three_times_runs_once() {
             .agg([col("x").sum().alias("s"), col("id").count().alias("n")])
             .unwrap();
         let q = LazyFrame::concat(&[agg.clone(), agg.clone(), agg]).unwrap();
-        let report = q.explain_analyze().unwrap();
-        let scans = report
-            .lines()
-            .filter(|l| is_operator(l, "Scan parquet"))
-            .count();
-        assert_eq!(scans, 1, "the shared aggregate runs once:\n{report}");
-        assert!(
-            report
-                .lines()
-                .any(|l| is_operator(l, "Materialize (shared)")),
-            "{report}"
-        );
+        assert_runs_once(&q, "aggregate");
         let df = q.collect().unwrap();
         let mut got = vec![];
         for b in df.batches() {

@@ -170,24 +170,18 @@ fn pre_aggregation_reduces(input: &LogicalPlan, keys: &[Expr]) -> bool {
 /// plan-only row estimate, through filters, sorts, limits, renaming projections and
 /// joins; `None` for a column computed on the way.
 fn source_table(plan: &LogicalPlan, column: &str) -> Option<(usize, f64)> {
-    let has = |p: &LogicalPlan| p.schema().index_of(column).is_ok();
     match plan {
-        LogicalPlan::Scan(_) | LogicalPlan::Values { .. } if has(plan) => Some((
-            plan as *const LogicalPlan as usize,
-            super::estimate::rows(plan),
-        )),
-        LogicalPlan::Filter { input, .. }
-        | LogicalPlan::Sort { input, .. }
-        | LogicalPlan::Limit { input, .. } => source_table(input, column),
-        LogicalPlan::Project { input, exprs, .. } => {
-            source_table(input, super::projected_column(exprs, column)?)
+        LogicalPlan::Scan(_) | LogicalPlan::Values { .. } => {
+            plan.schema().index_of(column).ok()?;
+            Some((
+                plan as *const LogicalPlan as usize,
+                super::estimate::rows(plan),
+            ))
         }
-        LogicalPlan::Join { left, right, .. } => match (has(left), has(right)) {
-            (true, false) => source_table(left, column),
-            (false, true) => source_table(right, column),
-            _ => None,
-        },
-        _ => None,
+        _ => {
+            let (input, name) = super::column_input(plan, column)?;
+            source_table(input, &name)
+        }
     }
 }
 

@@ -654,6 +654,35 @@ fn names(s: &Schema) -> String {
         .join(", ")
 }
 
+/// The input of a join, filter, sort, limit or renaming projection that `column` of
+/// `plan` comes from, and its name there; `None` for a column computed by `plan` (or
+/// one both join sides have).
+pub(crate) fn column_input<'p>(
+    plan: &'p LogicalPlan,
+    column: &str,
+) -> Option<(&'p LogicalPlan, String)> {
+    let has = |p: &LogicalPlan| p.schema().index_of(column).is_ok();
+    match plan {
+        LogicalPlan::Join { left, right, .. } => {
+            let input = match (has(left), has(right)) {
+                (true, false) => left,
+                (false, true) => right,
+                _ => return None,
+            };
+            Some((input.as_ref(), column.to_string()))
+        }
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Sort { input, .. }
+        | LogicalPlan::Limit { input, .. } => {
+            has(input).then(|| (input.as_ref(), column.to_string()))
+        }
+        LogicalPlan::Project { input, exprs, .. } => {
+            Some((input.as_ref(), projected_column(exprs, column)?.to_string()))
+        }
+        _ => None,
+    }
+}
+
 /// The input column a projection passes through, possibly renamed, as its output
 /// `name`; `None` when `name` is computed (or not an output).
 pub(crate) fn projected_column<'a>(exprs: &'a [Expr], name: &str) -> Option<&'a str> {

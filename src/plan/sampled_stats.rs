@@ -60,7 +60,7 @@ use crate::io::FileFormat;
 use crate::plan::optimizer::{limit_pushdown, projection_pushdown};
 use crate::plan::physical_planner::plan_physical;
 use crate::plan::stats::{DefaultStats, Statistics};
-use crate::plan::{estimate, projected_column, GroupEstimate, LogicalPlan, ScanNode};
+use crate::plan::{column_input, estimate, projected_column, GroupEstimate, LogicalPlan, ScanNode};
 
 /// Rows read per sample.
 pub const SAMPLE_ROWS: usize = 16384;
@@ -223,33 +223,6 @@ fn scan_column<'p>(plan: &'p LogicalPlan, column: &str) -> Option<(&'p ScanNode,
     }
 }
 
-/// The input of a join, filter, sort, limit or renaming projection that `column` of
-/// `plan` comes from, and its name there: the column has no more distinct values
-/// than it has there. (A left join's leaf would otherwise count as many distinct
-/// keys as rows, and every dimension joined to it would look like a filter.)
-fn column_source<'p>(plan: &'p LogicalPlan, column: &str) -> Option<(&'p LogicalPlan, String)> {
-    let has = |p: &LogicalPlan| p.schema().index_of(column).is_ok();
-    match plan {
-        LogicalPlan::Join { left, right, .. } => {
-            let input = match (has(left), has(right)) {
-                (true, false) => left,
-                (false, true) => right,
-                _ => return None,
-            };
-            Some((input.as_ref(), column.to_string()))
-        }
-        LogicalPlan::Filter { input, .. }
-        | LogicalPlan::Sort { input, .. }
-        | LogicalPlan::Limit { input, .. } => {
-            has(input).then(|| (input.as_ref(), column.to_string()))
-        }
-        LogicalPlan::Project { input, exprs, .. } => {
-            Some((input.as_ref(), projected_column(exprs, column)?.to_string()))
-        }
-        _ => None,
-    }
-}
-
 /// Identifies a scan and its filters (the cache key of a measured row count).
 fn scan_key(scan: &ScanNode) -> String {
     let first = scan
@@ -399,7 +372,10 @@ impl Statistics for SampledStats<'_> {
     fn ndv(&self, leaf: &LogicalPlan, column: &str) -> f64 {
         let rows = self.rows(leaf);
         if !sampleable(leaf) {
-            return match column_source(leaf, column) {
+            // The column has no more distinct values than in the input it comes from
+            // (a left join's leaf would otherwise count as many distinct keys as rows,
+            // and every dimension joined to it would look like a filter).
+            return match column_input(leaf, column) {
                 Some((input, name)) => self.ndv(input, &name).min(rows).max(1.0),
                 None => DefaultStats.ndv(leaf, column),
             };

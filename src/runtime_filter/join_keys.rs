@@ -65,11 +65,14 @@ impl JoinKeyFilter {
     pub fn try_new(column: impl Into<String>, keys: &[ArrayRef]) -> Option<Self> {
         let mut set = Some(HashSet::with_hasher(ahash::RandomState::new()));
         let mut range: Option<(i64, i64)> = None;
+        let mut keys64 = Vec::with_capacity(keys.len());
         for k in keys {
             if !supported(k.data_type()) {
                 return None;
             }
-            let k = cast_array(k, &DataType::Int64).ok()?;
+            keys64.push(cast_array(k, &DataType::Int64).ok()?);
+        }
+        for k in &keys64 {
             let k = k.as_primitive::<Int64Type>();
             for v in k.iter().flatten() {
                 range = Some(match range {
@@ -87,7 +90,7 @@ impl JoinKeyFilter {
         let mut sorted: Vec<i64> = set.iter().flatten().copied().collect();
         sorted.sort_unstable();
         let bitmap = match (&set, range) {
-            (None, Some((lo, hi))) => key_bitmap(keys, lo, hi),
+            (None, Some((lo, hi))) => key_bitmap(&keys64, lo, hi),
             _ => None,
         };
         Some(JoinKeyFilter {
@@ -170,7 +173,7 @@ impl JoinKeyFilter {
     }
 }
 
-/// The bitmap of the non-null `keys` over `[lo, hi]`, when that range is at most
+/// The bitmap of the non-null `keys` (`Int64`) over `[lo, hi]`, when that range is at most
 /// [`MAX_BITMAP_BITS`] wide and the keys set at most half of its bits.
 fn key_bitmap(keys: &[ArrayRef], lo: i64, hi: i64) -> Option<arrow::buffer::BooleanBuffer> {
     let width = hi.checked_sub(lo)?.checked_add(1)? as u64;
@@ -180,7 +183,6 @@ fn key_bitmap(keys: &[ArrayRef], lo: i64, hi: i64) -> Option<arrow::buffer::Bool
     let mut bits = arrow::buffer::MutableBuffer::from_len_zeroed(width.div_ceil(8) as usize);
     let slice = bits.as_slice_mut();
     for k in keys {
-        let k = cast_array(k, &DataType::Int64).ok()?;
         for v in k.as_primitive::<Int64Type>().iter().flatten() {
             arrow::util::bit_util::set_bit(slice, (v - lo) as usize);
         }
