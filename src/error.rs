@@ -49,7 +49,7 @@ pub enum Error {
     #[error("no files found for '{0}'")]
     NoFiles(String),
     /// The memory pool cannot grant a reservation and the operator cannot spill.
-    #[error("resources exhausted in {operator}: requested {requested} bytes, {reserved} bytes reserved by it, pool limit {limit} bytes ({used} in use)")]
+    #[error("resources exhausted in {operator}: requested {requested} bytes, {reserved} bytes reserved by it, pool limit {limit} bytes ({used} in use){}", exhaustion_hint(.operator))]
     ResourcesExhausted {
         operator: String,
         requested: usize,
@@ -111,5 +111,79 @@ impl Error {
             row_group,
             message: e.to_string(),
         }
+    }
+}
+
+/// What to do when `operator` ran out of memory and cannot spill, for the message.
+fn exhaustion_hint(operator: &str) -> &'static str {
+    if operator.starts_with("Collect") {
+        "; collect() keeps the whole result in memory: write it with sink_parquet / sink_csv \
+         (--output or --format csv in the CLI), keep fewer rows with limit(n), or stream it \
+         through sink_into"
+    } else {
+        ""
+    }
+}
+
+/// `"; did you mean 'x'?"` naming the candidate closest to `name` (case-insensitive
+/// edit distance at most a third of its length, and at least 1), or `""`.
+pub fn did_you_mean<S: AsRef<str>>(name: &str, candidates: &[S]) -> String {
+    let name = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| {
+            (
+                edit_distance(&name, &c.as_ref().to_ascii_lowercase()),
+                c.as_ref(),
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!("; did you mean '{c}'?"))
+        .unwrap_or_default()
+}
+
+/// Edit distance over chars where swapping two neighbours counts one edit (optimal
+/// string alignment), so `sties` is one edit from `sites`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_the_closest_name_within_reach() {
+        let names = ["lineitem", "orders", "customer"];
+        assert_eq!(
+            did_you_mean("lineitme", &names),
+            "; did you mean 'lineitem'?"
+        );
+        assert_eq!(did_you_mean("ORDER", &names), "; did you mean 'orders'?");
+        assert_eq!(did_you_mean("xyz", &names), "");
+        assert_eq!(did_you_mean("sties", &["sites"]), "; did you mean 'sites'?");
     }
 }

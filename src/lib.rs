@@ -71,11 +71,13 @@ pub mod serialize;
 pub mod session;
 pub mod spill;
 pub mod sql;
+pub mod statement;
 pub mod stream;
 
 pub use error::{Error, Result};
 pub use frame::{DataFrame, GroupBy, LazyFrame, SinkReport};
 pub use session::{Session, SessionBuilder};
+pub use statement::StatementResult;
 
 /// The names most programs need.
 pub mod prelude {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{parse_byte_size, SessionConfig};
 use crate::error::{Error, Result};
@@ -24,6 +24,10 @@ struct SessionInner {
     tables: RwLock<HashMap<String, Arc<LogicalPlan>>>,
     spilled_bytes: AtomicU64,
     spill_files: AtomicU64,
+    /// Where `CREATE TABLE ... AS` keeps its files, made on first use under the spill
+    /// dir and removed with the session.
+    table_dir: Mutex<Option<tempfile::TempDir>>,
+    tables_made: AtomicU64,
 }
 
 /// A floe session. Cheap to clone; clones share everything.
@@ -131,6 +135,8 @@ impl Session {
                 tables: RwLock::new(HashMap::new()),
                 spilled_bytes: AtomicU64::new(0),
                 spill_files: AtomicU64::new(0),
+                table_dir: Mutex::new(None),
+                tables_made: AtomicU64::new(0),
             }),
         })
     }
@@ -228,6 +234,43 @@ impl Session {
     ) -> Result<()> {
         let f = self.scan_parquet(location, options)?;
         self.register(name, &f)
+    }
+
+    /// Forgets table `name`; false if it was not registered.
+    pub fn deregister(&self, name: &str) -> bool {
+        self.inner
+            .tables
+            .write()
+            .map(|mut t| t.remove(&name.to_ascii_lowercase()).is_some())
+            .unwrap_or(false)
+    }
+
+    /// The directory of the tables `CREATE TABLE ... AS` made in this session.
+    pub(crate) fn tables_dir(&self) -> Result<PathBuf> {
+        let mut dir = self
+            .inner
+            .table_dir
+            .lock()
+            .map_err(|_| Error::Internal("table directory poisoned".into()))?;
+        if let Some(d) = dir.as_ref() {
+            return Ok(d.path().to_path_buf());
+        }
+        let parent = &self.config().spill_dir;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let made = tempfile::Builder::new()
+            .prefix("floe-tables-")
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        let path = made.path().to_path_buf();
+        *dir = Some(made);
+        Ok(path)
+    }
+
+    /// A number for the next table file, unique in the session.
+    pub(crate) fn next_table_number(&self) -> u64 {
+        self.inner
+            .tables_made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The plan of registered table `name`.

@@ -264,7 +264,7 @@ impl ScalarFunc {
                     "argument {} of {}() must be {what}, got {}",
                     i + 1,
                     self.name(),
-                    args[i].0
+                    crate::expr::types::sql_name(&args[i].0)
                 )))
             }
         };

@@ -113,7 +113,7 @@ impl WindowFunc {
                     "argument {} of {}() must be an integer, got {}",
                     i + 1,
                     self.name(),
-                    args[i]
+                    crate::expr::types::sql_name(&args[i])
                 )))
             }
         };
@@ -168,7 +168,7 @@ impl WindowFunc {
                     return Err(Error::Schema(format!(
                         "{}() over a window needs a numeric argument, got {}",
                         f.name(),
-                        args[0]
+                        crate::expr::types::sql_name(&args[0])
                     )));
                 }
                 if f == AggFunc::Sum && args[0].is_integer() {

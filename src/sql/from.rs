@@ -99,9 +99,16 @@ fn named_relation(cx: &Cx, name: &ast::ObjectName) -> Result<Arc<LogicalPlan>> {
             return scan_path(&id.value, None);
         }
     }
+    let suggestion = crate::error::did_you_mean(&name.to_string(), &cx.catalog.table_names());
+    if !suggestion.is_empty() {
+        return Err(Error::Plan(format!(
+            "table '{name}' does not exist{suggestion}"
+        )));
+    }
     Err(Error::Plan(format!(
-        "table '{name}' is not registered; register it with Session::register, or read files \
-         directly, e.g. FROM 'data/*.csv' or FROM read_parquet('dir/')"
+        "table '{name}' does not exist; register it (--table {name}=PATH in the CLI, \
+         CREATE VIEW in SQL, Session::register in the API), or read files directly, e.g. \
+         FROM 'data/*.csv' or FROM read_parquet('dir/')"
     )))
 }
 

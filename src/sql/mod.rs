@@ -118,6 +118,11 @@ pub fn plan_sql(catalog: &dyn Catalog, query: &str) -> Result<LogicalPlan> {
     }
 }
 
+/// Plans a query `sqlparser` has already parsed (the body of `CREATE VIEW ... AS`).
+pub(crate) fn plan_parsed_query(catalog: &dyn Catalog, q: &ast::Query) -> Result<LogicalPlan> {
+    plan_query(&Cx::root(catalog), q)
+}
+
 pub(crate) fn plan_query(cx: &Cx, q: &ast::Query) -> Result<LogicalPlan> {
     let with_ctes;
     let cx = match &q.with {

@@ -474,7 +474,7 @@ fn errors() {
     }
     match err("SELECT * FROM missing_table") {
         Error::Plan(m) => assert!(
-            m.contains("missing_table") && m.contains("not registered"),
+            m.contains("missing_table") && m.contains("does not exist"),
             "{m}"
         ),
         e => panic!("{e:?}"),

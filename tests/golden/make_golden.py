@@ -51,3 +51,25 @@ for path in sorted(glob.glob("tests/golden/queries/*.sql")):
         for r in rows:
             w.writerow([render(v) for v in r])
     print(f"{out}: {len(rows)} rows")
+
+# The ETL example script (examples/etl.sql), run by DuckDB into a scratch folder; the
+# answer is what it wrote, read back (tests/cli.rs compares floe's files with it).
+import tempfile
+
+with tempfile.TemporaryDirectory() as scratch:
+    script = open("examples/etl.sql").read().replace("'target/etl/daily'", f"'{scratch}/daily'")
+    etl = duckdb.connect()
+    etl.execute(script)
+    cur = etl.execute(
+        "SELECT region, site, day, readings, avg_temperature, max_temperature, avg_pressure "
+        f"FROM read_parquet('{scratch}/daily/*/*.parquet', hive_partitioning = true) "
+        "ORDER BY site, day"
+    )
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    with open("tests/golden/answers/etl_daily.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        for r in rows:
+            w.writerow([render(v) for v in r])
+    print(f"tests/golden/answers/etl_daily.csv: {len(rows)} rows")

@@ -1,13 +1,15 @@
 //! The `floe` command line: run SQL over CSV/Parquet files within a memory limit.
 //!
 //! ```text
-//! floe sql [--memory-limit 2GiB] [--threads N] [--spill-dir DIR] [--format table|csv|json]
-//!          [--output FILE.csv|FILE.parquet] [--table name=path ...] "SELECT ..."
+//! floe                                   the interactive shell (also `floe shell`)
+//! floe sql [options] "SELECT ..."        one or more statements; also -f FILE or stdin
+//!          [--format table|csv|json|ndjson] [--max-rows N]
+//!          [--output FILE.csv|FILE.parquet|DIR/ [--partition-by COL]] [--table name=path ...]
 //! floe explain [--analyze] [...same options] "SELECT ..."
 //! ```
-//! Results go to stdout (with `--format csv`: a header row and the rows, nothing else);
-//! statistics, progress and errors go to stderr. On failure the exit code is 1 and
-//! stderr ends with one `error: ...` line.
+//! Results go to stdout, streamed as they come (a table shows the first and last rows
+//! and the count); statistics, progress and errors go to stderr. On failure the exit
+//! code is 1 and stderr ends with one `error: ...` line.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,11 +28,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use floe::exec::render::ExplainFormat;
-use floe::exec::{LocalSink, Morsel, Sink, SinkStatus};
 use floe::metrics::human_bytes;
 use floe::prelude::*;
+use floe::statement::split_statements;
+use floe::StatementResult;
+
+mod output;
+mod shell;
+
+use output::Mode;
 
 #[derive(Parser)]
 #[command(
@@ -39,29 +47,50 @@ use floe::prelude::*;
     about = "Out-of-core SQL over CSV and Parquet files"
 )]
 struct Cli {
+    /// With no command, the interactive shell starts.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a query and print or write its result.
+    /// Run statements and print or write their results.
     Sql {
         #[command(flatten)]
         common: Common,
         /// Output format on stdout.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Write the result to FILE.csv or FILE.parquet instead of stdout.
+        #[arg(long, value_enum, default_value_t = Mode::Table)]
+        format: Mode,
+        /// Rows a table shows: the first and last halves of them (0: all).
+        #[arg(long, default_value_t = 40)]
+        max_rows: usize,
+        /// Write the result to FILE.csv, FILE.parquet or (with --partition-by) DIR/
+        /// instead of stdout; missing folders are made.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Columns whose values name the hive folders (`col=value/`) of --output
+        /// (repeatable, or comma-separated).
+        #[arg(long = "partition-by", value_delimiter = ',')]
+        partition_by: Vec<String>,
         /// Codec of a Parquet --output: zstd (default, level 3), zstd:LEVEL, snappy,
         /// lz4 or none.
         #[arg(long)]
         compression: Option<String>,
-        /// The query (it may start with a `--` comment).
+        /// Read the statements from a SQL file.
+        #[arg(long, short = 'f', conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// The statements, separated by `;` (they may start with a `--` comment);
+        /// without them and without -f, they are read from stdin.
         #[arg(allow_hyphen_values = true)]
-        query: String,
+        query: Option<String>,
+    },
+    /// The interactive shell (the default command).
+    Shell {
+        #[command(flatten)]
+        common: Common,
+        /// Rows a table shows (0: all).
+        #[arg(long, default_value_t = 40)]
+        max_rows: usize,
     },
     /// Show the optimized plan, its pipelines and each operator's estimated rows,
     /// memory and spill (with --analyze: run it and show the actuals beside them).
@@ -78,7 +107,7 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Default)]
 struct Common {
     /// Memory budget, e.g. 2GiB (default: 80% of the cgroup limit or of RAM).
     #[arg(long)]
@@ -105,13 +134,6 @@ struct Common {
     /// Print statistics (time, peak memory, spill) to stderr.
     #[arg(long, short)]
     verbose: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Csv,
-    Json,
 }
 
 fn main() {
@@ -196,90 +218,112 @@ fn session(common: &Common) -> Result<Session> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Shell {
+        common: Common::default(),
+        max_rows: 40,
+    });
+    match command {
         Command::Sql {
             common,
             format,
+            max_rows,
             output,
+            partition_by,
             compression,
+            file,
             query,
         } => {
-            let parquet_output = output
-                .as_ref()
-                .and_then(|p| p.extension())
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "parquet" | "pq" | "parq")
-                });
-            if compression.is_some() && !parquet_output {
-                return Err(Error::Config(
-                    "--compression applies to a Parquet --output only".into(),
-                ));
-            }
-            let session = session(&common)?;
-            let frame = session.sql(&query)?;
-            let started = Instant::now();
-            let progress = Progress::start(&session);
-            let rows = match (&output, format) {
-                (Some(path), _) => {
-                    let ext = path
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .unwrap_or("")
-                        .to_ascii_lowercase();
-                    let report = match ext.as_str() {
-                        "parquet" | "pq" | "parq" => {
-                            let mut options = ParquetSinkOptions::default();
-                            if let Some(codec) = &compression {
-                                options = options.with_compression(codec.parse()?);
-                            }
-                            frame.sink_parquet(path, options)?
-                        }
-                        "csv" => frame.sink_csv(path, CsvSinkOptions::default())?,
-                        other => {
-                            return Err(Error::Config(format!(
-                                "--output must end in .csv or .parquet, got '.{other}'"
-                            )))
-                        }
-                    };
-                    report.rows as usize
+            let script = match (query, file) {
+                (Some(q), _) => q,
+                (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?,
+                (None, None) if !std::io::stdin().is_terminal() => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .map_err(|e| Error::io("<stdin>", e))?;
+                    text
                 }
-                (None, Format::Csv) => {
-                    let sink = StdoutCsv::new(frame.schema());
-                    frame.sink_into(&sink)?;
-                    sink.finish()?
-                }
-                (None, Format::Table) => {
-                    let df = frame.collect()?;
-                    progress.stop();
-                    println!("{df}");
-                    df.num_rows()
-                }
-                (None, Format::Json) => {
-                    let df = frame.collect()?;
-                    progress.stop();
-                    let stdout = std::io::stdout();
-                    let mut w = arrow::json::ArrayWriter::new(stdout.lock());
-                    let refs: Vec<&arrow::array::RecordBatch> = df.batches().iter().collect();
-                    w.write_batches(&refs)?;
-                    w.finish()?;
-                    println!();
-                    df.num_rows()
+                (None, None) => {
+                    return Err(Error::Config(
+                        "no statements: give them as an argument, with -f FILE, or on stdin \
+                         (`floe` alone opens the shell)"
+                            .into(),
+                    ))
                 }
             };
-            progress.stop();
-            if common.verbose {
-                let (spilled, files) = session.spilled();
-                eprintln!(
-                    "{rows} rows in {:.3} s; memory pool peak {} of {}; spilled {} in {files} files",
-                    started.elapsed().as_secs_f64(),
-                    human_bytes(session.memory_pool().peak() as u64),
-                    human_bytes(session.memory_pool().limit() as u64),
-                    human_bytes(spilled),
-                );
+            if output.is_none() && (!partition_by.is_empty() || compression.is_some()) {
+                return Err(Error::Config(
+                    "--partition-by and --compression apply to an --output only".into(),
+                ));
+            }
+            let target = output.map(|path| Target {
+                path,
+                partition_by,
+                compression,
+                format,
+            });
+            if let Some(t) = &target {
+                t.check()?;
+            }
+            let statements = split_statements(&script);
+            if statements.is_empty() {
+                return Err(Error::Sql("empty query".into()));
+            }
+            let session = session(&common)?;
+            let mut written = false;
+            for statement in statements {
+                let frame = match session.execute(statement)? {
+                    StatementResult::Rows(frame) => frame,
+                    StatementResult::Done(message) => {
+                        if !message.is_empty() {
+                            eprintln!("{message}");
+                        }
+                        continue;
+                    }
+                };
+                let started = Instant::now();
+                let progress = Progress::start(&session);
+                let rows = match &target {
+                    Some(_) if written => {
+                        progress.stop();
+                        return Err(Error::Config(
+                            "--output takes the result of one query; this script has several \
+                             (COPY (query) TO 'path' writes each)"
+                                .into(),
+                        ));
+                    }
+                    Some(t) => {
+                        written = true;
+                        let result = t.write(&frame, started);
+                        progress.stop();
+                        result?
+                    }
+                    None => {
+                        let result = output::print(&frame, format, max_rows);
+                        progress.stop();
+                        result?
+                    }
+                };
+                if common.verbose {
+                    let (spilled, files) = session.spilled();
+                    eprintln!(
+                        "{rows} rows in {:.3} s; memory pool peak {} of {}; spilled {} in {files} files",
+                        started.elapsed().as_secs_f64(),
+                        human_bytes(session.memory_pool().peak() as u64),
+                        human_bytes(session.memory_pool().limit() as u64),
+                        human_bytes(spilled),
+                    );
+                }
             }
             Ok(())
         }
+        Command::Shell { common, max_rows } => shell::run(
+            &session(&common)?,
+            shell::Settings {
+                mode: Mode::Table,
+                max_rows,
+                timer: false,
+            },
+        ),
         Command::Explain {
             common,
             analyze,
@@ -354,75 +398,86 @@ impl Progress {
     }
 }
 
-/// Streams CSV to stdout as morsels arrive: the header, then rows, nothing else.
-struct StdoutCsv {
-    schema: arrow::datatypes::SchemaRef,
-    out: Mutex<(
-        Option<arrow::csv::Writer<std::io::BufWriter<std::io::Stdout>>>,
-        usize,
-    )>,
+/// Where `--output` writes.
+struct Target {
+    path: PathBuf,
+    partition_by: Vec<String>,
+    compression: Option<String>,
+    format: Mode,
 }
 
-impl StdoutCsv {
-    fn new(schema: arrow::datatypes::SchemaRef) -> Self {
-        let w = arrow::csv::WriterBuilder::new().with_header(true).build(
-            std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()),
-        );
-        StdoutCsv {
-            schema,
-            out: Mutex::new((Some(w), 0)),
+impl Target {
+    /// Parquet for `.parquet`, `.pq`, `.parq`, and for a folder unless --format csv.
+    fn parquet(&self) -> Result<bool> {
+        let ext = self
+            .path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" | "pq" | "parq" => Ok(true),
+            "csv" => Ok(false),
+            _ if !self.partition_by.is_empty() => Ok(self.format != Mode::Csv),
+            other => Err(Error::Config(format!(
+                "--output must end in .csv or .parquet (or be a folder with --partition-by), \
+                 got '{}'{}",
+                self.path.display(),
+                if other.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ('.{other}')")
+                }
+            ))),
         }
     }
 
-    fn finish(&self) -> Result<usize> {
-        let mut g = self
-            .out
-            .lock()
-            .map_err(|_| Error::Internal("stdout poisoned".into()))?;
-        let rows = g.1;
-        if let Some(mut w) = g.0.take() {
-            if rows == 0 {
-                // No rows: still print the header.
-                w.write(&arrow::array::RecordBatch::new_empty(self.schema.clone()))?;
+    fn check(&self) -> Result<()> {
+        if self.compression.is_some() && !self.parquet()? {
+            return Err(Error::Config(
+                "--compression applies to a Parquet --output only".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes `frame`, then prints one line: rows, files, bytes and time.
+    fn write(&self, frame: &LazyFrame, started: Instant) -> Result<usize> {
+        let parent = if self.partition_by.is_empty() {
+            self.path.parent().map(|p| p.to_path_buf())
+        } else {
+            Some(self.path.clone())
+        };
+        if let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let report = if self.parquet()? {
+            let mut options = ParquetSinkOptions::default().partition_by(self.partition_by.clone());
+            if let Some(codec) = &self.compression {
+                options = options.with_compression(codec.parse()?);
             }
-            w.into_inner()
-                .flush()
-                .map_err(|e| Error::io("<stdout>", e))?;
-        }
-        Ok(rows)
-    }
-}
-
-struct StdoutLocal<'a>(&'a StdoutCsv);
-
-impl LocalSink for StdoutLocal<'_> {
-    fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
-        let mut g = self
-            .0
-            .out
-            .lock()
-            .map_err(|_| Error::Internal("stdout poisoned".into()))?;
-        if let Some(w) = g.0.as_mut() {
-            w.write(&morsel.batch)?;
-        }
-        g.1 += morsel.batch.num_rows();
-        Ok(SinkStatus::NeedMore)
-    }
-    fn combine(self: Box<Self>) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink for StdoutCsv {
-    type Output = ();
-
-    fn name(&self) -> String {
-        "CsvStdout".into()
-    }
-    fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
-        Ok(Box::new(StdoutLocal(self)))
-    }
-    fn finalize(&self) -> Result<()> {
-        Ok(())
+            frame.sink_parquet(&self.path, options)?
+        } else {
+            frame.sink_csv(
+                &self.path,
+                CsvSinkOptions::default().partition_by(self.partition_by.clone()),
+            )?
+        };
+        let bytes: u64 = report
+            .files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum();
+        let files = report.files.len();
+        eprintln!(
+            "wrote {} rows to {} in {files} file{} ({}) in {:.3} s",
+            report.rows,
+            self.path.display(),
+            if files == 1 { "" } else { "s" },
+            human_bytes(bytes),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(report.rows as usize)
     }
 }
