@@ -97,6 +97,12 @@ impl SpillManager {
             .and_then(|d| d.as_ref().map(|d| d.path().to_path_buf()))
     }
 
+    /// The query's spill directory (made now if no spill made it yet), for other
+    /// temporary files of the query, such as a decompressed CSV copy.
+    pub fn scratch_dir(&self) -> Result<PathBuf> {
+        Ok(self.dir()?.path().to_path_buf())
+    }
+
     fn dir(&self) -> Result<Arc<tempfile::TempDir>> {
         let mut guard = self
             .dir

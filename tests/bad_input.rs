@@ -240,3 +240,67 @@ fn type_errors_surface_when_the_plan_is_built() {
     assert!(matches!(f.select([col("nope")]), Err(Error::Plan(_))));
     assert!(matches!(f.select([col("s").sum()]), Err(Error::Schema(_))));
 }
+
+/// A gzip CSV is read through a decompressed copy in the query's spill directory: the
+/// copy is gone after the query, also when it fails; a truncated stream and a bad row
+/// inside a compressed file are errors naming the file (and the row's line).
+#[test]
+fn compressed_csv_errors_name_the_file_and_leave_no_copies() {
+    use flate2::write::GzEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let spill = tempfile::tempdir().unwrap();
+    let s = Session::builder()
+        .threads(2)
+        .spill_dir(spill.path())
+        .build()
+        .unwrap();
+    let mut text = String::from("i,v\n");
+    for i in 0..100_000u64 {
+        text.push_str(&format!("{i},{}\n", i % 7));
+    }
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let good = dir.path().join("good.csv.gz");
+    std::fs::write(&good, &bytes).unwrap();
+    let df = s
+        .sql(&format!(
+            "SELECT count(*), sum(v) FROM '{}'",
+            good.display()
+        ))
+        .unwrap()
+        .collect()
+        .unwrap();
+    // sum of i % 7 over 0..100000: 14285 full cycles of 21, then 0..4 (0+1+2+3+4).
+    assert_eq!(first_row(&df), vec![Some(100_000), Some(14_285 * 21 + 10)]);
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = s
+        .sql(&format!(
+            "SELECT count(*) FROM read_csv('{}', columns = {{'i': 'BIGINT', 'v': 'BIGINT'}})",
+            cut.display()
+        ))
+        .unwrap()
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cut.csv.gz") && e.contains("gzip"), "{e}");
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+
+    let mut bad = text.clone();
+    bad.push_str("x,1\n");
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bad.as_bytes()).unwrap();
+    let bad_path = dir.path().join("bad.csv.gz");
+    std::fs::write(&bad_path, gz.finish().unwrap()).unwrap();
+    let e = s
+        .sql(&format!("SELECT sum(i) FROM '{}'", bad_path.display()))
+        .unwrap()
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv.gz") && e.contains("100002"), "{e}");
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+}

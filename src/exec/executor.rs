@@ -375,6 +375,7 @@ impl<'a> Executor<'a> {
                     chunk_rows: self.plan.settings.chunk_rows.max(1),
                     pool: Arc::clone(&self.ctx.pool),
                     metrics: self.metrics.get(op)?,
+                    spill: Some(Arc::clone(&self.ctx.spill)),
                     topk_bound: spec
                         .topk_bound
                         .as_ref()

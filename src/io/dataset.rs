@@ -260,6 +260,10 @@ impl Dataset {
                         out.push(vec![(i, Some(FileSlice::RowGroups(run)))]);
                     }
                 }
+                // A compressed CSV file decompresses from its start: one fragment.
+                None if super::csv::compressed::codec_of(&f.path).is_some() => {
+                    out.push(vec![(i, None)]);
+                }
                 None => {
                     let mut start = 0u64;
                     while start < f.size {

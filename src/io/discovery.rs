@@ -104,6 +104,7 @@ fn is_hidden_below(root: &Path, path: &Path) -> bool {
 }
 
 fn has_extension(path: &Path, format: &FileFormat) -> bool {
+    let path = super::csv::compressed::inner_name(path);
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())

@@ -20,6 +20,11 @@ pub mod sink;
 mod tests;
 
 pub use dataset::{DataFile, Dataset, FileFormat, FileSlice};
+
+/// `path` without a `.gz` / `.zst` extension (`x.csv.gz` → `x.csv`).
+pub(crate) fn csv_inner_name(path: &std::path::Path) -> &std::path::Path {
+    csv::compressed::inner_name(path)
+}
 pub use options::{
     BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
     ParquetSinkOptions,

@@ -76,6 +76,9 @@ pub struct ScanRequest {
     /// The build keys of the joins above: Parquet row groups and rows whose key cannot
     /// match are skipped (see `crate::runtime_filter::join_keys`).
     pub join_keys: Vec<Arc<crate::runtime_filter::JoinKeyFilter>>,
+    /// Where a compressed CSV file is decompressed (the query's spill directory);
+    /// `None`: the system temp dir.
+    pub spill: Option<Arc<crate::spill::SpillManager>>,
 }
 
 /// The output schema of a scan of `dataset` with `projection`.
@@ -253,6 +256,7 @@ pub struct ScanSource {
     dialect: Option<Arc<Dialect>>,
     pool: Arc<MemoryPool>,
     stats: Arc<ScanStats>,
+    spill: Option<Arc<crate::spill::SpillManager>>,
 }
 
 impl ScanSource {
@@ -274,7 +278,12 @@ impl ScanSource {
             Some(FileSlice::Bytes { start, end }) => Some((*start, *end)),
             _ => None,
         };
-        let Some(mapped) = CsvFile::open(&file.path, &dialect, self.range_bytes, window)? else {
+        let scratch = match &self.spill {
+            Some(s) => s.scratch_dir()?,
+            None => std::env::temp_dir(),
+        };
+        let Some(mapped) = CsvFile::open(&file.path, &dialect, self.range_bytes, window, &scratch)?
+        else {
             return Ok(None);
         };
         Ok(Some(Arc::new(CsvFileScan {
@@ -518,5 +527,6 @@ pub(crate) fn scan_source_with(
         dialect,
         pool: request.pool,
         stats,
+        spill: request.spill,
     })
 }

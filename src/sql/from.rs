@@ -149,11 +149,13 @@ pub(super) fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<Lo
 }
 
 fn format_of(path: &Path) -> Option<Format> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    let inner = crate::io::csv_inner_name(path);
+    let compressed = inner != path;
+    let ext = inner.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
         "csv" | "txt" => Some(Format::Csv),
         "tsv" => Some(Format::Tsv),
-        "parquet" | "parq" | "pq" => Some(Format::Parquet),
+        "parquet" | "parq" | "pq" if !compressed => Some(Format::Parquet),
         _ => None,
     }
 }

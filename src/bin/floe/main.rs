@@ -206,7 +206,15 @@ fn session(common: &Common) -> Result<Session> {
         } else if lower.ends_with(".parquet") || lower.ends_with(".parq") || lower.ends_with(".pq")
         {
             session.register_parquet(name, path, ParquetOptions::default())?;
-        } else if lower.ends_with(".csv") || lower.ends_with(".tsv") || lower.ends_with(".txt") {
+        } else if [".csv", ".tsv", ".txt"].iter().any(|e| {
+            [
+                lower.as_str(),
+                lower.trim_end_matches(".gz"),
+                lower.trim_end_matches(".zst"),
+            ]
+            .iter()
+            .any(|l| l.ends_with(e))
+        }) {
             let options = CsvOptions::default().with_sniffed_delimiter(true);
             session.register_csv(name, path, options)?;
         } else {

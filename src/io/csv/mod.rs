@@ -27,13 +27,13 @@
 //!
 //! Schema inference (`infer_file_schema`) samples the first `infer_rows` records.
 
+pub(crate) mod compressed;
 pub(crate) mod range;
 pub(crate) mod repair;
 pub(crate) mod sniff;
 pub(crate) mod split;
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use arrow::csv::reader::Format;
@@ -133,13 +133,13 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
         return Ok(Schema::empty());
     }
     let dialect = Dialect::try_new(o)?;
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let input = compressed::open(path)?;
     let format = dialect
         .arrow_format()
         .with_header(o.has_header)
         .with_truncated_rows(true);
     let (schema, _) = format
-        .infer_schema(BufReader::new(file), Some(o.infer_rows.max(1)))
+        .infer_schema(input, Some(o.infer_rows.max(1)))
         .map_err(|e| {
             let message = e.to_string();
             csv_error(path, line_in(&message).unwrap_or(1), None, message)

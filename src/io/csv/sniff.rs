@@ -10,7 +10,6 @@
 //! Memory: one 64 KiB buffer. Nothing spills.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -26,8 +25,9 @@ const SAMPLE_RECORDS: usize = 100;
 /// The delimiter of the CSV file at `path` (`,` when nothing tells).
 pub(crate) fn sniff_delimiter(path: &Path, quote: Option<u8>) -> Result<u8> {
     let mut sample = vec![];
-    File::open(path)
-        .and_then(|f| f.take(SAMPLE_BYTES).read_to_end(&mut sample))
+    super::compressed::open(path)?
+        .take(SAMPLE_BYTES)
+        .read_to_end(&mut sample)
         .map_err(|e| Error::io(path, e))?;
     Ok(delimiter_of(&sample, quote))
 }

@@ -60,6 +60,8 @@ pub(crate) struct ByteRange {
 pub(crate) struct CsvFile {
     pub path: PathBuf,
     mmap: Mmap,
+    /// The decompressed copy of a compressed file, deleted with the scan.
+    _decompressed: Option<tempfile::NamedTempFile>,
     /// First byte after a UTF-8 byte order mark.
     data_start: usize,
     /// The byte window whose records this scan reads (the whole file by default).
@@ -92,8 +94,23 @@ impl CsvFile {
         dialect: &Dialect,
         range_bytes: usize,
         window: Option<(u64, u64)>,
+        scratch: &Path,
     ) -> Result<Option<Arc<CsvFile>>> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let decompressed = match super::compressed::codec_of(path) {
+            Some(_) if window.is_some() => {
+                return Err(Error::NotSupported(format!(
+                    "a byte range of the compressed file {}; read it whole",
+                    path.display()
+                )))
+            }
+            Some(_) => Some(super::compressed::decompress(path, scratch)?),
+            None => None,
+        };
+        let file = match &decompressed {
+            Some(copy) => copy.reopen(),
+            None => File::open(path),
+        }
+        .map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
             return Ok(None);
@@ -141,6 +158,7 @@ impl CsvFile {
         Ok(Some(Arc::new(CsvFile {
             path: path.to_path_buf(),
             mmap,
+            _decompressed: decompressed,
             data_start,
             window_start,
             window_end,

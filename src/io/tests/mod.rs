@@ -35,6 +35,7 @@ pub(super) fn request(
     ScanRequest {
         topk_bound: None,
         join_keys: vec![],
+        spill: None,
         projection: projection.map(|p| p.iter().map(|s| s.to_string()).collect()),
         filters,
         limit: None,
