@@ -66,6 +66,7 @@ pub mod io;
 pub mod memory;
 pub mod metrics;
 pub mod plan;
+pub mod reorder;
 pub mod runtime_filter;
 pub mod serialize;
 pub mod session;

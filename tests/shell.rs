@@ -432,3 +432,42 @@ fn shell_through_tmux() {
     let saved = std::fs::read_to_string(&history).unwrap_or_default();
     assert!(saved.contains("DESCRIBE s;"), "history: {saved}");
 }
+
+/// Streamed output keeps the source order across files and chunks, as the files
+/// hold the rows (12 files read in path order, 100-row chunks on 2 threads).
+#[test]
+fn streamed_output_keeps_source_order() {
+    let out = ok(floe()
+        .args([
+            "sql",
+            "--threads",
+            "2",
+            "--chunk-rows",
+            "100",
+            "--format",
+            "csv",
+            "SELECT \"timestamp\", sensor_id FROM 'data/sensors/*.csv'",
+        ])
+        .output()
+        .unwrap());
+    let mut expected = vec!["timestamp,sensor_id".to_string()];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("data/sensors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for line in text.lines().skip(1) {
+            let mut cells = line.split(',');
+            let (t, id) = (cells.next().unwrap(), cells.next().unwrap());
+            expected.push(format!("{},{id}", t.replace(' ', "T")));
+        }
+    }
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got.iter().zip(&expected).all(|(g, e)| g == e),
+        "order differs"
+    );
+}

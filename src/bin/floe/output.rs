@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use floe::exec::{LocalSink, Morsel, Sink, SinkStatus};
 use floe::prelude::*;
+use floe::reorder::Reorder;
 
 /// How rows are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,105 +45,199 @@ impl std::str::FromStr for Mode {
 /// Runs `frame` and prints its rows on stdout; returns how many there were.
 pub fn print(frame: &LazyFrame, mode: Mode, max_rows: usize) -> Result<usize> {
     let schema = frame.schema();
-    let out = || BufWriter::with_capacity(1 << 20, std::io::stdout());
+    let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
     let writer = match mode {
         Mode::Table => Writer::Table(Preview::new(max_rows)),
-        Mode::Csv => Writer::Csv(Box::new(
-            arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(out()),
-        )),
-        Mode::Json => Writer::Json(arrow::json::ArrayWriter::new(out())),
-        Mode::Ndjson => Writer::Ndjson(arrow::json::LineDelimitedWriter::new(out())),
+        Mode::Json => Writer::Json(arrow::json::ArrayWriter::new(out)),
+        Mode::Csv | Mode::Ndjson => Writer::Bytes(out),
     };
     let sink = StdoutSink {
         schema: Arc::clone(&schema),
-        state: Mutex::new((Some(writer), 0)),
+        mode,
+        state: Mutex::new(State {
+            writer: Some(writer),
+            rows: 0,
+            pending: Reorder::default(),
+            pending_bytes: 0,
+            ordered: true,
+        }),
     };
+    if mode == Mode::Csv {
+        // The header, also for no rows.
+        let header = encode(
+            Mode::Csv,
+            &RecordBatch::new_empty(Arc::clone(&schema)),
+            true,
+        )?;
+        sink.with_state(|st| st.write(Piece::Bytes(header)))?;
+    }
     frame.sink_into(&sink)?;
     sink.finish()
 }
 
+/// Most bytes that wait for an earlier morsel before order is given up (a note on
+/// stderr says so).
+const REORDER_BYTES: usize = 64 << 20;
+
 enum Writer {
     Table(Preview),
-    Csv(Box<arrow::csv::Writer<BufWriter<Stdout>>>),
     Json(arrow::json::ArrayWriter<BufWriter<Stdout>>),
-    Ndjson(arrow::json::LineDelimitedWriter<BufWriter<Stdout>>),
+    /// CSV and NDJSON, encoded by the workers.
+    Bytes(BufWriter<Stdout>),
+}
+
+/// One morsel, as its writer takes it.
+enum Piece {
+    Batch(RecordBatch),
+    Bytes(Vec<u8>),
+}
+
+impl Piece {
+    fn size(&self) -> usize {
+        match self {
+            Piece::Batch(b) => b.get_array_memory_size(),
+            Piece::Bytes(b) => b.len(),
+        }
+    }
+}
+
+struct State {
+    writer: Option<Writer>,
+    rows: usize,
+    /// Morsels that wait for an earlier one: output keeps the source order.
+    pending: Reorder<Piece>,
+    pending_bytes: usize,
+    ordered: bool,
+}
+
+impl State {
+    fn write(&mut self, piece: Piece) -> Result<()> {
+        let io = |e| Error::io("<stdout>", e);
+        match (self.writer.as_mut(), piece) {
+            (Some(Writer::Table(p)), Piece::Batch(b)) => p.push(&b)?,
+            (Some(Writer::Json(w)), Piece::Batch(b)) => w.write(&b)?,
+            (Some(Writer::Bytes(w)), Piece::Bytes(b)) => w.write_all(&b).map_err(io)?,
+            (None, _) => {}
+            _ => return Err(Error::Internal("stdout writer got the wrong piece".into())),
+        }
+        Ok(())
+    }
+
+    /// Writes what is in order, and everything when too much waits.
+    fn drain(&mut self) -> Result<()> {
+        while let Some(piece) = self.pending.pop_ready() {
+            self.pending_bytes -= piece.size();
+            self.write(piece)?;
+        }
+        if self.pending_bytes > REORDER_BYTES {
+            if self.ordered {
+                eprintln!(
+                    "note: output order relaxed: a slow part of the input held back over 64 MiB"
+                );
+            }
+            self.ordered = false;
+            while let Some(piece) = self.pending.pop_first() {
+                self.write(piece)?;
+            }
+            self.pending_bytes = 0;
+        }
+        Ok(())
+    }
+}
+
+/// CSV rows (with the header line when asked) or NDJSON lines of `batch`.
+fn encode(mode: Mode, batch: &RecordBatch, header: bool) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(batch.get_array_memory_size());
+    if mode == Mode::Csv {
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(header)
+            .build(&mut bytes);
+        w.write(batch)?;
+    } else {
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut bytes);
+        w.write(batch)?;
+        w.finish()?;
+    }
+    Ok(bytes)
 }
 
 struct StdoutSink {
     schema: SchemaRef,
-    state: Mutex<(Option<Writer>, usize)>,
+    mode: Mode,
+    state: Mutex<State>,
 }
 
 impl StdoutSink {
-    fn finish(&self) -> Result<usize> {
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let mut g = self
             .state
             .lock()
             .map_err(|_| Error::Internal("stdout poisoned".into()))?;
-        let rows = g.1;
-        let flush = |w: BufWriter<Stdout>| -> Result<()> {
-            w.into_inner()
-                .map_err(|e| Error::io("<stdout>", e.into_error()))?
-                .flush()
-                .map_err(|e| Error::io("<stdout>", e))
-        };
-        match g.0.take() {
-            Some(Writer::Table(p)) => {
-                let text = p.render(&self.schema)?;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{text}")
-                    .and_then(|()| out.flush())
-                    .map_err(|e| Error::io("<stdout>", e))?;
-            }
-            Some(Writer::Csv(mut w)) => {
-                if rows == 0 {
-                    // No rows: still print the header.
-                    w.write(&RecordBatch::new_empty(Arc::clone(&self.schema)))?;
+        f(&mut g)
+    }
+
+    fn finish(&self) -> Result<usize> {
+        self.with_state(|st| {
+            st.pending.finish_all();
+            st.drain()?;
+            let io = |e| Error::io("<stdout>", e);
+            match st.writer.take() {
+                Some(Writer::Table(p)) => {
+                    let text = p.render(&self.schema)?;
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{text}")
+                        .and_then(|()| out.flush())
+                        .map_err(io)?;
                 }
-                flush((*w).into_inner())?;
+                Some(Writer::Json(mut w)) => {
+                    w.finish()?;
+                    let mut inner = w.into_inner();
+                    inner
+                        .write_all(b"\n")
+                        .and_then(|()| inner.flush())
+                        .map_err(io)?;
+                }
+                Some(Writer::Bytes(mut w)) => w.flush().map_err(io)?,
+                None => {}
             }
-            Some(Writer::Json(mut w)) => {
-                w.finish()?;
-                let mut inner = w.into_inner();
-                inner
-                    .write_all(b"\n")
-                    .map_err(|e| Error::io("<stdout>", e))?;
-                flush(inner)?;
-            }
-            Some(Writer::Ndjson(mut w)) => {
-                w.finish()?;
-                flush(w.into_inner())?;
-            }
-            None => {}
-        }
-        Ok(rows)
+            Ok(st.rows)
+        })
     }
 }
 
-struct StdoutLocal<'a>(&'a StdoutSink);
+struct StdoutLocal<'a> {
+    sink: &'a StdoutSink,
+    worker: usize,
+}
 
 impl LocalSink for StdoutLocal<'_> {
     fn sink(&mut self, morsel: Morsel) -> Result<SinkStatus> {
-        let mut g = self
-            .0
-            .state
-            .lock()
-            .map_err(|_| Error::Internal("stdout poisoned".into()))?;
-        let batch = &morsel.batch;
-        match g.0.as_mut() {
-            Some(Writer::Table(p)) => p.push(batch)?,
-            Some(Writer::Csv(w)) => w.write(batch)?,
-            Some(Writer::Json(w)) => w.write(batch)?,
-            Some(Writer::Ndjson(w)) => w.write(batch)?,
-            None => {}
-        }
-        g.1 += batch.num_rows();
+        let rows = morsel.batch.num_rows();
+        // Encoding runs here, in parallel; only the write is under the lock.
+        let piece = match self.sink.mode {
+            Mode::Csv | Mode::Ndjson => Piece::Bytes(encode(self.sink.mode, &morsel.batch, false)?),
+            Mode::Table | Mode::Json => Piece::Batch(morsel.batch),
+        };
+        self.sink.with_state(|st| {
+            st.rows += rows;
+            st.pending_bytes += piece.size();
+            st.pending.insert(self.worker, morsel.seq, piece)?;
+            st.drain()
+        })?;
+        Ok(SinkStatus::NeedMore)
+    }
+    fn task_done(&mut self, task: u64) -> Result<SinkStatus> {
+        self.sink.with_state(|st| {
+            st.pending.task_done(self.worker, task)?;
+            st.drain()
+        })?;
         Ok(SinkStatus::NeedMore)
     }
     fn combine(self: Box<Self>) -> Result<()> {
-        Ok(())
+        self.sink.with_state(|st| {
+            st.pending.finish(self.worker)?;
+            st.drain()
+        })
     }
 }
 
@@ -153,7 +248,8 @@ impl Sink for StdoutSink {
         "Stdout".into()
     }
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
-        Ok(Box::new(StdoutLocal(self)))
+        let worker = self.with_state(|st| Ok(st.pending.register()))?;
+        Ok(Box::new(StdoutLocal { sink: self, worker }))
     }
     fn finalize(&self) -> Result<()> {
         Ok(())

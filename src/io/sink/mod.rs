@@ -47,7 +47,6 @@ mod partition;
 mod tests;
 mod writer;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +61,7 @@ use crate::error::{Error, Result};
 use crate::io::options::{CsvSinkOptions, ParquetCompression, ParquetSinkOptions};
 use crate::memory::{MemoryPool, Reservation};
 use crate::metrics::OperatorMetrics;
+use crate::reorder::Reorder;
 use crate::stream::{LocalSink, Morsel, Seq, Sink, SinkStatus};
 
 use output::Output;
@@ -195,19 +195,6 @@ struct Shared {
     state: Mutex<State>,
 }
 
-/// Where a worker stands, for the reorder buffer.
-#[derive(Debug, Clone, Copy)]
-enum WorkerPos {
-    /// Registered, nothing delivered yet: it may still deliver any sequence number.
-    Idle,
-    /// Last delivered this morsel.
-    At(Seq),
-    /// Finished this task and delivers only later tasks.
-    TaskDone(u64),
-    /// Combined: delivers nothing more.
-    Done,
-}
-
 /// One partition's share of a morsel (the whole morsel when not partitioned).
 struct Piece {
     partition: Option<String>,
@@ -225,9 +212,9 @@ struct State {
     phase: Phase,
     /// `None` once failed or committed; dropping it deletes temporary output.
     output: Option<Output>,
-    pending: BTreeMap<Seq, Vec<Piece>>,
+    /// Morsels waiting for an earlier one.
+    pending: Reorder<Vec<Piece>>,
     pending_bytes: usize,
-    workers: Vec<WorkerPos>,
     reservation: Reservation,
     ordered: bool,
 }
@@ -264,9 +251,8 @@ impl FileSink {
         let state = State {
             phase: Phase::Open,
             output: Some(output),
-            pending: BTreeMap::new(),
+            pending: Reorder::default(),
             pending_bytes: 0,
-            workers: Vec::new(),
             reservation: pool.reservation(name.clone()),
             ordered: true,
         };
@@ -314,10 +300,7 @@ impl Sink for FileSink {
     }
 
     fn local_state(&self) -> Result<Box<dyn LocalSink + '_>> {
-        let worker = self.shared.with_state(|_, st| {
-            st.workers.push(WorkerPos::Idle);
-            Ok(st.workers.len() - 1)
-        })?;
+        let worker = self.shared.with_state(|_, st| Ok(st.pending.register()))?;
         Ok(Box::new(FileSinkLocal {
             shared: Arc::clone(&self.shared),
             worker,
@@ -328,7 +311,7 @@ impl Sink for FileSink {
     /// final names; returns an empty source of the input schema.
     fn finalize(&self) -> Result<()> {
         let files = self.shared.with_state(|sh, st| {
-            st.workers.iter_mut().for_each(|w| *w = WorkerPos::Done);
+            st.pending.finish_all();
             sh.drain(st)?;
             let output = st
                 .output
@@ -380,11 +363,7 @@ impl LocalSink for FileSinkLocal {
     fn task_done(&mut self, task: u64) -> Result<SinkStatus> {
         let worker = self.worker;
         self.shared.with_state(|sh, st| {
-            let pos = st
-                .workers
-                .get_mut(worker)
-                .ok_or_else(|| Error::Internal("unknown file sink worker".into()))?;
-            *pos = WorkerPos::TaskDone(task);
+            st.pending.task_done(worker, task)?;
             sh.drain(st)?;
             sh.account(st)
         })?;
@@ -394,11 +373,7 @@ impl LocalSink for FileSinkLocal {
     fn combine(self: Box<Self>) -> Result<()> {
         let worker = self.worker;
         self.shared.with_state(|sh, st| {
-            let pos = st
-                .workers
-                .get_mut(worker)
-                .ok_or_else(|| Error::Internal("unknown file sink worker".into()))?;
-            *pos = WorkerPos::Done;
+            st.pending.finish(worker)?;
             sh.drain(st)?;
             sh.account(st)
         })
@@ -466,32 +441,18 @@ impl Shared {
 
     /// Buffers one morsel and writes whatever is now in order.
     fn accept(&self, st: &mut State, worker: usize, seq: Seq, pieces: Vec<Piece>) -> Result<()> {
-        let pos = st
-            .workers
-            .get_mut(worker)
-            .ok_or_else(|| Error::Internal("unknown file sink worker".into()))?;
-        *pos = WorkerPos::At(seq);
         st.pending_bytes += pieces
             .iter()
             .map(|p| p.payload.memory_size())
             .sum::<usize>();
-        if st.pending.insert(seq, pieces).is_some() {
-            return Err(Error::Internal(format!(
-                "file sink got morsel {seq:?} twice"
-            )));
-        }
+        st.pending.insert(worker, seq, pieces)?;
         self.drain(st)?;
         self.account(st)
     }
 
     /// Writes buffered morsels, in `Seq` order, that no running worker can precede.
     fn drain(&self, st: &mut State) -> Result<()> {
-        let bound = write_bound(&st.workers);
-        while let Some(entry) = st.pending.first_entry() {
-            if bound.is_some_and(|b| *entry.key() >= b) {
-                break;
-            }
-            let pieces = entry.remove();
+        while let Some(pieces) = st.pending.pop_ready() {
             self.write_pieces(st, pieces)?;
         }
         Ok(())
@@ -502,7 +463,7 @@ impl Shared {
         if !st.pending.is_empty() {
             st.ordered = false;
         }
-        while let Some((_, pieces)) = st.pending.pop_first() {
+        while let Some(pieces) = st.pending.pop_first() {
             self.write_pieces(st, pieces)?;
         }
         Ok(())
@@ -564,24 +525,4 @@ impl Shared {
         self.metrics.record_reserved(st.reservation.size());
         Ok(())
     }
-}
-
-/// The smallest sequence number a running worker may still deliver; `None` when all
-/// are done. `Idle` workers bound everything: they may hold any task.
-fn write_bound(workers: &[WorkerPos]) -> Option<Seq> {
-    workers
-        .iter()
-        .filter_map(|w| match w {
-            WorkerPos::Idle => Some(Seq::default()),
-            WorkerPos::At(s) => Some(Seq {
-                task: s.task,
-                batch: s.batch.saturating_add(1),
-            }),
-            WorkerPos::TaskDone(t) => Some(Seq {
-                task: t.saturating_add(1),
-                batch: 0,
-            }),
-            WorkerPos::Done => None,
-        })
-        .min()
 }
