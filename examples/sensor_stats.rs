@@ -1,9 +1,9 @@
 //! The seed workshop's job: per-file statistics of sensor readings.
 //!
 //! ```text
-//! cargo run --release --example sensor_stats                      # the shipped data/sensors/*.csv
-//! cargo run --release --example sensor_stats -- --generate DIR --files 12 --rows 100000
-//! cargo run --release --example sensor_stats -- DIR               # run on another set
+//! cargo run --release --bin sensor_stats                      # the shipped data/sensors/*.csv
+//! cargo run --release --bin sensor_stats -- --generate DIR --files 12 --rows 100000
+//! cargo run --release --bin sensor_stats -- DIR               # run on another set
 //! ```
 //!
 //! Each CSV file has a reading per minute from 2024-01-01: `timestamp, sensor_id (A–D),

@@ -6,7 +6,7 @@
 #
 #   BENCH_DATA=$HOME/bench-data benches/h2o/run_all.sh /path/G1_1e8_1e2_0_0.csv
 #
-# Needs a release build (cargo build --release) and the peers' venv (../shared/peers/README.md).
+# Needs a release build (cargo build --profile dist) and the peers' venv (../shared/peers/README.md).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -14,7 +14,7 @@ peers=$root/../shared/peers
 memcap=$root/../shared/tools/memcap
 csv=${1:?usage: run_all.sh H2O_CSV}
 out=${BENCH_DATA:-$HOME/bench-data}/floe-results.jsonl
-floe=$root/target/release/floe
+floe=${FLOE_BIN:-$root/target/dist/floe}
 
 declare -A SQL=(
   [h2o-q1]="SELECT count(*) AS n, sum(v1) AS s1 FROM (SELECT id1, sum(v1) AS v1 FROM '$csv' GROUP BY id1)"

@@ -21,7 +21,7 @@ for fmt in $formats; do
     for e in $engines; do
       rm -rf "$out"/sort_* "$out"/duck_tmp
       if [ "$e" = floe ]; then
-        cmd=("$root/target/release/examples/tpch_joins" "$data/tpch-sf10" "$fmt" "$w" 1GiB "$out/sort_floe.parquet")
+        cmd=("$root/target/dist/examples/tpch_joins" "$data/tpch-sf10" "$fmt" "$w" 1GiB "$out/sort_floe.parquet")
       else
         cmd=("$py" "$here/peers.py" "$e" "$w" "$fmt" "$data/tpch-sf10" "$out")
       fi

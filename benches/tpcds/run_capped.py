@@ -42,7 +42,7 @@ def main():
         raise SystemExit(__doc__)
     cap = take(argv, "--cap", "2G")
     duck_memory = take(argv, "--duckdb-memory", "1GB")
-    floe = os.path.abspath(take(argv, "--floe", os.environ.get("FLOE_BIN", "target/release/floe")))
+    floe = os.path.abspath(take(argv, "--floe", os.environ.get("FLOE_BIN", "target/dist/floe")))
     work = tempfile.mkdtemp(prefix="tpcds-capped-")
     try:
         # A kit whose answers are the given ones: the harness reads <kit>/answers.

@@ -20,7 +20,7 @@ for t in region nation supplier customer part partsupp orders lineitem; do
 done
 for q in $(seq -w 1 22); do
   sql=$(grep -v '^--' "$root/tests/tpch/queries/q$q.sql")
-  timeout "${TIMEOUT:-900}" "$memcap" "$cap" -- "$root/target/release/floe" sql --memory-limit "$limit" --format csv \
+  timeout "${TIMEOUT:-900}" "$memcap" "$cap" -- "${FLOE_BIN:-$root/target/dist/floe}" sql --memory-limit "$limit" --format csv \
     "${tables[@]}" "$sql" > "$out/q$q.csv" 2> "$out/q$q.err"
   summary=$(tail -1 "$out/q$q.err")
   wall=$(sed -n 's/.*wall=\([0-9.]*\)s.*/\1/p' <<< "$summary")
