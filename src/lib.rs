@@ -91,7 +91,7 @@ pub mod prelude {
     };
     pub use crate::frame::{DataFrame, LazyFrame};
     pub use crate::io::{
-        BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
+        BadRowPolicy, CsvOptions, CsvSinkOptions, JsonOptions, ParquetCompression, ParquetOptions,
         ParquetSinkOptions,
     };
     pub use crate::plan::JoinType;

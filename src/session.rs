@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exec::executor::{execute, Executed, QueryContext, Runtime};
 use crate::exec::physical::PhysicalPlan;
 use crate::frame::{DataFrame, LazyFrame};
-use crate::io::{CsvOptions, Dataset, FileFormat, ParquetOptions};
+use crate::io::{CsvOptions, Dataset, FileFormat, JsonOptions, ParquetOptions};
 use crate::memory::MemoryPool;
 use crate::metrics::QueryMetrics;
 use crate::plan::LogicalPlan;
@@ -202,6 +202,16 @@ impl Session {
     /// A lazy scan of Parquet files: a file, a glob, or a directory.
     pub fn scan_parquet(&self, location: &str, options: ParquetOptions) -> Result<LazyFrame> {
         let ds = Dataset::try_new(location, FileFormat::Parquet(options))?;
+        Ok(LazyFrame::new(
+            self.clone(),
+            LogicalPlan::scan(Arc::new(ds)),
+        ))
+    }
+
+    /// A lazy scan of newline-delimited JSON files (`.ndjson`, `.jsonl`, `.json`,
+    /// optionally `.gz` / `.zst`): a path, directory or glob.
+    pub fn scan_ndjson(&self, location: &str, options: JsonOptions) -> Result<LazyFrame> {
+        let ds = Dataset::try_new(location, FileFormat::Json(options))?;
         Ok(LazyFrame::new(
             self.clone(),
             LogicalPlan::scan(Arc::new(ds)),

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::discovery;
-use super::options::{CsvOptions, ParquetOptions};
+use super::options::{CsvOptions, JsonOptions, ParquetOptions};
 use crate::error::{Error, Result};
 use crate::expr::ScalarValue;
 
@@ -39,6 +39,8 @@ use crate::expr::ScalarValue;
 pub enum FileFormat {
     Csv(CsvOptions),
     Parquet(ParquetOptions),
+    /// Newline-delimited JSON.
+    Json(JsonOptions),
 }
 
 /// One file of a dataset.
@@ -112,10 +114,12 @@ impl Dataset {
             .map(|(path, size)| read_file_schema(path, *size, &format))
             .collect::<Result<_>>()?;
 
-        let csv = matches!(format, FileFormat::Csv(_));
+        // Inferred types (CSV, JSON) may widen across files.
+        let csv = !matches!(format, FileFormat::Parquet(_));
         let given = match &format {
             FileFormat::Csv(o) => o.schema.clone(),
             FileFormat::Parquet(o) => o.schema.clone(),
+            FileFormat::Json(o) => o.schema.clone(),
         };
         let file_schema: SchemaRef = match given {
             Some(s) => s,
@@ -157,6 +161,8 @@ impl Dataset {
                     FileFormat::Csv(o) if o.schema.is_some() => Arc::clone(&file_schema),
                     FileFormat::Csv(_) => Arc::new(retype(&fs.schema, &file_schema)),
                     FileFormat::Parquet(_) => Arc::new(fs.schema),
+                    // JSON records decode by name into the dataset's columns.
+                    FileFormat::Json(_) => Arc::clone(&file_schema),
                 };
                 DataFile {
                     path,
@@ -377,6 +383,14 @@ fn read_file_schema(path: &Path, size: u64, format: &FileFormat) -> Result<FileS
                 parquet: Some(meta),
             })
         }
+        FileFormat::Json(o) => Ok(FileSchema {
+            schema: match &o.schema {
+                Some(s) => s.as_ref().clone(),
+                None if size == 0 => Schema::empty(),
+                None => super::json::infer_file_schema(path, o)?,
+            },
+            parquet: None,
+        }),
     }
 }
 

@@ -112,6 +112,7 @@ fn has_extension(path: &Path, format: &FileFormat) -> bool {
     match format {
         FileFormat::Csv(_) => matches!(ext.as_str(), "csv" | "tsv"),
         FileFormat::Parquet(_) => matches!(ext.as_str(), "parquet" | "parq" | "pq"),
+        FileFormat::Json(_) => matches!(ext.as_str(), "json" | "ndjson" | "jsonl"),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod dataset;
 pub(crate) mod dictionary_filter;
 pub(crate) mod discovery;
+pub(crate) mod json;
 pub mod options;
 pub mod parquet;
 pub mod scan;
@@ -26,7 +27,7 @@ pub(crate) fn csv_inner_name(path: &std::path::Path) -> &std::path::Path {
     csv::compressed::inner_name(path)
 }
 pub use options::{
-    BadRowPolicy, CsvOptions, CsvSinkOptions, ParquetCompression, ParquetOptions,
+    BadRowPolicy, CsvOptions, CsvSinkOptions, JsonOptions, ParquetCompression, ParquetOptions,
     ParquetSinkOptions,
 };
 pub use scan::{scan, scan_schema, scan_source, ScanRequest, ScanSource, ScanStats};

@@ -106,6 +106,35 @@ pub struct ParquetOptions {
     pub schema: Option<SchemaRef>,
 }
 
+/// How to read newline-delimited JSON files (one object per line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JsonOptions {
+    /// The schema to read as, skipping inference.
+    pub schema: Option<SchemaRef>,
+    /// Records sampled per file to infer the schema.
+    pub infer_rows: usize,
+}
+
+impl Default for JsonOptions {
+    fn default() -> Self {
+        JsonOptions {
+            schema: None,
+            infer_rows: 20_480,
+        }
+    }
+}
+
+impl JsonOptions {
+    pub fn with_schema(mut self, s: SchemaRef) -> Self {
+        self.schema = Some(s);
+        self
+    }
+    pub fn with_infer_rows(mut self, n: usize) -> Self {
+        self.infer_rows = n;
+        self
+    }
+}
+
 /// The zstd level of `ParquetCompression::default()` and of a bare `zstd`.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 

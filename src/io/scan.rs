@@ -46,6 +46,7 @@ use super::csv::split::CsvFile;
 use super::csv::{Dialect, DEFAULT_RANGE_BYTES, MAX_BATCH_ROWS};
 use super::dataset::{Dataset, FileFormat, FileSlice};
 use super::dictionary_filter::dictionary_read_columns;
+use super::json::JsonReader;
 use super::options::BadRowPolicy;
 use super::parquet::prune::keep_row_groups;
 use super::parquet::{
@@ -208,8 +209,25 @@ impl Drop for ScanReservation {
     }
 }
 
+/// An iterator that keeps a reservation until it is dropped.
+struct Held<I> {
+    inner: I,
+    _reservation: ScanReservation,
+}
+
+impl<I: Iterator> Iterator for Held<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.inner.next()
+    }
+}
+
+/// What one JSON task holds: a batch being decoded and the reader's buffer.
+const JSON_TASK_BYTES: usize = 8 << 20;
+
 enum UnitKind {
     Csv,
+    Json,
     Parquet {
         scan: Arc<ParquetFileScan>,
         row_groups: Vec<usize>,
@@ -237,6 +255,8 @@ struct Cursor {
 
 enum Work {
     Csv(Arc<CsvFileScan>, usize),
+    /// A whole newline-delimited JSON file: (unit index).
+    Json(usize),
     Parquet(Arc<ParquetFileScan>, usize),
 }
 
@@ -320,6 +340,11 @@ impl ScanSource {
                     }
                     None => None,
                 },
+                UnitKind::Json if cur.sub == 0 => {
+                    cur.rows_unknown = true;
+                    Some(Work::Json(cur.unit))
+                }
+                UnitKind::Json => None,
                 UnitKind::Csv => {
                     if cur.csv.is_none() && cur.sub == 0 {
                         cur.csv = self.open_csv(unit)?;
@@ -367,6 +392,25 @@ impl Source for ScanSource {
                 let bytes = scan.row_group_bytes(rg);
                 let reservation = ScanReservation::try_new(&self.pool, &self.stats, bytes)?;
                 Box::new(RowGroupReader::new(scan, rg, reservation))
+            }
+            Work::Json(u) => {
+                let unit = self
+                    .units
+                    .get(u)
+                    .ok_or_else(|| Error::Internal("JSON unit out of range".into()))?;
+                let file = &self.dataset.files[unit.file];
+                let reservation =
+                    ScanReservation::try_new(&self.pool, &self.stats, JSON_TASK_BYTES)?;
+                let reader = JsonReader::open(
+                    &file.path,
+                    &file.schema,
+                    unit.projection.clone(),
+                    self.chunk_rows.min(MAX_BATCH_ROWS),
+                )?;
+                Box::new(Held {
+                    inner: reader,
+                    _reservation: reservation,
+                })
             }
         };
         let batches: BatchIter = Box::new(AssembledIter::new(
@@ -441,6 +485,7 @@ pub(crate) fn scan_source_with(
         let (layout, projection) = file_layout(dataset, file, &work_names);
         let kind = match (&dataset.format, &file.parquet) {
             (FileFormat::Csv(_), _) => UnitKind::Csv,
+            (FileFormat::Json(_), _) => UnitKind::Json,
             (FileFormat::Parquet(_), Some(metadata)) => {
                 let mut keep = keep_row_groups(metadata, &request.filters);
                 // A fragment reads only its row groups; the others are not "pruned".
@@ -492,7 +537,7 @@ pub(crate) fn scan_source_with(
 
     let (dialect, policy) = match &dataset.format {
         FileFormat::Csv(o) => (Some(Arc::new(Dialect::try_new(o)?)), o.on_bad_row),
-        FileFormat::Parquet(_) => (None, BadRowPolicy::Error),
+        FileFormat::Parquet(_) | FileFormat::Json(_) => (None, BadRowPolicy::Error),
     };
     let stats = Arc::new(ScanStats {
         metrics: Arc::clone(&request.metrics),

@@ -134,6 +134,7 @@ pub fn bytes(plan: &LogicalPlan) -> u64 {
             let read = s.schema.fields().len().max(1) as u64;
             let factor = match s.dataset.format {
                 FileFormat::Csv(_) => 1,
+                FileFormat::Json(_) => 1,
                 FileFormat::Parquet(_) => 3,
             };
             let mut b = files * factor * read / all;

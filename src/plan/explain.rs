@@ -26,6 +26,7 @@ pub fn describe(plan: &LogicalPlan) -> String {
         LogicalPlan::Scan(s) => {
             let format = match s.dataset.format {
                 FileFormat::Csv(_) => "csv",
+                FileFormat::Json(_) => "ndjson",
                 FileFormat::Parquet(_) => "parquet",
             };
             let mut line = format!(

@@ -103,6 +103,7 @@ impl<'a> Estimator<'a> {
                     FileFormat::Csv(_) => ((self.config.memory_limit / 64).clamp(1 << 20, 16 << 20)
                         as f64)
                         .min(files as f64),
+                    FileFormat::Json(_) => (8u64 << 20).min(files) as f64,
                     FileFormat::Parquet(_) => {
                         let groups: usize = s
                             .dataset

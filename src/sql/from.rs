@@ -23,7 +23,7 @@ use sqlparser::ast::{self, TableFactor};
 
 use super::context::Cx;
 use crate::error::{Error, Result};
-use crate::io::{CsvOptions, Dataset, FileFormat, ParquetOptions};
+use crate::io::{CsvOptions, Dataset, FileFormat, JsonOptions, ParquetOptions};
 use crate::plan::LogicalPlan;
 
 /// A single row with no columns, the input of a SELECT without FROM.
@@ -117,6 +117,8 @@ pub(super) enum Format {
     Csv,
     Tsv,
     Parquet,
+    /// Newline-delimited JSON.
+    Json,
 }
 
 /// A scan of the files at `location`.
@@ -131,7 +133,7 @@ pub(super) fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<Lo
         None => detect_format(location)?.ok_or_else(|| {
             Error::Plan(format!(
                 "cannot tell the file format of '{location}' from its extension; \
-                 use read_csv('{location}') or read_parquet('{location}')"
+                 use read_csv('{location}'), read_parquet('{location}') or read_json('{location}')"
             ))
         })?,
     };
@@ -145,6 +147,7 @@ pub(super) fn scan_path(location: &str, format: Option<Format>) -> Result<Arc<Lo
             FileFormat::Csv(CsvOptions::default().with_delimiter(b'\t')),
         ),
         Format::Parquet => scan(location, FileFormat::Parquet(ParquetOptions::default())),
+        Format::Json => scan(location, FileFormat::Json(JsonOptions::default())),
     }
 }
 
@@ -155,6 +158,7 @@ fn format_of(path: &Path) -> Option<Format> {
     match ext.as_str() {
         "csv" | "txt" => Some(Format::Csv),
         "tsv" => Some(Format::Tsv),
+        "ndjson" | "jsonl" | "json" => Some(Format::Json),
         "parquet" | "parq" | "pq" if !compressed => Some(Format::Parquet),
         _ => None,
     }

@@ -45,10 +45,21 @@ pub(super) fn table_function(
     let format = match fname.as_str() {
         "read_csv" | "read_csv_auto" => Format::Csv,
         "read_parquet" | "parquet_scan" => Format::Parquet,
+        "read_json" | "read_json_auto" | "read_ndjson" | "read_ndjson_auto" => Format::Json,
         _ => {
             return Err(Error::Plan(format!(
                 "unknown table function {fname}; floe reads files with read_csv, \
-                 read_csv_auto and read_parquet"
+                 read_csv_auto, read_parquet and read_json (newline-delimited){}",
+                crate::error::did_you_mean(
+                    &fname,
+                    &[
+                        "read_csv",
+                        "read_csv_auto",
+                        "read_parquet",
+                        "read_json",
+                        "read_ndjson"
+                    ]
+                )
             )))
         }
     };
@@ -73,6 +84,15 @@ pub(super) fn table_function(
                 let option = name.value.to_ascii_lowercase();
                 match format {
                     Format::Csv => csv.option(&option, value)?,
+                    // Newline-delimited is the one layout floe reads.
+                    Format::Json if option == "format" => {
+                        let v = const_string(value, &fname)?.to_ascii_lowercase();
+                        if !matches!(v.as_str(), "newline_delimited" | "auto") {
+                            return Err(Error::NotSupported(format!(
+                                "{fname}(format = '{v}'); floe reads newline-delimited JSON"
+                            )));
+                        }
+                    }
                     _ => return Err(Error::NotSupported(format!("{fname}() option {option}"))),
                 }
             }
@@ -86,7 +106,7 @@ pub(super) fn table_function(
     let path = path.ok_or_else(|| Error::Sql(format!("{fname}() needs a path")))?;
     match format {
         Format::Csv => csv.scan(&path),
-        Format::Tsv | Format::Parquet => scan_path(&path, Some(format)),
+        Format::Tsv | Format::Parquet | Format::Json => scan_path(&path, Some(format)),
     }
 }
 
