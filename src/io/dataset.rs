@@ -266,8 +266,11 @@ impl Dataset {
                         out.push(vec![(i, Some(FileSlice::RowGroups(run)))]);
                     }
                 }
-                // A compressed CSV file decompresses from its start: one fragment.
-                None if super::csv::compressed::codec_of(&f.path).is_some() => {
+                // A compressed file decompresses from its start, and a JSON file is
+                // read whole: one fragment.
+                None if super::csv::compressed::codec_of(&f.path).is_some()
+                    || matches!(self.format, FileFormat::Json(_)) =>
+                {
                     out.push(vec![(i, None)]);
                 }
                 None => {
