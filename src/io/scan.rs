@@ -399,6 +399,12 @@ impl Source for ScanSource {
                     .get(u)
                     .ok_or_else(|| Error::Internal("JSON unit out of range".into()))?;
                 let file = &self.dataset.files[unit.file];
+                if matches!(file.slice, Some(FileSlice::Bytes { .. })) {
+                    return Err(Error::NotSupported(format!(
+                        "a byte range of the JSON file {}; read it whole",
+                        file.path.display()
+                    )));
+                }
                 let reservation =
                     ScanReservation::try_new(&self.pool, &self.stats, JSON_TASK_BYTES)?;
                 let reader = JsonReader::open(
