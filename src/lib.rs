@@ -96,4 +96,5 @@ pub mod prelude {
     };
     pub use crate::plan::JoinType;
     pub use crate::session::Session;
+    pub use crate::statement::StatementResult;
 }

@@ -813,6 +813,8 @@ const FUNCTION_NAMES: &[&str] = &[
     "regexp_matches",
     "regexp_replace",
     "regexp_extract",
+    "like",
+    "ilike",
     "grouping",
     "grouping_id",
     "row_number",
@@ -841,6 +843,21 @@ fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
         }
     };
     match name {
+        // The function forms of `s LIKE p` and `s ILIKE p`.
+        "like" | "ilike" => {
+            arity(2)?;
+            let mut args = args.into_iter();
+            let (expr, pattern) = (args.next(), args.next());
+            match (expr, pattern) {
+                (Some(expr), Some(pattern)) => Ok(Expr::Like {
+                    expr: Box::new(expr),
+                    pattern: Box::new(pattern),
+                    negated: false,
+                    case_insensitive: name == "ilike",
+                }),
+                _ => Err(Error::Internal(format!("{name}() lost its arguments"))),
+            }
+        }
         // Evaluated once, when the query is planned (DuckDB: at the query's start).
         "current_date" | "today" => {
             arity(0)?;

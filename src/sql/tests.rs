@@ -190,6 +190,11 @@ fn where_predicates() {
         ["1", "3", "4", "5"]
     );
     assert_eq!(ids("SELECT id FROM t WHERE name ILIKE 'A%O'"), ["5"]);
+    assert_eq!(ids("SELECT id FROM t WHERE ilike(name, 'A%O')"), ["5"]);
+    assert_eq!(
+        ids("SELECT id FROM t WHERE like(name, 'A%O')"),
+        Vec::<String>::new()
+    );
     assert_eq!(ids("SELECT id FROM t WHERE k IS NULL"), ["2"]);
     assert_eq!(
         ids("SELECT id FROM t WHERE v IS NULL OR (id > 5 AND NOT grp = 'y')"),
