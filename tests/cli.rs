@@ -74,14 +74,14 @@ fn table_option_takes_read_csv_with_options() {
         .args([
             "sql",
             "--table",
-            "c=read_csv('tests/golden/data/customers_semicolon.csv', skip=1)",
+            "c=read_csv('tests/golden/data/customers_semicolon.csv', dateformat='%d/%m/%Y')",
             "SELECT * FROM c",
         ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("read_csv() option skip"), "{stderr}");
+    assert!(stderr.contains("read_csv() option dateformat"), "{stderr}");
 }
 
 #[test]

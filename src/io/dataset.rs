@@ -101,7 +101,7 @@ impl Dataset {
         if let FileFormat::Csv(o) = &mut format {
             if o.sniff_delimiter {
                 if let Some((path, _)) = listing.files.iter().find(|(_, size)| *size > 0) {
-                    o.delimiter = super::csv::sniff::sniff_delimiter(path, o.quote)?;
+                    o.delimiter = super::csv::sniff::sniff_delimiter(path, o.quote, o.skip_lines)?;
                 }
                 o.sniff_delimiter = false;
             }

@@ -37,6 +37,9 @@ pub struct CsvOptions {
     /// using `delimiter` (what SQL's `read_csv` does when no `delim` is given).
     #[serde(default)]
     pub sniff_delimiter: bool,
+    /// Lines skipped at the start of each file, before the header (DuckDB's `skip`).
+    #[serde(default)]
+    pub skip_lines: usize,
 }
 
 impl Default for CsvOptions {
@@ -52,11 +55,17 @@ impl Default for CsvOptions {
             infer_rows: 1000,
             on_bad_row: BadRowPolicy::Error,
             sniff_delimiter: false,
+            skip_lines: 0,
         }
     }
 }
 
 impl CsvOptions {
+    /// Skips the first `n` lines of each file (before the header).
+    pub fn with_skip_lines(mut self, n: usize) -> Self {
+        self.skip_lines = n;
+        self
+    }
     pub fn with_header(mut self, has_header: bool) -> Self {
         self.has_header = has_header;
         self

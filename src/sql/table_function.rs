@@ -10,13 +10,16 @@
 //!   - `columns`: `{'col': 'TYPE', …}` gives every column's name and type (no inference);
 //!   - `names`/`column_names`: `['a', 'b', …]` renames the first columns;
 //!   - `all_varchar` (every column read as text), `ignore_errors` (rows that do not
-//!     parse are skipped and counted, instead of failing the query).
+//!     parse are skipped and counted, instead of failing the query), `skip` (lines
+//!     skipped at the start of each file, before the header).
+//! * `read_json('path')` / `read_ndjson` / `read_json_auto`: newline-delimited JSON
+//!   (`format = 'newline_delimited'` or `'auto'` accepted).
 //!
 //!   Without `delim`, the delimiter is sniffed from the first file (`,` `|` `;` or
 //!   tab; `.tsv` means tab). `DECIMAL(p, s)` in `types`/`columns` reads exact
 //!   decimals, as in DuckDB (bare `DECIMAL` is `DECIMAL(18, 3)`).
 //!
-//! Options floe does not have (`skip`, `dateformat`, …) are [`Error::NotSupported`]
+//! Options floe does not have (`dateformat`, …) are [`Error::NotSupported`]
 //! naming the option. Nothing here holds data: the result is a scan plan.
 
 use std::sync::Arc;
@@ -222,12 +225,22 @@ impl CsvRequest {
                     .map(|e| const_string(e, option))
                     .collect::<Result<_>>()?;
             }
+            "skip" => {
+                o.skip_lines = match const_value(value, option)? {
+                    ScalarValue::Int64(n) if n >= 0 => n as usize,
+                    other => {
+                        return Err(Error::Sql(format!(
+                            "skip must be a number of lines, got {other}"
+                        )))
+                    }
+                }
+            }
             // Type detection always runs; these only confirm it.
             "auto_detect" => {}
             _ => {
                 return Err(Error::NotSupported(format!(
                     "read_csv() option {option} (floe reads header, delim, quote, escape, \
-                     nullstr, types, columns, names, all_varchar, ignore_errors, sample_size)"
+                     nullstr, types, columns, names, all_varchar, ignore_errors, sample_size, skip)"
                 )))
             }
         }

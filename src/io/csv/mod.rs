@@ -61,6 +61,8 @@ pub(crate) struct Dialect {
     pub escape: Option<u8>,
     /// Matches the empty field and every `null_values` entry.
     pub null_regex: Regex,
+    /// Lines skipped at the start of each file.
+    pub skip_lines: usize,
 }
 
 impl Dialect {
@@ -76,6 +78,7 @@ impl Dialect {
             quote: o.quote,
             escape: o.escape.filter(|e| Some(*e) != o.quote),
             null_regex,
+            skip_lines: o.skip_lines,
         })
     }
 
@@ -133,7 +136,8 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
         return Ok(Schema::empty());
     }
     let dialect = Dialect::try_new(o)?;
-    let input = compressed::open(path)?;
+    let mut input = std::io::BufReader::new(compressed::open(path)?);
+    skip_lines(&mut input, o.skip_lines).map_err(|e| Error::io(path, e))?;
     let format = dialect
         .arrow_format()
         .with_header(o.has_header)
@@ -162,6 +166,18 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
         })
         .collect();
     Ok(Schema::new(fields))
+}
+
+/// Reads past the first `n` lines of `input`.
+pub(crate) fn skip_lines(input: &mut impl std::io::BufRead, n: usize) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    for _ in 0..n {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The line number in a `csv` crate message ("... at line 7"), if any.

@@ -170,7 +170,12 @@ fn field_problem(scan: &CsvFileScan, i: usize, value: &[u8]) -> Option<String> {
         return None;
     }
     let t = field.data_type();
-    (!parses_as(s, t)).then(|| format!("value '{s}' does not parse as {t}"))
+    (!parses_as(s, t)).then(|| {
+        format!(
+            "value '{s}' does not parse as {}",
+            crate::expr::types::sql_name(t)
+        )
+    })
 }
 
 /// Whether arrow's CSV decoder parses `s` (not null) as type `t`.

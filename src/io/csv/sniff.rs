@@ -23,9 +23,11 @@ const SAMPLE_BYTES: u64 = 64 << 10;
 const SAMPLE_RECORDS: usize = 100;
 
 /// The delimiter of the CSV file at `path` (`,` when nothing tells).
-pub(crate) fn sniff_delimiter(path: &Path, quote: Option<u8>) -> Result<u8> {
+pub(crate) fn sniff_delimiter(path: &Path, quote: Option<u8>, skip_lines: usize) -> Result<u8> {
     let mut sample = vec![];
-    super::compressed::open(path)?
+    let mut input = std::io::BufReader::new(super::compressed::open(path)?);
+    super::skip_lines(&mut input, skip_lines).map_err(|e| Error::io(path, e))?;
+    input
         .take(SAMPLE_BYTES)
         .read_to_end(&mut sample)
         .map_err(|e| Error::io(path, e))?;

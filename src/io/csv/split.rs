@@ -62,8 +62,10 @@ pub(crate) struct CsvFile {
     mmap: Mmap,
     /// The decompressed copy of a compressed file, deleted with the scan.
     _decompressed: Option<tempfile::NamedTempFile>,
-    /// First byte after a UTF-8 byte order mark.
+    /// First byte after a UTF-8 byte order mark and the skipped lines.
     data_start: usize,
+    /// Lines skipped before `data_start` (for line numbers).
+    skipped_lines: u64,
     /// The byte window whose records this scan reads (the whole file by default).
     window_start: usize,
     window_end: usize,
@@ -120,11 +122,19 @@ impl CsvFile {
         // fault, which is the documented limit of reading files in place.
         let mmap = unsafe { MmapOptions::new().map_copy_read_only(&file) }
             .map_err(|e| Error::io(path, e))?;
-        let data_start = if mmap.starts_with(b"\xEF\xBB\xBF") {
+        let bom = if mmap.starts_with(b"\xEF\xBB\xBF") {
             3
         } else {
             0
         };
+        // Skipped lines are outside the data: parity, ranges and the header start after.
+        let mut data_start = bom;
+        for _ in 0..dialect.skip_lines {
+            match memchr::memchr(b'\n', &mmap[data_start..]) {
+                Some(p) => data_start += p + 1,
+                None => data_start = mmap.len(),
+            }
+        }
         let len = mmap.len();
         let (window_start, window_end) = match window {
             None => (data_start, len),
@@ -160,6 +170,7 @@ impl CsvFile {
             mmap,
             _decompressed: decompressed,
             data_start,
+            skipped_lines: dialect.skip_lines as u64,
             window_start,
             window_end,
             prefix_quotes,
@@ -259,7 +270,7 @@ impl CsvFile {
     /// file; used only to report errors).
     pub fn line_at(&self, offset: usize) -> u64 {
         let end = offset.min(self.mmap.len());
-        1 + count_byte(&self.mmap[self.data_start.min(end)..end], b'\n')
+        1 + self.skipped_lines + count_byte(&self.mmap[self.data_start.min(end)..end], b'\n')
     }
 
     /// The first record boundary at or after `from`, where `quote_count` quote
