@@ -477,7 +477,7 @@ fn window_variance_keeps_its_digits_far_from_zero() {
 }
 
 /// RANGE offsets that cannot be evaluated are plan-time errors naming the frame;
-/// GROUPS frames and nth_value IGNORE NULLS are `NotSupported`.
+/// GROUPS frames and IGNORE NULLS on a ranking function are `NotSupported`.
 #[test]
 fn window_frame_mistakes_are_clear_errors() {
     let (schema, batch, _) = data();
@@ -498,9 +498,50 @@ fn window_frame_mistakes_are_clear_errors() {
     assert!(negative.to_string().contains("-2"), "{negative}");
     let groups = err("SELECT sum(w) OVER (ORDER BY id GROUPS 2 PRECEDING) FROM t");
     assert!(matches!(groups, Error::NotSupported(_)), "{groups}");
-    let nth = err("SELECT nth_value(w, 2) IGNORE NULLS OVER (ORDER BY id) FROM t");
+    let ntile = err("SELECT ntile(2) IGNORE NULLS OVER (ORDER BY id) FROM t");
     assert!(
-        matches!(&nth, Error::NotSupported(m) if m.contains("IGNORE NULLS")),
-        "{nth}"
+        matches!(&ntile, Error::NotSupported(m) if m.contains("IGNORE NULLS")),
+        "{ntile}"
     );
+}
+
+/// nth_value IGNORE NULLS takes the k-th non-NULL row of each frame. Expected values
+/// from DuckDB 2.0.1 (`nth_value(v, 2 IGNORE NULLS) OVER ..`, its spelling; NULL as
+/// `null`).
+#[test]
+fn nth_value_ignore_nulls_matches_duckdb() {
+    let session = Session::builder()
+        .force_spill(std::env::var("FLOE_FORCE_SPILL").is_ok())
+        .build()
+        .unwrap();
+    let df = session
+        .sql(
+            "SELECT g, t,
+               nth_value(v, 2) IGNORE NULLS OVER (PARTITION BY g ORDER BY t) AS a,
+               nth_value(v, 2) IGNORE NULLS OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN 1 PRECEDING AND 2 FOLLOWING) AS b,
+               nth_value(v, 1) IGNORE NULLS OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS c,
+               nth_value(v, 3) OVER (PARTITION BY g ORDER BY t) AS d
+             FROM (VALUES (1, 1, NULL), (1, 2, 10), (1, 3, NULL), (1, 4, 30), (1, 5, 40),
+                          (1, 6, NULL), (2, 1, 5), (2, 2, NULL), (2, 3, NULL), (2, 4, 8)) x(g, t, v)
+             ORDER BY g, t",
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+    let got: Vec<String> = rows_of(&df).iter().map(|r| r[2..].join(",")).collect();
+    let duckdb = [
+        "null,null,10,null",
+        "null,30,10,null",
+        "null,30,10,null",
+        "30,40,10,null",
+        "30,40,10,null",
+        "30,null,10,null",
+        "null,null,5,null",
+        "null,8,5,null",
+        "null,null,5,null",
+        "8,null,5,null",
+    ];
+    assert_eq!(got, duckdb);
 }

@@ -286,7 +286,8 @@ pub struct WindowCall {
     /// The same at the frame's end.
     #[serde(default)]
     pub end_key: Option<Expr>,
-    /// `IGNORE NULLS` (lag, lead, first_value, last_value): NULL values are skipped.
+    /// `IGNORE NULLS` (lag, lead, first_value, last_value, nth_value): NULL values are
+    /// skipped.
     #[serde(default)]
     pub ignore_nulls: bool,
 }

@@ -407,7 +407,11 @@ impl Scope<'_> {
         if ignore_nulls
             && !matches!(
                 func,
-                WindowFunc::Lag | WindowFunc::Lead | WindowFunc::FirstValue | WindowFunc::LastValue
+                WindowFunc::Lag
+                    | WindowFunc::Lead
+                    | WindowFunc::FirstValue
+                    | WindowFunc::LastValue
+                    | WindowFunc::NthValue
             )
         {
             return Err(Error::NotSupported(format!(

@@ -594,6 +594,13 @@ impl PartitionWindows {
                     let t = if call.func == WindowFunc::FirstValue {
                         let i = valid.partition_point(|&t| t < start);
                         valid.get(i).copied().filter(|&t| t < end)
+                    } else if call.func == WindowFunc::NthValue {
+                        // The k-th non-NULL row of the frame.
+                        let i = valid.partition_point(|&t| t < start);
+                        usize::try_from(k - 1)
+                            .ok()
+                            .and_then(|d| valid.get(i + d).copied())
+                            .filter(|&t| t < end)
                     } else {
                         let i = valid.partition_point(|&t| t < end);
                         i.checked_sub(1).map(|i| valid[i]).filter(|&t| t >= start)
