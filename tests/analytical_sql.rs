@@ -476,8 +476,8 @@ fn window_variance_keeps_its_digits_far_from_zero() {
     assert_eq!(seen, n as usize);
 }
 
-/// RANGE offsets that cannot be evaluated are plan-time errors naming the frame;
-/// GROUPS frames and IGNORE NULLS on a ranking function are `NotSupported`.
+/// RANGE offsets that cannot be evaluated and GROUPS without ORDER BY are plan-time
+/// errors naming the frame; IGNORE NULLS on a ranking function is `NotSupported`.
 #[test]
 fn window_frame_mistakes_are_clear_errors() {
     let (schema, batch, _) = data();
@@ -496,8 +496,11 @@ fn window_frame_mistakes_are_clear_errors() {
     let negative =
         err("SELECT sum(w) OVER (ORDER BY id RANGE BETWEEN -2 PRECEDING AND CURRENT ROW) FROM t");
     assert!(negative.to_string().contains("-2"), "{negative}");
-    let groups = err("SELECT sum(w) OVER (ORDER BY id GROUPS 2 PRECEDING) FROM t");
-    assert!(matches!(groups, Error::NotSupported(_)), "{groups}");
+    let groups = err("SELECT sum(w) OVER (PARTITION BY a GROUPS 2 PRECEDING) FROM t");
+    assert!(
+        matches!(&groups, Error::Plan(m) if m.contains("GROUPS frame needs ORDER BY")),
+        "{groups}"
+    );
     let ntile = err("SELECT ntile(2) IGNORE NULLS OVER (ORDER BY id) FROM t");
     assert!(
         matches!(&ntile, Error::NotSupported(m) if m.contains("IGNORE NULLS")),
@@ -544,4 +547,52 @@ fn nth_value_ignore_nulls_matches_duckdb() {
         "8,null,5,null",
     ];
     assert_eq!(got, duckdb);
+}
+
+/// GROUPS frames count peer groups. Expected rows from DuckDB 2.0.1 on the same query
+/// (ties, NULL keys, a descending key, empty frames, no PARTITION BY).
+#[test]
+fn groups_frames_match_duckdb() {
+    let session = Session::builder()
+        .force_spill(std::env::var("FLOE_FORCE_SPILL").is_ok())
+        .build()
+        .unwrap();
+    let df = session
+        .sql(
+            "SELECT g, t, v,
+               sum(v) OVER (PARTITION BY g ORDER BY t GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) AS a,
+               count(*) OVER (PARTITION BY g ORDER BY t GROUPS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS b,
+               min(v) OVER (PARTITION BY g ORDER BY t DESC GROUPS BETWEEN 2 PRECEDING AND 1 PRECEDING) AS c,
+               max(v) OVER (PARTITION BY g ORDER BY t GROUPS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS d,
+               first_value(v) OVER (PARTITION BY g ORDER BY t GROUPS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS e,
+               avg(v) OVER (ORDER BY t NULLS FIRST GROUPS 2 PRECEDING) AS f
+             FROM (VALUES (1, 1, 4), (1, 1, 6), (1, 2, NULL), (1, 3, 30), (1, 3, 31), (1, 3, 32),
+                          (1, 5, 40), (2, NULL, 5), (2, NULL, 7), (2, 2, 8), (2, 4, 9), (3, 1, 1)) x(g, t, v)",
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+    let got: Vec<String> = rows_of(&df).iter().map(|r| r.join(",")).collect();
+    let mut duckdb = vec![
+        "1,1,4,10,3,30,40,4,4.6",
+        "1,1,6,10,3,30,40,4,4.6",
+        "1,2,null,10,4,30,40,4,5.166666666666667",
+        "1,3,30,93,4,40,40,null,16.0",
+        "1,3,31,93,4,40,40,null,16.0",
+        "1,3,32,93,4,40,40,null,16.0",
+        "1,5,40,133,1,null,null,30,28.4",
+        "2,2,8,8,2,9,9,8,5.166666666666667",
+        "2,4,9,17,3,null,7,8,22.0",
+        "2,null,5,21,2,8,null,9,6.0",
+        "2,null,7,21,2,8,null,9,6.0",
+        "3,1,1,1,1,null,null,1,4.6",
+    ];
+    duckdb.sort();
+    assert_eq!(got.len(), duckdb.len());
+    for (g, d) in got.iter().zip(&duckdb) {
+        let same = g.split(',').zip(d.split(',')).all(|(a, b)| {
+            a == b || matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if (x - y).abs() < 1e-9)
+        });
+        assert!(same, "{g} vs DuckDB {d}");
+    }
 }

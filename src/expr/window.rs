@@ -196,6 +196,8 @@ impl WindowFunc {
 pub enum FrameUnits {
     Rows,
     Range,
+    /// Offsets count peer groups (rows with equal ORDER BY keys).
+    Groups,
 }
 
 /// One end of a frame.
@@ -267,6 +269,7 @@ impl fmt::Display for WindowFrame {
         let units = match self.units {
             FrameUnits::Rows => "ROWS",
             FrameUnits::Range => "RANGE",
+            FrameUnits::Groups => "GROUPS",
         };
         write!(f, "{units} BETWEEN {} AND {}", self.start, self.end)
     }

@@ -520,9 +520,12 @@ impl Scope<'_> {
                 let units = match fr.units {
                     ast::WindowFrameUnits::Rows => FrameUnits::Rows,
                     ast::WindowFrameUnits::Range => FrameUnits::Range,
-                    ast::WindowFrameUnits::Groups => {
-                        return Err(Error::NotSupported("GROUPS window frames".into()))
+                    ast::WindowFrameUnits::Groups if order_by.is_empty() => {
+                        return Err(Error::Plan(
+                            "a GROUPS frame needs ORDER BY in its window".into(),
+                        ))
                     }
+                    ast::WindowFrameUnits::Groups => FrameUnits::Groups,
                 };
                 let range = units == FrameUnits::Range;
                 let start = bound(&fr.start_bound, true, range)?;

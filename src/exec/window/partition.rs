@@ -535,6 +535,38 @@ impl PartitionWindows {
         let n = view.n.unwrap_or(view.hi);
         let value_start = |j: usize| values.map_or(0, |v| v.start_of(j));
         let value_end = |j: usize| values.map_or(n, |v| v.end_of(j));
+        if frame.units == FrameUnits::Groups {
+            // The partition is whole in the view (GROUPS has no reach): peer group `g`
+            // is rows `lo + peers[g]`.
+            let groups = view.peers.len();
+            let start_of = |g: usize| view.group_start(g);
+            let end_of = |g: usize| view.lo + view.peers[g].end;
+            return rows
+                .map(|j| {
+                    let g = view.group_of[j];
+                    let start = match frame.start {
+                        FrameBound::UnboundedPreceding => 0,
+                        FrameBound::Preceding(k) => start_of(g.saturating_sub(k as usize)),
+                        FrameBound::Following(k) => match g.checked_add(k as usize) {
+                            Some(h) if h < groups => start_of(h),
+                            _ => n,
+                        },
+                        FrameBound::UnboundedFollowing => n,
+                        _ => start_of(g),
+                    };
+                    let end = match frame.end {
+                        FrameBound::UnboundedPreceding => 0,
+                        FrameBound::Preceding(k) => g.checked_sub(k as usize).map_or(0, end_of),
+                        FrameBound::Following(k) => {
+                            end_of(g.saturating_add(k as usize).min(groups - 1))
+                        }
+                        FrameBound::UnboundedFollowing => n,
+                        _ => end_of(g),
+                    };
+                    start..end.max(start)
+                })
+                .collect();
+        }
         rows.map(|j| {
             let i = view.lo + j;
             let g = view.group_of[j];

@@ -81,8 +81,8 @@ fn offset(k: u64) -> Option<usize> {
 /// nth_value; a non-literal offset; IGNORE NULLS.
 fn reach_of(call: &WindowCall, frame: &WindowFrame) -> Option<Reach> {
     use WindowFunc::*;
-    // How far the k-th non-NULL value lies depends on the data.
-    if call.ignore_nulls {
+    // How far the k-th non-NULL value, or the n-th peer group, lies depends on the data.
+    if call.ignore_nulls || frame.units == FrameUnits::Groups {
         return None;
     }
     let mut r = Reach::default();
