@@ -1,6 +1,7 @@
-//! Window fuzz: every window function over every frame kind floe runs, on random
-//! partitions with ordering ties and NULLs, against a naive reference (sort each
-//! partition, then evaluate every row's frame by brute force). Each data set runs at
+//! Window fuzz: every window function over every frame kind floe runs (ROWS, RANGE
+//! with peers or value offsets, GROUPS), on random partitions with ordering ties and
+//! NULLs, against a naive reference (sort each partition, then evaluate every row's
+//! frame by brute force). Each data set runs at
 //! three budgets: unlimited (no spill), medium with spilling forced and small chunks,
 //! and tiny without forcing, where one partition is far larger than the budget (the
 //! sort and the window's two-pass partition spill on their own). After every run the
@@ -104,6 +105,8 @@ enum Frame {
     RangeFromPeers,
     /// RANGE with value offsets (`Preceding(k)`: the order key k before the row's).
     RangeValues(Bound, Bound),
+    /// GROUPS: offsets count peer groups.
+    Groups(Bound, Bound),
 }
 
 impl Frame {
@@ -120,6 +123,7 @@ impl Frame {
             Frame::RangeToPeers => String::new(),
             Frame::RangeFromPeers => "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING".into(),
             Frame::RangeValues(s, e) => format!("RANGE BETWEEN {} AND {}", b(s), b(e)),
+            Frame::Groups(s, e) => format!("GROUPS BETWEEN {} AND {}", b(s), b(e)),
         }
     }
 
@@ -143,6 +147,50 @@ impl Frame {
             Frame::RangeValues(s, e) => {
                 let (lo, hi) = value_frame(i, part, order, peers, s, e);
                 (lo as i64, hi as i64)
+            }
+            Frame::Groups(s, e) => {
+                // Peer groups by brute force: where the order key changes.
+                let same = |a: &Row, b: &Row| match order {
+                    Order::Total => false,
+                    Order::None => true,
+                    Order::PeersDesc | Order::PeersAsc => a.o == b.o,
+                };
+                let starts: Vec<usize> = (0..n)
+                    .filter(|&t| t == 0 || !same(&part[t - 1], &part[t]))
+                    .collect();
+                let g = starts.iter().rposition(|&s| s <= i).unwrap_or(0) as i64;
+                let count = starts.len() as i64;
+                let start_of = |h: i64| -> i64 {
+                    if h < 0 {
+                        0
+                    } else if h >= count {
+                        n as i64
+                    } else {
+                        starts[h as usize] as i64
+                    }
+                };
+                let end_of = |h: i64| -> i64 {
+                    if h < 0 {
+                        0
+                    } else {
+                        start_of(h + 1)
+                    }
+                };
+                let lo = match s {
+                    Bound::UnboundedPreceding => 0,
+                    Bound::Preceding(k) => start_of((g - k as i64).max(0)),
+                    Bound::CurrentRow => start_of(g),
+                    Bound::Following(k) => start_of(g + k as i64),
+                    Bound::UnboundedFollowing => n as i64,
+                };
+                let hi = match e {
+                    Bound::UnboundedPreceding => 0,
+                    Bound::Preceding(k) => end_of(g - k as i64),
+                    Bound::CurrentRow => end_of(g),
+                    Bound::Following(k) => end_of((g + k as i64).min(count - 1)),
+                    Bound::UnboundedFollowing => n as i64,
+                };
+                (lo, hi)
             }
         };
         let lo = lo.clamp(0, n as i64) as usize;
@@ -223,6 +271,8 @@ enum Func {
     First,
     Last,
     Nth(usize),
+    /// nth_value IGNORE NULLS: the k-th non-NULL value of the frame.
+    NthNonNull(usize),
     Sum,
     Count,
     CountStar,
@@ -262,8 +312,8 @@ impl Call {
     fn holds_partition(&self) -> bool {
         matches!(
             self.func,
-            Func::ShiftNonNull(_) | Func::FirstNonNull | Func::LastNonNull
-        )
+            Func::ShiftNonNull(_) | Func::FirstNonNull | Func::LastNonNull | Func::NthNonNull(_)
+        ) || matches!(self.frame, Frame::Groups(..))
     }
 }
 
@@ -352,6 +402,17 @@ fn calls() -> Vec<Call> {
                 Frame::RangeValues(CurrentRow, Following(3)),
                 Order::PeersDesc,
             ),
+            (Frame::Groups(Preceding(1), CurrentRow), Order::PeersDesc),
+            (Frame::Groups(Preceding(2), Following(1)), Order::PeersAsc),
+            (
+                Frame::Groups(Following(1), UnboundedFollowing),
+                Order::PeersAsc,
+            ),
+            (
+                Frame::Groups(UnboundedPreceding, Preceding(1)),
+                Order::PeersDesc,
+            ),
+            (Frame::Groups(Preceding(2), Following(2)), Order::Total),
         ];
         for (frame, order) in frames {
             for (text, func) in [
@@ -360,6 +421,7 @@ fn calls() -> Vec<Call> {
                 ("first_value(v) IGNORE NULLS", Func::FirstNonNull),
                 ("last_value(v) IGNORE NULLS", Func::LastNonNull),
                 ("nth_value(v, 2)", Func::Nth(2)),
+                ("nth_value(v, 2) IGNORE NULLS", Func::NthNonNull(2)),
                 ("sum(v)", Func::Sum),
                 ("count(v)", Func::Count),
                 ("count(*)", Func::CountStar),
@@ -378,6 +440,7 @@ fn calls() -> Vec<Call> {
                         Func::First
                             | Func::Last
                             | Func::Nth(_)
+                            | Func::NthNonNull(_)
                             | Func::FirstNonNull
                             | Func::LastNonNull
                     )
@@ -527,6 +590,11 @@ fn reference(layout: &Layout, call: &Call, id: usize) -> Option<f64> {
         Func::First => frame.first().and_then(|r| r.v).map(|x| x as f64),
         Func::Last => frame.last().and_then(|r| r.v).map(|x| x as f64),
         Func::Nth(k) => frame.get(k - 1).and_then(|r| r.v).map(|x| x as f64),
+        Func::NthNonNull(k) => frame
+            .iter()
+            .filter_map(|r| r.v)
+            .nth(k - 1)
+            .map(|x| x as f64),
         Func::Sum => values.map(|x| x as f64).reduce(|a, b| a + b),
         Func::Count => Some(values.count() as f64),
         Func::CountStar => Some(frame.len() as f64),
