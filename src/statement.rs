@@ -31,8 +31,6 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use sqlparser::ast::{self, ObjectType, Statement};
-use sqlparser::dialect::DuckDbDialect;
-use sqlparser::parser::Parser;
 
 use crate::error::{Error, Result};
 use crate::expr::types::{is_numeric, is_string, sql_name};
@@ -457,8 +455,7 @@ impl Session {
 
     /// `CREATE VIEW`, `CREATE TABLE ... AS`, `DROP`.
     fn definition(&self, text: &str) -> Result<StatementResult> {
-        let statements =
-            Parser::parse_sql(&DuckDbDialect {}, text).map_err(|e| Error::Sql(e.to_string()))?;
+        let statements = crate::sql::parse(text)?;
         let unsupported = || {
             let words: Vec<&str> = text.split_whitespace().take(2).collect();
             Error::NotSupported(format!(

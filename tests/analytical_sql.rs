@@ -534,6 +534,23 @@ fn nth_value_ignore_nulls_matches_duckdb() {
         .collect()
         .unwrap();
     let got: Vec<String> = rows_of(&df).iter().map(|r| r[2..].join(",")).collect();
+    // DuckDB's own spelling, inside the parentheses, gives the same rows.
+    let spelled = session
+        .sql(
+            "SELECT g, t,
+               nth_value(v, 2 IGNORE NULLS) OVER (PARTITION BY g ORDER BY t) AS a,
+               nth_value(v, 2 IGNORE NULLS) OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN 1 PRECEDING AND 2 FOLLOWING) AS b,
+               nth_value(v, 1 IGNORE NULLS) OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS c,
+               nth_value(v, 3) OVER (PARTITION BY g ORDER BY t) AS d
+             FROM (VALUES (1, 1, NULL), (1, 2, 10), (1, 3, NULL), (1, 4, 30), (1, 5, 40),
+                          (1, 6, NULL), (2, 1, 5), (2, 2, NULL), (2, 3, NULL), (2, 4, 8)) x(g, t, v)",
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(rows_of(&spelled), rows_of(&df));
     let duckdb = [
         "null,null,10,null",
         "null,30,10,null",

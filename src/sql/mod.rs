@@ -46,6 +46,7 @@ mod interval;
 mod join;
 #[cfg(test)]
 mod join_tests;
+mod null_treatment;
 mod order;
 mod scope;
 mod setop;
@@ -88,8 +89,7 @@ pub trait Catalog {
 /// [`Error::NotSupported`] for valid SQL floe does not run yet, [`Error::Plan`] /
 /// [`Error::Schema`] for unknown names and type errors.
 pub fn plan_sql(catalog: &dyn Catalog, query: &str) -> Result<LogicalPlan> {
-    let statements =
-        Parser::parse_sql(&DuckDbDialect {}, query).map_err(|e| Error::Sql(e.to_string()))?;
+    let statements = parse(query)?;
     let statement = match statements.as_slice() {
         [s] => s,
         [] => return Err(Error::Sql("empty query".into())),
@@ -116,6 +116,12 @@ pub fn plan_sql(catalog: &dyn Catalog, query: &str) -> Result<LogicalPlan> {
             )))
         }
     }
+}
+
+/// Parses SQL text in DuckDB's dialect (with DuckDB's in-parenthesis `IGNORE NULLS`).
+pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let sql = null_treatment::move_null_treatment(sql);
+    Parser::parse_sql(&DuckDbDialect {}, &sql).map_err(|e| Error::Sql(e.to_string()))
 }
 
 /// Plans a query `sqlparser` has already parsed (the body of `CREATE VIEW ... AS`).
