@@ -508,15 +508,20 @@ fn window_frame_mistakes_are_clear_errors() {
     );
 }
 
+/// A default session, spilling when the test command forces it.
+fn env_session() -> Session {
+    Session::builder()
+        .force_spill(std::env::var("FLOE_FORCE_SPILL").is_ok())
+        .build()
+        .unwrap()
+}
+
 /// nth_value IGNORE NULLS takes the k-th non-NULL row of each frame. Expected values
 /// from DuckDB 2.0.1 (`nth_value(v, 2 IGNORE NULLS) OVER ..`, its spelling; NULL as
 /// `null`).
 #[test]
 fn nth_value_ignore_nulls_matches_duckdb() {
-    let session = Session::builder()
-        .force_spill(std::env::var("FLOE_FORCE_SPILL").is_ok())
-        .build()
-        .unwrap();
+    let session = env_session();
     let df = session
         .sql(
             "SELECT g, t,
@@ -570,10 +575,7 @@ fn nth_value_ignore_nulls_matches_duckdb() {
 /// (ties, NULL keys, a descending key, empty frames, no PARTITION BY).
 #[test]
 fn groups_frames_match_duckdb() {
-    let session = Session::builder()
-        .force_spill(std::env::var("FLOE_FORCE_SPILL").is_ok())
-        .build()
-        .unwrap();
+    let session = env_session();
     let df = session
         .sql(
             "SELECT g, t, v,

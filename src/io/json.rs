@@ -22,26 +22,32 @@ use super::csv::compressed;
 use super::options::JsonOptions;
 use crate::error::{Error, Result};
 
-/// The columns of one file, inferred from its first records.
+/// The columns of one file, inferred from its first records (read once, then both
+/// typed by arrow-json and scanned for the keys' order).
 pub(crate) fn infer_file_schema(path: &Path, o: &JsonOptions) -> Result<Schema> {
     let mut reader = std::io::BufReader::new(compressed::open(path)?);
-    let first = reader
-        .fill_buf()
-        .map_err(|e| Error::io(path, e))?
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .copied();
-    if first == Some(b'[') {
+    let mut sample: Vec<u8> = Vec::new();
+    let mut records = 0;
+    while records < o.infer_rows.max(1) {
+        let read = reader
+            .read_until(b'\n', &mut sample)
+            .map_err(|e| Error::io(path, e))?;
+        if read == 0 {
+            break;
+        }
+        records += 1;
+    }
+    if sample.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(Error::NotSupported(format!(
             "{}: a JSON array; floe reads newline-delimited JSON (one object per line)",
             path.display()
         )));
     }
-    let (schema, _) = arrow::json::reader::infer_json_schema(reader, Some(o.infer_rows.max(1)))
+    let (schema, _) = arrow::json::reader::infer_json_schema(&sample[..], None)
         .map_err(|e| invalid(path, None, e))?;
     // arrow-json's inference does not keep the keys' order: columns come in the order
     // the keys first appear, as in DuckDB.
-    let order = key_order(path, o.infer_rows.max(1))?;
+    let order = key_order(path, &sample)?;
     let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
     fields.sort_by_key(|f| {
         order
@@ -52,8 +58,8 @@ pub(crate) fn infer_file_schema(path: &Path, o: &JsonOptions) -> Result<Schema> 
     Ok(Schema::new(fields))
 }
 
-/// The top-level keys of the first `records` records, in order of first appearance.
-fn key_order(path: &Path, records: usize) -> Result<Vec<String>> {
+/// The top-level keys of the records in `sample`, in order of first appearance.
+fn key_order(path: &Path, sample: &[u8]) -> Result<Vec<String>> {
     struct Keys;
     impl<'de> serde::de::Visitor<'de> for Keys {
         type Value = Vec<String>;
@@ -72,14 +78,12 @@ fn key_order(path: &Path, records: usize) -> Result<Vec<String>> {
             Ok(keys)
         }
     }
-    let reader = std::io::BufReader::new(compressed::open(path)?);
     let mut order: Vec<String> = Vec::new();
-    for line in reader.lines().take(records) {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
+    for line in sample.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let mut de = serde_json::Deserializer::from_str(&line);
+        let mut de = serde_json::Deserializer::from_slice(line);
         let keys = serde::Deserializer::deserialize_map(&mut de, Keys)
             .map_err(|e| invalid(path, None, e))?;
         for k in keys {

@@ -320,7 +320,7 @@ impl Preview {
             c.push("…".into());
         }
         cells(
-            &self.tail.iter().cloned().collect::<Vec<_>>(),
+            &self.tail,
             self.tail_rows - bottom,
             bottom,
             &options,
@@ -345,8 +345,8 @@ impl Preview {
 }
 
 /// Appends the text of rows `skip..skip + limit` of `batches` to `columns`.
-fn cells(
-    batches: &[RecordBatch],
+fn cells<'a>(
+    batches: impl IntoIterator<Item = &'a RecordBatch>,
     skip: usize,
     limit: usize,
     options: &FormatOptions,
