@@ -120,19 +120,9 @@ pub fn default_memory_limit() -> usize {
     (limit as f64 * 0.8) as usize
 }
 
+/// The limit of this process's own cgroup (and its ancestors), v1 or v2.
 fn cgroup_memory_limit() -> Option<usize> {
-    // cgroup v2, then v1.
-    for path in [
-        "/sys/fs/cgroup/memory.max",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ] {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Ok(v) = text.trim().parse::<u64>() {
-                return usize::try_from(v).ok();
-            }
-        }
-    }
-    None
+    crate::cgroup::memory_limit().and_then(|v| usize::try_from(v).ok())
 }
 
 fn physical_memory() -> Option<usize> {

@@ -58,10 +58,14 @@ pub enum Error {
         limit: usize,
     },
     /// Spilling would exceed `max_spill_bytes`.
-    #[error("spill limit reached: writing {requested} more bytes would exceed max_spill_bytes = {limit}")]
-    SpillLimit { requested: u64, limit: u64 },
+    #[error("spill limit reached: the query has spilled {written} bytes, and {requested} more would exceed max_spill_bytes = {limit}; raise the limit (--max-spill) or give the query more memory")]
+    SpillLimit {
+        requested: u64,
+        written: u64,
+        limit: u64,
+    },
     /// The spill directory's disk is full.
-    #[error("disk full while spilling to {}", path.display())]
+    #[error("disk full writing {}", path.display())]
     DiskFull { path: PathBuf },
     /// A valid request that floe does not implement (yet); names the construct.
     #[error("not supported: {0}")]
@@ -91,6 +95,75 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error again, for each later caller that runs into a failure already
+    /// reported once (a file sink tells every worker its first error, not "failed
+    /// earlier"). A wrapped I/O or Arrow error keeps its kind and message.
+    pub fn duplicate(&self) -> Error {
+        use Error as E;
+        match self {
+            E::Plan(s) => E::Plan(s.clone()),
+            E::Schema(s) => E::Schema(s.clone()),
+            E::Io { path, source } => E::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            E::Csv {
+                path,
+                line,
+                column,
+                message,
+            } => E::Csv {
+                path: path.clone(),
+                line: *line,
+                column: column.clone(),
+                message: message.clone(),
+            },
+            E::Parquet {
+                path,
+                row_group,
+                message,
+            } => E::Parquet {
+                path: path.clone(),
+                row_group: *row_group,
+                message: message.clone(),
+            },
+            E::NoFiles(s) => E::NoFiles(s.clone()),
+            E::ResourcesExhausted {
+                operator,
+                requested,
+                reserved,
+                used,
+                limit,
+            } => E::ResourcesExhausted {
+                operator: operator.clone(),
+                requested: *requested,
+                reserved: *reserved,
+                used: *used,
+                limit: *limit,
+            },
+            E::SpillLimit {
+                requested,
+                written,
+                limit,
+            } => E::SpillLimit {
+                requested: *requested,
+                written: *written,
+                limit: *limit,
+            },
+            E::DiskFull { path } => E::DiskFull { path: path.clone() },
+            E::NotSupported(s) => E::NotSupported(s.clone()),
+            E::Sql(s) => E::Sql(s.clone()),
+            E::InvalidInput(s) => E::InvalidInput(s.clone()),
+            E::Cancelled => E::Cancelled,
+            E::Config(s) => E::Config(s.clone()),
+            E::Serialization(s) => E::Serialization(s.clone()),
+            E::Arrow(e) => E::Arrow(arrow::error::ArrowError::ExternalError(
+                e.to_string().into(),
+            )),
+            E::Internal(s) => E::Internal(s.clone()),
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on, turning a full disk into [`Error::DiskFull`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
@@ -185,5 +258,27 @@ mod suggestion_tests {
         assert_eq!(did_you_mean("ORDER", &names), "; did you mean 'orders'?");
         assert_eq!(did_you_mean("xyz", &names), "");
         assert_eq!(did_you_mean("sties", &["sites"]), "; did you mean 'sites'?");
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::Error;
+
+    /// A sink that failed tells each later worker its first error again: a full disk
+    /// stays `DiskFull` naming the file (it was "internal error: .. failed earlier").
+    #[test]
+    fn duplicates_keep_the_variant_and_message() {
+        let disk = Error::io(
+            "out/.floe-tmp-1-x.parquet",
+            std::io::Error::from_raw_os_error(28),
+        );
+        let again = disk.duplicate();
+        assert!(matches!(again, Error::DiskFull { .. }), "{again}");
+        assert_eq!(again.to_string(), disk.to_string());
+        let io = Error::io("f.csv", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(io.duplicate().to_string(), io.to_string());
+        let arrow = Error::Arrow(arrow::error::ArrowError::ComputeError("x".into()));
+        assert!(arrow.duplicate().to_string().contains("Compute error: x"));
     }
 }

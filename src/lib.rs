@@ -57,6 +57,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cgroup;
 pub mod config;
 pub mod error;
 pub mod exec;
@@ -71,6 +72,7 @@ pub mod runtime_filter;
 pub mod serialize;
 pub mod session;
 pub mod spill;
+pub mod spill_dir;
 pub mod sql;
 pub mod statement;
 pub mod stream;

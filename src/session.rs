@@ -26,7 +26,7 @@ struct SessionInner {
     spill_files: AtomicU64,
     /// Where `CREATE TABLE ... AS` keeps its files, made on first use under the spill
     /// dir and removed with the session.
-    table_dir: Mutex<Option<tempfile::TempDir>>,
+    table_dir: Mutex<Option<crate::spill_dir::QueryDir>>,
     tables_made: AtomicU64,
 }
 
@@ -265,12 +265,7 @@ impl Session {
         if let Some(d) = dir.as_ref() {
             return Ok(d.path().to_path_buf());
         }
-        let parent = &self.config().spill_dir;
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let made = tempfile::Builder::new()
-            .prefix("floe-tables-")
-            .tempdir_in(parent)
-            .map_err(|e| Error::io(parent, e))?;
+        let made = crate::spill_dir::QueryDir::create(&self.config().spill_dir, "floe-tables-")?;
         let path = made.path().to_path_buf();
         *dir = Some(made);
         Ok(path)

@@ -4,9 +4,10 @@
 //!
 //! * Format: an Arrow IPC stream written in large batches, uncompressed or with LZ4
 //!   frames as the session's `spill_compression` says (see its doc for the trade-off).
-//! * Place: a per-query [`tempfile::TempDir`] under the session's `spill_dir`, made on
-//!   the first spill. Each [`SpillFile`] deletes itself on drop, and the directory goes
-//!   when the [`SpillManager`] drops, so files vanish on success, on error and on cancel.
+//! * Place: a per-query [`QueryDir`] under the session's `spill_dir`, made on the first
+//!   spill. Each [`SpillFile`] deletes itself on drop, and the directory goes when the
+//!   [`SpillManager`] drops, so files vanish on success, on error and on cancel; after a
+//!   `kill -9` the next query under the same root removes them ([`crate::spill_dir`]).
 //! * Cap: `max_spill_bytes` bounds the bytes one query writes; passing it is
 //!   [`Error::SpillLimit`], and a full disk is [`Error::DiskFull`], both distinct from
 //!   running out of RAM.
@@ -28,6 +29,7 @@ use arrow::ipc::CompressionType;
 
 use crate::config::SpillCompression;
 use crate::error::{Error, Result};
+use crate::spill_dir::QueryDir;
 
 /// Read and write buffer of a spill file unless the operator picks its own.
 pub const IO_BUFFER_BYTES: usize = 1 << 20;
@@ -36,7 +38,7 @@ pub const IO_BUFFER_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub struct SpillManager {
     parent: PathBuf,
-    dir: Mutex<Option<Arc<tempfile::TempDir>>>,
+    dir: Mutex<Option<Arc<QueryDir>>>,
     max_bytes: u64,
     compression: SpillCompression,
     bytes_written: AtomicU64,
@@ -103,7 +105,7 @@ impl SpillManager {
         Ok(self.dir()?.path().to_path_buf())
     }
 
-    fn dir(&self) -> Result<Arc<tempfile::TempDir>> {
+    fn dir(&self) -> Result<Arc<QueryDir>> {
         let mut guard = self
             .dir
             .lock()
@@ -111,13 +113,7 @@ impl SpillManager {
         if let Some(d) = guard.as_ref() {
             return Ok(Arc::clone(d));
         }
-        std::fs::create_dir_all(&self.parent).map_err(|e| Error::io(&self.parent, e))?;
-        let d = Arc::new(
-            tempfile::Builder::new()
-                .prefix("floe-spill-")
-                .tempdir_in(&self.parent)
-                .map_err(|e| Error::io(&self.parent, e))?,
-        );
+        let d = Arc::new(QueryDir::create(&self.parent, "floe-spill-")?);
         *guard = Some(Arc::clone(&d));
         Ok(d)
     }
@@ -193,9 +189,10 @@ impl SpillManager {
     fn map_write_error(&self, e: arrow::error::ArrowError, path: &Path) -> Error {
         match e {
             arrow::error::ArrowError::IoError(msg, io) => {
-                if msg.contains("spill limit") {
+                if let Some(requested) = spill_limit_request(&msg, &io) {
                     Error::SpillLimit {
-                        requested: 0,
+                        requested,
+                        written: self.bytes_written.load(Ordering::Relaxed),
                         limit: self.max_bytes,
                     }
                 } else {
@@ -205,6 +202,19 @@ impl SpillManager {
             other => Error::Arrow(other),
         }
     }
+}
+
+/// The size of a write that [`CountingWriter`] refused, from its error.
+fn spill_limit_request(msg: &str, io: &std::io::Error) -> Option<u64> {
+    let text = io.to_string();
+    [msg, text.as_str()].iter().find_map(|m| {
+        let at = m.find("spill limit:")?;
+        let digits: String = m[at + "spill limit:".len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
 }
 
 /// Counts bytes into the manager's total and enforces `max_spill_bytes`.
@@ -225,7 +235,8 @@ impl Write for CountingWriter {
             self.manager
                 .bytes_written
                 .fetch_sub(buf.len() as u64, Ordering::Relaxed);
-            return Err(std::io::Error::other("spill limit"));
+            // The size of the refused write travels in the message (see map_write_error).
+            return Err(std::io::Error::other(format!("spill limit:{}", buf.len())));
         }
         let n = self.inner.write(buf)?;
         self.written += n as u64;
@@ -246,7 +257,7 @@ impl Write for CountingWriter {
 pub struct SpillWriter {
     writer: StreamWriter<CountingWriter>,
     file: Option<tempfile::NamedTempFile>,
-    _dir: Arc<tempfile::TempDir>,
+    _dir: Arc<QueryDir>,
     schema: SchemaRef,
     rows: usize,
     path: PathBuf,
@@ -300,7 +311,7 @@ impl SpillWriter {
 #[derive(Debug, Clone)]
 pub struct SpillFile {
     file: Arc<tempfile::TempPath>,
-    _dir: Arc<tempfile::TempDir>,
+    _dir: Arc<QueryDir>,
     schema: SchemaRef,
     rows: usize,
     bytes: u64,

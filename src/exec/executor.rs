@@ -278,8 +278,14 @@ impl<'a> Executor<'a> {
             OperatorKind::HashAggregate(spec) => Running::Aggregate(Box::new(
                 HashAggregateSink::new(Arc::clone(spec), ctx, self.ctx.partial_aggregate_groups),
             )),
-            OperatorKind::Sort { keys, fan_in } => Running::Sort(Box::new(
-                ExternalSortSink::try_new(schema, keys.clone(), ctx, *fan_in)?,
+            OperatorKind::Sort {
+                keys,
+                fan_in,
+                skip,
+                fetch,
+            } => Running::Sort(Box::new(
+                ExternalSortSink::try_new(schema, keys.clone(), ctx, *fan_in)?
+                    .with_range(*skip, *fetch),
             )),
             OperatorKind::Window(spec) => {
                 let input = self.plan.operator(op)?.inputs.first().copied();

@@ -5,7 +5,8 @@
 //!   `0xFF`, which never occurs in UTF-8, so it cannot collide with a value.
 //! * One integer-like key (integers up to 32 bits and Int64, dates, timestamps): 9 bytes,
 //!   a validity byte and the value as little-endian i64.
-//! * Anything else (several keys, floats, booleans, decimals): `arrow-row` encoding.
+//! * Anything else (several keys, floats, booleans, decimals): `arrow-row` encoding,
+//!   floats canonical first (`-0.0` as `0.0`, one NaN: [`crate::expr::float_keys`]).
 //!
 //! The single-column forms skip `arrow-row`'s per-row encoding work (DataFusion keeps
 //! similar specialised group-value stores); the choice depends only on the key types,
@@ -19,6 +20,7 @@ use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::Result;
+use crate::expr::float_keys::canonical_keys;
 
 const NULL_STRING: &[u8] = &[0xFF];
 const INT_WIDTH: usize = 9;
@@ -89,7 +91,7 @@ impl KeyCodec {
     /// Encodes the key columns of one batch.
     pub fn encode(&self, cols: &[ArrayRef]) -> Result<EncodedKeys> {
         Ok(match self {
-            KeyCodec::Row(c) => EncodedKeys::Rows(c.convert_columns(cols)?),
+            KeyCodec::Row(c) => EncodedKeys::Rows(c.convert_columns(&canonical_keys(cols))?),
             KeyCodec::Utf8 { .. } => {
                 let a = cast(&cols[0], &DataType::Utf8)?;
                 EncodedKeys::Utf8(a.as_string::<i32>().clone())

@@ -130,6 +130,13 @@ pub enum OperatorKind {
         keys: Vec<SortExpr>,
         /// Most runs merged at once.
         fan_in: usize,
+        /// Only the sorted rows `skip..skip + fetch` (a top-k, or an OFFSET over one,
+        /// whose rows do not fit in memory runs as the external sort; the merge stops
+        /// after them).
+        #[serde(default)]
+        skip: usize,
+        #[serde(default)]
+        fetch: Option<usize>,
     },
     /// Window functions: sorts by partition and order (spilling runs), then
     /// evaluates each partition in order.

@@ -80,13 +80,20 @@ impl Expr {
                 None => return Some((common, None)),
             }
         }
-        let rest = rest.into_iter().reduce(|a, b| a.or(b));
+        let rest = Expr::disjunction(rest);
         Some((common, rest))
     }
 
-    /// Joins predicates with AND; `None` for an empty list.
+    /// Joins predicates with AND; `None` for an empty list. Left-deep up to 64 parts
+    /// (`(a AND b) AND c`, as written), balanced beyond, so that thousands of parts
+    /// make a tree of logarithmic depth that recursion over it can walk.
     pub fn conjunction(parts: impl IntoIterator<Item = Expr>) -> Option<Expr> {
-        parts.into_iter().reduce(|a, b| a.and(b))
+        joined(parts.into_iter().collect(), Expr::and)
+    }
+
+    /// Joins predicates with OR, as [`Expr::conjunction`] does with AND.
+    pub fn disjunction(parts: impl IntoIterator<Item = Expr>) -> Option<Expr> {
+        joined(parts.into_iter().collect(), Expr::or)
     }
 
     /// A predicate implied by this disjunction that reads only columns `within`
@@ -112,8 +119,18 @@ impl Expr {
                 .collect();
             implied.push(Expr::conjunction(parts)?);
         }
-        implied.into_iter().reduce(|a, b| a.or(b))
+        Expr::disjunction(implied)
     }
+}
+
+/// `parts` joined by `join`: left-deep for a few, balanced for many.
+fn joined(mut parts: Vec<Expr>, join: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    const LEFT_DEEP: usize = 64;
+    if parts.len() <= LEFT_DEEP {
+        return parts.into_iter().reduce(join);
+    }
+    let right = parts.split_off(parts.len() / 2);
+    Some(join(joined(parts, join)?, joined(right, join)?))
 }
 
 #[cfg(test)]

@@ -51,6 +51,20 @@ impl ColumnarValue {
     }
 }
 
+impl ColumnarValue {
+    /// [`ColumnarValue::to_datum`] for a float comparison: `-0.0` as `0.0` and one NaN
+    /// ([`super::float_keys`]).
+    fn to_canonical_datum(&self, to: &DataType) -> Result<Box<dyn Datum>> {
+        use super::float_keys::canonical_floats;
+        Ok(match self {
+            ColumnarValue::Array(a) => Box::new(canonical_floats(&cast_to(a, to)?)),
+            ColumnarValue::Scalar(s) => {
+                Box::new(Scalar::new(canonical_floats(&cast_to(&s.to_array(1), to)?)))
+            }
+        })
+    }
+}
+
 fn cast_to(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     super::cast::cast_array(a, to)
 }
@@ -72,7 +86,8 @@ pub fn evaluate_predicate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArr
     }
 }
 
-/// Evaluates `expr`, keeping constants as scalars.
+/// Evaluates `expr`, keeping constants as scalars. Grows its stack on deep trees.
+#[recursive::recursive]
 pub fn evaluate_columnar(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
     let n = batch.num_rows();
     Ok(match expr {
@@ -289,8 +304,14 @@ pub fn binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> R
             return Ok(out);
         }
     }
-    let ld = l.to_datum(&operand)?;
-    let rd = r.to_datum(&operand)?;
+    let (ld, rd) = if op.is_comparison() && super::float_keys::is_float(&operand) {
+        (
+            l.to_canonical_datum(&operand)?,
+            r.to_canonical_datum(&operand)?,
+        )
+    } else {
+        (l.to_datum(&operand)?, r.to_datum(&operand)?)
+    };
     let (ld, rd) = (ld.as_ref(), rd.as_ref());
     let out: ArrayRef = match op {
         BinaryOp::Plus => numeric::add(ld, rd)?,

@@ -639,7 +639,14 @@ impl ScalarFunc {
                 let a = array(0);
                 if a.data_type().is_integer() {
                     let a = cast(&a, &DataType::Int64)?;
-                    let out: Int64Array = a.as_primitive::<Int64Type>().unary(|v| v.wrapping_abs());
+                    // abs(i64::MIN) has no BIGINT value: an error, as in DuckDB.
+                    let out: Int64Array = a.as_primitive::<Int64Type>().try_unary(|v| {
+                        v.checked_abs().ok_or_else(|| {
+                            arrow::error::ArrowError::ComputeError(format!(
+                                "integer overflow: abs({v}) does not fit in BIGINT"
+                            ))
+                        })
+                    })?;
                     Arc::new(out)
                 } else {
                     let a = cast_array(&a, &DataType::Float64)?;

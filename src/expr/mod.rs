@@ -12,6 +12,7 @@ pub mod cast;
 mod conjuncts;
 mod date_functions;
 pub mod eval;
+pub mod float_keys;
 pub mod functions;
 mod math_functions;
 pub mod scalar;

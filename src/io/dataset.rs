@@ -121,8 +121,36 @@ impl Dataset {
             FileFormat::Parquet(o) => o.schema.clone(),
             FileFormat::Json(o) => o.schema.clone(),
         };
+        // Only empty CSV files (0 bytes): no columns to read, unless they are given.
+        let only_empty_csv = match &format {
+            FileFormat::Csv(o) if listing.files.iter().all(|(_, size)| *size == 0) => {
+                if given.is_none() && o.column_types.is_empty() {
+                    let path = listing
+                        .files
+                        .first()
+                        .map(|(p, _)| p.clone())
+                        .unwrap_or_default();
+                    return Err(super::csv::csv_error(
+                        &path,
+                        1,
+                        None,
+                        "the file is empty (no header, no rows), so it has no columns; give \
+                         them (a schema, or types= in read_csv) to read it as an empty table",
+                    ));
+                }
+                Some(&o.column_types)
+            }
+            _ => None,
+        };
         let file_schema: SchemaRef = match given {
             Some(s) => s,
+            None if only_empty_csv.is_some() => Arc::new(Schema::new(
+                only_empty_csv
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, t)| Field::new(n.clone(), t.clone(), true))
+                    .collect::<Vec<_>>(),
+            )),
             None => {
                 let named: Vec<(&Path, &Schema)> = listing
                     .files

@@ -11,6 +11,8 @@
 //! scans are deterministic. Directory components `key=value` between the root and the
 //! file are hive partitions; a key's type is inferred over all files (Int64, Float64,
 //! Date32 for `YYYY-MM-DD`, else Utf8) and `__HIVE_DEFAULT_PARTITION__` is null.
+//! A path that reads as a stream (stdin, a pipe, a size-0 `/proc` file) is copied once
+//! ([`super::stream_input`]) and has its copy's size.
 //! Memory: one path per file.
 
 use std::path::{Component, Path, PathBuf};
@@ -48,27 +50,32 @@ pub(crate) fn list_files(location: &str, format: &FileFormat) -> Result<Listing>
     let root;
     if is_glob(location) {
         root = glob_root(location);
-        let entries = glob::glob(location)
+        let pattern = glob::Pattern::new(location)
             .map_err(|e| Error::Plan(format!("invalid glob '{location}': {e}")))?;
-        for entry in entries {
-            let path = entry.map_err(|e| {
-                let path = e.path().to_path_buf();
-                Error::io(path, e.into())
-            })?;
-            let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-            if meta.is_file() && !is_hidden_below(&root, &path) {
-                files.push((path, meta.len()));
-            }
+        let depth = glob_depth(location, &root);
+        let mut walker = Walker::default();
+        let matches = |path: &Path| {
+            pattern.matches_path_with(path, GLOB_OPTIONS) && !is_hidden_below(&root, path)
+        };
+        let listed = if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &root
+        };
+        if std::fs::metadata(listed).is_ok_and(|m| m.is_dir()) {
+            walker.walk(&root, depth, &matches, &mut files)?;
         }
     } else {
         let path = PathBuf::from(location);
         let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
         if meta.is_dir() {
-            walk(&path, format, &mut files)?;
+            let matches = |p: &Path| has_extension(p, format);
+            Walker::default().walk(&path, usize::MAX, &matches, &mut files)?;
             root = path;
         } else {
             root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            files.push((path, meta.len()));
+            let size = super::stream_input::size_of(&path, &meta)?;
+            files.push((path, size));
         }
     }
     if files.is_empty() {
@@ -116,23 +123,81 @@ fn has_extension(path: &Path, format: &FileFormat) -> bool {
     }
 }
 
-fn walk(dir: &Path, format: &FileFormat, out: &mut Vec<(PathBuf, u64)>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        if hidden_name(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
-        // Follows symlinks, like `metadata` on the root.
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-        if meta.is_dir() {
-            walk(&path, format, out)?;
-        } else if meta.is_file() && has_extension(&path, format) {
-            out.push((path, meta.len()));
-        }
+/// A wildcard matches within one path component; `**` alone spans directories.
+const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// How many directory levels below `root` a glob can reach (`usize::MAX` with `**`).
+fn glob_depth(pattern: &str, root: &Path) -> usize {
+    let all = Path::new(pattern).components().count();
+    let fixed = root.components().count();
+    if Path::new(pattern)
+        .components()
+        .any(|c| c.as_os_str() == "**")
+    {
+        usize::MAX
+    } else {
+        all.saturating_sub(fixed)
     }
-    Ok(())
+}
+
+/// A recursive directory walk that follows symlinks but enters each real directory
+/// once (by its canonical path), so a link back up the tree (`sub/back -> ..`) or to
+/// itself neither repeats files nor loops. Entries are visited in name order, so the
+/// first path to reach a directory is always the same one.
+#[derive(Default)]
+struct Walker {
+    seen: std::collections::HashSet<PathBuf>,
+}
+
+impl Walker {
+    /// Adds the files below `dir`, at most `depth` levels down, that `keep` accepts.
+    fn walk(
+        &mut self,
+        dir: &Path,
+        depth: usize,
+        keep: &dyn Fn(&Path) -> bool,
+        out: &mut Vec<(PathBuf, u64)>,
+    ) -> Result<()> {
+        // A glob without a directory part (`*.csv`) has an empty root: the current one.
+        let listed = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let real = std::fs::canonicalize(listed).map_err(|e| Error::io(dir, e))?;
+        if !self.seen.insert(real) || depth == 0 {
+            return Ok(());
+        }
+        let mut entries = std::fs::read_dir(listed)
+            .map_err(|e| Error::io(dir, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::io(dir, e))?;
+        entries.sort();
+        for name in entries {
+            let path = dir.join(&name);
+            if hidden_name(&name.to_string_lossy()) {
+                continue;
+            }
+            // Follows symlinks, like `metadata` on the root. A dangling link is skipped.
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            if meta.is_dir() {
+                self.walk(&path, depth - 1, keep, out)?;
+            } else if meta.is_file() && keep(&path) {
+                let size = super::stream_input::size_of(&path, &meta)?;
+                out.push((path, size));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads and types the hive `key=value` directories of every file.

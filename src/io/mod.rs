@@ -12,10 +12,13 @@ pub mod dataset;
 pub(crate) mod dictionary_filter;
 pub(crate) mod discovery;
 pub(crate) mod json;
+pub mod json_text;
+pub(crate) mod mapped_guard;
 pub mod options;
 pub mod parquet;
 pub mod scan;
 pub mod sink;
+pub(crate) mod stream_input;
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,15 @@ pub struct CsvOptions {
     /// Lines skipped at the start of each file, before the header (DuckDB's `skip`).
     #[serde(default)]
     pub skip_lines: usize,
+    /// Most columns a file may have, and so most bytes its header line may take
+    /// ([`CsvOptions::max_header_bytes`]): a runaway header (a binary file, a missing
+    /// newline) is an error naming the limit, not minutes of inference.
+    #[serde(default = "default_max_columns")]
+    pub max_columns: usize,
+}
+
+fn default_max_columns() -> usize {
+    CsvOptions::DEFAULT_MAX_COLUMNS
 }
 
 impl Default for CsvOptions {
@@ -56,11 +65,27 @@ impl Default for CsvOptions {
             on_bad_row: BadRowPolicy::Error,
             sniff_delimiter: false,
             skip_lines: 0,
+            max_columns: Self::DEFAULT_MAX_COLUMNS,
         }
     }
 }
 
 impl CsvOptions {
+    /// The default of [`CsvOptions::max_columns`] (DuckDB reads at most 2^31 columns;
+    /// real files rarely pass a few thousand).
+    pub const DEFAULT_MAX_COLUMNS: usize = 100_000;
+
+    /// Most bytes a header line may take: 1 KiB per allowed column.
+    pub fn max_header_bytes(&self) -> usize {
+        self.max_columns.saturating_mul(1024)
+    }
+
+    /// Sets [`CsvOptions::max_columns`].
+    pub fn with_max_columns(mut self, n: usize) -> Self {
+        self.max_columns = n;
+        self
+    }
+
     /// Skips the first `n` lines of each file (before the header).
     pub fn with_skip_lines(mut self, n: usize) -> Self {
         self.skip_lines = n;

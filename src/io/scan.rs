@@ -311,7 +311,7 @@ impl ScanSource {
             schema: Arc::clone(&file.schema),
             projection: unit.projection.clone(),
             dialect,
-            chunk_rows: self.chunk_rows.min(MAX_BATCH_ROWS),
+            chunk_rows: super::csv::batch_rows(self.chunk_rows, file.schema.fields().len()),
             policy: options.on_bad_row,
             stats: Arc::clone(&self.stats),
         })))

@@ -277,6 +277,21 @@ impl<'a> Planner<'a> {
         self.config.memory_limit
     }
 
+    /// Whether a top-k of `k` rows of `input` fits in memory: each worker and the
+    /// shared state hold up to twice k rows with their sort keys while compacting, and
+    /// that may take at most half the memory limit. Rows are sized from the schema
+    /// (32 bytes for a string or other variable-width value).
+    fn topk_fits(&self, k: usize, input: &LogicalPlan) -> bool {
+        let row: usize = input
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().primitive_width().unwrap_or(32) + 1)
+            .sum();
+        let copies = 2 * 2 * (self.config.threads.max(1) + 1);
+        k.saturating_mul(row).saturating_mul(copies) <= self.config.memory_limit / 2
+    }
+
     fn build(&mut self, plan: &LogicalPlan, budget: usize, links: &Links) -> Result<Built> {
         let key = match plan {
             LogicalPlan::Aggregate { .. } | LogicalPlan::Window { .. }
@@ -421,6 +436,18 @@ impl<'a> Planner<'a> {
                 Ok(single(op))
             }
             LogicalPlan::Limit { input, skip, fetch } => {
+                // An OFFSET over a top-k too large for memory: the external sort
+                // outputs just the rows asked for, so no limit collects them.
+                if let LogicalPlan::Sort {
+                    input: sorted,
+                    keys,
+                    fetch: Some(k),
+                } = input.as_ref()
+                {
+                    if !self.topk_fits(*k, sorted) && skip.saturating_add(*fetch) <= *k {
+                        return self.external_topk(input, sorted, keys, *skip, *fetch, budget);
+                    }
+                }
                 let b = self.build(input, budget, &Links::default())?;
                 let kind = OperatorKind::Limit {
                     skip: *skip,
@@ -478,6 +505,35 @@ impl<'a> Planner<'a> {
         b
     }
 
+    /// Sorted rows `skip..skip + fetch` of `input` by the external sort, which spills:
+    /// a top-k whose rows do not fit in memory.
+    fn external_topk(
+        &mut self,
+        plan: &LogicalPlan,
+        input: &LogicalPlan,
+        keys: &[SortExpr],
+        skip: usize,
+        fetch: usize,
+        budget: usize,
+    ) -> Result<Built> {
+        let kind = OperatorKind::Sort {
+            keys: keys.to_vec(),
+            fan_in: SORT_FAN_IN,
+            skip,
+            fetch: Some(fetch),
+        };
+        let label = format!(
+            "External{} rows {skip}..{} (top-k too large for memory)",
+            describe(plan),
+            skip.saturating_add(fetch)
+        );
+        let op = self.add(plan, kind, label, vec![], self.breaker_budget());
+        let b = self.build(input, budget, &Links::default())?;
+        self.ops[op].inputs = vec![b.top];
+        self.close(b.parts, op);
+        Ok(single(op))
+    }
+
     fn sort(
         &mut self,
         plan: &LogicalPlan,
@@ -487,6 +543,11 @@ impl<'a> Planner<'a> {
         budget: usize,
     ) -> Result<Built> {
         let budget_here = self.breaker_budget();
+        // A top-k keeps its k rows in memory (per worker, while compacting); when they
+        // cannot fit, the external sort (which spills) runs and a limit takes the first k.
+        if let Some(k) = fetch.filter(|&k| !self.topk_fits(k, input)) {
+            return self.external_topk(plan, input, keys, 0, k, budget);
+        }
         let (kind, label) = match fetch {
             Some(k) => (
                 OperatorKind::TopK {
@@ -499,6 +560,8 @@ impl<'a> Planner<'a> {
                 OperatorKind::Sort {
                     keys: keys.to_vec(),
                     fan_in: SORT_FAN_IN,
+                    skip: 0,
+                    fetch: None,
                 },
                 format!("External{}", describe(plan)),
             ),

@@ -19,8 +19,117 @@ use super::scope::{MarkKind, Scope};
 use crate::error::{Error, Result};
 use crate::expr::{lit, AggFunc, AggOrder, BinaryOp, Expr, ScalarFunc, ScalarValue};
 
+/// A SQL LIKE pattern in the syntax of arrow's LIKE kernels, where `\` escapes the next
+/// character. SQL (DuckDB) has no escape character unless `ESCAPE 'c'` names one, so
+/// a backslash is an ordinary character: `'a\b' LIKE 'a\b'` is true. With an escape
+/// character `c`, `c%`, `c_` and `cc` match `%`, `_` and `c` literally. A constant
+/// pattern is translated once here; a computed one without ESCAPE has its backslashes
+/// doubled as it is evaluated.
+fn like_pattern(pattern: Expr, escape: Option<char>) -> Result<Expr> {
+    match pattern {
+        Expr::Literal(ScalarValue::Utf8(p)) => {
+            let mut out = String::with_capacity(p.len() + 4);
+            let mut chars = p.chars();
+            while let Some(c) = chars.next() {
+                if Some(c) == escape {
+                    match chars.next() {
+                        Some(n) => {
+                            out.push('\\');
+                            out.push(n);
+                        }
+                        None => {
+                            return Err(Error::Sql(format!(
+                                "LIKE pattern '{p}' ends with its escape character"
+                            )))
+                        }
+                    }
+                } else if c == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    out.push(c);
+                }
+            }
+            Ok(Expr::Literal(ScalarValue::Utf8(out)))
+        }
+        Expr::Literal(ScalarValue::Null) => Ok(pattern),
+        other if escape.is_none() => Ok(Expr::Function {
+            func: ScalarFunc::Replace,
+            args: vec![
+                other,
+                Expr::Literal(ScalarValue::Utf8("\\".into())),
+                Expr::Literal(ScalarValue::Utf8("\\\\".into())),
+            ],
+        }),
+        other => Err(Error::NotSupported(format!(
+            "LIKE ... ESCAPE with a pattern that is not a constant ({other})"
+        ))),
+    }
+}
+
+/// Chains of one associative operator longer than this are lowered as a balanced tree.
+const LONG_CHAIN: usize = 64;
+
+/// The operands of the left-deep chain of `op` at `e` (`a op b op c` parses as
+/// `(a op b) op c`), found without recursion; one operand when `op` is not associative
+/// (AND, OR, `+`, `*`, `||`) or `e` is not an `op`.
+fn chain_operands<'a>(e: &'a ast::Expr, op: &BinaryOperator) -> Vec<&'a ast::Expr> {
+    use BinaryOperator as B;
+    if !matches!(op, B::And | B::Or | B::Plus | B::Multiply | B::StringConcat) {
+        return vec![e];
+    }
+    let mut operands = vec![];
+    let mut at = e;
+    while let ast::Expr::BinaryOp { left, op: o, right } = at {
+        if o != op {
+            break;
+        }
+        operands.push(right.as_ref());
+        at = left;
+    }
+    operands.push(at);
+    operands.reverse();
+    operands
+}
+
 impl Scope<'_> {
+    /// A long chain `a op b op c ...` (generated SQL: thousands of OR terms) as a
+    /// balanced tree of `op`, so that its depth, and the depth of every recursion over
+    /// it (optimizer, evaluation, drop), is logarithmic: a left-deep tree of 10,000
+    /// terms overflowed the stack. The operators are associative, so the value is the
+    /// same; over floats `+` rounds as pairwise summation does. Shorter chains keep
+    /// SQL's left-to-right order exactly.
+    fn balanced_chain(&self, e: &ast::Expr, op: &BinaryOperator) -> Result<Expr> {
+        let operands = chain_operands(e, op)
+            .into_iter()
+            .map(|o| self.expr(o))
+            .collect::<Result<Vec<_>>>()?;
+        let concat = *op == BinaryOperator::StringConcat;
+        let op = if concat { None } else { Some(binary_op(op)?) };
+        fn build(mut items: Vec<Expr>, op: Option<BinaryOp>) -> Result<Expr> {
+            if items.len() == 1 {
+                return items
+                    .pop()
+                    .ok_or_else(|| Error::Internal("empty operator chain".into()));
+            }
+            let right = items.split_off(items.len() / 2);
+            let (left, right) = (build(items, op)?, build(right, op)?);
+            Ok(match op {
+                Some(op) => Expr::Binary {
+                    left: Box::new(left),
+                    op,
+                    right: Box::new(right),
+                },
+                None => Expr::Function {
+                    func: ScalarFunc::ConcatStrict,
+                    args: vec![left, right],
+                },
+            })
+        }
+        build(operands, op)
+    }
+
     /// Lowers one SQL expression.
+    #[recursive::recursive]
     pub fn expr(&self, e: &ast::Expr) -> Result<Expr> {
         use ast::Expr as S;
         let boxed = |e: &ast::Expr| self.expr(e).map(Box::new);
@@ -43,6 +152,9 @@ impl Scope<'_> {
                 UnaryOperator::Not | UnaryOperator::BangNot => Expr::Not(boxed(expr)?),
                 other => return Err(Error::NotSupported(format!("unary operator {other}"))),
             },
+            S::BinaryOp { op, .. } if chain_operands(e, op).len() > LONG_CHAIN => {
+                self.balanced_chain(e, op)?
+            }
             S::BinaryOp {
                 left,
                 op: op @ (BinaryOperator::Plus | BinaryOperator::Minus),
@@ -124,14 +236,14 @@ impl Scope<'_> {
                 expr,
                 pattern,
                 escape_char,
-            } => self.like(*negated, *any, expr, pattern, escape_char.is_some(), false)?,
+            } => self.like(*negated, *any, expr, pattern, escape_char.as_deref(), false)?,
             S::ILike {
                 negated,
                 any,
                 expr,
                 pattern,
                 escape_char,
-            } => self.like(*negated, *any, expr, pattern, escape_char.is_some(), true)?,
+            } => self.like(*negated, *any, expr, pattern, escape_char.as_deref(), true)?,
             S::Cast {
                 kind,
                 expr,
@@ -283,19 +395,25 @@ impl Scope<'_> {
         any: bool,
         expr: &ast::Expr,
         pattern: &ast::Expr,
-        escape: bool,
+        escape: Option<&ast::Expr>,
         case_insensitive: bool,
     ) -> Result<Expr> {
         let op = if case_insensitive { "ILIKE" } else { "LIKE" };
         if any {
             return Err(Error::NotSupported(format!("{op} ANY")));
         }
-        if escape {
-            return Err(Error::NotSupported(format!("{op} ... ESCAPE")));
-        }
+        let escape = match escape.map(|e| self.expr(e)).transpose()? {
+            None => None,
+            Some(Expr::Literal(ScalarValue::Utf8(e))) if e.chars().count() == 1 => e.chars().next(),
+            Some(other) => {
+                return Err(Error::Sql(format!(
+                    "{op} ... ESCAPE takes one character, got {other}"
+                )))
+            }
+        };
         Ok(Expr::Like {
             expr: Box::new(self.expr(expr)?),
-            pattern: Box::new(self.expr(pattern)?),
+            pattern: Box::new(like_pattern(self.expr(pattern)?, escape)?),
             negated,
             case_insensitive,
         })
@@ -858,7 +976,7 @@ fn rewritten_function(name: &str, args: Vec<Expr>) -> Result<Expr> {
             match (expr, pattern) {
                 (Some(expr), Some(pattern)) => Ok(Expr::Like {
                     expr: Box::new(expr),
-                    pattern: Box::new(pattern),
+                    pattern: Box::new(like_pattern(pattern, None)?),
                     negated: false,
                     case_insensitive: name == "ilike",
                 }),

@@ -118,10 +118,26 @@ pub fn plan_sql(catalog: &dyn Catalog, query: &str) -> Result<LogicalPlan> {
     }
 }
 
+/// How deep expressions and subqueries may nest (sqlparser's default, 50, rejected a
+/// 50-deep CASE with a bare syntax error). The parser grows its stack as it recurses,
+/// and so do floe's expression lowering and evaluation ([`recursive`]).
+const NESTING_LIMIT: usize = 1000;
+
 /// Parses SQL text in DuckDB's dialect (with DuckDB's in-parenthesis `IGNORE NULLS`).
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>> {
     let sql = null_treatment::move_null_treatment(sql);
-    Parser::parse_sql(&DuckDbDialect {}, &sql).map_err(|e| Error::Sql(e.to_string()))
+    let dialect = DuckDbDialect {};
+    Parser::new(&dialect)
+        .with_recursion_limit(NESTING_LIMIT)
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| match e {
+            sqlparser::parser::ParserError::RecursionLimitExceeded => Error::Sql(format!(
+                "the statement nests expressions or subqueries deeper than {NESTING_LIMIT} \
+                 levels"
+            )),
+            e => Error::Sql(e.to_string()),
+        })
 }
 
 /// Plans a query `sqlparser` has already parsed (the body of `CREATE VIEW ... AS`).
@@ -230,9 +246,14 @@ fn limit_offset(limit: &LimitClause) -> Result<(usize, usize)> {
 fn count_literal(e: &ast::Expr, clause: &str) -> Result<usize> {
     match e {
         ast::Expr::Value(v) => match &v.value {
-            ast::Value::Number(n, _) => n.parse::<usize>().map_err(|_| {
-                Error::Sql(format!("{clause} must be a non-negative integer, got {n}"))
-            }),
+            // A count larger than any row count (all digits, too long for usize) means
+            // every row: there cannot be more.
+            ast::Value::Number(n, _) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(n.parse::<usize>().unwrap_or(usize::MAX))
+            }
+            ast::Value::Number(n, _) => Err(Error::Sql(format!(
+                "{clause} must be a whole number of rows, got {n}"
+            ))),
             ast::Value::Null => Ok(usize::MAX),
             other => Err(Error::Sql(format!(
                 "{clause} must be a non-negative integer, got {other}"

@@ -79,19 +79,23 @@ enum Conjunct<'q> {
     Marked(Expr, Vec<(ast::Query, String)>, Vec<SubqueryMark>),
 }
 
-/// Splits `a AND (b AND c)` into `[a, b, c]`.
-fn conjuncts(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
-    match e {
-        ast::Expr::BinaryOp {
-            left,
-            op: ast::BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
+/// Splits `a AND (b AND c)` into `[a, b, c]`, without recursion (a generated WHERE
+/// may AND thousands of terms).
+fn conjuncts<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Expr>) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            ast::Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::And,
+                right,
+            } => {
+                stack.push(right);
+                stack.push(left);
+            }
+            ast::Expr::Nested(inner) => stack.push(inner),
+            other => out.push(other),
         }
-        ast::Expr::Nested(inner) => conjuncts(inner, out),
-        other => out.push(other.clone()),
     }
 }
 

@@ -48,7 +48,11 @@ pub fn print(frame: &LazyFrame, mode: Mode, max_rows: usize) -> Result<usize> {
     let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
     let writer = match mode {
         Mode::Table => Writer::Table(Preview::new(max_rows)),
-        Mode::Json => Writer::Json(arrow::json::ArrayWriter::new(out)),
+        Mode::Json => Writer::Json(
+            arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(out),
+        ),
         Mode::Csv | Mode::Ndjson => Writer::Bytes(out),
     };
     let sink = StdoutSink {
@@ -152,9 +156,13 @@ fn encode(mode: Mode, batch: &RecordBatch, header: bool) -> Result<Vec<u8>> {
         let mut w = arrow::csv::WriterBuilder::new()
             .with_header(header)
             .build(&mut bytes);
-        w.write(batch)?;
+        // CSV has no nested form: structs, lists and maps as JSON text.
+        w.write(&floe::io::json_text::nested_as_json(batch)?)?;
     } else {
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut bytes);
+        // NULL values as `null`, not left out.
+        let mut w = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(&mut bytes);
         w.write(batch)?;
         w.finish()?;
     }

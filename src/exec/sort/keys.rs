@@ -96,7 +96,8 @@ impl KeyEncoder {
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.keys.len() + 3);
         for (expr, data_type) in &self.keys {
             let a = evaluate(expr, batch)?;
-            cols.push(crate::expr::cast::cast_array(&a, data_type)?);
+            let a = crate::expr::cast::cast_array(&a, data_type)?;
+            cols.push(crate::expr::float_keys::canonical_floats(&a));
         }
         cols.push(Arc::new(UInt64Array::from_value(morsel.seq.task, n)));
         cols.push(Arc::new(UInt64Array::from_value(morsel.seq.batch, n)));

@@ -78,6 +78,9 @@ pub struct ExternalSortSink {
     ctx: OperatorContext,
     /// The most runs merged at once (at least 2).
     fan_in: usize,
+    /// Output only rows `skip..skip + fetch` of the sorted order.
+    skip: usize,
+    fetch: Option<usize>,
     collected: Mutex<Collected>,
 }
 
@@ -94,8 +97,18 @@ impl ExternalSortSink {
             encoder: KeyEncoder::try_new(&input_schema, &keys)?,
             ctx,
             fan_in: fan_in.max(2),
+            skip: 0,
+            fetch: None,
             collected: Mutex::new(Collected::default()),
         })
+    }
+
+    /// Outputs only rows `skip..skip + fetch` (to the end for `None`): the merge stops
+    /// there.
+    pub fn with_range(mut self, skip: usize, fetch: Option<usize>) -> Self {
+        self.skip = skip;
+        self.fetch = fetch;
+        self
     }
 
     fn collected(&self) -> Result<std::sync::MutexGuard<'_, Collected>> {
@@ -137,7 +150,10 @@ impl Sink for ExternalSortSink {
             if ctx.reserve_or_spill(&mut workspace, output, Holder::Operator) == Decision::Keep {
                 ctx.metrics.set_note("in memory");
                 let stream = MergeStream::from_memory(memory, workspace, out_schema, ctx)?;
-                return Ok(single_task(out_schema, Box::new(stream)));
+                return Ok(single_task(
+                    out_schema,
+                    row_range(Box::new(stream), self.skip, self.fetch),
+                ));
             }
         }
         // Something is on disk (or memory is too short to merge in place): every
@@ -163,8 +179,36 @@ impl Sink for ExternalSortSink {
             "spilled {spilled} runs, {} merge passes (fan-in {} of {})",
             report.merges, report.widest, self.fan_in
         ));
-        Ok(single_task(out_schema, Box::new(stream)))
+        Ok(single_task(
+            out_schema,
+            row_range(Box::new(stream), self.skip, self.fetch),
+        ))
     }
+}
+
+/// Rows `skip..skip + fetch` of `batches` (to the end for `None`); stops reading
+/// after them.
+fn row_range(batches: BatchIter, skip: usize, fetch: Option<usize>) -> BatchIter {
+    if skip == 0 && fetch.is_none() {
+        return batches;
+    }
+    let (mut skip, mut left) = (skip, fetch.unwrap_or(usize::MAX));
+    Box::new(
+        batches
+            .map_while(move |b| {
+                if left == 0 {
+                    return None;
+                }
+                Some(b.map(|b| {
+                    let from = skip.min(b.num_rows());
+                    skip -= from;
+                    let take = (b.num_rows() - from).min(left);
+                    left -= take;
+                    b.slice(from, take)
+                }))
+            })
+            .filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0)),
+    )
 }
 
 /// A source of one task, index 0, yielding `batches`.

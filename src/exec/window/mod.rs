@@ -254,7 +254,11 @@ impl WindowStream {
             .spec
             .partition_by
             .iter()
-            .map(|e| evaluate(e, &batch))
+            .map(|e| {
+                Ok(crate::expr::float_keys::canonical_floats(&evaluate(
+                    e, &batch,
+                )?))
+            })
             .collect::<Result<Vec<_>>>()?;
         let rows = self.keys.convert_columns(&key_columns)?;
         let mut start = 0;

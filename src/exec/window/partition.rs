@@ -241,7 +241,11 @@ impl PartitionWindows {
                 .spec
                 .order_by
                 .iter()
-                .map(|k| evaluate(&k.expr, &buf))
+                .map(|k| {
+                    Ok(crate::expr::float_keys::canonical_floats(&evaluate(
+                        &k.expr, &buf,
+                    )?))
+                })
                 .collect::<Result<Vec<_>>>()?;
             partition(&keys)?.ranges()
         };

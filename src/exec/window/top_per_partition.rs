@@ -147,7 +147,11 @@ impl<'a> TopPerPartition<'a> {
     fn keep(&mut self, batch: &RecordBatch) -> Result<BooleanArray> {
         let columns = |exprs: &mut dyn Iterator<Item = &crate::expr::Expr>| {
             exprs
-                .map(|e| evaluate(e, batch))
+                .map(|e| {
+                    Ok(crate::expr::float_keys::canonical_floats(&evaluate(
+                        e, batch,
+                    )?))
+                })
                 .collect::<Result<Vec<_>>>()
         };
         let parts = columns(&mut self.spec.partition_by.iter())?;

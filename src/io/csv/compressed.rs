@@ -13,7 +13,6 @@
 //! ends, on success, error or cancel. A corrupt or truncated stream is an error naming
 //! the file.
 
-use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
@@ -46,7 +45,7 @@ pub(crate) fn inner_name(path: &Path) -> &Path {
 
 /// The bytes of `path`, decompressed when its extension names a codec.
 pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::io::stream_input::open(path)?;
     let buffered = BufReader::with_capacity(1 << 20, file);
     Ok(match codec_of(path) {
         None => Box::new(buffered),

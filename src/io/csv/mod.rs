@@ -33,7 +33,7 @@ pub(crate) mod repair;
 pub(crate) mod sniff;
 pub(crate) mod split;
 
-use std::fs::File;
+use std::io::{BufRead as _, Read as _};
 use std::path::Path;
 
 use arrow::csv::reader::Format;
@@ -49,6 +49,21 @@ pub(crate) const DEFAULT_RANGE_BYTES: usize = 16 << 20;
 /// Most records decoded into one batch: arrow's decoder preallocates field offsets
 /// for a whole batch, so an unbounded `chunk_rows` must not reach it.
 pub(crate) const MAX_BATCH_ROWS: usize = 1 << 20;
+
+/// Bytes of field offsets a CSV decoder may preallocate: arrow's decoder reserves
+/// `batch rows × columns` offsets up front, so a 10,000-column file decoded in batches
+/// of the usual row count reserved gigabytes (OOM-killed under a 4 GiB cap).
+const DECODER_OFFSET_BYTES: usize = 32 << 20;
+
+/// Rows per decoded batch for a file of `columns` columns: `chunk_rows`, fewer for wide
+/// files so that the decoder's offsets stay within [`DECODER_OFFSET_BYTES`].
+pub(crate) fn batch_rows(chunk_rows: usize, columns: usize) -> usize {
+    let per_row = columns.max(1) * std::mem::size_of::<usize>();
+    chunk_rows
+        .min(MAX_BATCH_ROWS)
+        .min(DECODER_OFFSET_BYTES / per_row)
+        .max(1)
+}
 
 /// The parsing settings shared by inference, the fast decoder and the slow path.
 #[derive(Debug, Clone)]
@@ -133,11 +148,15 @@ impl Dialect {
 /// its first `infer_rows` records, with `column_types` applied.
 pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Result<Schema> {
     if size == 0 {
+        // Adds no columns; a dataset whose files are all empty is an error
+        // ([`super::Dataset::try_new`]) unless its columns are given.
         return Ok(Schema::empty());
     }
     let dialect = Dialect::try_new(o)?;
     let mut input = std::io::BufReader::new(compressed::open(path)?);
     skip_lines(&mut input, o.skip_lines).map_err(|e| Error::io(path, e))?;
+    let first = first_line(&mut input, path, o)?;
+    let input = std::io::Cursor::new(first).chain(input);
     let format = dialect
         .arrow_format()
         .with_header(o.has_header)
@@ -157,6 +176,10 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
             if i == 0 {
                 name = name.trim_start_matches('\u{feff}').to_string();
             }
+            // An empty header name gets DuckDB's generated one.
+            if name.is_empty() {
+                name = format!("column{i}");
+            }
             let overridden = o.column_types.iter().find(|(n, _)| *n == name);
             let t = match overridden {
                 Some((_, t)) => t.clone(),
@@ -166,6 +189,53 @@ pub(crate) fn infer_file_schema(path: &Path, size: u64, o: &CsvOptions) -> Resul
         })
         .collect();
     Ok(Schema::new(fields))
+}
+
+/// The first line of `input` (the header), after checking it against the column limit:
+/// at most [`CsvOptions::max_header_bytes`] long and [`CsvOptions::max_columns`] fields
+/// (delimiters outside quotes, plus one).
+fn first_line(input: &mut impl std::io::BufRead, path: &Path, o: &CsvOptions) -> Result<Vec<u8>> {
+    let limit = o.max_header_bytes();
+    let mut line = Vec::new();
+    input
+        .take(limit as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| Error::io(path, e))?;
+    let line_no = 1 + o.skip_lines as u64;
+    if line.len() > limit && !line.ends_with(b"\n") {
+        return Err(csv_error(
+            path,
+            line_no,
+            None,
+            format!(
+                "the first line is longer than {limit} bytes (1 KiB per column of \
+                 max_columns = {}); is this a CSV file? Raise max_columns to read it",
+                o.max_columns
+            ),
+        ));
+    }
+    let mut in_quotes = false;
+    let mut fields = 1usize;
+    for &b in &line {
+        if Some(b) == o.quote {
+            in_quotes = !in_quotes;
+        } else if b == o.delimiter && !in_quotes {
+            fields += 1;
+        }
+    }
+    if fields > o.max_columns {
+        return Err(csv_error(
+            path,
+            line_no,
+            None,
+            format!(
+                "the first line has {fields} fields, more than max_columns = {}; raise \
+                 max_columns to read it",
+                o.max_columns
+            ),
+        ));
+    }
+    Ok(line)
 }
 
 /// Reads past the first `n` lines of `input`.
@@ -223,7 +293,7 @@ pub fn estimate_rows(dataset: &super::Dataset) -> Option<f64> {
     let (mut bytes, mut lines) = (0u64, 0u64);
     for f in dataset.files.iter().take(3) {
         let mut buf = vec![];
-        File::open(&f.path)
+        crate::io::stream_input::open(&f.path)
             .ok()?
             .take(1 << 20)
             .read_to_end(&mut buf)

@@ -30,7 +30,6 @@
 //! Memory: the mapping costs address space, not memory; pages become resident as they
 //! are read and are released by the range reader when its range is done.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -59,6 +58,9 @@ pub(crate) struct ByteRange {
 /// A mapped CSV file and the chunk counts published so far.
 pub(crate) struct CsvFile {
     pub path: PathBuf,
+    /// Names the file if it is truncated while mapped (declared before `mmap` so it is
+    /// unregistered before the mapping goes).
+    _guard: crate::io::mapped_guard::MappedRange,
     mmap: Mmap,
     /// The decompressed copy of a compressed file, deleted with the scan.
     _decompressed: Option<tempfile::NamedTempFile>,
@@ -74,6 +76,8 @@ pub(crate) struct CsvFile {
     chunk_bytes: usize,
     chunks: usize,
     quote: Option<u8>,
+    delimiter: u8,
+    escape: Option<u8>,
     counts: Mutex<Vec<Option<Counts>>>,
     published: Condvar,
 }
@@ -109,17 +113,16 @@ impl CsvFile {
             None => None,
         };
         let file = match &decompressed {
-            Some(copy) => copy.reopen(),
-            None => File::open(path),
-        }
-        .map_err(|e| Error::io(path, e))?;
+            Some(copy) => copy.reopen().map_err(|e| Error::io(path, e)),
+            None => crate::io::stream_input::open(path),
+        }?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
             return Ok(None);
         }
-        // SAFETY: a private, read-only mapping. floe never writes through it; as with
-        // every mmap reader, a file truncated by another process while it is read can
-        // fault, which is the documented limit of reading files in place.
+        // SAFETY: a private, read-only mapping. floe never writes through it. A file
+        // truncated by another process while it is read faults (SIGBUS); the mapping's
+        // guard turns that into an error message naming the file and exit status 1.
         let mmap = unsafe { MmapOptions::new().map_copy_read_only(&file) }
             .map_err(|e| Error::io(path, e))?;
         let bom = if mmap.starts_with(b"\xEF\xBB\xBF") {
@@ -167,6 +170,7 @@ impl CsvFile {
         let chunks = body.div_ceil(chunk_bytes);
         Ok(Some(Arc::new(CsvFile {
             path: path.to_path_buf(),
+            _guard: crate::io::mapped_guard::MappedRange::register(path, &mmap),
             mmap,
             _decompressed: decompressed,
             data_start,
@@ -177,6 +181,8 @@ impl CsvFile {
             chunk_bytes,
             chunks,
             quote: dialect.quote,
+            delimiter: dialect.delimiter,
+            escape: dialect.escape,
             counts: Mutex::new(vec![None; chunks]),
             published: Condvar::new(),
         })))
@@ -253,6 +259,19 @@ impl CsvFile {
             self.boundary(chunk_start, before.quotes)
         };
         let end = if j + 1 >= self.chunks && self.window_end >= self.mmap.len() {
+            // The last range: an odd number of quotes in the file may be a quoted field
+            // left open, which the parser would read to the end of the file as one value.
+            if !(before.quotes + own.quotes).is_multiple_of(2) {
+                if let Some(opened) = self.unclosed_quote() {
+                    return Err(super::csv_error(
+                        &self.path,
+                        self.line_at(opened),
+                        None,
+                        "a quoted field opened here is never closed (the file ends inside \
+                         quotes)",
+                    ));
+                }
+            }
             self.mmap.len()
         } else {
             self.boundary(self.chunk_start(j + 1), before.quotes + own.quotes)
@@ -271,6 +290,39 @@ impl CsvFile {
     pub fn line_at(&self, offset: usize) -> u64 {
         let end = offset.min(self.mmap.len());
         1 + self.skipped_lines + count_byte(&self.mmap[self.data_start.min(end)..end], b'\n')
+    }
+
+    /// Where the quoted field that the file ends inside was opened; `None` when the
+    /// file ends outside quotes. A sequential RFC 4180 scan from the first record: a
+    /// quote opens a field only at its start (elsewhere it is a literal, as the parser
+    /// reads it), a doubled quote or the escape character inside quotes is a literal.
+    /// Run only when the file's quote count is odd, so it costs nothing on good files.
+    fn unclosed_quote(&self) -> Option<usize> {
+        let q = self.quote?;
+        let data = &self.mmap[..];
+        let (mut i, mut field_start, mut opened) = (self.data_start, true, None);
+        while i < data.len() {
+            let b = data[i];
+            match opened {
+                Some(_) if Some(b) == self.escape => i += 1,
+                Some(_) if b == q => {
+                    if data.get(i + 1) == Some(&q) {
+                        i += 1;
+                    } else {
+                        opened = None;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if b == q && field_start {
+                        opened = Some(i);
+                    }
+                    field_start = b == self.delimiter || b == b'\n' || b == b'\r';
+                }
+            }
+            i += 1;
+        }
+        opened
     }
 
     /// The first record boundary at or after `from`, where `quote_count` quote

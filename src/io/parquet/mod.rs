@@ -25,7 +25,6 @@
 
 pub(crate) mod prune;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +48,7 @@ use crate::runtime_filter::TopKBound;
 /// would pin (and spill) every buffer they came from.
 pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
     use arrow::datatypes::DataType;
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::io::stream_input::open(path)?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| Error::parquet(path, None, e))?;
     retyped(path, &meta, |_, t| match t {
@@ -261,7 +260,7 @@ impl ParquetFileScan {
         batch_rows: usize,
         selection: Option<RowSelection>,
     ) -> Result<ParquetRecordBatchReader> {
-        let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let file = crate::io::stream_input::open(&self.path)?;
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), roots.iter().copied());
         let mut builder =
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())

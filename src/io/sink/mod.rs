@@ -201,10 +201,11 @@ struct Piece {
     payload: Payload,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Phase {
     Open,
-    Failed,
+    /// With the first error, which every later call reports again.
+    Failed(Error),
     Finalized,
 }
 
@@ -388,16 +389,16 @@ impl Shared {
             .state
             .lock()
             .map_err(|_| Error::Internal("file sink lock poisoned".into()))?;
-        match st.phase {
+        match &st.phase {
             Phase::Open => {}
-            Phase::Failed => return Err(Error::Internal(format!("{} failed earlier", self.name))),
+            Phase::Failed(first) => return Err(first.duplicate()),
             Phase::Finalized => {
                 return Err(Error::Internal(format!("{} already finalized", self.name)))
             }
         }
         let result = f(self, &mut st);
-        if result.is_err() {
-            st.phase = Phase::Failed;
+        if let Err(e) = &result {
+            st.phase = Phase::Failed(e.duplicate());
             st.output = None;
             st.pending.clear();
             st.pending_bytes = 0;

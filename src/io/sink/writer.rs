@@ -51,10 +51,16 @@ impl Format {
         }
     }
 
-    /// Rejects schemas the format cannot write, before any file is created.
+    /// Rejects schemas the format cannot write, before any file is created. CSV writes
+    /// nested values (structs, lists, maps) as JSON text ([`crate::io::json_text`]);
+    /// what arrow's CSV writer cannot write at all (a union, a dictionary of nested
+    /// values) is refused here.
     pub(super) fn check_schema(&self, schema: &SchemaRef) -> Result<()> {
         if let Format::Csv { .. } = self {
-            if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_nested()) {
+            let unwritable = |t: &arrow::datatypes::DataType| {
+                t.is_nested() && !crate::io::json_text::is_nested(t)
+            };
+            if let Some(f) = schema.fields().iter().find(|f| unwritable(f.data_type())) {
                 return Err(Error::NotSupported(format!(
                     "CSV output of nested column '{}' ({})",
                     f.name(),
@@ -111,7 +117,7 @@ pub(super) fn encode_csv(batch: &RecordBatch, delimiter: u8, header: bool) -> Re
         .with_header(header)
         .with_delimiter(delimiter)
         .build(Vec::with_capacity(capacity));
-    writer.write(batch)?;
+    writer.write(&crate::io::json_text::nested_as_json(batch)?)?;
     Ok(writer.into_inner())
 }
 
@@ -235,21 +241,27 @@ pub(super) struct TempGuard {
     path: PathBuf,
     is_dir: bool,
     armed: bool,
+    /// An open handle holding an exclusive lock on the temporary, which tells a later
+    /// run that its owner is alive ([`crate::spill_dir::remove_stale`]).
+    _lock: Option<File>,
 }
 
 impl TempGuard {
     /// Creates `.floe-tmp-<random>-<name>` next to `dest` and opens it for writing.
     pub(super) fn create_file(dest: &Path) -> Result<(TempGuard, File)> {
+        crate::spill_dir::remove_stale(parent_dir(dest), TEMP_PREFIX);
         let mut last = None;
         for _ in 0..16 {
             let path = temp_name(dest)?;
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => {
-                    let guard = TempGuard {
+                    let mut guard = TempGuard {
                         path,
                         is_dir: false,
                         armed: true,
+                        _lock: None,
                     };
+                    guard._lock = Some(guard.lock()?);
                     return Ok((guard, file));
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
@@ -264,16 +276,20 @@ impl TempGuard {
 
     /// Creates the directory `.floe-tmp-<random>-<name>` next to `dest`.
     pub(super) fn create_dir(dest: &Path) -> Result<TempGuard> {
+        crate::spill_dir::remove_stale(parent_dir(dest), TEMP_PREFIX);
         let mut last = None;
         for _ in 0..16 {
             let path = temp_name(dest)?;
             match std::fs::create_dir(&path) {
                 Ok(()) => {
-                    return Ok(TempGuard {
+                    let mut guard = TempGuard {
                         path,
                         is_dir: true,
                         armed: true,
-                    })
+                        _lock: None,
+                    };
+                    guard._lock = Some(guard.lock()?);
+                    return Ok(guard);
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(Error::io(dest, e)),
@@ -287,6 +303,14 @@ impl TempGuard {
 
     pub(super) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the temporary again (a directory too) and locks it; the lock lasts as long
+    /// as the handle.
+    fn lock(&self) -> Result<File> {
+        let handle = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        crate::spill_dir::lock(&handle, &self.path)?;
+        Ok(handle)
     }
 
     /// Renames the temp file or directory to `dest`, which publishes it atomically.
@@ -334,6 +358,9 @@ pub(super) fn is_empty_dir(path: &Path) -> std::io::Result<bool> {
     Ok(std::fs::metadata(path)?.is_dir() && std::fs::read_dir(path)?.next().is_none())
 }
 
+/// How the temporary names of outputs begin.
+const TEMP_PREFIX: &str = ".floe-tmp-";
+
 fn temp_name(dest: &Path) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let Some(name) = dest.file_name() else {
@@ -352,7 +379,7 @@ fn temp_name(dest: &Path) -> Result<PathBuf> {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         nanos,
     ));
-    let mut file_name = std::ffi::OsString::from(format!(".floe-tmp-{random:016x}-"));
+    let mut file_name = std::ffi::OsString::from(format!("{TEMP_PREFIX}{random:016x}-"));
     file_name.push(name);
     Ok(parent_dir(dest).join(file_name))
 }

@@ -242,3 +242,17 @@ fn memory_is_reserved_while_ranges_are_read() {
     let err = super::run(&source, 1).unwrap_err();
     assert!(matches!(err, Error::ResourcesExhausted { .. }), "{err}");
 }
+
+#[test]
+fn a_quote_left_open_is_an_error_at_every_range_size() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "open.csv", "a,b\n1,\"abc\n2,x\n3,y\n");
+    let ds = dataset(&dir.path().join("open.csv"), CsvOptions::default());
+    for range_bytes in [1 << 20, 7, 3, 1] {
+        let err = scan_with(&ds, request(None, vec![], 1024), range_bytes, 2).unwrap_err();
+        assert!(
+            matches!(&err, Error::Csv { line: 2, message, .. } if message.contains("never closed")),
+            "range {range_bytes}: {err}"
+        );
+    }
+}

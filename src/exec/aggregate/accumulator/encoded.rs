@@ -308,7 +308,8 @@ impl GroupsAccumulator for DistinctAcc {
         _: &[i64],
     ) -> Result<()> {
         grow(&mut self.sets, n, Default::default());
-        let rows = self.converter.convert_columns(&values[..1])?;
+        let canonical = crate::expr::float_keys::canonical_floats(&values[0]);
+        let rows = self.converter.convert_columns(&[canonical])?;
         for_valid(values[0].as_ref(), group_ids, |g, i| {
             self.insert(g, rows.row(i).as_ref())
         });

@@ -183,7 +183,8 @@ impl GroupsAccumulator for HyperLogLogAcc {
         _: &[i64],
     ) -> Result<()> {
         grow(&mut self.sketches, n, Sketch::Empty);
-        let rows = self.converter.convert_columns(&values[..1])?;
+        let canonical = crate::expr::float_keys::canonical_floats(&values[0]);
+        let rows = self.converter.convert_columns(&[canonical])?;
         let mut hashed = vec![];
         for_valid(values[0].as_ref(), group_ids, |g, i| {
             hashed.push((g, self.hasher.hash_one(rows.row(i).as_ref())))
