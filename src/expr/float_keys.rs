@@ -7,7 +7,7 @@
 //! sorts below `-inf`. Canonicalising a copy of the values first (`-0.0` becomes `0.0`,
 //! every NaN the positive quiet NaN) makes totalOrder agree with the rule above, in:
 //! comparisons (`=`, `<`, .., and so Parquet row-group pruning), group, DISTINCT and
-//! join keys ([`crate::exec::keys`]), sort keys, window partition and peer keys, and
+//! join keys (`exec::keys`), sort keys, window partition and peer keys, and
 //! count(DISTINCT) / approx_count_distinct. The values a query outputs are not changed.
 //!
 //! Cost: one vectorised pass over a float column where it is used as a key; nothing for

@@ -47,7 +47,7 @@ mod tail;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
-use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 pub use self::build::{BuiltJoin, JoinBuildSink};
@@ -118,7 +118,19 @@ pub struct JoinSpec {
     pub build_keys: Vec<Expr>,
     pub probe_keys: Vec<Expr>,
     pub key_types: Vec<DataType>,
+    /// The extra condition's conjuncts over both sides, evaluated on candidate pairs.
     pub filter: Option<Expr>,
+    /// Its conjuncts over probe columns only, evaluated once per probe row: a row that
+    /// fails them matches nothing, so its candidate pairs are never made (`t1 FULL
+    /// JOIN t2 ON t1.a = t2.x AND t1.id < 200` over few distinct keys walked every
+    /// pair of the key's chain).
+    #[serde(default)]
+    pub probe_filter: Option<Expr>,
+    /// Its conjuncts over build columns only, evaluated once per build row as the
+    /// table is made: a row that fails them is left out of the key index (it can still
+    /// be output unmatched).
+    #[serde(default)]
+    pub build_filter: Option<Expr>,
     /// The build and probe inputs' schemas.
     pub build_schema: SchemaRef,
     pub probe_schema: SchemaRef,
@@ -168,7 +180,11 @@ impl JoinSpec {
             fields.push(Field::new("__hash", DataType::UInt64, false));
             Arc::new(Schema::new(fields))
         };
+        let (filter, probe_filter, build_filter) =
+            split_by_side(filter, &probe_schema, &build_schema);
         Ok(JoinSpec {
+            probe_filter,
+            build_filter,
             name,
             build_is_left,
             roles,
@@ -239,6 +255,80 @@ impl JoinSpec {
                 hashes,
             },
         ))
+    }
+}
+
+/// `filter`'s conjuncts as (over both sides, over probe columns only, over build
+/// columns only). A conjunct without columns stays with the pairs.
+fn split_by_side(
+    filter: Option<Expr>,
+    probe: &Schema,
+    build: &Schema,
+) -> (Option<Expr>, Option<Expr>, Option<Expr>) {
+    let Some(filter) = filter else {
+        return (None, None, None);
+    };
+    let (mut both, mut probe_only, mut build_only) = (vec![], vec![], vec![]);
+    for c in filter.split_conjunction() {
+        let cols = c.column_refs();
+        let all_in =
+            |s: &Schema| !cols.is_empty() && cols.iter().all(|n| s.field_with_name(n).is_ok());
+        if all_in(probe) {
+            probe_only.push(c);
+        } else if all_in(build) {
+            build_only.push(c);
+        } else {
+            both.push(c);
+        }
+    }
+    (
+        Expr::conjunction(both),
+        Expr::conjunction(probe_only),
+        Expr::conjunction(build_only),
+    )
+}
+
+impl JoinSpec {
+    /// Which rows of one side pass `predicate` (over that side's columns only): it is
+    /// evaluated on pair rows whose other side is all NULL. `inputs` are the side's
+    /// input columns. NULL counts as false.
+    pub(crate) fn side_mask(
+        &self,
+        predicate: &Expr,
+        inputs: &[ArrayRef],
+        probe_side: bool,
+        rows: usize,
+    ) -> Result<BooleanBuffer> {
+        let other = if probe_side {
+            &self.build_schema
+        } else {
+            &self.probe_schema
+        };
+        let nulls: Vec<ArrayRef> = other
+            .fields()
+            .iter()
+            .map(|f| arrow::array::new_null_array(f.data_type(), rows))
+            .collect();
+        let (probe, build) = if probe_side {
+            (inputs.to_vec(), nulls)
+        } else {
+            (nulls, inputs.to_vec())
+        };
+        let (left, right) = if self.build_is_left {
+            (build, probe)
+        } else {
+            (probe, build)
+        };
+        let pairs = RecordBatch::try_new_with_options(
+            Arc::clone(&self.pair_schema),
+            left.into_iter().chain(right).collect(),
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?;
+        let mask = crate::expr::eval::evaluate_predicate(predicate, &pairs)?;
+        Ok(match mask.nulls() {
+            Some(n) => mask.values() & n.inner(),
+            None => mask.values().clone(),
+        })
     }
 }
 

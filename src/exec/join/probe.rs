@@ -111,6 +111,16 @@ pub fn probe_keyed(
     let rows = keyed.num_rows();
     let mut heads = vec![];
     table.heads_for(keys, rows, &mut heads);
+    // Probe rows failing the probe-side conjuncts of the join condition match nothing.
+    if let Some(f) = &spec.probe_filter {
+        let inputs = spec.probe_schema.fields().len();
+        let pass = spec.side_mask(f, &keyed.columns()[..inputs], true, rows)?;
+        for (h, ok) in heads.iter_mut().zip(pass.iter()) {
+            if !ok {
+                *h = super::table::NONE;
+            }
+        }
+    }
     matched.clear();
     matched.resize(rows, false);
     let roles = spec.roles;

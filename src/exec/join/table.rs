@@ -22,7 +22,7 @@ use super::{BatchKeys, JoinSpec};
 use crate::error::{Error, Result};
 use crate::memory::batch_memory_size;
 
-const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Build rows of one or more partitions, indexed by key.
 pub struct JoinTable {
@@ -66,10 +66,14 @@ impl JoinTable {
         for batch in batches {
             let keys = BatchKeys::of(&batch, inputs, spec)?;
             let n = batch.num_rows();
+            // Rows failing the build-side conjuncts of the join condition never match.
+            let pass = match &spec.build_filter {
+                Some(f) => Some(spec.side_mask(f, &batch.columns()[..inputs], false, n)?),
+                None => None,
+            };
             for i in 0..n {
-                let previous = table
-                    .index
-                    .push(keys.key(i), keys.hashes[i], keys.is_valid(i));
+                let joins = keys.is_valid(i) && pass.as_ref().is_none_or(|p| p.value(i));
+                let previous = table.index.push(keys.key(i), keys.hashes[i], joins);
                 table.next[start + i] = previous.unwrap_or(NONE);
             }
             // Keys and hash are indexed now; only the input columns are output.
