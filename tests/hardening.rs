@@ -815,3 +815,19 @@ fn one_sided_join_conditions_filter_rows_once_with_outer_semantics() {
         assert_eq!(rows(&session, &sql), vec![vec![semi.to_string()]], "{sql}");
     }
 }
+
+/// A size-0 file copied as a stream must not be read from that copy once it has grown.
+#[test]
+fn an_empty_file_that_grows_is_read_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grows.csv");
+    write(&path, "");
+    let s = session();
+    let sql = format!(
+        "SELECT count(*) FROM read_csv('{}', types={{'x': 'BIGINT'}})",
+        path.display()
+    );
+    assert_eq!(rows(&s, &sql), vec![vec!["0".to_string()]]);
+    write(&path, "x\n1\n2\n3\n");
+    assert_eq!(rows(&s, &sql), vec![vec!["3".to_string()]]);
+}
