@@ -425,11 +425,14 @@ fn shell_through_tmux() {
     );
     t.tmux(&["send-keys", "-t", "t", "-l", ".quit"]);
     t.tmux(&["send-keys", "-t", "t", "Enter"]);
+    // The shell creates the history file and then writes it: wait for the text, not
+    // for the file (a read between the two saw it empty once).
     let started = Instant::now();
-    while !history.exists() && started.elapsed() < Duration::from_secs(20) {
+    let mut saved = String::new();
+    while !saved.contains("DESCRIBE s;") && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(50));
+        saved = std::fs::read_to_string(&history).unwrap_or_default();
     }
-    let saved = std::fs::read_to_string(&history).unwrap_or_default();
     assert!(saved.contains("DESCRIBE s;"), "history: {saved}");
 }
 
