@@ -503,16 +503,42 @@ fn still_unsupported() {
         e => panic!("{sql}: expected NotSupported({what}), got {e:?}"),
     };
     not_supported("SELECT * FROM a NATURAL JOIN b", "NATURAL");
-    not_supported(
-        "SELECT k FROM a INTERSECT ALL SELECT k FROM c",
-        "INTERSECT ALL",
-    );
-    not_supported("SELECT k FROM a EXCEPT ALL SELECT k FROM c", "EXCEPT ALL");
     not_supported("SELECT DISTINCT ON (k) k FROM b", "DISTINCT ON");
     not_supported("SELECT k FROM a UNION BY NAME SELECT k FROM c", "BY NAME");
     not_supported(
         "SELECT * FROM a, LATERAL (SELECT * FROM c WHERE c.k = a.k)",
         "LATERAL",
+    );
+}
+
+/// INTERSECT ALL keeps min(m, n) copies of a row that is m times on the left and n
+/// times on the right, EXCEPT ALL max(m - n, 0); NULLs are equal. b.k is
+/// {10, 20, 20, NULL, 50}, a.k {10, 20, NULL, 40}.
+#[test]
+fn intersect_all_and_except_all() {
+    expect(
+        "SELECT k FROM b INTERSECT ALL SELECT k FROM a",
+        &[&["10"], &["20"], &["null"]],
+    );
+    expect(
+        "SELECT k FROM b EXCEPT ALL SELECT k FROM a",
+        &[&["20"], &["50"]],
+    );
+    expect(
+        "SELECT k FROM b INTERSECT ALL SELECT k FROM b",
+        &[&["10"], &["20"], &["20"], &["50"], &["null"]],
+    );
+    expect("SELECT k FROM b EXCEPT ALL SELECT k FROM b", &[]);
+    expect("SELECT k FROM a EXCEPT ALL SELECT k FROM b", &[&["40"]]);
+    // Several columns; names from the left input.
+    expect(
+        "SELECT k, k * 2 AS d FROM b INTERSECT ALL SELECT k, k + k FROM b WHERE id > 10",
+        &[
+            &["20", "40"],
+            &["20", "40"],
+            &["50", "100"],
+            &["null", "null"],
+        ],
     );
 }
 

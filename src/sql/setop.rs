@@ -23,7 +23,23 @@
 //!                            Union: Project(a, 1 AS l, 0 AS r), Project(b renamed, 0 AS l, 1 AS r)
 //! ```
 //!
-//! `INTERSECT ALL`, `EXCEPT ALL` and `UNION [ALL] BY NAME` are [`Error::NotSupported`].
+//! `INTERSECT ALL` and `EXCEPT ALL` keep duplicates: a row that is `m` times in the
+//! left input and `n` times in the right one is kept `min(m, n)` times (`INTERSECT
+//! ALL`) or `max(m - n, 0)` times (`EXCEPT ALL`). Over the same tagged union, a window
+//! partitioned by every column numbers the left copies of each row (left rows first)
+//! and counts its right copies; the left copies numbered up to (INTERSECT ALL) or past
+//! (EXCEPT ALL) that count are kept. The window operator sorts and spills, so these run
+//! out of core too:
+//!
+//! ```text
+//! a INTERSECT ALL b    Project: every column
+//!                        Filter: l = 1 AND copy <= in_right      (EXCEPT ALL: copy > in_right)
+//!                          Window: partition by every column, order by l DESC:
+//!                                  row_number() AS copy, sum(r) AS in_right
+//!                            Union: Project(a, 1 AS l, 0 AS r), Project(b renamed, 0 AS l, 1 AS r)
+//! ```
+//!
+//! `UNION [ALL] BY NAME` is [`Error::NotSupported`].
 
 use std::sync::Arc;
 
@@ -31,7 +47,7 @@ use sqlparser::ast::{SetExpr, SetOperator, SetQuantifier};
 
 use super::context::Cx;
 use crate::error::{Error, Result};
-use crate::expr::{lit, Expr};
+use crate::expr::{lit, row_number, Expr, SortExpr};
 use crate::plan::LogicalPlan;
 
 /// The plan of `left <op> right`.
@@ -48,13 +64,15 @@ pub(crate) fn plan_set_operation(
         SetOperator::Except | SetOperator::Minus => Some(Keep::OnlyLeft),
     };
     if let Some(keep) = keep {
-        if !matches!(quantifier, SetQuantifier::Distinct | SetQuantifier::None) {
-            return Err(Error::NotSupported(format!("{op} {quantifier}")));
-        }
+        let all = match quantifier {
+            SetQuantifier::Distinct | SetQuantifier::None => false,
+            SetQuantifier::All => true,
+            other => return Err(Error::NotSupported(format!("{op} {other}"))),
+        };
         let left = super::plan_set_expr(cx, left)?;
         let right = super::plan_set_expr(cx, right)?;
         let right = rename_like(Arc::new(right), &left)?;
-        return intersect_or_except(Arc::new(left), right, keep);
+        return intersect_or_except(Arc::new(left), right, keep, all);
     }
     let distinct = match quantifier {
         SetQuantifier::All => false,
@@ -91,11 +109,13 @@ enum Keep {
 }
 
 /// The distinct rows of `left` that are (`InBoth`) or are not (`OnlyLeft`) in `right`,
-/// whose columns already carry the left input's names.
+/// whose columns already carry the left input's names; with `all`, as many copies as
+/// the multiset operation keeps.
 fn intersect_or_except(
     left: Arc<LogicalPlan>,
     right: Arc<LogicalPlan>,
     keep: Keep,
+    all: bool,
 ) -> Result<LogicalPlan> {
     let columns: Vec<Expr> = left
         .schema()
@@ -117,6 +137,9 @@ fn intersect_or_except(
         Ok(Arc::new(LogicalPlan::try_project(plan, exprs)?))
     };
     let union = LogicalPlan::try_union(vec![tagged(left, 1)?, tagged(right, 0)?])?;
+    if all {
+        return multiset_intersect_or_except(Arc::new(union), columns, (&l, &r), keep);
+    }
     let aggregate = LogicalPlan::try_aggregate(
         Arc::new(union),
         columns.clone(),
@@ -132,6 +155,44 @@ fn intersect_or_except(
     let filter = LogicalPlan::try_filter(
         Arc::new(aggregate),
         Expr::Column(l).gt(lit(0i64)).and(in_right),
+    )?;
+    LogicalPlan::try_project(Arc::new(filter), columns)
+}
+
+/// `INTERSECT ALL` / `EXCEPT ALL` over the tagged union (tag columns `l`, `r`).
+fn multiset_intersect_or_except(
+    union: Arc<LogicalPlan>,
+    columns: Vec<Expr>,
+    (l, r): (&str, &str),
+    keep: Keep,
+) -> Result<LogicalPlan> {
+    let (copy, in_right) = (format!("{l}_copy"), format!("{r}_count"));
+    let mut exprs = columns.clone();
+    exprs.push(Expr::Column(l.to_string()));
+    exprs.push(
+        row_number()
+            .over_ordered(
+                columns.clone(),
+                [SortExpr::desc(Expr::Column(l.to_string()))],
+            )
+            .alias(copy.clone()),
+    );
+    exprs.push(
+        Expr::Column(r.to_string())
+            .sum()
+            .over(columns.clone())
+            .alias(in_right.clone()),
+    );
+    let (below, exprs) = crate::plan::window::lift(&union, exprs)?;
+    let numbered = Arc::new(LogicalPlan::try_project(below, exprs)?);
+    let (copy, in_right) = (Expr::Column(copy), Expr::Column(in_right));
+    let kept = match keep {
+        Keep::InBoth => copy.lt_eq(in_right),
+        Keep::OnlyLeft => copy.gt(in_right),
+    };
+    let filter = LogicalPlan::try_filter(
+        numbered,
+        Expr::Column(l.to_string()).eq(lit(1i64)).and(kept),
     )?;
     LogicalPlan::try_project(Arc::new(filter), columns)
 }
