@@ -339,6 +339,10 @@ fn plan_select(cx: &Cx, s: &ast::Select, order_by: Option<&ast::OrderBy>) -> Res
                 let x = scope.expr(e)?;
                 items.push(match x {
                     // A column is named by its SQL name, not its (maybe renamed) plan name.
+                    // A scalar subquery's value (a `#` placeholder) by its SQL text.
+                    Expr::Column(c) if c.starts_with('#') && relations.sql_name(&c).is_none() => {
+                        Expr::Column(c).alias(e.to_string())
+                    }
                     Expr::Column(c) => {
                         let name = relations.sql_name(&c).unwrap_or(&c).to_string();
                         named(Expr::Column(c), &name)

@@ -30,11 +30,12 @@
 //! equalities into join keys and leaves the rest (Q21's `l3.l_suppkey <> l1.l_suppkey`)
 //! as the join's filter.
 //!
-//! A scalar subquery is accepted where a NULL result filters the row anyway (inside
-//! comparisons and arithmetic at the top of a conjunct), which is what makes the inner
-//! join exact. Subqueries under OR, NOT, CASE, in function arguments or the select list
-//! are [`Error::NotSupported`] (from `expr.rs`), as are correlated scalar subqueries that
-//! do not aggregate or have their own GROUP BY, and correlation in HAVING. An
+//! Where a NULL result filters the row anyway (inside comparisons and arithmetic at the
+//! top of a conjunct) a correlated scalar subquery is inner-joined; in the select list
+//! and under OR, NOT or CASE it is left-joined (grouped by its correlation columns, it
+//! has at most one row per outer row, so the left join neither drops nor repeats rows).
+//! Correlated scalar subqueries that do not aggregate or have their own GROUP BY, and
+//! correlation in HAVING, are [`Error::NotSupported`]. An
 //! uncorrelated scalar subquery that may return several rows fails at run time if it
 //! does (`subquery/scalar.rs`).
 
@@ -126,9 +127,9 @@ fn subquery_form(e: &ast::Expr, negate: bool) -> Option<Conjunct<'_>> {
     }
 }
 
-/// Joins in uncorrelated scalar subquery `q` of a select list or of a predicate under
-/// OR, NOT or CASE, as column `name` (one row: its value, NULL for none, an error at
-/// run time for several).
+/// Joins in scalar subquery `q` of a select list or of a predicate under OR, NOT or
+/// CASE, as column `name`: uncorrelated, one row (its value, NULL for none, an error
+/// at run time for several); correlated, left-joined on its correlation columns.
 pub(crate) fn select_list_scalar(
     cx: &Cx,
     plan: Arc<LogicalPlan>,
@@ -137,13 +138,29 @@ pub(crate) fn select_list_scalar(
     name: &str,
 ) -> Result<Arc<LogicalPlan>> {
     let sub = plan_subquery(&cx.with_outer(here.clone()), q, name)?;
-    if !sub.correlated.is_empty() {
-        return Err(Error::NotSupported(format!(
-            "correlated scalar subquery in the select list or under OR/NOT/CASE ('{q}'); \
-             floe decorrelates scalar subqueries compared at the top of a WHERE conjunct"
-        )));
+    if sub.correlated.is_empty() {
+        return scalar::cross_join_one_row(plan, sub, q);
     }
-    scalar::cross_join_one_row(plan, sub, q)
+    // Correlated: a left join keeps every row, NULL (0 for a count) where the
+    // subquery has no rows for it.
+    let (plan, count) = scalar::join_correlated(plan, sub, q, true)?;
+    let Some((value, zero)) = count else {
+        return Ok(plan);
+    };
+    let exprs = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = Expr::Column(f.name().clone());
+            if c == value {
+                c.fill_null(zero.clone()).alias(f.name().clone())
+            } else {
+                c
+            }
+        })
+        .collect();
+    Ok(Arc::new(LogicalPlan::try_project(plan, exprs)?))
 }
 
 /// Applies WHERE predicate `w` to `plan`: plain conjuncts as a filter, subquery

@@ -238,13 +238,34 @@ fn ctes() {
 
 #[test]
 fn misplaced_subqueries_are_not_supported() {
-    not_supported("SELECT id, (SELECT max(y) FROM b WHERE b.k = a.k) FROM a");
     not_supported("SELECT count(*), (SELECT max(k) FROM c) FROM a");
-    not_supported("SELECT id FROM a WHERE id = 1 OR id > (SELECT max(y) FROM b WHERE b.k = a.k)");
     not_supported("SELECT id FROM a WHERE id = 1 OR EXISTS (SELECT * FROM b WHERE b.k > a.k)");
     // Correlation the plan cannot decorrelate.
     not_supported("SELECT id FROM a WHERE id > (SELECT y FROM b WHERE b.k = a.k)");
     not_supported("SELECT id FROM a WHERE 1 < (SELECT sum(y) FROM b WHERE b.k > a.k)");
+}
+
+/// Correlated aggregate scalar subqueries in the select list and under OR are
+/// left-joined on their correlation columns: NULL where no inner row matches (0 for a
+/// count), never a dropped or repeated outer row.
+#[test]
+fn correlated_scalar_subqueries_in_the_select_list_and_under_or() {
+    expect(
+        "SELECT id, (SELECT max(y) FROM b WHERE b.k = a.k) FROM a",
+        &[&["1", "1.5"], &["2", "3.5"], &["3", "null"], &["4", "null"]],
+    );
+    expect(
+        "SELECT id, (SELECT count(*) FROM b WHERE b.k = a.k) AS n FROM a",
+        &[&["1", "1"], &["2", "2"], &["3", "0"], &["4", "0"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE id = 1 OR id > (SELECT max(y) FROM b WHERE b.k = a.k)",
+        &[&["1"]],
+    );
+    expect(
+        "SELECT id FROM a WHERE id = 4 OR 1 < (SELECT count(*) FROM b WHERE b.k = a.k)",
+        &[&["2"], &["4"]],
+    );
 }
 
 /// An uncorrelated scalar subquery that is not an aggregate: its one row, NULL for no

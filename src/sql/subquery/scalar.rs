@@ -123,6 +123,65 @@ fn at_most_one_row(
     )?))
 }
 
+/// Joins correlated scalar subquery `sub` (grouped by its correlation columns, so at
+/// most one row per outer row) onto `plan` on its correlation predicates: an inner
+/// join where a NULL value drops the row anyway (`keep_unmatched` false), else a left
+/// join, whose unmatched rows get NULL, the value of an aggregate over no rows. For a
+/// count, whose value over no rows is 0, the join is a left join and the placeholder
+/// and 0 are returned for the caller to fill the NULLs with.
+#[allow(clippy::type_complexity)]
+pub(super) fn join_correlated(
+    plan: Arc<LogicalPlan>,
+    sub: Sub,
+    q: &ast::Query,
+    keep_unmatched: bool,
+) -> Result<(Arc<LogicalPlan>, Option<(Expr, Expr)>)> {
+    let value = sub.value("scalar")?;
+    if !sub.aggregating || !sub.single_row {
+        return Err(Error::NotSupported(format!(
+            "correlated scalar subquery that does not aggregate to one row ('{q}')"
+        )));
+    }
+    // COUNT over no rows is 0, not the NULL an unmatched left join gives.
+    let item = sub.items[0].unalias();
+    let is_count = matches!(
+        item,
+        Expr::Aggregate {
+            func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
+            ..
+        }
+    );
+    let mut has_count = false;
+    item.visit(&mut |x| {
+        has_count |= matches!(
+            x,
+            Expr::Aggregate {
+                func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
+                ..
+            }
+        )
+    });
+    if has_count && !is_count {
+        return Err(Error::NotSupported(format!(
+            "correlated scalar subquery computing from a count ('{q}')"
+        )));
+    }
+    let join_type = if is_count || keep_unmatched {
+        JoinType::Left
+    } else {
+        JoinType::Inner
+    };
+    let plan = Arc::new(LogicalPlan::try_join(
+        plan,
+        sub.plan,
+        join_type,
+        vec![],
+        Expr::conjunction(sub.correlated),
+    )?);
+    let count = is_count.then_some((value, Expr::Literal(ScalarValue::Int64(0))));
+    Ok((plan, count))
+}
+
 /// A conjunct `e` over scalar subqueries' placeholders: each subquery joined, then
 /// the filter. `e` is a conjunct with the placeholders under comparisons and
 /// arithmetic only, so a NULL value drops the row and inner joins are exact.
@@ -140,50 +199,9 @@ pub(super) fn scalar(
             plan = cross_join_one_row(plan, sub, q)?;
             continue;
         }
-        let value = sub.value("scalar")?;
-        if !sub.aggregating || !sub.single_row {
-            return Err(Error::NotSupported(format!(
-                "correlated scalar subquery that does not aggregate to one row ('{q}')"
-            )));
-        }
-        // COUNT over no rows is 0, not the NULL an unmatched left join gives.
-        let item = sub.items[0].unalias();
-        let is_count = matches!(
-            item,
-            Expr::Aggregate {
-                func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
-                ..
-            }
-        );
-        let mut has_count = false;
-        item.visit(&mut |x| {
-            has_count |= matches!(
-                x,
-                Expr::Aggregate {
-                    func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
-                    ..
-                }
-            )
-        });
-        if has_count && !is_count {
-            return Err(Error::NotSupported(format!(
-                "correlated scalar subquery computing from a count ('{q}')"
-            )));
-        }
-        let join_type = if is_count {
-            JoinType::Left
-        } else {
-            JoinType::Inner
-        };
-        plan = Arc::new(LogicalPlan::try_join(
-            plan,
-            sub.plan,
-            join_type,
-            vec![],
-            Expr::conjunction(sub.correlated),
-        )?);
-        if is_count {
-            let zero = Expr::Literal(ScalarValue::Int64(0));
+        let (joined, count) = join_correlated(plan, sub, q, false)?;
+        plan = joined;
+        if let Some((value, zero)) = count {
             e = e.transform(&mut |x| {
                 if x == value {
                     x.fill_null(zero.clone())
