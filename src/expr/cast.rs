@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::{DataType, Decimal128Type};
+use arrow::datatypes::{DataType, Decimal128Type, Float32Type, Float64Type};
 
 use crate::error::Result;
 
@@ -35,7 +35,60 @@ pub fn cast_array_with_options(
         (DataType::Decimal128(p, s), DataType::Float64) if *p <= I64_DIGITS => {
             Ok(Arc::new(decimal_to_f64(array, *s)))
         }
+        (DataType::Float64, DataType::Utf8) => Ok(Arc::new(
+            array
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(float_text))
+                .collect::<StringArray>(),
+        )),
+        (DataType::Float32, DataType::Utf8) => Ok(Arc::new(
+            array
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(float_text))
+                .collect::<StringArray>(),
+        )),
+        (DataType::Float64 | DataType::Float32, DataType::LargeUtf8 | DataType::Utf8View) => {
+            let text = cast_array_with_options(array, &DataType::Utf8, options)?;
+            Ok(cast_with_options(&text, to, options)?)
+        }
         _ => Ok(cast_with_options(array, to, options)?),
+    }
+}
+
+/// A float as text the way DuckDB (and Python's `repr`) writes it: the shortest digits
+/// that read back to the same value, in positional notation with at least one decimal
+/// (`1.0`, `0.0001`) for exponents -4 to 15, else in scientific notation with a signed
+/// two-digit exponent (`1e+20`, `1.5e-05`); `nan`, `inf`, `-inf`. arrow's cast writes
+/// `NaN` and never an exponent.
+pub fn float_text<F: std::fmt::LowerExp + Into<f64> + Copy>(v: F) -> String {
+    let x: f64 = v.into();
+    if x.is_nan() {
+        return "nan".to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    // `{:e}` gives the shortest round-trip digits of `v`'s own type: "-1.25e-5", "1e20".
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if mantissa.starts_with('-') { "-" } else { "" };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..16).contains(&exp) {
+        let e_sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{e_sign}{:02}", exp.unsigned_abs());
+    }
+    if exp < 0 {
+        let zeros = "0".repeat(exp.unsigned_abs() as usize - 1);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
     }
 }
 
@@ -63,6 +116,39 @@ mod tests {
     use super::*;
     use arrow::array::Decimal128Array;
     use arrow::compute::cast;
+
+    #[test]
+    fn floats_print_as_duckdb_does() {
+        // DuckDB's `x::VARCHAR` for each (the same as Python's repr).
+        let cases = [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (-0.0, "-0.0"),
+            (123456789.123, "123456789.123"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (0.00012345, "0.00012345"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1e20, "1e+20"),
+            (1.2345678901234568e17, "1.2345678901234568e+17"),
+            (-45.25, "-45.25"),
+            (5e-324, "5e-324"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(float_text(v), want, "{v:e}");
+        }
+        assert_eq!(float_text(0.1f32), "0.1");
+        let a: ArrayRef = Arc::new(Float64Array::from(vec![Some(f64::NAN), None, Some(2.5)]));
+        let text = cast_array(&a, &DataType::Utf8).unwrap();
+        let text = text.as_string::<i32>();
+        assert_eq!(
+            (text.value(0), text.is_null(1), text.value(2)),
+            ("nan", true, "2.5")
+        );
+    }
 
     #[test]
     fn decimal_fast_path_equals_arrow_cast_bit_for_bit() {

@@ -46,6 +46,29 @@ pub fn canonical_floats(a: &ArrayRef) -> ArrayRef {
     }
 }
 
+/// The larger of two floats under the rule above: a NaN wins (`f64::max` drops it).
+/// min/max aggregates fold with these, so `max` over a NaN is NaN, as in DuckDB.
+#[inline]
+pub fn max_f64(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// The smaller of two floats under the rule above: a NaN loses to any number.
+#[inline]
+pub fn min_f64(a: f64, b: f64) -> f64 {
+    if a.is_nan() {
+        b
+    } else if b.is_nan() {
+        a
+    } else {
+        a.min(b)
+    }
+}
+
 /// Whether a column of type `t` needs [`canonical_floats`] before it is compared.
 pub fn is_float(t: &DataType) -> bool {
     matches!(t, DataType::Float32 | DataType::Float64)

@@ -10,12 +10,12 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
+use arrow::compute::is_not_null;
 use arrow::compute::kernels::temporal::{date_part, DatePart};
-use arrow::compute::{cast, is_not_null};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use chrono::{Datelike, NaiveDate, Timelike};
 
-use super::cast::cast_array;
+use super::cast::{cast_array, cast_array as cast};
 use super::eval::ColumnarValue;
 use super::types::{common_type, is_numeric, is_string};
 use super::ScalarValue;
@@ -655,12 +655,11 @@ impl ScalarFunc {
                 }
             }
             Round => {
-                let digits = int_arg(1)?.unwrap_or(0) as i32;
+                let digits = int_arg(1)?.unwrap_or(0);
                 let a = cast_array(&array(0), &DataType::Float64)?;
-                let scale = 10f64.powi(digits);
                 let out: Float64Array = a
                     .as_primitive::<Float64Type>()
-                    .unary(|v| (v * scale).round() / scale);
+                    .unary(|v| round_exact(v, digits));
                 Arc::new(out)
             }
             Sqrt => {
@@ -673,6 +672,39 @@ impl ScalarFunc {
                 Arc::new(out)
             }
         })
+    }
+}
+
+/// `v` rounded to `digits` decimal places (negative: tens, hundreds, ...), half away
+/// from zero, on the exact value of the double, as DuckDB does: 8.255 is stored as
+/// 8.25499999..., so it rounds to 8.25. Scaling by 10^digits can round the product to an
+/// exact tie (82.55 × 10 gives 825.5); the product's rounding error, from a fused
+/// multiply-add, tells which side of the tie the exact product lies on.
+pub(crate) fn round_exact(v: f64, digits: i64) -> f64 {
+    if !v.is_finite() || digits > 22 {
+        return v;
+    }
+    if digits < -22 {
+        return 0.0 * v.signum();
+    }
+    let m = 10f64.powi(digits.unsigned_abs() as i32);
+    // y ≈ v·10^digits, and err = exact − y (sign only matters).
+    let (y, err) = if digits >= 0 {
+        let y = v * m;
+        (y, v.mul_add(m, -y))
+    } else {
+        let y = v / m;
+        (y, (-y).mul_add(m, v))
+    };
+    let mut r = y.round();
+    if (y - y.trunc()).abs() == 0.5 && err != 0.0 && (err > 0.0) != (y > 0.0) {
+        // The exact value is just short of the tie: towards zero.
+        r = y.trunc();
+    }
+    if digits >= 0 {
+        r / m
+    } else {
+        r * m
     }
 }
 
@@ -736,7 +768,7 @@ fn date_trunc(unit: &str, a: &ArrayRef) -> Result<ArrayRef> {
 fn concat(args: &[ColumnarValue], len: usize, strict: bool) -> Result<ArrayRef> {
     let parts = args
         .iter()
-        .map(|a| Ok(cast(&a.to_array(len), &DataType::Utf8)?))
+        .map(|a| cast(&a.to_array(len), &DataType::Utf8))
         .collect::<Result<Vec<ArrayRef>>>()?;
     let strings: Vec<&StringArray> = parts.iter().map(|a| a.as_string::<i32>()).collect();
     let bytes: usize = strings.iter().map(|s| s.value_data().len()).sum();

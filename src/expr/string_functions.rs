@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
+use super::cast::cast_array as cast;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
-use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use regex::Regex;
 

@@ -236,6 +236,9 @@ pub(super) fn copy_row(x: &ArrayRef, i: usize) -> Result<ArrayRef> {
 
 /// Orders candidates best first: ascending for min, descending for max.
 pub(super) fn comparator(func: AggFunc, x: &ArrayRef) -> Result<arrow::array::DynComparator> {
+    // NaN above every number and -0.0 equal to 0.0 (`float_keys`), as the hash
+    // aggregate's min/max.
+    let x = crate::expr::float_keys::canonical_floats(x);
     Ok(make_comparator(
         x.as_ref(),
         x.as_ref(),

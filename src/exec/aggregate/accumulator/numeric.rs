@@ -318,9 +318,18 @@ impl GroupsAccumulator for VarAcc {
             .iter()
             .zip(&m2)
             .map(|(&n, &m2)| {
+                // One value varies by 0, even a NaN or an infinity (DuckDB's rule).
+                if n == 1.0 && self.population {
+                    return 0.0;
+                }
                 let var = m2 / if self.population { n } else { n - 1.0 };
                 if self.std {
-                    var.max(0.0).sqrt()
+                    // Rounding can leave a tiny negative m2; NaN stays NaN.
+                    if var < 0.0 {
+                        0.0
+                    } else {
+                        var.sqrt()
+                    }
                 } else {
                     var
                 }
@@ -482,8 +491,8 @@ impl MinMaxF64 {
             let cur = &mut self.v[g];
             *cur = Some(match *cur {
                 None => x,
-                Some(c) if max => c.max(x),
-                Some(c) => c.min(x),
+                Some(c) if max => crate::expr::float_keys::max_f64(c, x),
+                Some(c) => crate::expr::float_keys::min_f64(c, x),
             });
         });
     }
