@@ -91,16 +91,34 @@ fn build_expanded(
     }
     let key_names: Vec<String> = (0..n).map(|i| format!("#k{i}{suffix}")).collect();
     let gid_name = format!("#gid{suffix}");
-    let gid = |set: &[usize]| -> i64 {
+    let grouping_id = |set: &[usize]| -> i64 {
         (0..n)
             .filter(|i| !set.contains(i))
             .map(|i| 1i64 << (n - 1 - i))
             .sum()
     };
+    // A set listed twice (`ROLLUP (a, a)` has (a, a) and (a)) outputs its groups
+    // twice, as in DuckDB: each repeat gets its own id, the repeat number above the
+    // key bits (`grouping()` reads the set, not the id).
+    let mut ids: Vec<i64> = Vec::with_capacity(sets.len());
+    for set in &sets {
+        let base = grouping_id(set);
+        let repeats = ids
+            .iter()
+            .filter(|&&id| id & ((1i64 << n) - 1) == base)
+            .count() as i64;
+        if repeats > 0 && (repeats >> (62 - n)) != 0 {
+            return Err(Error::NotSupported(format!(
+                "a grouping set repeated {repeats} times over {n} keys"
+            )));
+        }
+        ids.push(base | (repeats << n));
+    }
 
     let projections = sets
         .iter()
-        .map(|set| {
+        .zip(&ids)
+        .map(|(set, &id)| {
             let mut p: Vec<Expr> = in_schema
                 .fields()
                 .iter()
@@ -117,13 +135,12 @@ fn build_expanded(
                 };
                 p.push(value.alias(key_names[i].clone()));
             }
-            p.push(lit(gid(set)).alias(gid_name.clone()));
+            p.push(lit(id).alias(gid_name.clone()));
             Ok(p)
         })
         .collect::<Result<Vec<_>>>()?;
     let expand = LogicalPlan::try_expand(input, projections)?;
 
-    let ids: Vec<i64> = sets.iter().map(|s| gid(s)).collect();
     let rewrite = |e: Expr| -> Result<Expr> {
         let name = e.output_name();
         let out = over_keys(e, &keys, &key_names, &sets, &ids, &gid_name)?;
@@ -141,6 +158,50 @@ fn build_expanded(
     let mut group_by: Vec<Expr> = key_names.iter().map(|k| col(k.clone())).collect();
     group_by.push(col(gid_name.clone()));
     build_aggregate_parts(Arc::new(expand), group_by, select, having)
+}
+
+/// The key values of the grand-total row that an aggregate over `input` grouped by
+/// `keys` outputs even when `input` has no rows: `Some` when `input` is the Expand of
+/// grouping sets (built above) with the empty set among them. That set's projection
+/// sets every key to a NULL constant and the set id to the one with every key bit set;
+/// those constants are the row's keys. SQL (and DuckDB) outputs the grand total of
+/// `ROLLUP`/`CUBE`/`GROUPING SETS (..., ())` over no rows as one row (count 0, sum
+/// NULL), as it does for an aggregate without GROUP BY.
+pub fn grand_total_keys(input: &LogicalPlan, keys: &[Expr]) -> Option<Vec<ScalarValue>> {
+    let LogicalPlan::Expand {
+        projections,
+        schema,
+        ..
+    } = input
+    else {
+        return None;
+    };
+    let n = keys.len().checked_sub(1)?;
+    let all_left_out = (1i64 << n) - 1;
+    let constant = |e: &Expr| -> Option<ScalarValue> {
+        match e.unalias() {
+            Expr::Literal(v) => Some(v.clone()),
+            Expr::Cast { expr, .. } => match expr.as_ref() {
+                Expr::Literal(ScalarValue::Null) => Some(ScalarValue::Null),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    projections.iter().find_map(|p| {
+        let values = keys
+            .iter()
+            .map(|k| {
+                let Expr::Column(name) = k else { return None };
+                let i = schema.index_of(name).ok()?;
+                constant(p.get(i)?)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let (gid, key_values) = values.split_last()?;
+        let grand = matches!(gid, ScalarValue::Int64(id) if *id == all_left_out)
+            && key_values.iter().all(|v| matches!(v, ScalarValue::Null));
+        grand.then_some(values)
+    })
 }
 
 /// Whether aggregating `input` by all `keys` first is expected to cut its rows at
@@ -290,7 +351,11 @@ impl Rewrite<'_> {
                         let p = self.partial(e.clone());
                         agg(*func, vec![p])
                     }
-                    Count | CountStar => agg(Sum, vec![self.partial(e.clone())]),
+                    // A count over no rows is 0, not the NULL sum of no partial counts
+                    // (the grand total over an input without rows).
+                    Count | CountStar => {
+                        agg(Sum, vec![self.partial(e.clone())]).fill_null(lit(0i64))
+                    }
                     Mean => {
                         let arg = &args[0];
                         let t = types::data_type(arg, self.schema)?;

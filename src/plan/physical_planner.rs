@@ -417,12 +417,12 @@ impl<'a> Planner<'a> {
                 input, keys, aggs, ..
             } => {
                 let b = self.build(input, budget, &Links::default())?;
-                let spec = Arc::new(AggregateSpec::try_new(
-                    &input.schema(),
-                    keys,
-                    aggs,
-                    plan.schema(),
-                )?);
+                let spec = Arc::new(
+                    AggregateSpec::try_new(&input.schema(), keys, aggs, plan.schema())?
+                        .with_empty_input_keys(crate::plan::grouping_sets::grand_total_keys(
+                            input, keys,
+                        )),
+                );
                 let label = format!("Hash{}", describe(plan));
                 let budget = self.breaker_budget();
                 let op = self.add(

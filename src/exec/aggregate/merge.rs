@@ -34,7 +34,10 @@ pub struct FinalAggregateSource {
     partitions: Mutex<std::iter::Enumerate<std::vec::IntoIter<Partition>>>,
     /// Holds the bytes of the in-memory partial states until their partition is merged.
     held: Mutex<Option<Reservation>>,
-    global: bool,
+    /// The key of the one row output even when no input row arrived: the empty key
+    /// of a global aggregate, or the grand-total key of grouping sets over an input
+    /// with no rows (`AggregateSpec::empty_input_keys`); merged into partition 0.
+    one_row_key: Option<Vec<u8>>,
 }
 
 impl FinalAggregateSource {
@@ -43,15 +46,30 @@ impl FinalAggregateSource {
         ctx: OperatorContext,
         partitions: Vec<Partition>,
         held: Option<Reservation>,
-    ) -> Self {
-        let global = spec.keys.is_empty();
-        FinalAggregateSource {
+    ) -> Result<Self> {
+        let no_rows = partitions
+            .iter()
+            .all(|(batches, files)| batches.is_empty() && files.is_empty());
+        let one_row_key = match &spec.empty_input_keys {
+            _ if spec.keys.is_empty() => Some(vec![]),
+            Some(values) if no_rows => {
+                let cols = values
+                    .iter()
+                    .zip(&spec.key_fields)
+                    .map(|(v, f)| crate::expr::cast::cast_array(&v.to_array(1), f.data_type()))
+                    .collect::<Result<Vec<_>>>()?;
+                let encoded = spec.key_codec()?.encode(&cols)?;
+                Some(encoded.key(0).to_vec())
+            }
+            _ => None,
+        };
+        Ok(FinalAggregateSource {
             spec,
             ctx,
             partitions: Mutex::new(partitions.into_iter().enumerate()),
             held: Mutex::new(held),
-            global,
-        }
+            one_row_key,
+        })
     }
 
     fn merge_partition(&self, partition: Partition) -> Result<Output> {
@@ -120,11 +138,12 @@ impl FinalAggregateSource {
                 return self.repartition(table, reservation, inputs, depth, out);
             }
         }
-        if self.global && table.num_groups() == 0 {
+        if let (Some(key), 0) = (&self.one_row_key, table.num_groups()) {
             // A global aggregate over no rows still has one row: count 0, sum NULL, ...
+            // (and so does the grand total of grouping sets).
             hashes.clear();
             hashes.push(0);
-            table.intern(std::iter::once(&[][..]), &hashes, &mut ids);
+            table.intern(std::iter::once(key.as_slice()), &hashes, &mut ids);
             let empty: Vec<Vec<ArrayRef>> = spec
                 .state_schema
                 .fields()
@@ -298,7 +317,7 @@ impl Source for FinalAggregateSource {
                 return Ok(None);
             };
             let empty = partition.0.is_empty() && partition.1.is_empty();
-            if empty && !(self.global && index == 0) {
+            if empty && !(self.one_row_key.is_some() && index == 0) {
                 continue;
             }
             let batches = self.merge_partition(partition)?;

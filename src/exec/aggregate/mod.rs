@@ -74,6 +74,11 @@ pub struct AggregateSpec {
     pub output_schema: SchemaRef,
     /// Key bytes (Binary) followed by every call's state fields.
     pub state_schema: SchemaRef,
+    /// The key values of the one row to output when the input has no rows at all: a
+    /// GROUPING SETS aggregate whose sets include the empty set (the grand total),
+    /// which SQL outputs even over no rows. `None`: no rows in, no rows out.
+    #[serde(default)]
+    pub empty_input_keys: Option<Vec<crate::expr::ScalarValue>>,
 }
 
 impl AggregateSpec {
@@ -124,7 +129,14 @@ impl AggregateSpec {
             calls,
             output_schema: output,
             state_schema: Arc::new(Schema::new(state)),
+            empty_input_keys: None,
         })
+    }
+
+    /// The spec that outputs one row with keys `keys` when its input has no rows.
+    pub fn with_empty_input_keys(mut self, keys: Option<Vec<crate::expr::ScalarValue>>) -> Self {
+        self.empty_input_keys = keys;
+        self
     }
 
     fn new_accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
@@ -241,7 +253,7 @@ impl Sink for HashAggregateSink {
             self.ctx.clone(),
             partitions,
             c.reservation.take(),
-        )))
+        )?))
     }
 }
 
