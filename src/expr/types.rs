@@ -246,9 +246,11 @@ fn type_and_nullability(expr: &Expr, schema: &Schema) -> Result<(DataType, bool)
             (out, true)
         }
         Expr::InList { expr: e, list, .. } => {
-            let (t, n) = type_and_nullability(e, schema)?;
+            // `x IN (1, NULL)` is NULL when x is not 1: any nullable item makes it nullable.
+            let (t, mut n) = type_and_nullability(e, schema)?;
             for item in list {
-                let it = data_type(item, schema)?;
+                let (it, item_nullable) = type_and_nullability(item, schema)?;
+                n |= item_nullable;
                 common_type(&t, &it).ok_or_else(|| {
                     Error::Schema(format!(
                         "IN list item {item} of type {it} does not match {t}"
@@ -261,13 +263,13 @@ fn type_and_nullability(expr: &Expr, schema: &Schema) -> Result<(DataType, bool)
             expr: e, pattern, ..
         } => {
             let (t, n) = type_and_nullability(e, schema)?;
-            let p = data_type(pattern, schema)?;
+            let (p, pattern_nullable) = type_and_nullability(pattern, schema)?;
             if !(is_string(&t) || t == Null) || !(is_string(&p) || p == Null) {
                 return Err(Error::Schema(format!(
                     "LIKE needs strings, got {t} LIKE {p}"
                 )));
             }
-            (Boolean, n)
+            (Boolean, n || pattern_nullable)
         }
         Expr::Function { func, args } => {
             let types = args

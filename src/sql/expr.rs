@@ -324,12 +324,14 @@ impl Scope<'_> {
                 }
                 None => return Err(misplaced_subquery(e)),
             },
-            S::IsTrue(_) | S::IsNotTrue(_) | S::IsFalse(_) | S::IsNotFalse(_) => {
-                return Err(Error::NotSupported("IS [NOT] TRUE/FALSE".into()))
-            }
-            S::IsDistinctFrom(..) | S::IsNotDistinctFrom(..) => {
-                return Err(Error::NotSupported("IS [NOT] DISTINCT FROM".into()))
-            }
+            // Never NULL: `x IS TRUE` is `coalesce(x, false)`, and so on.
+            S::IsTrue(x) => self.expr(x)?.fill_null(lit(false)),
+            S::IsNotTrue(x) => self.expr(x)?.fill_null(lit(false)).not(),
+            S::IsFalse(x) => self.expr(x)?.not().fill_null(lit(false)),
+            S::IsNotFalse(x) => self.expr(x)?.not().fill_null(lit(false)).not(),
+            // NULL-safe equality: two NULLs are not distinct, NULL and a value are.
+            S::IsDistinctFrom(a, b) => not_distinct(self.expr(a)?, self.expr(b)?).not(),
+            S::IsNotDistinctFrom(a, b) => not_distinct(self.expr(a)?, self.expr(b)?),
             S::SimilarTo { .. } => return Err(Error::NotSupported("SIMILAR TO".into())),
             S::RLike { .. } => return Err(Error::NotSupported("REGEXP/RLIKE".into())),
             S::Interval(_) => return Err(Error::NotSupported("INTERVAL".into())),
@@ -773,6 +775,26 @@ impl Scope<'_> {
                 return Err(Error::NotSupported(format!("{name}(DISTINCT ...)")));
             }
             return quantile(&name, filtered(args));
+        }
+        // bool_and / bool_or: min / max of the booleans as 0 and 1.
+        if let Some(func) = match name.as_str() {
+            "bool_and" | "every" | "logical_and" => Some(AggFunc::Min),
+            "bool_or" | "logical_or" => Some(AggFunc::Max),
+            _ => None,
+        } {
+            let [arg] = <[Expr; 1]>::try_from(args)
+                .map_err(|a| Error::Plan(format!("{name}() takes 1 argument, got {}", a.len())))?;
+            let as_int = Expr::Cast {
+                expr: Box::new(arg),
+                to: DataType::Int32,
+            };
+            return Ok(Expr::Cast {
+                expr: Box::new(Expr::Aggregate {
+                    func,
+                    args: filtered(vec![as_int]),
+                }),
+                to: DataType::Boolean,
+            });
         }
         if let Some(func) = AggFunc::from_name(&name) {
             let func = match (distinct, func) {
@@ -1221,4 +1243,16 @@ pub(crate) fn sql_type(t: &ast::DataType) -> Result<DataType> {
         T::Datetime(_) | T::TimestampNtz(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
         other => return Err(Error::NotSupported(format!("type {other}"))),
     })
+}
+
+/// `a IS NOT DISTINCT FROM b`: true when both are NULL or both equal, false otherwise
+/// (never NULL).
+fn not_distinct(a: Expr, b: Expr) -> Expr {
+    Expr::Case {
+        branches: vec![
+            (a.clone().is_null(), b.clone().is_null()),
+            (b.clone().is_null(), lit(false)),
+        ],
+        otherwise: Some(Box::new(a.eq(b))),
+    }
 }

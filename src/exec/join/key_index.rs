@@ -77,21 +77,18 @@ enum KeyStore {
 }
 
 impl KeyStore {
-    fn push(&mut self, key: &[u8]) {
+    /// Appends the key of row `stored` (the number of keys stored before it: with
+    /// zero-width keys, such as an empty string's, the bytes cannot tell).
+    fn push(&mut self, key: &[u8], stored: usize) {
         match self {
             KeyStore::Fixed { width, bytes } if key.len() == *width => bytes.extend_from_slice(key),
             KeyStore::Fixed { width, bytes } => {
-                let rows = bytes.len() / (*width).max(1);
-                let offsets = if *width == 0 {
-                    vec![0; rows + 1]
-                } else {
-                    (0..=rows).map(|r| r * *width).collect()
-                };
+                let offsets = (0..=stored).map(|r| r * *width).collect();
                 *self = KeyStore::Varying {
                     bytes: std::mem::take(bytes),
                     offsets,
                 };
-                self.push(key);
+                self.push(key, stored);
             }
             KeyStore::Varying { bytes, offsets } => {
                 bytes.extend_from_slice(key);
@@ -157,7 +154,7 @@ impl KeyIndex {
             };
         }
         self.rows += 1;
-        self.keys.push(key);
+        self.keys.push(key, row);
         if !joins {
             return None;
         }
@@ -255,11 +252,25 @@ mod tests {
     /// lengths (the store switches layout mid-way) and null rows.
     #[test]
     fn chains_and_lookups_match_a_hash_map() {
+        check_against_hash_map(false);
+    }
+
+    /// The first keys are empty (an empty string's key has no bytes), so the store
+    /// starts fixed-width with width 0 and must still know how many rows it holds when
+    /// a longer key switches it to offsets (it panicked with an index out of bounds).
+    #[test]
+    fn zero_width_first_keys_then_longer_ones() {
+        check_against_hash_map(true);
+    }
+
+    fn check_against_hash_map(empty_first: bool) {
         let mut index = KeyIndex::with_capacity(1000);
         let mut naive: HashMap<Vec<u8>, u32> = HashMap::new();
         let key_of = |i: u32| -> Vec<u8> {
             let k = i % 97;
-            if k.is_multiple_of(10) {
+            if empty_first && i < 50 {
+                vec![]
+            } else if k.is_multiple_of(10) {
                 format!("long-key-{k}").into_bytes()
             } else {
                 format!("{k:03}").into_bytes()
