@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Float64Type};
 
 use super::cast::cast_array;
 use super::eval::ColumnarValue;
+use super::float_keys::canonical_floats;
 use super::ScalarFunc;
 use crate::error::{Error, Result};
 
@@ -77,10 +78,13 @@ pub(super) fn evaluate(
             let mut best = cast_array(&args[0].to_array(len), out)?;
             for a in &args[1..] {
                 let next = cast_array(&a.to_array(len), out)?;
+                // Compared under the float rule (`float_keys`): -0.0 = 0.0, and every
+                // NaN (a negated one too) above every number.
+                let (n, b) = (canonical_floats(&next), canonical_floats(&best));
                 let better = if func == Greatest {
-                    cmp::gt(&next, &best)?
+                    cmp::gt(&n, &b)?
                 } else {
-                    cmp::lt(&next, &best)?
+                    cmp::lt(&n, &b)?
                 };
                 // Take `next` where it wins or `best` is NULL (and `next` is not).
                 let better: BooleanArray = better.iter().map(|b| Some(b == Some(true))).collect();

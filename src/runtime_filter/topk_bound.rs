@@ -47,6 +47,8 @@ impl TopKBound {
         if candidate.len() != 1 || candidate.is_null(0) {
             return;
         }
+        // Floats under the one rule of `float_keys` (-0.0 = 0.0, NaN above all).
+        let candidate = crate::expr::float_keys::canonical_floats(&candidate);
         let Ok(mut slot) = self.value.write() else {
             return;
         };
@@ -82,6 +84,8 @@ impl TopKBound {
             return None;
         }
         let bound = Scalar::new(Arc::clone(bound));
+        let key = crate::expr::float_keys::canonical_floats(key);
+        let key = &key;
         let keep = if self.descending {
             cmp::gt_eq(key, &bound)
         } else {

@@ -678,6 +678,11 @@ fn differential_fuzzer_findings() {
          FROM (VALUES (1.0), ('nan'::DOUBLE), (2.0)) v(x)",
         &[&["NaN", "1.0", "NaN", "0.0"]],
     );
+    // greatest/least follow the same rule, for a negated NaN too.
+    expect(
+        "SELECT least(-x, 651), greatest(-x, 651), least(x, 2) FROM (VALUES ('nan'::DOUBLE)) v(x)",
+        &[&["651.0", "NaN", "2.0"]],
+    );
     // Floats as text, as DuckDB writes them.
     expect(
         "SELECT concat('a', 'nan'::DOUBLE, '|', 1e20, '|', 0.1, '|', 1e-5), CAST(-0.0 AS VARCHAR)",
