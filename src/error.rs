@@ -173,6 +173,22 @@ impl Error {
         Error::Io { path, source }
     }
 
+    /// The error for a panic caught at the query boundary (a bug in floe or in a
+    /// library it calls): the query fails with this instead of taking the process down.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        Error::Internal(format!("{PANIC_PREFIX}{message} (a bug: please report it)"))
+    }
+
+    /// Whether this error is a caught panic ([`Error::from_panic`]).
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Internal(m) if m.starts_with(PANIC_PREFIX))
+    }
+
     /// Wraps a parquet error with its file and row group.
     pub fn parquet(
         path: impl Into<PathBuf>,
@@ -185,6 +201,17 @@ impl Error {
             message: e.to_string(),
         }
     }
+}
+
+/// How [`Error::from_panic`] messages start.
+const PANIC_PREFIX: &str = "panicked: ";
+
+/// Runs `f`, turning a panic into [`Error::from_panic`]. The query boundaries (planning
+/// SQL, executing a plan) run under it; unwinding still drops every reservation and
+/// spill file on the way.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(Error::from_panic(p)))
 }
 
 /// What to do when `operator` ran out of memory and cannot spill, for the message.

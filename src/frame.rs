@@ -380,13 +380,17 @@ impl LazyFrame {
     /// The optimized plan with measured scan rows and aggregate groups recorded (see
     /// [`crate::plan::optimizer::annotate`]).
     fn annotated_plan(&self) -> Result<LogicalPlan> {
-        let stats = SampledStats::new(self.session.runtime());
-        annotate(&optimize_with(&self.plan, &stats)?, &stats)
+        crate::error::catch_panic(|| {
+            let stats = SampledStats::new(self.session.runtime());
+            annotate(&optimize_with(&self.plan, &stats)?, &stats)
+        })
     }
 
     fn physical_into(&self, output: OutputSpec) -> Result<PhysicalPlan> {
-        let plan = self.optimized_plan()?;
-        plan_physical_into(&plan, self.session.config(), output)
+        crate::error::catch_panic(|| {
+            let plan = self.optimized_plan()?;
+            plan_physical_into(&plan, self.session.config(), output)
+        })
     }
 
     /// Runs the query and returns its result.

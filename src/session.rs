@@ -192,7 +192,8 @@ impl Session {
 
     /// A lazy scan of CSV files: a file, a glob, or a directory.
     pub fn scan_csv(&self, location: &str, options: CsvOptions) -> Result<LazyFrame> {
-        let ds = Dataset::try_new(location, FileFormat::Csv(options))?;
+        let ds =
+            crate::error::catch_panic(|| Dataset::try_new(location, FileFormat::Csv(options)))?;
         Ok(LazyFrame::new(
             self.clone(),
             LogicalPlan::scan(Arc::new(ds)),
@@ -201,7 +202,8 @@ impl Session {
 
     /// A lazy scan of Parquet files: a file, a glob, or a directory.
     pub fn scan_parquet(&self, location: &str, options: ParquetOptions) -> Result<LazyFrame> {
-        let ds = Dataset::try_new(location, FileFormat::Parquet(options))?;
+        let ds =
+            crate::error::catch_panic(|| Dataset::try_new(location, FileFormat::Parquet(options)))?;
         Ok(LazyFrame::new(
             self.clone(),
             LogicalPlan::scan(Arc::new(ds)),
@@ -211,7 +213,8 @@ impl Session {
     /// A lazy scan of newline-delimited JSON files (`.ndjson`, `.jsonl`, `.json`,
     /// optionally `.gz` / `.zst`): a path, directory or glob.
     pub fn scan_ndjson(&self, location: &str, options: JsonOptions) -> Result<LazyFrame> {
-        let ds = Dataset::try_new(location, FileFormat::Json(options))?;
+        let ds =
+            crate::error::catch_panic(|| Dataset::try_new(location, FileFormat::Json(options)))?;
         Ok(LazyFrame::new(
             self.clone(),
             LogicalPlan::scan(Arc::new(ds)),
@@ -289,7 +292,7 @@ impl Session {
 
     /// Plans a SQL query.
     pub fn sql(&self, query: &str) -> Result<LazyFrame> {
-        let plan = crate::sql::plan_sql(self, query)?;
+        let plan = crate::error::catch_panic(|| crate::sql::plan_sql(self, query))?;
         Ok(LazyFrame::new(self.clone(), plan))
     }
 
@@ -343,7 +346,7 @@ impl Session {
     ) -> Result<(Executed, QueryMetrics)> {
         let ctx = self.query_context();
         let metrics = plan.new_metrics();
-        let result = execute(plan, &ctx, &metrics, external);
+        let result = crate::error::catch_panic(|| execute(plan, &ctx, &metrics, external));
         self.record_query(&ctx);
         Ok((result?, metrics))
     }

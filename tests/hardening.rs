@@ -831,3 +831,107 @@ fn an_empty_file_that_grows_is_read_afresh() {
     write(&path, "x\n1\n2\n3\n");
     assert_eq!(rows(&s, &sql), vec![vec!["3".to_string()]]);
 }
+
+/// Found by the `parquet_footer` fuzz target: a footer whose column chunk has a negative
+/// size made the parquet crate panic (an assertion) when the chunk was read. It is an
+/// error naming the file, row group and column, before any read.
+#[test]
+fn a_corrupt_parquet_footer_is_an_error_not_a_panic() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/parquet_footer/negative_chunk_size.parquet");
+    let s = session();
+    let sql = format!("SELECT * FROM read_parquet('{}')", path.display());
+    let e = s.sql(&sql).and_then(|f| f.collect()).unwrap_err();
+    let msg = e.to_string();
+    assert!(!e.is_panic(), "{msg}");
+    assert!(
+        msg.contains("negative_chunk_size.parquet")
+            && msg.contains("row group 0")
+            && msg.contains("column 'id'")
+            && msg.contains("corrupt or truncated"),
+        "{msg}"
+    );
+}
+
+/// A panic inside a query (a bug) fails that query with an error; the process, the
+/// session and the pool stay usable. `Error::from_panic` is what the query boundary
+/// returns for one.
+#[test]
+fn a_panic_is_caught_at_the_query_boundary() {
+    let e = floe::error::catch_panic(|| -> floe::Result<u8> {
+        let v: Vec<u8> = vec![];
+        Ok(v[v.len() + 3])
+    })
+    .unwrap_err();
+    assert!(e.is_panic(), "{e}");
+    assert!(e.to_string().contains("index out of bounds"), "{e}");
+    let s = session();
+    assert_eq!(rows(&s, "SELECT 1 + 1"), vec![vec!["2".to_string()]]);
+}
+
+/// A spill that runs out of room fails the query with an error naming the spill file,
+/// leaves no output (not even a partial one) and removes its spill files. The room runs
+/// out in two ways: a file size limit (`ulimit -f`, everywhere) and, where this test may
+/// mount one (root), a real 2 MiB tmpfs, which gives ENOSPC ("disk full").
+#[test]
+fn a_full_spill_filesystem_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("big.csv");
+    let mut text = String::from("a,b,s\n");
+    for i in 0..200_000u64 {
+        let a = i.wrapping_mul(2_654_435_761) % 1_000_000_007;
+        text.push_str(&format!("{a},{i},{}\n", "x".repeat((i % 17) as usize + 1)));
+    }
+    write(&csv, &text);
+    let run = |spill: &Path, limit_blocks: Option<u32>| {
+        let out = dir.path().join("sorted.parquet");
+        let sql = format!("SELECT * FROM read_csv('{}') ORDER BY a", csv.display());
+        let ulimit = limit_blocks.map_or(String::new(), |b| format!("ulimit -f {b}; "));
+        // SIGXFSZ ignored: the write fails with EFBIG instead of killing the process.
+        let script = format!(
+            "trap '' XFSZ; {ulimit}exec \"$0\" sql --spill-dir \"$1\" --output \"$2\" \"$3\""
+        );
+        let o = std::process::Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_floe")])
+            .arg(spill)
+            .arg(&out)
+            .arg(&sql)
+            .env("FLOE_FORCE_SPILL", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!out.exists(), "a partial output was left: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(spill).unwrap().collect();
+        assert!(left.is_empty(), "spill files left: {left:?}");
+        let tmp_left = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with(".floe-tmp"));
+        assert!(!tmp_left, "a temporary output was left");
+        stderr
+    };
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let stderr = run(&spill, Some(1024));
+    assert!(
+        stderr.contains("File too large") && stderr.contains(".arrows"),
+        "{stderr}"
+    );
+    // A real full filesystem, where a tmpfs can be mounted.
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2M", "tmpfs"])
+        .arg(&small)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if mounted {
+        let stderr = run(&small, None);
+        let _ = std::process::Command::new("umount").arg(&small).status();
+        assert!(stderr.contains("disk full writing"), "{stderr}");
+    } else {
+        eprintln!("no tmpfs mounted here (not root): the ENOSPC case did not run");
+    }
+}

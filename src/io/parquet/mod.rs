@@ -51,11 +51,45 @@ pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
     let file = crate::io::stream_input::open(path)?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| Error::parquet(path, None, e))?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    check_chunk_ranges(path, &meta, file_len)?;
     retyped(path, &meta, |_, t| match t {
         DataType::Utf8View => Some(DataType::Utf8),
         DataType::BinaryView => Some(DataType::Binary),
         _ => None,
     })
+}
+
+/// Every column chunk's byte range lies inside the file. A corrupt footer can give a
+/// negative offset or size, which the parquet crate asserts on (a panic) when it reads
+/// the chunk, or a range past the end; either is an error naming the row group and
+/// column here, before any read.
+fn check_chunk_ranges(path: &Path, meta: &ArrowReaderMetadata, file_len: u64) -> Result<()> {
+    for (g, group) in meta.metadata().row_groups().iter().enumerate() {
+        for chunk in group.columns() {
+            let start = chunk
+                .dictionary_page_offset()
+                .unwrap_or_else(|| chunk.data_page_offset());
+            let len = chunk.compressed_size();
+            let inside = start >= 0
+                && len >= 0
+                && (start as u64)
+                    .checked_add(len as u64)
+                    .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(Error::parquet(
+                    path,
+                    Some(g),
+                    format!(
+                        "column '{}': its chunk (offset {start}, {len} bytes) is not inside \
+                         the file ({file_len} bytes); the file is corrupt or truncated",
+                        chunk.column_path().string()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `metadata` with the root columns `roots` read as `Dictionary(Int32, Utf8)` (see
