@@ -109,7 +109,7 @@ enum Command {
 
 #[derive(Args, Default)]
 struct Common {
-    /// Memory budget, e.g. 2GiB (default: 80% of the cgroup limit or of RAM).
+    /// Memory budget, e.g. 2GiB (default: 60% of the cgroup limit, or 80% of RAM).
     #[arg(long)]
     memory_limit: Option<String>,
     /// Worker threads (default: all cores).
