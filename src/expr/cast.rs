@@ -35,26 +35,28 @@ pub fn cast_array_with_options(
         (DataType::Decimal128(p, s), DataType::Float64) if *p <= I64_DIGITS => {
             Ok(Arc::new(decimal_to_f64(array, *s)))
         }
-        (DataType::Float64, DataType::Utf8) => Ok(Arc::new(
-            array
-                .as_primitive::<Float64Type>()
-                .iter()
-                .map(|v| v.map(float_text))
-                .collect::<StringArray>(),
-        )),
-        (DataType::Float32, DataType::Utf8) => Ok(Arc::new(
-            array
-                .as_primitive::<Float32Type>()
-                .iter()
-                .map(|v| v.map(float_text))
-                .collect::<StringArray>(),
-        )),
+        (DataType::Float64, DataType::Utf8) => Ok(floats_as_text::<Float64Type>(array)),
+        (DataType::Float32, DataType::Utf8) => Ok(floats_as_text::<Float32Type>(array)),
         (DataType::Float64 | DataType::Float32, DataType::LargeUtf8 | DataType::Utf8View) => {
             let text = cast_array_with_options(array, &DataType::Utf8, options)?;
             Ok(cast_with_options(&text, to, options)?)
         }
         _ => Ok(cast_with_options(array, to, options)?),
     }
+}
+
+/// A float column as [`float_text`] strings; NULL stays NULL.
+fn floats_as_text<T>(array: &ArrayRef) -> ArrayRef
+where
+    T: arrow::datatypes::ArrowPrimitiveType,
+    T::Native: std::fmt::LowerExp + Into<f64> + Copy,
+{
+    let text: StringArray = array
+        .as_primitive::<T>()
+        .iter()
+        .map(|v| v.map(float_text))
+        .collect();
+    Arc::new(text)
 }
 
 /// A float as text the way DuckDB (and Python's `repr`) writes it: the shortest digits

@@ -144,23 +144,9 @@ pub(super) fn join_correlated(
     }
     // COUNT over no rows is 0, not the NULL an unmatched left join gives.
     let item = sub.items[0].unalias();
-    let is_count = matches!(
-        item,
-        Expr::Aggregate {
-            func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
-            ..
-        }
-    );
+    let is_count = is_count_aggregate(item);
     let mut has_count = false;
-    item.visit(&mut |x| {
-        has_count |= matches!(
-            x,
-            Expr::Aggregate {
-                func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
-                ..
-            }
-        )
-    });
+    item.visit(&mut |x| has_count |= is_count_aggregate(x));
     if has_count && !is_count {
         return Err(Error::NotSupported(format!(
             "correlated scalar subquery computing from a count ('{q}')"
@@ -180,6 +166,17 @@ pub(super) fn join_correlated(
     )?);
     let count = is_count.then_some((value, Expr::Literal(ScalarValue::Int64(0))));
     Ok((plan, count))
+}
+
+/// Whether `e` is a count, whose value over no rows is 0 (not NULL).
+fn is_count_aggregate(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Aggregate {
+            func: AggFunc::Count | AggFunc::CountStar | AggFunc::CountDistinct,
+            ..
+        }
+    )
 }
 
 /// A conjunct `e` over scalar subqueries' placeholders: each subquery joined, then
