@@ -11,6 +11,7 @@
 //! [`fragment`]) can be planned and run in another process.
 
 pub mod aggregate;
+pub mod distribute;
 pub mod estimate;
 pub mod explain;
 pub mod fragment;
