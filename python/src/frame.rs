@@ -332,6 +332,16 @@ impl PyLazyFrame {
         Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 
+    /// Jupyter shows a frame as its plan (optimized, with pipelines and estimates).
+    fn _repr_html_(&self) -> PyResult<String> {
+        let text = self.inner.explain().py_err()?;
+        let escaped = text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        Ok(format!("<pre>{escaped}</pre>"))
+    }
+
     fn __repr__(&self) -> PyResult<String> {
         Ok(format!("<floe.LazyFrame {:?}>", self.columns()))
     }

@@ -185,6 +185,8 @@ def test_explain(lf):
     assert "Aggregate" in text
     svg = lf.group_by("g").agg(col("x").sum()).explain(format="svg")
     assert "<svg" in svg
+    html = lf.group_by("g").agg(col("x").sum())._repr_html_()
+    assert html.startswith("<pre>") and "Aggregate" in html
     analyzed = lf.filter(col("x") > 1).explain(analyze=True)
     assert "rows" in analyzed
 

@@ -15,7 +15,7 @@
 //!   functions all decompose (`count`, `sum`, `min`, `max`, `avg`). Each fragment
 //!   computes partial aggregates of its slice ([`Stage::fragments`]); partials merge
 //!   with the same plan shape any number of times ([`Stage::merge_plan`], a tree
-//!   reduction), and [`Stage::finish`] turns the merged partials into the Aggregate's
+//!   reduction), and [`Stage::finish_plan`] turns the merged partials into the Aggregate's
 //!   exact output schema (an `avg` is `sum / count`). Other aggregates (distinct,
 //!   median, variance, ...) are not cut: they run inside a later stage or the last
 //!   task, whole.
@@ -52,7 +52,7 @@ pub struct Stage {
     pub combine: Combine,
     /// The schema of each fragment's (and each merge's) result.
     pub partial_schema: SchemaRef,
-    /// The schema of the subtree's result (what [`Stage::finish`] returns).
+    /// The schema of the subtree's result (what [`Stage::finish_plan`] returns).
     pub output_schema: SchemaRef,
 }
 
