@@ -1,6 +1,6 @@
 """floe from Python, on one process and on Dask, against Dask DataFrame and the floe CLI.
 
-    python benches/python_dask.py DATA_DIR [--runs 3] [--queries 1,3,5,6,10,12,14,19]
+    python benches/python_dask.py DATA_DIR [--runs 3] [--ddf-runs N] [--queries 1,3,5,6,10,12,14,19]
 
 DATA_DIR holds TPC-H Parquet (`tpchgen-cli parquet -s SF -o DATA_DIR`). For each query:
 floe's CLI (`target/release/floe`, the same query text), floe's Python API in this
@@ -88,6 +88,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--ddf-runs", type=int, default=None, help="runs of Dask DataFrame (default: --runs)")
     ap.add_argument("--queries", default="1,3,5,6,10,12,14,19")
     ap.add_argument("--cli", default=str(ROOT / "target" / "release" / "floe"))
     args = ap.parse_args()
@@ -117,7 +118,7 @@ def main():
             t_ddf = None
             if dask_dataframe_query(data, q) is not None:
                 with Client(cluster) as c2:  # Dask DataFrame on the same 2 workers
-                    t_ddf = median_time(lambda: dask_dataframe_query(data, q), args.runs)
+                    t_ddf = median_time(lambda: dask_dataframe_query(data, q), args.ddf_runs or args.runs)
             rows.append((q, t_cli, t_py, t_dask, t_ddf))
             print(f"q{q:02} cli {t_cli:.3f} py {t_py:.3f} dask {t_dask:.3f} ddf {t_ddf}", file=sys.stderr, flush=True)
     print("| query | floe CLI | floe Python | Python / CLI | floe on Dask | Dask / Python | Dask DataFrame | DDF / floe on Dask |")

@@ -7,7 +7,7 @@ mod common;
 
 use arrow::array::RecordBatch;
 use common::{cell_eq, cells};
-use floe::plan::distribute::next_stage;
+use floe::plan::distribute::{next_stage, Split};
 use floe::plan::{plan_physical, LogicalPlan};
 use floe::prelude::*;
 
@@ -23,10 +23,10 @@ fn run(session: &Session, plan: &LogicalPlan) -> Vec<RecordBatch> {
 }
 
 /// Runs `sql` stage by stage; returns the result and the number of stages cut.
-fn distributed(session: &Session, sql: &str, target_bytes: u64) -> (DataFrame, usize) {
+fn distributed(session: &Session, sql: &str, split: Split) -> (DataFrame, usize) {
     let mut plan = session.sql(sql).unwrap().optimized_plan().unwrap();
     let mut stages = 0;
-    while let Some(stage) = next_stage(&plan, target_bytes).unwrap() {
+    while let Some(stage) = next_stage(&plan, split).unwrap() {
         stages += 1;
         assert!(stage.fragments.len() >= 2);
         let parts: Vec<Vec<RecordBatch>> =
@@ -53,9 +53,22 @@ fn check(sql: &str, ordered: bool, want_stages: usize) {
     let session = Session::builder().threads(2).build().unwrap();
     std::env::set_current_dir(root()).unwrap();
     let want = session.sql(sql).unwrap().collect().unwrap();
-    let (got, stages) = distributed(&session, sql, 16 << 10);
+    // Both ways of splitting: small slices of bytes, and a number of slices.
+    for split in [Split::Bytes(16 << 10), Split::Pieces(5)] {
+        let (got, stages) = distributed(&session, sql, split);
+        compare(&want, &got, (stages, want_stages), sql, ordered);
+    }
+}
+
+fn compare(
+    want: &DataFrame,
+    got: &DataFrame,
+    (stages, want_stages): (usize, usize),
+    sql: &str,
+    ordered: bool,
+) {
     assert_eq!(stages, want_stages, "{sql}: stages");
-    let (mut w, mut g) = (cells(&want), cells(&got));
+    let (mut w, mut g) = (cells(want), cells(got));
     if !ordered {
         w.sort();
         g.sort();

@@ -5,9 +5,10 @@ locally, then runs it one *stage* at a time (``floe::plan::distribute`` in the R
 crate documents the rules):
 
 * **Fragments.** A stage cuts one scan of the plan into slices (files, Parquet row
-  groups, CSV byte ranges of about ``fragment_bytes``) and submits one Dask task per
-  slice. Each task runs floe in the worker process, under the worker's own floe memory
-  limit (spilling as a single process does), and returns a ``pyarrow.Table``.
+  groups, CSV byte ranges: about ``FRAGMENTS_PER_THREAD`` per worker thread, or of
+  about ``fragment_bytes`` each) and submits one Dask task per slice. Each task runs
+  floe in the worker process, under the worker's own floe memory limit (spilling as
+  a single process does), and returns its result as Arrow IPC bytes.
 * **Aggregates** (count, sum, min, max, avg) return partial aggregates, combined by a
   tree reduction on the workers (``fan_in`` tables per merge task), then finished.
 * **Joins**: the cut scan is on the streaming side of every join above it; the other
@@ -39,10 +40,10 @@ from typing import Any, Optional
 from . import _floe
 from ._floe import FloeError
 
-__all__ = ["collect", "collect_plan", "to_dask_dataframe", "DEFAULT_FRAGMENT_BYTES"]
+__all__ = ["collect", "collect_plan", "to_dask_dataframe", "FRAGMENTS_PER_THREAD"]
 
-#: Bytes of input per fragment task when ``fragment_bytes`` is not given.
-DEFAULT_FRAGMENT_BYTES = 64 << 20
+#: Fragments per worker thread of the cluster when ``fragment_bytes`` is not given.
+FRAGMENTS_PER_THREAD = 2
 
 _SESSIONS: dict = {}
 # Per client: the workers whose floe version was checked (checked again when the set of
@@ -148,7 +149,7 @@ def collect(
 
     ``memory_limit``, ``threads`` and ``spill_dir`` configure floe in each worker
     process (see the module documentation for the defaults); ``fragment_bytes`` is the
-    input per fragment task; ``fan_in`` the partial results per merge task. A dict
+    input per fragment task (default: two fragments per worker thread); ``fan_in`` the partial results per merge task. A dict
     passed as ``stats`` receives ``stages``: one entry per stage run (its fragment
     count, and whether it merged partial aggregates).
     """
@@ -184,13 +185,18 @@ def collect_plan(
         raise ValueError("fan_in must be at least 2")
     _check_workers(client)
     config = (("memory_limit", memory_limit), ("spill_dir", spill_dir), ("threads", threads))
-    target = int(fragment_bytes or DEFAULT_FRAGMENT_BYTES)
+    # By default a few fragments per worker thread: each fragment builds the broadcast
+    # sides of its joins again, so their cost must not grow with the input.
+    pieces = None
+    if fragment_bytes is None:
+        pieces = FRAGMENTS_PER_THREAD * max(1, sum(client.nthreads().values()))
+    target = int(fragment_bytes or 0)
     if stats is not None:
         stats["stages"] = []
     query = uuid.uuid4().hex[:12]
     step = 0
     while True:
-        stage = _floe.next_stage(plan, target)
+        stage = _floe.next_stage(plan, target, pieces)
         if stage is None:
             break
         step += 1

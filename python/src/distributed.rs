@@ -11,7 +11,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
-use floe::plan::distribute::{next_stage as find_stage, Stage};
+use floe::plan::distribute::{next_stage as find_stage, Split, Stage};
 use floe::plan::LogicalPlan;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -89,15 +89,22 @@ fn collect_plan(
 }
 
 /// The next stage of a serialized plan (bytes), cutting scans into slices of about
-/// `target_bytes`; None when the rest of the plan runs as one task.
+/// `target_bytes`, or into about `pieces` slices when given; None when the rest of the
+/// plan runs as one task.
 #[pyfunction]
+#[pyo3(signature = (plan_bytes, target_bytes, pieces=None))]
 fn next_stage<'py>(
     py: Python<'py>,
     plan_bytes: &[u8],
     target_bytes: u64,
+    pieces: Option<u64>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let p = plan(plan_bytes)?;
-    match find_stage(&p, target_bytes).py_err()? {
+    let split = match pieces {
+        Some(n) => Split::Pieces(n),
+        None => Split::Bytes(target_bytes),
+    };
+    match find_stage(&p, split).py_err()? {
         Some(s) => Ok(Some(to_bytes(py, &s)?)),
         None => Ok(None),
     }

@@ -8,9 +8,11 @@
 //!   grouping-set expansion, and joins entered on a side whose rows are independent
 //!   (either side of an inner join, the preserved side of a left/right join, the left
 //!   side of a semi/anti join). Every other input of those joins is read whole by each
-//!   fragment (a broadcast). The largest such scan (in bytes) is split into slices of
-//!   about `target_bytes` ([`super::fragment::split_scan`]); a stage needs two slices
-//!   or more.
+//!   fragment (a broadcast). The largest such scan (in bytes) is split ([`Split`]:
+//!   slices of about so many bytes, or about so many slices;
+//!   [`super::fragment::split_scan`]); a stage needs two slices or more. Every
+//!   fragment builds the broadcast sides again, so a fixed number of slices (a few per
+//!   worker thread) keeps that cost from growing with the input.
 //! * **Aggregate stages** (tried first, lowest in the plan first): an Aggregate whose
 //!   functions all decompose (`count`, `sum`, `min`, `max`, `avg`). Each fragment
 //!   computes partial aggregates of its slice ([`Stage::fragments`]); partials merge
@@ -71,14 +73,32 @@ pub enum Combine {
     Rows,
 }
 
-/// The next stage of `plan`, cutting scans into slices of about `target_bytes`; `None`
-/// when nothing is left to cut (the rest runs as one task).
-pub fn next_stage(plan: &LogicalPlan, target_bytes: u64) -> Result<Option<Stage>> {
+/// How a cut scan is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Slices of about this many bytes of input.
+    Bytes(u64),
+    /// About this many slices (of equal bytes).
+    Pieces(u64),
+}
+
+impl Split {
+    fn target_bytes(self, scan_bytes: u64) -> u64 {
+        match self {
+            Split::Bytes(b) => b.max(1),
+            Split::Pieces(n) => scan_bytes.div_ceil(n.max(1)).max(1),
+        }
+    }
+}
+
+/// The next stage of `plan`, cutting scans as `split` says; `None` when nothing is
+/// left to cut (the rest runs as one task).
+pub fn next_stage(plan: &LogicalPlan, split: Split) -> Result<Option<Stage>> {
     let mut path = vec![];
-    if let Some(stage) = aggregate_stage(plan, &mut path, target_bytes)? {
+    if let Some(stage) = aggregate_stage(plan, &mut path, split)? {
         return Ok(Some(stage));
     }
-    rows_stage(plan, target_bytes)
+    rows_stage(plan, split)
 }
 
 impl Stage {
@@ -244,11 +264,11 @@ fn walk_scans(
 }
 
 /// Fragments of `plan` along its largest cuttable scan, when it splits in two or more.
-fn cut(plan: &LogicalPlan, target_bytes: u64) -> Result<Option<Vec<LogicalPlan>>> {
-    let Some(&(index, _)) = cuttable_scans(plan).iter().max_by_key(|(_, bytes)| *bytes) else {
+fn cut(plan: &LogicalPlan, split: Split) -> Result<Option<Vec<LogicalPlan>>> {
+    let Some(&(index, bytes)) = cuttable_scans(plan).iter().max_by_key(|(_, bytes)| *bytes) else {
         return Ok(None);
     };
-    let fragments = fragment::split_scan(plan, index, target_bytes)?;
+    let fragments = fragment::split_scan(plan, index, split.target_bytes(bytes))?;
     Ok((fragments.len() >= 2).then_some(fragments))
 }
 
@@ -256,11 +276,11 @@ fn cut(plan: &LogicalPlan, target_bytes: u64) -> Result<Option<Vec<LogicalPlan>>
 fn aggregate_stage(
     plan: &LogicalPlan,
     path: &mut Vec<usize>,
-    target_bytes: u64,
+    split: Split,
 ) -> Result<Option<Stage>> {
     for (i, input) in plan.inputs().into_iter().enumerate() {
         path.push(i);
-        let found = aggregate_stage(input, path, target_bytes)?;
+        let found = aggregate_stage(input, path, split)?;
         path.pop();
         if found.is_some() {
             return Ok(found);
@@ -279,7 +299,7 @@ fn aggregate_stage(
     let Some(parts) = decompose(keys, aggs, schema)? else {
         return Ok(None);
     };
-    let Some(inputs) = cut(input, target_bytes)? else {
+    let Some(inputs) = cut(input, split)? else {
         return Ok(None);
     };
     let fragments = inputs
@@ -383,7 +403,7 @@ fn decompose(keys: &[Expr], aggs: &[Expr], schema: &Schema) -> Result<Option<Dec
 
 /// A row stage: the streaming subtree nearest the root that cuts, with a top-k or
 /// limit right above it repeated in each fragment.
-fn rows_stage(plan: &LogicalPlan, target_bytes: u64) -> Result<Option<Stage>> {
+fn rows_stage(plan: &LogicalPlan, split: Split) -> Result<Option<Stage>> {
     let mut node = plan;
     let mut path = vec![];
     let mut above: Option<&LogicalPlan> = None;
@@ -412,7 +432,7 @@ fn rows_stage(plan: &LogicalPlan, target_bytes: u64) -> Result<Option<Stage>> {
         node = inputs[0];
         path.push(0);
     }
-    let Some(fragments) = cut(node, target_bytes)? else {
+    let Some(fragments) = cut(node, split)? else {
         return Ok(None);
     };
     let fragments = fragments
