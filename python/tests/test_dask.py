@@ -123,9 +123,14 @@ def test_tpch_external_cluster(external, tpch_sessions, q):
     run_tpch(external, tpch_sessions["parquet"], q, f"q{q:02} external")
 
 
-def test_lf_collect_client(local_client, tpch_sessions):
+def test_lf_collect_client_default_fragments(local_client, tpch_sessions):
+    """`lf.collect(client=...)` with the default split: two fragments per worker
+    thread (4 on this cluster)."""
     lf = tpch_sessions["parquet"].sql(tpch_query(1))
-    assert_rows(tpch_answer(1), rows_of(lf.collect(client=local_client, fragment_bytes=FRAGMENT)), True, "q01")
+    stats = {}
+    got = lf.collect(client=local_client, stats=stats)
+    assert_rows(tpch_answer(1), rows_of(got), True, "q01")
+    assert [st["fragments"] for st in stats["stages"]] == [4], stats
 
 
 @pytest.fixture(scope="module")
