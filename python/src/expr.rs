@@ -80,17 +80,20 @@ pub fn data_type(obj: &Bound<'_, PyAny>) -> PyResult<DataType> {
     DataType::from_pyarrow_bound(obj)
 }
 
-/// Sort keys: names or expressions, with one `descending` flag or one per key.
+/// Sort keys: names or expressions, with one `descending` flag or one per key
+/// (ascending when `None`).
 pub fn sort_keys(
     by: &Bound<'_, PyAny>,
-    descending: &Bound<'_, PyAny>,
+    descending: Option<&Bound<'_, PyAny>>,
     nulls_last: Option<bool>,
 ) -> PyResult<Vec<SortExpr>> {
     let exprs = to_exprs(by)?;
-    let flags: Vec<bool> = if let Ok(one) = descending.extract::<bool>() {
-        vec![one; exprs.len()]
-    } else {
-        descending.extract()?
+    let flags: Vec<bool> = match descending {
+        None => vec![false; exprs.len()],
+        Some(d) => match d.extract::<bool>() {
+            Ok(one) => vec![one; exprs.len()],
+            Err(_) => d.extract()?,
+        },
     };
     if flags.len() != exprs.len() {
         return Err(InvalidInputError::new_err(format!(
@@ -292,12 +295,7 @@ impl PyExpr {
         let e = self.inner.clone();
         Ok(wrap(match order_by {
             None => e.over(p),
-            Some(o) => {
-                let py = o.py();
-                let flag = PyBool::new(py, false).to_owned().into_any();
-                let d = descending.cloned().unwrap_or(flag);
-                e.over_ordered(p, sort_keys(o, &d, None)?)
-            }
+            Some(o) => e.over_ordered(p, sort_keys(o, descending, None)?),
         }))
     }
 

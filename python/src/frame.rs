@@ -75,6 +75,15 @@ impl PyLazyFrame {
         self.session.frame(lf)
     }
 
+    /// Runs a sink of the query (GIL released, Ctrl-C cancels); the rows written.
+    fn sink<F>(&self, py: Python<'_>, write: F) -> PyResult<u64>
+    where
+        F: FnOnce(floe::LazyFrame) -> floe::Result<floe::SinkReport> + Send,
+    {
+        let lf = self.inner.clone();
+        Ok(cancellable(py, &self.session.inner, move || write(lf))?.rows)
+    }
+
     /// Runs the query in this process: a `pyarrow.Table`.
     fn collect_here<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let lf = self.inner.clone();
@@ -175,12 +184,11 @@ impl PyLazyFrame {
         descending: Option<&Bound<'_, PyAny>>,
         nulls_last: Option<bool>,
     ) -> PyResult<PyLazyFrame> {
-        let d = descending.cloned().unwrap_or_else(|| {
-            pyo3::types::PyBool::new(by.py(), false)
-                .to_owned()
-                .into_any()
-        });
-        Ok(self.wrap(self.inner.sort(sort_keys(by, &d, nulls_last)?).py_err()?))
+        Ok(self.wrap(
+            self.inner
+                .sort(sort_keys(by, descending, nulls_last)?)
+                .py_err()?,
+        ))
     }
 
     /// The first `k` rows in the order of `by`, without sorting everything.
@@ -192,14 +200,9 @@ impl PyLazyFrame {
         descending: Option<&Bound<'_, PyAny>>,
         nulls_last: Option<bool>,
     ) -> PyResult<PyLazyFrame> {
-        let d = descending.cloned().unwrap_or_else(|| {
-            pyo3::types::PyBool::new(by.py(), false)
-                .to_owned()
-                .into_any()
-        });
         Ok(self.wrap(
             self.inner
-                .top_k(k, sort_keys(by, &d, nulls_last)?)
+                .top_k(k, sort_keys(by, descending, nulls_last)?)
                 .py_err()?,
         ))
     }
@@ -301,9 +304,7 @@ impl PyLazyFrame {
             partition_by: names(partition_by)?,
             ..ParquetSinkOptions::default()
         };
-        let lf = self.inner.clone();
-        let r = cancellable(py, &self.session.inner, move || lf.sink_parquet(path, o))?;
-        Ok(r.rows)
+        self.sink(py, move |lf| lf.sink_parquet(path, o))
     }
 
     /// Streams the result into CSV, written atomically; with `partition_by`, a
@@ -319,9 +320,7 @@ impl PyLazyFrame {
             partition_by: names(partition_by)?,
             ..CsvSinkOptions::default()
         };
-        let lf = self.inner.clone();
-        let r = cancellable(py, &self.session.inner, move || lf.sink_csv(path, o))?;
-        Ok(r.rows)
+        self.sink(py, move |lf| lf.sink_csv(path, o))
     }
 
     /// The optimized logical plan, serialized (what `floe.dask` distributes).
