@@ -59,6 +59,11 @@ pub struct SessionConfig {
     /// partitioned state (kept small so the table stays in cache; it grows when
     /// flushing does not reduce the rows). See `exec::aggregate`.
     pub partial_aggregate_groups: usize,
+    /// Makes operators spill early by what the process holds outside the pool (the
+    /// allocator's freed pages): the pool's resident guard, see [`crate::memory`].
+    /// RSS is per process, so this suits one session per process (the CLI turns it
+    /// on); off by default.
+    pub resident_guard: bool,
 }
 
 /// Default of [`SessionConfig::partial_aggregate_groups`]: 114,688 groups, which the
@@ -80,6 +85,7 @@ impl Default for SessionConfig {
             spill_compression: SpillCompression::None,
             force_spill: force_spill_from_env(),
             partial_aggregate_groups: DEFAULT_PARTIAL_AGGREGATE_GROUPS,
+            resident_guard: false,
         }
     }
 }

@@ -91,6 +91,11 @@ impl SessionBuilder {
         self.config.force_spill = on;
         self
     }
+    /// Turns the pool's resident guard on or off ([`SessionConfig::resident_guard`]).
+    pub fn resident_guard(mut self, on: bool) -> Self {
+        self.config.resident_guard = on;
+        self
+    }
     /// Groups a worker's partial aggregation table holds before it flushes (tuning
     /// and testing; see [`SessionConfig::partial_aggregate_groups`]).
     pub fn partial_aggregate_groups(mut self, groups: usize) -> Self {
@@ -126,7 +131,14 @@ impl Session {
         Ok(Session {
             inner: Arc::new(SessionInner {
                 runtime: Runtime {
-                    pool: MemoryPool::new(config.memory_limit),
+                    pool: if config.resident_guard {
+                        MemoryPool::with_resident_guard(
+                            config.memory_limit,
+                            crate::memory::anonymous_resident_bytes,
+                        )
+                    } else {
+                        MemoryPool::new(config.memory_limit)
+                    },
                     config,
                     threads: Arc::new(threads),
                     cancel: Arc::new(AtomicBool::new(false)),

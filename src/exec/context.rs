@@ -13,8 +13,10 @@
 //! 1. spilling is not forced (`force_spill`),
 //! 2. the holder stays within its cap ([`Holder`]): one worker's part of the budget
 //!    after the scans' set-aside, one task's `budget / threads`, or the whole budget
-//!    for the single-threaded `finalize`, and
-//! 3. the pool grants the bytes;
+//!    for the single-threaded `finalize`,
+//! 3. the pool's resident guard, where it is on, sees room for them in the process's
+//!    resident memory ([`MemoryPool::resident_room`]), and
+//! 4. the pool grants the bytes;
 //!
 //! and then the bytes are reserved. Otherwise nothing is reserved and the answer is
 //! [`Decision::Spill`]: the operator writes state out (or re-partitions it) and asks
@@ -119,7 +121,13 @@ impl OperatorContext {
         size: usize,
         holder: Holder,
     ) -> Decision {
-        if self.force_spill || size > self.cap(holder) || reservation.try_resize(size).is_err() {
+        if self.force_spill
+            || size > self.cap(holder)
+            || !self
+                .pool
+                .resident_room(size.saturating_sub(reservation.size()))
+            || reservation.try_resize(size).is_err()
+        {
             return Decision::Spill;
         }
         self.metrics.record_reserved(reservation.size());

@@ -127,6 +127,10 @@ struct Common {
     /// Spill file compression: none (default) or lz4 (half the bytes, more CPU).
     #[arg(long)]
     spill_compression: Option<String>,
+    /// Spill early by what the process holds outside the memory pool (freed pages the
+    /// allocator keeps), so RSS stays near the limit: on (default) or off.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    resident_guard: String,
     /// Register a table: --table name=path, or name=read_csv('path', types={...}, ...)
     /// with read_csv's options (repeatable).
     #[arg(long = "table", value_name = "NAME=PATH")]
@@ -184,6 +188,8 @@ fn session(common: &Common) -> Result<Session> {
     if let Some(c) = &common.spill_compression {
         b = b.spill_compression(c.parse()?);
     }
+    // One session per process: the pool may read the process's RSS as its own.
+    b = b.resident_guard(common.resident_guard == "on");
     let session = b.build()?;
     // Ctrl-C (and SIGTERM or SIGHUP, through ctrlc's `termination` feature) cancels the
     // query, so its spill files and partial outputs are removed before exiting; a
@@ -314,11 +320,15 @@ fn run(cli: Cli) -> Result<()> {
                 if common.verbose {
                     let (spilled, files) = session.spilled();
                     eprintln!(
-                        "{rows} rows in {:.3} s; memory pool peak {} of {}; spilled {} in {files} files",
+                        "{rows} rows in {:.3} s; memory pool peak {} of {}; spilled {} in {files} files{}",
                         started.elapsed().as_secs_f64(),
                         human_bytes(session.memory_pool().peak() as u64),
                         human_bytes(session.memory_pool().limit() as u64),
                         human_bytes(spilled),
+                        match session.memory_pool().resident_refusals() {
+                            0 => String::new(),
+                            n => format!("; {n} early spills for resident memory"),
+                        }
                     );
                 }
             }

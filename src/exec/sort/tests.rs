@@ -188,6 +188,14 @@ impl Env {
         }
     }
 
+    /// An environment whose pool has the resident guard, reading `read`.
+    fn with_resident_guard(limit: usize, read: crate::memory::ResidentReader) -> Self {
+        Env {
+            pool: MemoryPool::with_resident_guard(limit, read),
+            ..Env::new(limit)
+        }
+    }
+
     /// A sort's context: the pool less the scans' set-aside, as the planner gives it.
     fn ctx(&self, chunk_rows: usize, threads: usize, force_spill: bool) -> OperatorContext {
         OperatorContext {
@@ -581,4 +589,51 @@ fn key_comparison_matches_byte_order() {
         })
         .collect();
     assert_eq!(got, keys);
+}
+
+/// The pool's resident guard (`memory.rs`) turns growth into spills when the process
+/// holds too much outside the pool; the answer is the same with it on and off.
+#[test]
+fn resident_guard_spills_early_and_keeps_the_answer() {
+    fn process_full() -> Option<usize> {
+        Some(usize::MAX / 4)
+    }
+    let mut rng = StdRng::seed_from_u64(11);
+    let rows = random_rows(&mut rng, 100_000);
+    let keys = vec![(1, false, true), (0, true, false)];
+    let want = reference(&rows, &keys);
+    let batches = to_batches(&mut rng, &rows, 500);
+    // Sorts with one worker; returns the pool's peak, whether it spilled and the
+    // guard's refusals.
+    let sort = |env: &Env| {
+        let sink =
+            ExternalSortSink::try_new(schema(), sort_keys(&keys), env.ctx(1000, 1, false), 64)
+                .unwrap();
+        let out = run(&sink, batches.clone(), 1, 1000).unwrap();
+        drop(sink);
+        assert!(rows_of(&out) == want, "output differs");
+        drop(out);
+        env.assert_clean();
+        (
+            env.pool.peak(),
+            env.spill.files_written() > 0,
+            env.pool.resident_refusals(),
+        )
+    };
+    // Under half the limit the guard never says spill, even when the process is full.
+    let big = 256 << 20;
+    let (peak, spilled, _) = sort(&Env::new(big));
+    assert!(!spilled && peak > 4 << 20, "peak {peak}");
+    assert_eq!(
+        sort(&Env::with_resident_guard(big, process_full)),
+        (peak, false, 0)
+    );
+    // A limit the sort's buffer passes half of, and that it fits (after the scans'
+    // 2 MiB set-aside): without the guard it sorts in memory; with it, it spills
+    // once past half the limit, with the same answer.
+    let limit = peak * 3 / 2 + (2 << 20);
+    let (_, spilled, refusals) = sort(&Env::new(limit));
+    assert!(!spilled && refusals == 0);
+    let (guarded_peak, spilled, refusals) = sort(&Env::with_resident_guard(limit, process_full));
+    assert!(spilled && refusals > 0 && guarded_peak < peak);
 }
