@@ -723,6 +723,113 @@ fn a_file_truncated_during_a_scan_is_an_error_naming_it() {
     }
 }
 
+/// Starts `floe sql` summing `x` over `path` (rows `0..rows`), waits until the file is
+/// mapped or opened by the child, runs `change` on it, and returns the exit status
+/// and stderr. `None` when the query ended before the file was seen open.
+#[cfg(target_os = "linux")]
+fn change_file_during_a_scan(
+    path: &Path,
+    rows: u64,
+    change: impl FnOnce(&Path),
+) -> Option<(std::process::Output, bool)> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        writeln!(f, "x,y").unwrap();
+        for i in 0..rows {
+            writeln!(f, "{i},{}", i % 977).unwrap();
+        }
+    }
+    let name = path.file_name().unwrap().to_str().unwrap().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_floe"))
+        .args(["sql", "--threads", "2", "--format", "csv"])
+        .arg(format!(
+            "SELECT sum(x) AS s, count(*) AS n FROM read_csv('{}', types={{'x': 'BIGINT', 'y': 'BIGINT'}})",
+            path.display()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    let mut changed = false;
+    while start.elapsed() < Duration::from_secs(30) {
+        let mapped =
+            std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|m| m.contains(&name));
+        let opened = std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains(&name))
+            })
+        });
+        if mapped || opened {
+            change(path);
+            changed = true;
+            break;
+        }
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let out = child.wait_with_output().unwrap();
+    Some((out, changed))
+}
+
+/// A file appended to while it is scanned: the query reads the file as it was when
+/// it was planned (its size then), never a torn last line or a crash.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_appended_to_during_a_scan_is_read_as_it_was() {
+    use std::io::Write as _;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("growing.csv");
+    let rows = 3_000_000u64;
+    let (out, changed) = change_file_during_a_scan(&path, rows, |p| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+        // A torn line first: a reader that saw the new bytes would fail or miscount.
+        write!(f, "7,").unwrap();
+        for i in 0..200_000u64 {
+            write!(f, "{i}\n{},", i % 3).unwrap();
+        }
+        writeln!(f, "1").unwrap();
+    })
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), None, "killed by a signal: {stderr}");
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = format!("s,n\n{},{rows}\n", rows * (rows - 1) / 2);
+    assert!(changed, "the query ended before the file was opened");
+    assert_eq!(stdout, want);
+}
+
+/// A file deleted while it is scanned: on Linux its open mapping or descriptor keeps
+/// the bytes, so the query gives the whole answer; if it opens the file again, the
+/// error names it. Never a crash or a partial answer.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_deleted_during_a_scan_gives_the_answer_or_an_error_naming_it() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vanishing.csv");
+    let rows = 3_000_000u64;
+    let (out, changed) =
+        change_file_during_a_scan(&path, rows, |p| std::fs::remove_file(p).unwrap()).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), None, "killed by a signal: {stderr}");
+    assert!(changed, "the query ended before the file was opened");
+    if out.status.success() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout, format!("s,n\n{},{rows}\n", rows * (rows - 1) / 2));
+    } else {
+        assert!(stderr.contains("vanishing.csv"), "{stderr}");
+    }
+}
+
 /// `t1 FULL JOIN t2 ON t1.a = t2.x AND t1.id < 200` over few distinct keys walked every
 /// candidate pair (5.9 s against DuckDB's 1.1 s). One-sided conjuncts of the join
 /// condition now filter their side's rows once. Checked against a nested-loop reference

@@ -302,7 +302,14 @@ impl ScanSource {
             Some(s) => s.scratch_dir()?,
             None => std::env::temp_dir(),
         };
-        let Some(mapped) = CsvFile::open(&file.path, &dialect, self.range_bytes, window, &scratch)?
+        let Some(mapped) = CsvFile::open(
+            &file.path,
+            &dialect,
+            self.range_bytes,
+            window,
+            Some(file.size),
+            &scratch,
+        )?
         else {
             return Ok(None);
         };

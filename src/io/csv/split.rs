@@ -62,6 +62,8 @@ pub(crate) struct CsvFile {
     /// unregistered before the mapping goes).
     _guard: crate::io::mapped_guard::MappedRange,
     mmap: Mmap,
+    /// Bytes of the mapping that are read: the file's size when the query was planned.
+    len: usize,
     /// The decompressed copy of a compressed file, deleted with the scan.
     _decompressed: Option<tempfile::NamedTempFile>,
     /// First byte after a UTF-8 byte order mark and the skipped lines.
@@ -86,7 +88,7 @@ impl std::fmt::Debug for CsvFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CsvFile")
             .field("path", &self.path)
-            .field("len", &self.mmap.len())
+            .field("len", &self.len)
             .field("chunks", &self.chunks)
             .finish()
     }
@@ -94,12 +96,14 @@ impl std::fmt::Debug for CsvFile {
 
 impl CsvFile {
     /// Maps `path` and plans its chunks over the records starting in `window` (all
-    /// of them for `None`); `None` for an empty file or window.
+    /// of them for `None`); `None` for an empty file or window. `planned_len`, the
+    /// file's size when the query was planned, bounds what is read.
     pub fn open(
         path: &Path,
         dialect: &Dialect,
         range_bytes: usize,
         window: Option<(u64, u64)>,
+        planned_len: Option<u64>,
         scratch: &Path,
     ) -> Result<Option<Arc<CsvFile>>> {
         let decompressed = match super::compressed::codec_of(path) {
@@ -138,7 +142,25 @@ impl CsvFile {
                 None => data_start = mmap.len(),
             }
         }
-        let len = mmap.len();
+        // The file as it was planned: bytes appended since are not read (a torn last
+        // line), and a file that shrank since is an error, not a shorter answer.
+        let len = match (planned_len, &decompressed) {
+            (Some(planned), None) => {
+                let planned = usize::try_from(planned).unwrap_or(usize::MAX);
+                if mmap.len() < planned {
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::other(format!(
+                            "the file was truncated or replaced by another process while \
+                             floe read it ({} bytes; {planned} when the query was planned)",
+                            mmap.len()
+                        )),
+                    ));
+                }
+                planned
+            }
+            _ => mmap.len(),
+        };
         let (window_start, window_end) = match window {
             None => (data_start, len),
             Some((s, e)) => {
@@ -172,6 +194,7 @@ impl CsvFile {
             path: path.to_path_buf(),
             _guard: crate::io::mapped_guard::MappedRange::register(path, &mmap),
             mmap,
+            len,
             _decompressed: decompressed,
             data_start,
             skipped_lines: dialect.skip_lines as u64,
@@ -193,9 +216,9 @@ impl CsvFile {
         self.chunks
     }
 
-    /// The mapped bytes.
+    /// The mapped bytes that are read (the file as it was planned).
     pub fn data(&self) -> &[u8] {
-        &self.mmap
+        &self.mmap[..self.len]
     }
 
     /// The mapping, for releasing pages.
@@ -258,7 +281,7 @@ impl CsvFile {
         } else {
             self.boundary(chunk_start, before.quotes)
         };
-        let end = if j + 1 >= self.chunks && self.window_end >= self.mmap.len() {
+        let end = if j + 1 >= self.chunks && self.window_end >= self.len {
             // The last range: an odd number of quotes in the file may be a quoted field
             // left open, which the parser would read to the end of the file as one value.
             if !(before.quotes + own.quotes).is_multiple_of(2) {
@@ -272,7 +295,7 @@ impl CsvFile {
                     ));
                 }
             }
-            self.mmap.len()
+            self.len
         } else {
             self.boundary(self.chunk_start(j + 1), before.quotes + own.quotes)
         };
@@ -288,7 +311,7 @@ impl CsvFile {
     /// 1-based line number of the byte at `offset` (a scan from the start of the
     /// file; used only to report errors).
     pub fn line_at(&self, offset: usize) -> u64 {
-        let end = offset.min(self.mmap.len());
+        let end = offset.min(self.len);
         1 + self.skipped_lines + count_byte(&self.mmap[self.data_start.min(end)..end], b'\n')
     }
 
@@ -299,7 +322,7 @@ impl CsvFile {
     /// Run only when the file's quote count is odd, so it costs nothing on good files.
     fn unclosed_quote(&self) -> Option<usize> {
         let q = self.quote?;
-        let data = &self.mmap[..];
+        let data = self.data();
         let (mut i, mut field_start, mut opened) = (self.data_start, true, None);
         while i < data.len() {
             let b = data[i];
@@ -328,7 +351,7 @@ impl CsvFile {
     /// The first record boundary at or after `from`, where `quote_count` quote
     /// characters precede `from`.
     fn boundary(&self, from: usize, quotes_before: u64) -> usize {
-        let data = &self.mmap[..];
+        let data = self.data();
         let mut even = quotes_before.is_multiple_of(2);
         if from >= data.len() {
             return data.len();
