@@ -124,8 +124,10 @@ impl SessionConfig {
 /// operators hold, but the process's peak RSS runs above the pool on spilling queries
 /// (the allocator keeps freed pages for reuse, and scans and writers hold buffers
 /// around the pool): 1.40× on the h2o 1e7 10M-group group-by at a 700 MiB pool, 1.52×
-/// on the SF10 `lineitem` sort at 1 GiB (2026-12-07). 60% of the cap keeps 1.52× of
-/// the pool under it; at 80% that sort was killed under a 1280 MiB cap.
+/// on the SF10 `lineitem` sort at 1 GiB (2026-12-07), 1.14× and 1.25× with the
+/// resident guard ([`SessionConfig::resident_guard`]), which is off in the library.
+/// 60% of the cap keeps 1.52× of the pool under it; at 80% that sort was killed under
+/// a 1280 MiB cap without the guard.
 pub fn default_memory_limit() -> usize {
     let physical = physical_memory().unwrap_or(4 << 30);
     match cgroup_memory_limit().filter(|&l| l < physical) {
