@@ -661,6 +661,98 @@ fn a_top_k_too_large_for_memory_runs_as_the_external_sort() {
     assert!(plan.contains("top-k too large for memory"), "{plan}");
 }
 
+/// A plain `LIMIT n` collected its n rows in memory: `LIMIT 5000000` over the h2o 1e7
+/// file failed with "resources exhausted in Limit" at 16 MiB. When the rows cannot
+/// fit, the limit runs as the external sort in source order, which spills; the rows
+/// are the same (the first ones in source order, after the offset).
+#[test]
+fn a_limit_too_large_for_memory_spills_and_keeps_source_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = numbers(dir.path(), 1_000_000);
+    let sql = format!(
+        "SELECT count(*), sum(x), min(x), max(x) FROM \
+         (SELECT x, x * 2 AS y FROM {t} LIMIT 600000 OFFSET 1000)"
+    );
+    // Rows 1000 ..= 600999 of the file, in order: 600000 * (1000 + 600999) / 2.
+    let expected = vec![["600000", "180599700000", "1000", "600999"]
+        .map(String::from)
+        .to_vec()];
+    let big = session();
+    assert_eq!(rows(&big, &sql), expected);
+    let plan = big.sql(&sql).unwrap().explain().unwrap();
+    assert!(!plan.contains("limit too large for memory"), "{plan}");
+    let small = Session::builder()
+        .threads(2)
+        .memory_limit("16MiB")
+        .chunk_rows(4096)
+        .spill_dir(dir.path())
+        .build()
+        .unwrap();
+    assert_eq!(rows(&small, &sql), expected);
+    let plan = small.sql(&sql).unwrap().explain().unwrap();
+    assert!(plan.contains("limit too large for memory"), "{plan}");
+    // The spilled rows come back in source order: the first rows of a streamed result.
+    let head = small
+        .sql(&format!("SELECT x FROM {t} LIMIT 600000 OFFSET 1000"))
+        .unwrap();
+    let out = dir.path().join("head.csv");
+    head.sink_csv(&out, CsvSinkOptions::default()).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("x"));
+    for (i, line) in lines.enumerate() {
+        assert_eq!(line, (1000 + i).to_string());
+    }
+}
+
+/// An external sort's merge reserved two runs' batches of `chunk_rows` (64Ki) rows
+/// each: with wide rows that was more than a 16 or 32 MiB limit ("resources exhausted
+/// in ExternalSort(merge)" on the h2o 1e7 file). Batches are now sized to the budget.
+#[test]
+fn a_sort_of_wide_rows_merges_within_a_small_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.csv");
+    let mut text = String::from("k,a,b,c,d,e,f,g,h\n");
+    let n = 150_000u64;
+    for i in 0..n {
+        // k is a permutation of 0..n; the other columns are 40-byte strings.
+        let k = (i * 7919) % n;
+        let pad = format!("s{:039}", i * 31);
+        text.push_str(&format!(
+            "{k},{pad},{pad},{pad},{pad},{pad},{pad},{pad},{pad}\n"
+        ));
+    }
+    write(&path, &text);
+    let small = Session::builder()
+        .threads(2)
+        .memory_limit("16MiB")
+        .spill_dir(dir.path())
+        .build()
+        .unwrap();
+    let out = dir.path().join("sorted.csv");
+    small
+        .sql(&format!(
+            "SELECT k, a FROM '{}' ORDER BY k DESC",
+            path.display()
+        ))
+        .unwrap()
+        .sink_csv(&out, CsvSinkOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sorted = std::fs::read_to_string(&out).unwrap();
+    let mut lines = sorted.lines();
+    assert_eq!(lines.next(), Some("k,a"));
+    let mut count = 0u64;
+    for (i, line) in lines.enumerate() {
+        let k = n - 1 - i as u64;
+        // The row whose k is `k` came from line i with i * 7919 = k (mod n).
+        let (got_k, a) = line.split_once(',').unwrap();
+        assert_eq!(got_k, k.to_string());
+        assert_eq!(a.len(), 40);
+        count += 1;
+    }
+    assert_eq!(count, n);
+}
+
 /// A CSV file truncated by another process during a query killed floe with SIGBUS
 /// (4 of 4 runs), naming nothing.
 #[cfg(target_os = "linux")]

@@ -282,14 +282,30 @@ impl<'a> Planner<'a> {
     /// that may take at most half the memory limit. Rows are sized from the schema
     /// (32 bytes for a string or other variable-width value).
     fn topk_fits(&self, k: usize, input: &LogicalPlan) -> bool {
-        let row: usize = input
+        let copies = 2 * 2 * (self.config.threads.max(1) + 1);
+        Self::row_bytes(input)
+            .saturating_mul(k)
+            .saturating_mul(copies)
+            <= self.config.memory_limit / 2
+    }
+
+    /// Whether a limit's `rows` rows of `input`, collected as they arrive (whole
+    /// morsels, so up to twice the rows), fit in half the memory limit.
+    fn rows_fit(&self, rows: usize, input: &LogicalPlan) -> bool {
+        Self::row_bytes(input)
+            .saturating_mul(rows)
+            .saturating_mul(2)
+            <= self.config.memory_limit / 2
+    }
+
+    /// Estimated bytes of one row of `input` (32 for a value of variable width).
+    fn row_bytes(input: &LogicalPlan) -> usize {
+        input
             .schema()
             .fields()
             .iter()
             .map(|f| f.data_type().primitive_width().unwrap_or(32) + 1)
-            .sum();
-        let copies = 2 * 2 * (self.config.threads.max(1) + 1);
-        k.saturating_mul(row).saturating_mul(copies) <= self.config.memory_limit / 2
+            .sum()
     }
 
     fn build(&mut self, plan: &LogicalPlan, budget: usize, links: &Links) -> Result<Built> {
@@ -445,8 +461,14 @@ impl<'a> Planner<'a> {
                 } = input.as_ref()
                 {
                     if !self.topk_fits(*k, sorted) && skip.saturating_add(*fetch) <= *k {
-                        return self.external_topk(input, sorted, keys, *skip, *fetch, budget);
+                        return self.external_rows(input, sorted, keys, *skip, *fetch, budget);
                     }
+                }
+                // A limit collects its rows in memory (and stops its input once it has
+                // them); when they cannot fit, the external sort with no keys (source
+                // order) spills them and outputs just the rows asked for.
+                if !self.rows_fit(skip.saturating_add(*fetch), input) {
+                    return self.external_rows(plan, input, &[], *skip, *fetch, budget);
                 }
                 let b = self.build(input, budget, &Links::default())?;
                 let kind = OperatorKind::Limit {
@@ -507,7 +529,10 @@ impl<'a> Planner<'a> {
 
     /// Sorted rows `skip..skip + fetch` of `input` by the external sort, which spills:
     /// a top-k whose rows do not fit in memory.
-    fn external_topk(
+    /// Rows `skip .. skip + fetch` of `input` ordered by `keys` (then source order;
+    /// with no keys, source order) through the external sort, which spills: a top-k or
+    /// a limit whose rows are too many for memory.
+    fn external_rows(
         &mut self,
         plan: &LogicalPlan,
         input: &LogicalPlan,
@@ -523,9 +548,10 @@ impl<'a> Planner<'a> {
             fetch: Some(fetch),
         };
         let label = format!(
-            "External{} rows {skip}..{} (top-k too large for memory)",
+            "External{} rows {skip}..{} ({} too large for memory)",
             describe(plan),
-            skip.saturating_add(fetch)
+            skip.saturating_add(fetch),
+            if keys.is_empty() { "limit" } else { "top-k" }
         );
         let op = self.add(plan, kind, label, vec![], self.breaker_budget());
         let b = self.build(input, budget, &Links::default())?;
@@ -546,7 +572,7 @@ impl<'a> Planner<'a> {
         // A top-k keeps its k rows in memory (per worker, while compacting); when they
         // cannot fit, the external sort (which spills) runs and a limit takes the first k.
         if let Some(k) = fetch.filter(|&k| !self.topk_fits(k, input)) {
-            return self.external_topk(plan, input, keys, 0, k, budget);
+            return self.external_rows(plan, input, keys, 0, k, budget);
         }
         let (kind, label) = match fetch {
             Some(k) => (
