@@ -354,6 +354,17 @@ impl Tmux {
         };
         self.tmux(&["send-keys", "-t", "t", "-l", &typed]);
         self.tmux(&["send-keys", "-t", "t", "Enter"]);
+        // Until the line is echoed, the last line is still the old empty prompt, which
+        // `wait_for_prompt` would take for the new one (seen once on a loaded machine:
+        // the output of `.tables` was not on the screen yet).
+        let started = Instant::now();
+        while self.screen().trim_end().len() <= before {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "'{line}' was not echoed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.wait_for_prompt(prompt);
         let screen = self.screen();
         screen.get(before..).unwrap_or(&screen).to_string()

@@ -88,6 +88,8 @@ impl FinalAggregateSource {
         let mut out = Output {
             batches: Default::default(),
             reservation: self.ctx.reservation("HashAggregate(output)"),
+            files: Default::default(),
+            reading: None,
         };
         let result = self.merge(inputs, 0, rows, &mut out);
         if let Ok(mut held) = self.held.lock() {
@@ -173,7 +175,12 @@ impl FinalAggregateSource {
             .map(crate::memory::batch_memory_size)
             .sum();
         let mut reservation = reservation;
-        self.ctx.resize(&mut reservation, bytes)?;
+        if self.ctx.resize(&mut reservation, bytes).is_err() {
+            // The partition's output (all its sub-partitions' groups) does not fit:
+            // it goes to a spill file, read back as the consumer takes it.
+            drop(reservation);
+            return out.spill(&self.ctx, &self.spec.output_schema, before);
+        }
         out.reservation.absorb(reservation);
         Ok(())
     }
@@ -267,20 +274,63 @@ impl FinalAggregateSource {
     }
 }
 
-/// A merged partition's output batches and the reservation that covers them; each
-/// batch's bytes are released as the consumer takes it.
+/// A merged partition's output: batches in memory with the reservation that covers
+/// them (each batch's bytes are released as the consumer takes it), then, when they
+/// did not all fit, spill files read back one batch at a time.
 struct Output {
     batches: std::collections::VecDeque<RecordBatch>,
     reservation: Reservation,
+    files: std::collections::VecDeque<SpillFile>,
+    reading: Option<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>>,
+}
+
+impl Output {
+    /// Writes the in-memory batches to a spill file and releases their bytes: the
+    /// first `reserved` of them are covered by `self.reservation`, the rest (just
+    /// emitted) by nothing.
+    fn spill(&mut self, ctx: &OperatorContext, schema: &SchemaRef, reserved: usize) -> Result<()> {
+        let mut buffer = ctx.reservation("HashAggregate(output spill)");
+        let (mut writer, _) = ctx.spill_writer(
+            schema,
+            &mut buffer,
+            ctx.spill_buffer_bytes(1, Holder::Task),
+            Holder::Task,
+        )?;
+        for (i, b) in self.batches.drain(..).enumerate() {
+            writer.write(&b)?;
+            if i < reserved {
+                self.reservation
+                    .shrink(crate::memory::batch_memory_size(&b));
+            }
+        }
+        let file = writer.finish()?;
+        ctx.metrics.add_spill(file.bytes(), 1);
+        self.files.push_back(file);
+        Ok(())
+    }
 }
 
 impl Iterator for Output {
     type Item = Result<RecordBatch>;
     fn next(&mut self) -> Option<Self::Item> {
-        let b = self.batches.pop_front()?;
-        self.reservation
-            .shrink(crate::memory::batch_memory_size(&b));
-        Some(Ok(b))
+        if let Some(b) = self.batches.pop_front() {
+            self.reservation
+                .shrink(crate::memory::batch_memory_size(&b));
+            return Some(Ok(b));
+        }
+        loop {
+            if let Some(it) = &mut self.reading {
+                match it.next() {
+                    Some(b) => return Some(b),
+                    None => self.reading = None,
+                }
+            }
+            let file = self.files.pop_front()?;
+            match file.read() {
+                Ok(it) => self.reading = Some(Box::new(it)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 

@@ -529,9 +529,14 @@ impl LocalSink for PartialAggregate<'_> {
         let before = reservation.size();
         let local = std::mem::replace(&mut self.reservation, sink.ctx.reservation("HashAggregate"));
         reservation.absorb(local);
-        let keep = sink
-            .ctx
-            .resize_or_spill(reservation, before + bytes, Holder::Operator);
+        // At most half the budget stays in memory to the final phase: its merge
+        // tasks and their output need the other half.
+        let keep = if before + bytes > sink.ctx.cap(Holder::Operator) / 2 {
+            Decision::Spill
+        } else {
+            sink.ctx
+                .resize_or_spill(reservation, before + bytes, Holder::Operator)
+        };
         if keep == Decision::Keep {
             for (p, batches) in parts.into_iter().enumerate() {
                 c.in_memory[p].extend(batches);

@@ -495,15 +495,19 @@ impl Shared {
         Ok(())
     }
 
-    /// Resizes the reservation to what is buffered; under pressure flushes row
-    /// groups early, and as a last resort writes the reorder buffer out of order.
+    /// Resizes the reservation to what is buffered; under pressure, or past a
+    /// quarter of the pool (the operators feeding the sink need the rest: a spilling
+    /// aggregate's final merge starved behind a row group at a 64 MiB limit), flushes
+    /// row groups early, and as a last resort writes the reorder buffer out of order.
     fn account(&self, st: &mut State) -> Result<()> {
         if st.pending_bytes > self.reorder_cap {
             self.drain_all(st)?;
         }
+        let share = st.reservation.pool().limit() / 4;
         loop {
             let want = st.pending_bytes + st.output.as_ref().map_or(0, Output::buffered_bytes);
-            if st.reservation.try_resize(want).is_ok() {
+            let buffered = st.output.as_ref().map_or(0, Output::buffered_bytes);
+            if (buffered == 0 || want <= share) && st.reservation.try_resize(want).is_ok() {
                 break;
             }
             let flushed = match st.output.as_mut() {
