@@ -123,9 +123,7 @@ impl OperatorContext {
     ) -> Decision {
         if self.force_spill
             || size > self.cap(holder)
-            || !self
-                .pool
-                .resident_room(size.saturating_sub(reservation.size()))
+            || (size > reservation.size() && !self.pool.resident_room(size - reservation.size()))
             || reservation.try_resize(size).is_err()
         {
             return Decision::Spill;
