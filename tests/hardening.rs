@@ -705,54 +705,6 @@ fn a_limit_too_large_for_memory_spills_and_keeps_source_order() {
     }
 }
 
-/// An external sort's merge reserved two runs' batches of `chunk_rows` (64Ki) rows
-/// each: with wide rows that was more than a 16 or 32 MiB limit ("resources exhausted
-/// in ExternalSort(merge)" on the h2o 1e7 file). Batches are now sized to the budget.
-#[test]
-fn a_sort_of_wide_rows_merges_within_a_small_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wide.csv");
-    let mut text = String::from("k,a,b,c,d,e,f,g,h\n");
-    let n = 150_000u64;
-    for i in 0..n {
-        // k is a permutation of 0..n; the other columns are 40-byte strings.
-        let k = (i * 7919) % n;
-        let pad = format!("s{:039}", i * 31);
-        text.push_str(&format!(
-            "{k},{pad},{pad},{pad},{pad},{pad},{pad},{pad},{pad}\n"
-        ));
-    }
-    write(&path, &text);
-    let small = Session::builder()
-        .threads(2)
-        .memory_limit("16MiB")
-        .spill_dir(dir.path())
-        .build()
-        .unwrap();
-    let out = dir.path().join("sorted.csv");
-    small
-        .sql(&format!(
-            "SELECT k, a FROM '{}' ORDER BY k DESC",
-            path.display()
-        ))
-        .unwrap()
-        .sink_csv(&out, CsvSinkOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sorted = std::fs::read_to_string(&out).unwrap();
-    let mut lines = sorted.lines();
-    assert_eq!(lines.next(), Some("k,a"));
-    let mut count = 0u64;
-    for (i, line) in lines.enumerate() {
-        let k = n - 1 - i as u64;
-        // The row whose k is `k` came from line i with i * 7919 = k (mod n).
-        let (got_k, a) = line.split_once(',').unwrap();
-        assert_eq!(got_k, k.to_string());
-        assert_eq!(a.len(), 40);
-        count += 1;
-    }
-    assert_eq!(count, n);
-}
-
 /// A group-by with about one group per row, written to Parquet at a small limit, was
 /// "resources exhausted in HashAggregate(final)" (the h2o 1e7 10M-group query at 32
 /// and 64 MiB): the Parquet sink buffered row groups until the pool was full, the

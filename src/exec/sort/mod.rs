@@ -84,25 +84,6 @@ pub struct ExternalSortSink {
     collected: Mutex<Collected>,
 }
 
-/// Rows per run batch and per output batch: the session's `chunk_rows`, fewer when a
-/// batch of these rows (estimated from the schema, twice over for the key column)
-/// would pass 1/64 of the operator's budget, so that a small budget still holds a
-/// two-way merge (two runs' current and next batches, the output, a run writer) of
-/// wide rows. At the default 64Ki rows it changes nothing above a budget of about
-/// 64 × 64Ki × the row's bytes (1.2 GiB for 150-byte rows).
-fn batch_rows(schema: &SchemaRef, ctx: &OperatorContext) -> usize {
-    let row: usize = schema
-        .fields()
-        .iter()
-        .map(|f| f.data_type().primitive_width().unwrap_or(32) + 1)
-        .sum();
-    let fit = (ctx.budget / 64) / (2 * row).max(1);
-    ctx.chunk_rows.min(fit.max(MIN_BATCH_ROWS)).max(1)
-}
-
-/// The fewest rows per batch [`batch_rows`] chooses.
-const MIN_BATCH_ROWS: usize = 64;
-
 impl ExternalSortSink {
     pub fn try_new(
         input_schema: SchemaRef,
@@ -111,7 +92,7 @@ impl ExternalSortSink {
         fan_in: usize,
     ) -> Result<Self> {
         let mut ctx = ctx;
-        ctx.chunk_rows = batch_rows(&input_schema, &ctx);
+        ctx.chunk_rows = ctx.chunk_rows.max(1);
         Ok(ExternalSortSink {
             encoder: KeyEncoder::try_new(&input_schema, &keys)?,
             ctx,
