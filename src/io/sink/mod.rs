@@ -505,8 +505,8 @@ impl Shared {
         }
         let share = st.reservation.pool().limit() / 4;
         loop {
-            let want = st.pending_bytes + st.output.as_ref().map_or(0, Output::buffered_bytes);
             let buffered = st.output.as_ref().map_or(0, Output::buffered_bytes);
+            let want = st.pending_bytes + buffered;
             if (buffered == 0 || want <= share) && st.reservation.try_resize(want).is_ok() {
                 break;
             }
