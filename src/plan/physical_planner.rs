@@ -527,8 +527,6 @@ impl<'a> Planner<'a> {
         b
     }
 
-    /// Sorted rows `skip..skip + fetch` of `input` by the external sort, which spills:
-    /// a top-k whose rows do not fit in memory.
     /// Rows `skip .. skip + fetch` of `input` ordered by `keys` (then source order;
     /// with no keys, source order) through the external sort, which spills: a top-k or
     /// a limit whose rows are too many for memory.
