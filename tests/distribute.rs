@@ -165,6 +165,24 @@ fn aggregates_that_do_not_decompose_run_whole() {
 }
 
 #[test]
+fn a_distinct_count_beside_decomposable_aggregates_cuts_its_inner_group_by() {
+    // count(DISTINCT) beside sum runs as two group-bys: the inner one (by sensor_id and
+    // humidity, with partial sums) is cut, the outer one runs on its merged result.
+    check(
+        &format!("SELECT sensor_id, count(DISTINCT humidity) AS d, sum(temperature) AS t, count(*) AS n FROM {S} GROUP BY sensor_id"),
+        false,
+        1,
+    );
+    check(
+        &format!(
+            "SELECT count(DISTINCT sensor_id) AS d, count(*) AS n FROM {S} WHERE humidity > 50"
+        ),
+        false,
+        1,
+    );
+}
+
+#[test]
 fn rollup_and_filter_clause_and_left_join() {
     check(
         &format!(

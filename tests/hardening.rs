@@ -705,6 +705,100 @@ fn a_limit_too_large_for_memory_spills_and_keeps_source_order() {
     }
 }
 
+/// An external sort's merge reserved two runs' batches of `chunk_rows` (64Ki) rows
+/// each: with wide rows that was more than a 16 or 32 MiB limit ("resources exhausted
+/// in ExternalSort(merge)" on the h2o 1e7 file). Runs of rows that wide are now
+/// written, and merged, in smaller batches.
+#[test]
+fn a_sort_of_wide_rows_merges_within_a_small_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.csv");
+    let mut text = String::from("k,a,b,c,d,e,f,g,h\n");
+    let n = 150_000u64;
+    for i in 0..n {
+        // k is a permutation of 0..n; the other columns are 40-byte strings.
+        let k = (i * 7919) % n;
+        let pad = format!("s{:039}", i * 31);
+        text.push_str(&format!(
+            "{k},{pad},{pad},{pad},{pad},{pad},{pad},{pad},{pad}\n"
+        ));
+    }
+    write(&path, &text);
+    let small = Session::builder()
+        .threads(2)
+        .memory_limit("16MiB")
+        .spill_dir(dir.path())
+        .build()
+        .unwrap();
+    let out = dir.path().join("sorted.csv");
+    small
+        .sql(&format!(
+            "SELECT k, a FROM '{}' ORDER BY k DESC",
+            path.display()
+        ))
+        .unwrap()
+        .sink_csv(&out, CsvSinkOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sorted = std::fs::read_to_string(&out).unwrap();
+    let mut lines = sorted.lines();
+    assert_eq!(lines.next(), Some("k,a"));
+    let mut count = 0u64;
+    for (i, line) in lines.enumerate() {
+        let k = n - 1 - i as u64;
+        // The row whose k is `k` came from line i with i * 7919 = k (mod n).
+        let (got_k, a) = line.split_once(',').unwrap();
+        assert_eq!(got_k, k.to_string());
+        assert_eq!(a.len(), 40);
+        count += 1;
+    }
+    assert_eq!(count, n);
+}
+
+/// `count(DISTINCT x)` kept each group's distinct values in one set, which cannot
+/// spill: 10M distinct values in one group failed at 32 MiB. An aggregate whose
+/// distinct calls share one argument now runs as two group-bys (the inner one by the
+/// keys and the argument), which spill; the answers are computed by hand.
+#[test]
+fn distinct_aggregates_over_more_values_than_memory_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = numbers(dir.path(), 1_000_000);
+    let global = format!(
+        "SELECT count(DISTINCT x % 700000), sum(DISTINCT x % 700000), count(*), min(x), \
+         max(x) FROM {t}"
+    );
+    // 0 ..= 699999 once each: 699999 * 700000 / 2.
+    let global_answer = vec![["700000", "244999650000", "1000000", "0", "999999"]
+        .map(String::from)
+        .to_vec()];
+    let grouped = format!(
+        "SELECT x % 2 AS p, count(DISTINCT x / 2), count(x), sum(x) FROM {t} \
+         GROUP BY p ORDER BY p"
+    );
+    // Evens 0, 2, .., 999998 and odds 1, .., 999999: 500000 halves each.
+    let grouped_answer: Vec<Vec<String>> = [
+        ["0", "500000", "500000", "249999500000"],
+        ["1", "500000", "500000", "250000000000"],
+    ]
+    .iter()
+    .map(|r| r.map(String::from).to_vec())
+    .collect();
+    let empty = format!("SELECT count(DISTINCT x), count(*), sum(x) FROM {t} WHERE x < 0");
+    let empty_answer = vec![["0", "0", ""].map(String::from).to_vec()];
+    for limit in ["4GiB", "16MiB"] {
+        let s = Session::builder()
+            .threads(2)
+            .memory_limit(limit)
+            .spill_dir(dir.path())
+            .build()
+            .unwrap();
+        assert_eq!(rows(&s, &global), global_answer, "{limit}");
+        assert_eq!(rows(&s, &grouped), grouped_answer, "{limit}");
+        assert_eq!(rows(&s, &empty), empty_answer, "{limit}");
+        let plan = s.sql(&global).unwrap().explain().unwrap();
+        assert!(plan.contains("#distinct"), "{plan}");
+    }
+}
+
 /// A group-by with about one group per row, written to Parquet at a small limit, was
 /// "resources exhausted in HashAggregate(final)" (the h2o 1e7 10M-group query at 32
 /// and 64 MiB): the Parquet sink buffered row groups until the pool was full, the

@@ -2,12 +2,14 @@
 //!
 //! A *run* is a spill file of batches of the run schema (input columns plus the key
 //! column, see [`super::keys`]) in key order, written with LZ4 and at most
-//! `chunk_rows` rows per batch. A worker's in-memory buffer, once its rows are put in
-//! key order, is a run too, just not on disk.
+//! `chunk_rows` rows per batch ([`run_batch_rows`]: fewer for rows so wide that a
+//! two-way merge of such batches would pass half the operator's budget). A worker's
+//! in-memory buffer, once its rows are put in key order, is a run too, just not on
+//! disk.
 //!
 //! [`MergeStream`] merges runs: a binary min-heap over one cursor per run, keyed by the
-//! cursor's current key bytes, pops the smallest row `chunk_rows` times, then gathers
-//! those rows into one output batch with `interleave`. Keys are unique, so the heap
+//! cursor's current key bytes, pops the smallest row as many times as its runs' batches
+//! have rows, then gathers those rows into one output batch with `interleave`. Keys are unique, so the heap
 //! never sees ties and the merge is stable.
 //!
 //! Memory: the merge reserves its workspace *before* it starts and never grows:
@@ -40,6 +42,8 @@ pub(super) struct Run {
     pub file: SpillFile,
     /// Bytes of the largest batch written to the run, as `batch_memory_size` counts.
     pub max_batch_bytes: usize,
+    /// The most rows a batch of the run has.
+    pub batch_rows: usize,
 }
 
 /// A worker's buffered batches with their rows' positions in key order.
@@ -64,22 +68,43 @@ pub(super) fn io_buffer(ctx: &OperatorContext, fan_in: usize) -> usize {
     (ctx.pool.limit() / (8 * fan_in.max(2))).clamp(16 << 10, 1 << 20)
 }
 
+/// The fewest rows per run batch [`run_batch_rows`] chooses.
+const MIN_RUN_BATCH_ROWS: usize = 64;
+
+/// Batches a two-way merge holds (two runs' current and previous batches, the output,
+/// the intermediate run writer's batch) and [`run_batch_rows`] fits in half the
+/// budget.
+const TWO_WAY_MERGE_BATCHES: usize = 6;
+
+/// Rows per batch of a run whose rows take `row_bytes` each (and of the merge's output
+/// of such runs): `chunk_rows`, or fewer (at least 64) when a two-way merge of
+/// `chunk_rows`-row batches would need more than half the operator's budget. At the
+/// default 64Ki rows that happens only for rows wider than `budget / (12 · 64Ki)`
+/// bytes (about 43 bytes at a 32 MiB budget, 1.4 KB at 1 GiB); below it nothing
+/// changes, so a merge's fan-in and the memory it leaves to the operators it feeds
+/// stay as they were.
+pub(super) fn run_batch_rows(ctx: &OperatorContext, row_bytes: usize) -> usize {
+    let fit = ctx.budget / 2 / (TWO_WAY_MERGE_BATCHES * row_bytes.max(1));
+    ctx.chunk_rows.min(fit.max(MIN_RUN_BATCH_ROWS)).max(1)
+}
+
 /// Bytes the merge of `fan` runs reserves up front (see the module doc).
 pub(super) fn workspace(
     ctx: &OperatorContext,
     fan_in: usize,
     fan: usize,
     max_batch: usize,
+    batch_rows: usize,
     writes_run: bool,
 ) -> usize {
     let io = io_buffer(ctx, fan_in);
     let per_run = io + 2 * max_batch;
-    let output = max_batch + ctx.chunk_rows * std::mem::size_of::<(usize, usize)>();
+    let output = max_batch + batch_rows * std::mem::size_of::<(usize, usize)>();
     let writer = if writes_run { io + max_batch } else { 0 };
     fan * per_run + output + writer
 }
 
-/// Writes a sorted buffer as a run, `chunk_rows` rows per batch.
+/// Writes a sorted buffer as a run, [`run_batch_rows`] rows per batch.
 pub(super) fn write_run(
     ctx: &OperatorContext,
     fan_in: usize,
@@ -90,9 +115,11 @@ pub(super) fn write_run(
     let mut writer =
         ctx.spill
             .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx, fan_in))?;
+    let bytes: usize = batches.iter().map(batch_memory_size).sum();
+    let batch_rows = run_batch_rows(ctx, bytes / order.len().max(1));
     let mut max_batch_bytes = 0;
-    let mut indices = Vec::with_capacity(ctx.chunk_rows.min(order.len()));
-    for chunk in order.chunks(ctx.chunk_rows) {
+    let mut indices = Vec::with_capacity(batch_rows.min(order.len()));
+    for chunk in order.chunks(batch_rows) {
         indices.clear();
         indices.extend(chunk.iter().map(|&(b, r)| (b as usize, r as usize)));
         let batch = gather(run_schema, batches, &indices)?;
@@ -104,6 +131,7 @@ pub(super) fn write_run(
     Ok(Run {
         file,
         max_batch_bytes,
+        batch_rows,
     })
 }
 
@@ -132,6 +160,7 @@ pub(super) fn merge_runs(
     loop {
         let n = runs.len();
         let max_batch = runs.iter().map(|r| r.max_batch_bytes).max().unwrap_or(0);
+        let batch_rows = runs.iter().map(|r| r.batch_rows).max().unwrap_or(1);
         let mut reservation = ctx.reservation("ExternalSort(merge)");
         let mut fan = fan_in.max(2).min(n);
         // The merge's workspace is reserved up front for its whole run; a budget too
@@ -140,7 +169,7 @@ pub(super) fn merge_runs(
             let writes_run = fan < n;
             match ctx.reserve(
                 &mut reservation,
-                workspace(ctx, fan_in, fan, max_batch, writes_run),
+                workspace(ctx, fan_in, fan, max_batch, batch_rows, writes_run),
             ) {
                 Ok(()) => break,
                 Err(e) if fan <= 2 => return Err(e),
@@ -151,11 +180,18 @@ pub(super) fn merge_runs(
         report.merges += 1;
         report.widest = report.widest.max(fan);
         if fan >= n {
-            let stream = MergeStream::from_runs(runs.into(), reservation, out_schema, ctx, fan_in)?;
+            let stream = MergeStream::from_runs(
+                runs.into(),
+                reservation,
+                out_schema,
+                ctx,
+                fan_in,
+                batch_rows,
+            )?;
             return Ok((stream, report));
         }
         let group: Vec<Run> = runs.drain(..fan).collect();
-        let merged = merge_to_run(group, reservation, ctx, fan_in, run_schema)?;
+        let merged = merge_to_run(group, reservation, ctx, fan_in, run_schema, batch_rows)?;
         runs.push_back(merged);
     }
 }
@@ -167,8 +203,9 @@ fn merge_to_run(
     ctx: &OperatorContext,
     fan_in: usize,
     run_schema: &SchemaRef,
+    batch_rows: usize,
 ) -> Result<Run> {
-    let stream = MergeStream::from_runs(runs, workspace, run_schema, ctx, fan_in)?;
+    let stream = MergeStream::from_runs(runs, workspace, run_schema, ctx, fan_in, batch_rows)?;
     let mut writer =
         ctx.spill
             .create_writer_with(run_schema, SpillCompression::Lz4, io_buffer(ctx, fan_in))?;
@@ -183,6 +220,7 @@ fn merge_to_run(
     Ok(Run {
         file,
         max_batch_bytes,
+        batch_rows,
     })
 }
 
@@ -276,7 +314,8 @@ impl Cursor {
     }
 }
 
-/// A k-way merge; yields batches of at most `chunk_rows` rows, lazily.
+/// A k-way merge; yields batches of at most `chunk_rows` rows (runs from disk: as many
+/// as their batches have), lazily.
 pub(super) struct MergeStream {
     state: Option<MergeState>,
 }
@@ -332,17 +371,18 @@ impl MergeStream {
             fixed,
             reservations,
             out_schema,
-            ctx,
+            ctx.chunk_rows,
         ))
     }
 
-    /// Merges runs on disk, opening each one.
+    /// Merges runs on disk, opening each one; output batches have `batch_rows` rows.
     fn from_runs(
         runs: Vec<Run>,
         workspace: Reservation,
         out_schema: &SchemaRef,
         ctx: &OperatorContext,
         fan_in: usize,
+        batch_rows: usize,
     ) -> Result<Self> {
         let mut batches = vec![];
         let mut cursors = vec![];
@@ -376,7 +416,7 @@ impl MergeStream {
             0,
             vec![workspace],
             out_schema,
-            ctx,
+            batch_rows,
         ))
     }
 
@@ -386,7 +426,7 @@ impl MergeStream {
         fixed: usize,
         reservations: Vec<Reservation>,
         out_schema: &SchemaRef,
-        ctx: &OperatorContext,
+        chunk_rows: usize,
     ) -> Self {
         let mut heap: Vec<usize> = (0..cursors.len()).collect();
         for i in (0..heap.len() / 2).rev() {
@@ -398,9 +438,9 @@ impl MergeStream {
                 heap,
                 batches,
                 fixed,
-                pending: Vec::with_capacity(ctx.chunk_rows),
+                pending: Vec::with_capacity(chunk_rows),
                 out_schema: SchemaRef::clone(out_schema),
-                chunk_rows: ctx.chunk_rows.max(1),
+                chunk_rows: chunk_rows.max(1),
                 _reservations: reservations,
             }),
         }

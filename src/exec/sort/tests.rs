@@ -637,3 +637,21 @@ fn resident_guard_spills_early_and_keeps_the_answer() {
     let (guarded_peak, spilled, refusals) = sort(&Env::with_resident_guard(limit, process_full));
     assert!(spilled && refusals > 0 && guarded_peak < peak);
 }
+
+/// Runs keep `chunk_rows`-row batches unless a two-way merge of them would need more
+/// than half the budget; then batches shrink to fit it, never below 64 rows.
+#[test]
+fn run_batches_shrink_only_for_rows_too_wide_for_the_budget() {
+    let env = Env::new(32 << 20);
+    let ctx = OperatorContext {
+        budget: 32 << 20,
+        ..env.ctx(65_536, 2, false)
+    };
+    // 16-byte rows: six 64Ki-row batches are 6 MiB, under half of 32 MiB.
+    assert_eq!(merge::run_batch_rows(&ctx, 16), 65_536);
+    // 100-byte rows: 16 MiB / 600 bytes.
+    assert_eq!(merge::run_batch_rows(&ctx, 100), (16 << 20) / 600);
+    assert_eq!(merge::run_batch_rows(&ctx, 10 << 20), 64);
+    let small_chunks = env.ctx(100, 2, false);
+    assert_eq!(merge::run_batch_rows(&small_chunks, 100), 100);
+}
