@@ -570,8 +570,9 @@ fn everyday_aggregates_spill_and_match_naive_reference() {
 }
 
 /// count/sum/avg(DISTINCT w) beside count, sum, min and max run as two group-bys (the
-/// optimizer's `distinct_aggregate` rule); adding `var_pop(v)` keeps the per-group
-/// sets of the distinct accumulator instead. Both ways, unlimited and under forced
+/// optimizer's `distinct_aggregate` rule; with distinct calls over `k1` or `k2` too,
+/// through an Expand); adding `var_pop(v)` keeps the per-group sets of the distinct
+/// accumulator instead. Both ways, unlimited and under forced
 /// spill, grouped and global, give the same answers. (The budgets are larger than in
 /// the tests above: the sorted result of the ORDER BY and its collected copy must fit
 /// beside each other.)
@@ -592,6 +593,18 @@ fn distinct_aggregates_as_two_group_bys_equal_the_per_group_sets() {
         (
             format!("SELECT {aggs} FROM t WHERE k2 < 0"),
             format!("SELECT {aggs}, var_pop(v) FROM t WHERE k2 < 0"),
+        ),
+        (
+            format!("SELECT k1, {aggs}, count(DISTINCT k2) AS i, sum(DISTINCT k2) AS j FROM t GROUP BY k1 ORDER BY k1"),
+            format!("SELECT k1, {aggs}, count(DISTINCT k2) AS i, sum(DISTINCT k2) AS j, var_pop(v) FROM t GROUP BY k1 ORDER BY k1"),
+        ),
+        (
+            format!("SELECT {aggs}, count(DISTINCT k1) AS i FROM t"),
+            format!("SELECT {aggs}, count(DISTINCT k1) AS i, var_pop(v) FROM t"),
+        ),
+        (
+            format!("SELECT {aggs}, count(DISTINCT k1) AS i FROM t WHERE k2 < 0"),
+            format!("SELECT {aggs}, count(DISTINCT k1) AS i, var_pop(v) FROM t WHERE k2 < 0"),
         ),
     ];
     for &(limit, chunk, force) in &[

@@ -755,9 +755,9 @@ fn a_sort_of_wide_rows_merges_within_a_small_limit() {
 }
 
 /// `count(DISTINCT x)` kept each group's distinct values in one set, which cannot
-/// spill: 10M distinct values in one group failed at 32 MiB. An aggregate whose
-/// distinct calls share one argument now runs as two group-bys (the inner one by the
-/// keys and the argument), which spill; the answers are computed by hand.
+/// spill: 10M distinct values in one group failed at 32 MiB. An aggregate of distinct
+/// calls beside count, sum, min and max now runs as two group-bys (the inner one by
+/// the keys and the arguments), which spill; the answers are computed by hand.
 #[test]
 fn distinct_aggregates_over_more_values_than_memory_spill() {
     let dir = tempfile::tempdir().unwrap();
@@ -784,6 +784,19 @@ fn distinct_aggregates_over_more_values_than_memory_spill() {
     .collect();
     let empty = format!("SELECT count(DISTINCT x), count(*), sum(x) FROM {t} WHERE x < 0");
     let empty_answer = vec![["0", "0", ""].map(String::from).to_vec()];
+    // Two distinct arguments: 0 ..= 699999 and 0 ..= 999 (999 * 1000 / 2).
+    let two = format!(
+        "SELECT count(DISTINCT x % 700000), count(DISTINCT x % 1000), \
+         sum(DISTINCT x % 1000), count(*) FROM {t}"
+    );
+    let rollup = format!(
+        "SELECT x % 2 AS p, count(*), sum(DISTINCT x), count(DISTINCT x % 7) FROM {t} \
+         WHERE x < 0 GROUP BY ROLLUP (p)"
+    );
+    let rollup_answer = vec![["", "0", "", "0"].map(String::from).to_vec()];
+    let two_answer = vec![["700000", "1000", "499500", "1000000"]
+        .map(String::from)
+        .to_vec()];
     for limit in ["4GiB", "16MiB"] {
         let s = Session::builder()
             .threads(2)
@@ -794,6 +807,10 @@ fn distinct_aggregates_over_more_values_than_memory_spill() {
         assert_eq!(rows(&s, &global), global_answer, "{limit}");
         assert_eq!(rows(&s, &grouped), grouped_answer, "{limit}");
         assert_eq!(rows(&s, &empty), empty_answer, "{limit}");
+        assert_eq!(rows(&s, &two), two_answer, "{limit}");
+        // A ROLLUP's grand total over no rows is one row (the long fuzz run's query
+        // 1247 lost it when the distinct call was split).
+        assert_eq!(rows(&s, &rollup), rollup_answer, "{limit}");
         let plan = s.sql(&global).unwrap().explain().unwrap();
         assert!(plan.contains("#distinct"), "{plan}");
     }
