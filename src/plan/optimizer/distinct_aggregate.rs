@@ -36,7 +36,7 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::aggregate::AggFunc;
 use crate::expr::{col, lit, null, Expr};
 use crate::plan::grouping_sets::grand_total_keys;
@@ -165,7 +165,7 @@ fn split(
     let mut outer_aggs = vec![];
     for (i, a) in aggs.iter().enumerate() {
         let Expr::Aggregate { func, .. } = a.unalias() else {
-            unreachable!("checked by distinct_arguments")
+            return Err(Error::Internal(format!("{a} is not an aggregate")));
         };
         let outer = outer_distinct(*func, col(DISTINCT_KEY)).unwrap_or_else(|| {
             let name = format!("#partial{i}");
@@ -245,7 +245,7 @@ fn split_expanded(
     let mut outer_aggs = vec![];
     for (i, a) in aggs.iter().enumerate() {
         let Expr::Aggregate { func, args } = a.unalias() else {
-            unreachable!("checked by distinct_arguments")
+            return Err(Error::Internal(format!("{a} is not an aggregate")));
         };
         let argument = args
             .first()
