@@ -631,3 +631,138 @@ fn groups_frames_match_duckdb() {
         assert!(same, "{g} vs DuckDB {d}");
     }
 }
+
+/// The holistic aggregates over windows (median, quantile_cont, count/sum(DISTINCT),
+/// string_agg with its own order, arg_max over strings, any_value), over whole
+/// partitions, running, sliding and RANGE frames. Expected rows from DuckDB 2.0.1 on
+/// the same query (NULL as `null`).
+#[test]
+fn holistic_window_aggregates_match_duckdb() {
+    let session = env_session();
+    let df = session
+        .sql(
+            "SELECT g, t,
+               median(v) OVER (PARTITION BY g) AS a,
+               count(DISTINCT s) OVER (PARTITION BY g ORDER BY t) AS b,
+               string_agg(s, '|' ORDER BY t DESC) OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS c,
+               arg_max(s, v) OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS d,
+               sum(DISTINCT v) OVER (ORDER BY t RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) AS e,
+               quantile_cont(v, 0.75) OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS f,
+               any_value(v) OVER (PARTITION BY g ORDER BY t
+                   ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS h
+             FROM (VALUES (1, 1, NULL, 'x'), (1, 2, 10, 'y'), (1, 3, 10, NULL), (1, 4, 30, 'x'),
+                          (1, 5, 40, 'z'), (1, 6, NULL, 'y'), (2, 1, 5, 'p'), (2, 2, NULL, 'q'),
+                          (2, 3, 7, 'p'), (2, 4, 8, NULL)) x(g, t, v, s)
+             ORDER BY g, t",
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+    let got: Vec<String> = rows_of(&df).iter().map(|r| r[2..].join(",")).collect();
+    let duckdb = [
+        "20.0,1,y|x,null,5,null,10",
+        "20.0,2,y|x,y,15,10.0,10",
+        "20.0,2,x|y,y,17,10.0,10",
+        "20.0,2,z|x,x,55,20.0,30",
+        "20.0,3,y|z|x,z,78,35.0,40",
+        "20.0,3,y|z,z,40,37.5,null",
+        "7.0,1,q|p,p,5,5.0,5",
+        "7.0,2,p|q|p,p,15,5.0,7",
+        "7.0,2,p|q,p,17,6.5,7",
+        "7.0,2,p,p,55,7.75,8",
+    ];
+    assert_eq!(got, duckdb);
+}
+
+/// A holistic aggregate over a frame that is not a fixed number of rows around the
+/// row holds its partition: over a partition larger than the budget it fails with
+/// `ResourcesExhausted` naming the call. Over ROWS offsets it streams the same
+/// partition and gives the brute-force answer. A wrong-typed argument is a plan error.
+#[test]
+fn holistic_window_aggregates_stream_or_name_the_call() {
+    let n = 200_000i64;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new("s", DataType::Utf8, false),
+    ]));
+    let batches: Vec<RecordBatch> = (0..n)
+        .step_by(10_000)
+        .map(|start| {
+            let ids: Vec<i64> = (start..start + 10_000).collect();
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(ids.iter().copied())),
+                    Arc::new(Int64Array::from_iter_values(
+                        ids.iter().map(|i| i * 7919 % 1000),
+                    )),
+                    Arc::new(arrow::array::StringArray::from_iter_values(
+                        ids.iter().map(|i| format!("s{}", i % 13)),
+                    )),
+                ],
+            )
+            .unwrap()
+        })
+        .collect();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let session = Session::builder()
+        .memory_limit_bytes(2 << 20)
+        .spill_dir(spill_dir.path())
+        .build()
+        .unwrap();
+    let frame = DataFrame::new(Arc::clone(&schema), batches).lazy(&session);
+    session.register("t", &frame).unwrap();
+    let got = session
+        .sql(
+            "SELECT sum(m), sum(c) FROM (SELECT
+               median(v) OVER (ORDER BY id ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS m,
+               count(DISTINCT v % 3) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS c
+             FROM t)",
+        )
+        .and_then(|f| f.collect())
+        .unwrap();
+    let v = |i: i64| i * 7919 % 1000;
+    let (mut m_sum, mut c_sum) = (0f64, 0i64);
+    for i in 0..n {
+        let mut w: Vec<i64> = ((i - 4).max(0)..=i).map(v).collect();
+        w.sort();
+        let mid = (w.len() - 1) as f64 / 2.0;
+        m_sum += (w[mid.floor() as usize] + w[mid.ceil() as usize]) as f64 / 2.0;
+        let mut d: Vec<i64> = ((i - 1).max(0)..=(i + 1).min(n - 1))
+            .map(|j| v(j) % 3)
+            .collect();
+        d.sort();
+        d.dedup();
+        c_sum += d.len() as i64;
+    }
+    let row = &rows_of(&got)[0];
+    assert_eq!(row[0].parse::<f64>().unwrap(), m_sum, "sum of medians");
+    assert_eq!(row[1], c_sum.to_string(), "sum of distinct counts");
+    assert!(session.spilled().0 > 0, "expected the sort to spill");
+
+    let held = session
+        .sql("SELECT max(x) FROM (SELECT string_agg(s, ',') OVER (ORDER BY id) AS x FROM t)")
+        .and_then(|f| f.collect());
+    match held {
+        Err(Error::ResourcesExhausted { operator, .. }) => {
+            assert!(operator.contains("string_agg("), "{operator}")
+        }
+        Ok(_) => panic!("a running string_agg over 200,000 rows fit 2 MiB"),
+        Err(other) => panic!("expected ResourcesExhausted, got {other}"),
+    }
+    assert_eq!(session.memory_pool().used(), 0, "pool back to zero");
+    let left: Vec<_> = std::fs::read_dir(spill_dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "spill dir not empty: {left:?}");
+
+    let typed = session
+        .sql("SELECT median(s) OVER (ORDER BY id) FROM t")
+        .and_then(|f| f.explain());
+    assert!(
+        matches!(&typed, Err(Error::Schema(m)) if m.contains("numeric")),
+        "{typed:?}"
+    );
+}

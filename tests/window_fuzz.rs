@@ -283,6 +283,17 @@ enum Func {
     Var,
     StdPop,
     VarPop,
+    /// The holistic aggregates: each frame's rows themselves.
+    CountDistinct,
+    SumDistinct,
+    AvgDistinct,
+    /// quantile_cont by its fraction (median is 0.5).
+    Quantile(f64),
+    /// `arg_max(id, v * 100000 + id)`: the id of the row with the largest v (ties
+    /// broken by id, so the answer is unique).
+    ArgMax,
+    /// any_value(v): the first non-NULL v of the frame.
+    AnyValue,
 }
 
 /// The order a call's window uses.
@@ -307,13 +318,36 @@ struct Call {
 }
 
 impl Call {
+    /// Whether the call's answer needs its frame's rows themselves (no running state).
+    fn holistic(&self) -> bool {
+        matches!(
+            self.func,
+            Func::CountDistinct
+                | Func::SumDistinct
+                | Func::AvgDistinct
+                | Func::Quantile(_)
+                | Func::ArgMax
+                | Func::AnyValue
+        )
+    }
+
     /// Whether the call holds its whole partition in memory (IGNORE NULLS: how far
-    /// the k-th non-NULL value lies depends on the data).
+    /// the k-th non-NULL value lies depends on the data; a holistic aggregate over
+    /// any frame but ROWS offsets).
     fn holds_partition(&self) -> bool {
+        let offset = |b: Bound| {
+            matches!(
+                b,
+                Bound::Preceding(_) | Bound::CurrentRow | Bound::Following(_)
+            )
+        };
+        let holistic = self.holistic();
+        let rows_offsets = matches!(self.frame, Frame::Rows(s, e) if offset(s) && offset(e));
         matches!(
             self.func,
             Func::ShiftNonNull(_) | Func::FirstNonNull | Func::LastNonNull | Func::NthNonNull(_)
         ) || matches!(self.frame, Frame::Groups(..))
+            || (holistic && !rows_offsets)
     }
 }
 
@@ -414,7 +448,7 @@ fn calls() -> Vec<Call> {
             ),
             (Frame::Groups(Preceding(2), Following(2)), Order::Total),
         ];
-        for (frame, order) in frames {
+        for (k, (frame, order)) in frames.into_iter().enumerate() {
             for (text, func) in [
                 ("first_value(v)", Func::First),
                 ("last_value(v)", Func::Last),
@@ -432,6 +466,13 @@ fn calls() -> Vec<Call> {
                 ("var_samp(v)", Func::Var),
                 ("stddev_pop(v)", Func::StdPop),
                 ("var_pop(v)", Func::VarPop),
+                ("count(DISTINCT v)", Func::CountDistinct),
+                ("sum(DISTINCT v)", Func::SumDistinct),
+                ("avg(DISTINCT v)", Func::AvgDistinct),
+                ("median(v)", Func::Quantile(0.5)),
+                ("quantile_cont(v, 0.25)", Func::Quantile(0.25)),
+                ("arg_max(id, v * 100000 + id)", Func::ArgMax),
+                ("any_value(v)", Func::AnyValue),
             ] {
                 // Value functions over ties would depend on the order among peers.
                 if order != Order::Total
@@ -443,6 +484,7 @@ fn calls() -> Vec<Call> {
                             | Func::NthNonNull(_)
                             | Func::FirstNonNull
                             | Func::LastNonNull
+                            | Func::AnyValue
                     )
                 {
                     continue;
@@ -456,13 +498,19 @@ fn calls() -> Vec<Call> {
                 if value_to_end && matches!(func, Func::Min | Func::Max) {
                     continue;
                 }
-                out.push(Call {
+                // The holistic aggregates over every other frame kind, and over both
+                // ROWS frames with offsets at both ends (they stream).
+                let call = Call {
                     sql: format!("{text} {}", over(partitioned, order, frame)),
                     func,
                     order,
                     frame,
                     partitioned,
-                });
+                };
+                if call.holistic() && k % 2 == 1 && k != 1 {
+                    continue;
+                }
+                out.push(call);
             }
         }
     }
@@ -619,6 +667,30 @@ fn reference(layout: &Layout, call: &Call, id: usize) -> Option<f64> {
         }
         Func::Min => values.min().map(|x| x as f64),
         Func::Max => values.max().map(|x| x as f64),
+        Func::CountDistinct | Func::SumDistinct | Func::AvgDistinct => {
+            let set: std::collections::BTreeSet<i64> = values.collect();
+            let sum = set.iter().sum::<i64>() as f64;
+            match call.func {
+                Func::CountDistinct => Some(set.len() as f64),
+                _ if set.is_empty() => None,
+                Func::SumDistinct => Some(sum),
+                _ => Some(sum / set.len() as f64),
+            }
+        }
+        Func::Quantile(q) => {
+            let mut xs: Vec<i64> = values.collect();
+            xs.sort();
+            (!xs.is_empty()).then(|| {
+                let pos = q * (xs.len() - 1) as f64;
+                let (lo, hi) = (xs[pos.floor() as usize], xs[pos.ceil() as usize]);
+                lo as f64 + (pos - pos.floor()) * (hi - lo) as f64
+            })
+        }
+        Func::ArgMax => (frame.iter())
+            .filter_map(|r| r.v.map(|v| (v * 100_000 + r.id, r.id)))
+            .max()
+            .map(|(_, id)| id as f64),
+        Func::AnyValue => values.map(|x| x as f64).next(),
     }
 }
 
@@ -758,7 +830,7 @@ fn fuzz(
     let sample: Vec<usize> = (0..n)
         .filter(|&i| n <= 3000 || i < 300 || i + 300 >= n || i % 41 == 0)
         .collect();
-    let all: Vec<Call> = (calls().into_iter())
+    let mut all: Vec<Call> = (calls().into_iter())
         // The 1 MiB run keeps to the calls it was sized for: the population
         // variants compute as the sample ones do, and are checked at the other budgets.
         .filter(|c| {
@@ -766,6 +838,8 @@ fn fuzz(
                 && (c.holds_partition() || matches!(c.func, Func::StdPop | Func::VarPop)))
         })
         .collect();
+    // The holistic aggregates go last, in SELECTs of their own.
+    all.sort_by_key(|c| c.holistic());
     let want = expected(&rows, &all, &sample);
     for b in budgets {
         // Several SELECTs, so that each holds a manageable number of calls.

@@ -29,6 +29,8 @@ pub enum AggFunc {
     First,
     /// Last value in input order.
     Last,
+    /// `any_value(x)`: the first non-null value in input order (DuckDB's).
+    AnyValue,
     /// Pearson correlation of two columns.
     Corr,
     /// Exact median, interpolated like `quantile_cont(x, 0.5)` (DuckDB's `median`).
@@ -80,6 +82,7 @@ impl AggFunc {
             Var => "variance",
             CountDistinct => "count_distinct",
             First => "first",
+            AnyValue => "any_value",
             Last => "last",
             Corr => "corr",
             Median => "median",
@@ -125,7 +128,8 @@ impl AggFunc {
             "max" => Max,
             "stddev" | "stddev_samp" | "std" => Std,
             "variance" | "var_samp" | "var" => Var,
-            "first" | "any_value" | "arbitrary" => First,
+            "first" | "arbitrary" => First,
+            "any_value" => AnyValue,
             "last" => Last,
             "corr" => Corr,
             "count_distinct" => CountDistinct,
@@ -209,7 +213,7 @@ impl AggFunc {
                 numeric(&args[1])?;
                 DataType::Float64
             }
-            Min | Max | First | Last => value_type(&args[0]),
+            Min | Max | First | Last | AnyValue => value_type(&args[0]),
         })
     }
 

@@ -29,7 +29,7 @@ pub enum WindowFunc {
     LastValue,
     /// `nth_value(x, k)`, 1-based, within the frame.
     NthValue,
-    /// An aggregate over the frame: count, sum, avg, min, max.
+    /// An aggregate over the frame: any of floe's aggregates.
     Aggregate(AggFunc),
 }
 
@@ -59,7 +59,7 @@ impl WindowFunc {
             "variance" | "var_samp" | "var" => Aggregate(AggFunc::Var),
             "stddev_pop" => Aggregate(AggFunc::StdPop),
             "var_pop" => Aggregate(AggFunc::VarPop),
-            _ => return None,
+            other => Aggregate(AggFunc::from_name(other)?),
         })
     }
 
@@ -181,12 +181,8 @@ impl WindowFunc {
                 arity(1, 1)?;
                 args[0].clone()
             }
-            Aggregate(other) => {
-                return Err(Error::NotSupported(format!(
-                    "{}() as a window function",
-                    other.name()
-                )))
-            }
+            // The holistic aggregates type-check as they do in GROUP BY.
+            Aggregate(other) => other.return_type(args)?,
         })
     }
 }

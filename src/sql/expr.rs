@@ -458,6 +458,52 @@ impl Scope<'_> {
         Ok((AggFunc::StringAgg(Some(order)), args))
     }
 
+    /// The function of `name(args) OVER`, and its arguments as the operator takes them:
+    /// `DISTINCT` picks the distinct aggregate, `quantile_cont(x, q)` keeps `x`, and
+    /// `string_agg` gets its separator and order key.
+    fn window_function(
+        &self,
+        name: &str,
+        args: Vec<Expr>,
+        distinct: bool,
+        order: Option<&ast::OrderByExpr>,
+    ) -> Result<(crate::expr::window::WindowFunc, Vec<Expr>)> {
+        use crate::expr::window::WindowFunc;
+        let (func, args) = if matches!(name, "quantile_cont" | "quantile") {
+            match quantile(name, args)? {
+                Expr::Aggregate { func, args } => (WindowFunc::Aggregate(func), args),
+                other => return Err(Error::Internal(format!("quantile() planned as {other}"))),
+            }
+        } else {
+            let func = WindowFunc::from_name(name, args.len())
+                .ok_or_else(|| Error::NotSupported(format!("window function {name}() OVER")))?;
+            match func {
+                WindowFunc::Aggregate(AggFunc::StringAgg(_)) if !distinct => {
+                    let (f, args) = self.string_agg(args, order)?;
+                    return Ok((WindowFunc::Aggregate(f), args));
+                }
+                _ => (func, args),
+            }
+        };
+        if order.is_some() {
+            return Err(Error::NotSupported(format!(
+                "ORDER BY inside {name}() OVER; floe orders string_agg only"
+            )));
+        }
+        if !distinct {
+            return Ok((func, args));
+        }
+        match func {
+            WindowFunc::Aggregate(f) => match f.distinct() {
+                Some(d) => Ok((WindowFunc::Aggregate(d), args)),
+                None => Err(Error::NotSupported(format!("{name}(DISTINCT ..) OVER"))),
+            },
+            _ => Err(Error::Sql(format!(
+                "DISTINCT is only allowed in aggregates, not {name}() OVER"
+            ))),
+        }
+    }
+
     fn window_call(&self, name: &str, f: &ast::Function, over: &ast::WindowType) -> Result<Expr> {
         use crate::expr::window::{FrameBound, FrameUnits, WindowFrame, WindowFunc};
         let Some(collect) = self.windows else {
@@ -482,26 +528,32 @@ impl Scope<'_> {
         }
         // `lag(x) IGNORE NULLS OVER ..` or `first_value(x IGNORE NULLS) OVER ..`.
         let mut null_treatment = f.null_treatment;
+        let mut agg_order: Option<&ast::OrderByExpr> = None;
         if let FunctionArguments::List(l) = &f.args {
             for c in &l.clauses {
                 match c {
                     ast::FunctionArgumentClause::IgnoreOrRespectNulls(t) => {
                         null_treatment = Some(*t)
                     }
+                    // string_agg's own order: `string_agg(x, ',' ORDER BY k) OVER (..)`.
+                    ast::FunctionArgumentClause::OrderBy(keys)
+                        if keys.len() == 1 && AggFunc::from_name(name).is_some() =>
+                    {
+                        agg_order = keys.first()
+                    }
                     other => return Err(Error::NotSupported(format!("{name}({other}) OVER"))),
                 }
             }
         }
         let ignore_nulls = null_treatment == Some(ast::NullTreatment::IgnoreNulls);
+        let mut distinct = false;
         let args: Vec<Expr> = match &f.args {
             FunctionArguments::None => vec![],
             FunctionArguments::List(l) => {
-                if matches!(
+                distinct = matches!(
                     l.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
-                ) {
-                    return Err(Error::NotSupported(format!("{name}(DISTINCT ..) OVER")));
-                }
+                );
                 let mut out = vec![];
                 for a in &l.args {
                     match a {
@@ -522,8 +574,7 @@ impl Scope<'_> {
                 )))
             }
         };
-        let func = WindowFunc::from_name(name, args.len())
-            .ok_or_else(|| Error::NotSupported(format!("window function {name}() OVER")))?;
+        let (func, args) = self.window_function(name, args, distinct, agg_order)?;
         if ignore_nulls
             && !matches!(
                 func,

@@ -165,7 +165,7 @@ impl AggregateSpec {
         self.calls.iter().any(|c| {
             matches!(
                 c.func,
-                AggFunc::First | AggFunc::Last | AggFunc::StringAgg(None)
+                AggFunc::First | AggFunc::Last | AggFunc::AnyValue | AggFunc::StringAgg(None)
             )
         })
     }

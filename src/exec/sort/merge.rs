@@ -21,7 +21,11 @@
 //! written to any run ([`Run::max_batch_bytes`]). [`merge_runs`] opens at most
 //! `fan_in` runs at once: with more, it merges the oldest `fan_in` into a new run and
 //! repeats. If the workspace for `fan_in` runs cannot be reserved it tries fewer, down
-//! to two, and only then returns [`crate::error::Error::ResourcesExhausted`].
+//! to two, and only then returns [`crate::error::Error::ResourcesExhausted`]. The
+//! final merge, which streams to the operator's consumer, keeps to half the budget:
+//! when its runs would need more, the oldest are merged into one run first, as few as
+//! make the rest fit, so the consumer (a window's partition buffer, a join's build)
+//! still finds memory.
 //!
 //! A run's file is deleted as soon as its cursor has read the last batch.
 
@@ -163,6 +167,14 @@ pub(super) fn merge_runs(
         let batch_rows = runs.iter().map(|r| r.batch_rows).max().unwrap_or(1);
         let mut reservation = ctx.reservation("ExternalSort(merge)");
         let mut fan = fan_in.max(2).min(n);
+        // The final merge streams to a consumer that needs memory of its own: it keeps
+        // to half the budget, and runs that would pass that are merged first.
+        let final_fits =
+            |k: usize| workspace(ctx, fan_in, k, max_batch, batch_rows, false) <= ctx.budget / 2;
+        if fan >= n && !final_fits(n) {
+            let k = (2..n).rev().find(|&k| final_fits(k)).unwrap_or(2);
+            fan = (n - k + 1).clamp(2, fan_in.max(2));
+        }
         // The merge's workspace is reserved up front for its whole run; a budget too
         // small for `fan` runs merges fewer at once (more passes).
         loop {

@@ -25,13 +25,16 @@
 //! the order key's values give (`value_frame.rs`). Only a non-literal offset
 //! (lag/lead's, nth_value's, ntile's), `IGNORE NULLS`, or min/max/nth_value from a
 //! value offset to the partition's end, needs the partition in memory: over the budget
-//! that fails with `ResourcesExhausted` naming the call. Output goes out in chunks of `chunk_rows`.
+//! that fails with `ResourcesExhausted` naming the call. Output goes out in chunks of
+//! `chunk_rows`, fewer when rows are so wide that a streaming buffer of that many
+//! would pass a quarter of the budget (the sort's final merge holds up to half).
 //!
 //! Top-k per partition: when the plan above keeps only rows whose `row_number` or
 //! `rank` is at most k (`WindowSpec::keep_top`), each worker's sink first drops rows
 //! that already have k better rows in their partition (`top_per_partition.rs`).
 
 mod frame_aggregate;
+mod holistic;
 mod partition;
 mod reach;
 mod suffix_best;
@@ -56,7 +59,10 @@ use crate::error::{Error, Result};
 use crate::expr::eval::evaluate;
 use crate::expr::window::WindowCall;
 use crate::expr::{Expr, SortExpr};
-use crate::memory::Reservation;
+use crate::memory::{batch_memory_size, Reservation};
+
+/// The fewest rows a window evaluates per step, however small the budget.
+const MIN_CHUNK_ROWS: usize = 64;
 use crate::spill::SpillWriter;
 use crate::stream::{BatchIter, LocalSink, MemorySource, Sink, Source, TaskListSource};
 
@@ -164,6 +170,7 @@ impl Sink for WindowSink {
             spec: Arc::clone(&self.spec),
             input_schema: Arc::clone(&self.input_schema),
             output_schema: Arc::clone(&self.output_schema),
+            chunk_rows: None,
             keys: RowConverter::new(partition_fields)?,
             current_key: None,
             current: Current::None,
@@ -206,6 +213,8 @@ struct WindowStream {
     /// Whether a partition over the budget can be streamed in two passes (`Some(true)`)
     /// or one (`Some(false)`), or must be held whole (`None`).
     two_passes: Option<bool>,
+    /// Rows evaluated per step, sized to the budget from the first rows' width.
+    chunk_rows: Option<usize>,
     reservation: Reservation,
     ctx: OperatorContext,
     out: VecDeque<RecordBatch>,
@@ -287,13 +296,26 @@ impl WindowStream {
             Arc::clone(&self.spec),
             Arc::clone(&self.input_schema),
             Arc::clone(&self.output_schema),
-            self.ctx.chunk_rows,
+            self.chunk_rows.unwrap_or(self.ctx.chunk_rows),
             facts,
         )
     }
 
+    /// Fixes the rows per step from the first rows: a streaming buffer (a step's rows
+    /// and the calls' reach) keeps to about a quarter of the budget, since the sort's
+    /// final merge holds up to half of it while the window reads.
+    fn size_chunks(&mut self, rows: &RecordBatch) {
+        if self.chunk_rows.is_some() || rows.num_rows() == 0 {
+            return;
+        }
+        let row_bytes = (batch_memory_size(rows) / rows.num_rows()).max(1);
+        let fit = self.ctx.budget / 4 / row_bytes;
+        self.chunk_rows = Some(fit.max(MIN_CHUNK_ROWS).min(self.ctx.chunk_rows).max(1));
+    }
+
     /// Adds rows of the current partition.
     fn add(&mut self, rows: RecordBatch) -> Result<()> {
+        self.size_chunks(&rows);
         match &mut self.current {
             Current::None => {
                 let mut p = self.new_partition(None);

@@ -32,6 +32,7 @@ use arrow::compute::{concat, concat_batches, is_not_null, partition, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 
 use super::frame_aggregate::{frame_aggregate, Carry, FrameBase};
+use super::holistic::{holistic_aggregate, is_holistic};
 use super::reach::{effective_frame, spec_reach, Reach};
 use super::suffix_best::SuffixBest;
 use super::value_frame::{value_frames, ValueFrames};
@@ -111,7 +112,10 @@ impl PartitionFacts {
 
 /// Whether a call reads the whole partition's aggregate (or last value).
 fn needs_totals(call: &WindowCall) -> bool {
-    matches!(call.func, WindowFunc::Aggregate(_) | WindowFunc::LastValue)
+    match call.func {
+        WindowFunc::Aggregate(f) => !is_holistic(f),
+        f => f == WindowFunc::LastValue,
+    }
 }
 
 /// The aggregate a call's carry keeps (value functions keep only the last value).
@@ -379,6 +383,9 @@ impl PartitionWindows {
         }
         for (c, call) in self.spec.calls.iter().enumerate() {
             if let (WindowFunc::Aggregate(f), Some(x)) = (call.func, args[c].first()) {
+                if is_holistic(f) {
+                    continue;
+                }
                 self.carries[c].add(f, x, 0..cut)?;
             }
         }
@@ -509,6 +516,10 @@ impl PartitionWindows {
             }
             FirstValue | LastValue | NthValue => {
                 self.value_in_frame(c, args, view, rows, values)?
+            }
+            Aggregate(func) if is_holistic(func) => {
+                let frames = self.frames_of(c, view, rows.clone(), values);
+                holistic_aggregate(func, args, lo, &frames)?
             }
             Aggregate(func) => {
                 let frames = self.frames_of(c, view, rows.clone(), values);

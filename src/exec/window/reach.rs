@@ -2,10 +2,12 @@
 //! frame: the rows before and after it, its peer group, the partition's first rows or
 //! its end (row count, totals), or RANGE value bounds. `partition.rs` slides its buffer
 //! by the union over a spec's calls; a call with no reach (a non-literal offset, IGNORE
-//! NULLS, min/max/nth_value from a value offset to the end) holds its partition.
+//! NULLS, min/max/nth_value from a value offset to the end, a holistic aggregate such
+//! as `median` over any frame but ROWS offsets) holds its partition.
 //!
 //! Memory: none; this is analysis of the plan.
 
+use super::holistic::is_holistic;
 use super::suffix_best::SUFFIX_BLOCK_ROWS;
 use super::WindowSpec;
 use crate::expr::scalar::ScalarValue;
@@ -84,6 +86,23 @@ fn reach_of(call: &WindowCall, frame: &WindowFrame) -> Option<Reach> {
     // How far the k-th non-NULL value, or the n-th peer group, lies depends on the data.
     if call.ignore_nulls || frame.units == FrameUnits::Groups {
         return None;
+    }
+    // A holistic aggregate reads its frame's rows themselves: only a frame a fixed
+    // number of rows around the row streams.
+    if let Aggregate(f) = call.func {
+        let rows_offset = |b: FrameBound| {
+            matches!(
+                b,
+                FrameBound::Preceding(_) | FrameBound::CurrentRow | FrameBound::Following(_)
+            )
+        };
+        if is_holistic(f)
+            && !(frame.units == FrameUnits::Rows
+                && rows_offset(frame.start)
+                && rows_offset(frame.end))
+        {
+            return None;
+        }
     }
     let mut r = Reach::default();
     match call.func {

@@ -43,7 +43,7 @@ impl RowValueAcc {
             (None, _) => true,
             (Some(cur), AggFunc::Min) => bytes < cur.as_ref(),
             (Some(cur), AggFunc::Max) => bytes > cur.as_ref(),
-            (Some(_), AggFunc::First) => order < self.order[g],
+            (Some(_), AggFunc::First | AggFunc::AnyValue) => order < self.order[g],
             (Some(_), _) => order > self.order[g],
         };
         if replace {
@@ -102,7 +102,10 @@ impl GroupsAccumulator for RowValueAcc {
         let order = Int64Array::from(std::mem::take(&mut self.order));
         let values = self.emit_binary();
         let mut out: Vec<ArrayRef> = vec![Arc::new(values)];
-        if matches!(self.func, AggFunc::First | AggFunc::Last) {
+        if matches!(
+            self.func,
+            AggFunc::First | AggFunc::Last | AggFunc::AnyValue
+        ) {
             out.push(Arc::new(order));
         }
         Ok(out)

@@ -130,7 +130,7 @@ pub fn state_fields(func: AggFunc, arg: &DataType, name: &str) -> Vec<Field> {
         Min | Max if arg.is_integer() => vec![f("value", DataType::Int64)],
         Min | Max if arg.is_floating() => vec![f("value", DataType::Float64)],
         Min | Max => vec![f("value", DataType::Binary)],
-        First | Last => vec![f("value", DataType::Binary), f("order", DataType::Int64)],
+        First | Last | AnyValue => vec![f("value", DataType::Binary), f("order", DataType::Int64)],
         CountDistinct | SumDistinct | MeanDistinct => vec![f("set", DataType::Binary)],
         Median | QuantileCont(_) => vec![f("values", DataType::Binary)],
         ArgMin | ArgMax => vec![f("val", DataType::Binary), f("arg", DataType::Binary)],
@@ -193,7 +193,7 @@ pub fn create_accumulator(
             max: func == Max,
             output: output.clone(),
         }),
-        Min | Max | First | Last => Box::new(RowValueAcc::try_new(func, arg, output)?),
+        Min | Max | First | Last | AnyValue => Box::new(RowValueAcc::try_new(func, arg, output)?),
         CountDistinct | SumDistinct | MeanDistinct => {
             Box::new(DistinctAcc::try_new(func, arg, output)?)
         }
