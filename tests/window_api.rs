@@ -209,3 +209,40 @@ fn window_mistakes_are_plan_time_errors() {
         .to_string();
     assert!(nested.contains("window call inside"), "{nested}");
 }
+
+/// The holistic aggregates over windows through the API: a median and a distinct count
+/// per group, a running median and a running `str_join` (hand-computed).
+#[test]
+fn holistic_aggregates_over_windows() {
+    for (config, s) in sessions() {
+        let got = sorted(
+            frame(&s)
+                .select([
+                    col("g"),
+                    col("t"),
+                    col("x").median().over([col("g")]).alias("med"),
+                    col("x").n_unique().over([col("g")]).alias("uniq"),
+                    col("x")
+                        .median()
+                        .over_ordered([col("g")], by_g_t())
+                        .alias("run_med"),
+                    col("x")
+                        .cast(DataType::Utf8)
+                        .str_join("+")
+                        .over_ordered([col("g")], by_g_t())
+                        .alias("joined"),
+                ])
+                .unwrap(),
+        );
+        #[rustfmt::skip]
+        let want = expect(&[
+            //  g    t    med     uniq run_med joined
+            &["a", "1", "20.0", "2", "10.0", "10"],
+            &["a", "2", "20.0", "2", "10.0", "10"],
+            &["a", "3", "20.0", "2", "20.0", "10+30"],
+            &["b", "1", "6.0",  "2", "5.0",  "5"],
+            &["b", "2", "6.0",  "2", "6.0",  "5+7"],
+        ]);
+        assert_eq!(got, want, "{config}");
+    }
+}
