@@ -1009,3 +1009,49 @@ fn top_k_per_partition_matches_brute_force() {
         }
     }
 }
+
+/// The pre-filter's second pass: with enough rows that its pending survivors pass the
+/// compaction threshold (20,000 partitions of 20 rows, one worker), the rows kept by
+/// row_number/rank ≤ 2 equal those of the same query with the bound hidden from the
+/// planner (`r + 0`: no pre-filter), unlimited and at a budget small enough to spill.
+#[test]
+fn top_k_per_partition_filters_again_as_survivors_pile_up() {
+    let rows = rows(8, 400_000, 20_000, 1_000_000);
+    let (schema, input) = batches(&rows, 4096);
+    let over = "OVER (PARTITION BY g ORDER BY o DESC NULLS FIRST)";
+    for limit in [None, Some(16usize << 20)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Session::builder().threads(1).spill_dir(dir.path());
+        if let Some(l) = limit {
+            b = b.memory_limit_bytes(l);
+        }
+        let s = b.build().unwrap();
+        for f in ["rank()", "row_number()"] {
+            let sel = |cond: &str| {
+                format!(
+                    "SELECT id, g, o FROM (SELECT id, g, o, {f} {over} AS r FROM t) WHERE {cond}"
+                )
+            };
+            let frame = DataFrame::new(Arc::clone(&schema), input.clone()).lazy(&s);
+            s.register("t", &frame).unwrap();
+            let plan = s.sql(&sel("r <= 2")).unwrap().explain().unwrap();
+            assert!(plan.contains("top 2 per partition"), "{plan}");
+            let on = triples(&s, &schema, &input, &sel("r <= 2"));
+            let off = triples(&s, &schema, &input, &sel("r + 0 <= 2"));
+            if f == "rank()" {
+                assert_eq!(on, off, "{f} at {limit:?}");
+            } else {
+                // row_number among ties is arbitrary: compare (g, o) multisets.
+                let keys = |v: &[(i64, Option<i64>, Option<i64>)]| {
+                    let mut k: Vec<_> = v.iter().map(|&(_, g, o)| (g, o)).collect();
+                    k.sort();
+                    k
+                };
+                assert_eq!(keys(&on), keys(&off), "{f} at {limit:?}");
+            }
+        }
+        assert_eq!(s.memory_pool().used(), 0, "pool back to zero");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "spill dir not empty: {left:?}");
+    }
+}

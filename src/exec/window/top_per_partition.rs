@@ -7,28 +7,35 @@
 //! best order keys it has seen (`arrow-row` bytes, so byte order is the ORDER BY's
 //! order). A row whose order key is worse than the k-th best of its partition already
 //! has `k` rows strictly before it, so its rank and row number exceed `k`: it is
-//! dropped. Every other row goes on to the sort, and the window numbers the survivors:
-//! a row ranking within `k` keeps every row before or tied with it, so its rank and
-//! row number are those it has over all rows. With rows in random order about
-//! `k·ln(n/k)` of a partition's `n` rows survive.
+//! dropped. The window numbers the survivors: a row ranking within `k` keeps every row
+//! before or tied with it, so its rank and row number are those it has over all rows.
+//! With rows in random order about `k·ln(n/k)` of a partition's `n` rows pass when
+//! they arrive, but most of them are displaced later. So survivors wait in a pending
+//! buffer, which is filtered again against the partitions' current k-th best whenever
+//! it has doubled since it was last compacted (and once more at the end): only about
+//! `k` rows per partition and worker (plus ties) reach the sort. The k best rows of
+//! every partition seen so far are never dropped, so the second filter is as safe as
+//! the first.
 //!
-//! Memory: the kept keys, reserved against the pool. When the reservation cannot
-//! grow (or passes a quarter of the operator's budget), the worker forgets them and lets every later row through: the pre-filter is
-//! only a shortcut, and the sort below spills as always. Nothing is spilled here.
+//! Memory: the kept keys and the pending rows, reserved against the pool and held to
+//! a quarter of the operator's budget. When the pending rows would pass that, they go
+//! on to the sort (which spills as always); when the keys alone cannot grow, the worker
+//! forgets them and lets every later row through: the pre-filter is only a shortcut.
+//! Nothing is spilled here.
 
 use std::collections::HashMap;
 
 use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
-use arrow_row::{RowConverter, SortField};
+use arrow_row::{RowConverter, Rows, SortField};
 
 use super::WindowSpec;
 use crate::error::Result;
 use crate::expr::eval::evaluate;
 use crate::expr::types::data_type;
-use crate::memory::Reservation;
-use crate::stream::{LocalSink, Morsel, SinkStatus};
+use crate::memory::{batch_memory_size, Reservation};
+use crate::stream::{LocalSink, Morsel, Seq, SinkStatus};
 
 /// Bytes charged per kept partition beyond its keys (map entry, vectors).
 const ENTRY_OVERHEAD: usize = 160;
@@ -97,6 +104,7 @@ pub(super) struct TopPerPartition<'a> {
     order_keys: RowConverter,
     /// By partition key: its best order keys so far, best first, at most `k`.
     best: HashMap<Key, Best, ahash::RandomState>,
+    /// Bytes of the kept keys and their entries.
     bytes: usize,
     /// The most the keys may take: a quarter of the operator's budget, the rest
     /// being the sort's.
@@ -104,7 +112,20 @@ pub(super) struct TopPerPartition<'a> {
     reservation: Reservation,
     /// Whether the keys outgrew the pool: every row then goes through.
     gave_up: bool,
+    /// Rows that passed, waiting to be filtered again before they go to the sort.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    pending_bytes: usize,
+    /// Pending rows at which they are filtered again.
+    compact_at: usize,
 }
+
+/// The fewest pending rows filtered again at once.
+const MIN_COMPACT_ROWS: usize = 1 << 16;
+
+/// Numbers the batches a pre-filter hands on after a second filter: each gets its own
+/// place in source order (the sort breaks ties by it).
+static COMPACTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl<'a> TopPerPartition<'a> {
     pub fn try_new(
@@ -140,11 +161,15 @@ impl<'a> TopPerPartition<'a> {
             most_bytes: budget / 4,
             reservation,
             gave_up: false,
+            pending: vec![],
+            pending_rows: 0,
+            pending_bytes: 0,
+            compact_at: MIN_COMPACT_ROWS,
         })
     }
 
-    /// Which rows of `batch` may rank within `k`; records their keys.
-    fn keep(&mut self, batch: &RecordBatch) -> Result<BooleanArray> {
+    /// The partition and order keys of `batch`'s rows, in `arrow-row` form.
+    fn keys(&self, batch: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>)> {
         let columns = |exprs: &mut dyn Iterator<Item = &crate::expr::Expr>| {
             exprs
                 .map(|e| {
@@ -163,6 +188,65 @@ impl<'a> TopPerPartition<'a> {
         let orders = (!orders.is_empty())
             .then(|| self.order_keys.convert_columns(&orders))
             .transpose()?;
+        Ok((parts, orders))
+    }
+
+    /// The pending rows that may still rank within `k`, in one batch.
+    fn compact(&mut self) -> Result<Option<RecordBatch>> {
+        let mut kept = Vec::with_capacity(self.pending.len());
+        for batch in std::mem::take(&mut self.pending) {
+            let (parts, orders) = self.keys(&batch)?;
+            let keep: BooleanArray = (0..batch.num_rows())
+                .map(|i| {
+                    let order = orders.as_ref().map(|o| o.row(i));
+                    let order = order.as_ref().map_or(&[][..], |o| o.as_ref());
+                    let part = parts.as_ref().map(|p| p.row(i));
+                    let part = part.as_ref().map_or(&[][..], |p| p.as_ref());
+                    let worst = self.best.get(part).and_then(|b| b.worst.as_ref());
+                    Some(worst.is_none_or(|w| order <= w.bytes()))
+                })
+                .collect();
+            kept.push(filter_record_batch(&batch, &keep)?);
+        }
+        self.pending_rows = 0;
+        self.pending_bytes = 0;
+        let Some(first) = kept.first() else {
+            return Ok(None);
+        };
+        let batch = arrow::compute::concat_batches(&first.schema(), &kept)?;
+        Ok((batch.num_rows() > 0).then_some(batch))
+    }
+
+    /// Filters the pending rows again and keeps them pending.
+    fn compact_pending(&mut self) -> Result<()> {
+        if let Some(batch) = self.compact()? {
+            self.pending_rows = batch.num_rows();
+            self.pending_bytes = batch_memory_size(&batch);
+            self.pending.push(batch);
+        }
+        self.compact_at = (2 * self.pending_rows).max(MIN_COMPACT_ROWS);
+        Ok(())
+    }
+
+    /// Filters the pending rows again and hands them on to the sort.
+    fn flush(&mut self) -> Result<SinkStatus> {
+        let status = match self.compact()? {
+            Some(batch) => self.inner.sink(Morsel {
+                batch,
+                seq: Seq {
+                    task: u64::MAX,
+                    batch: COMPACTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                },
+            })?,
+            None => SinkStatus::NeedMore,
+        };
+        self.compact_at = MIN_COMPACT_ROWS;
+        Ok(status)
+    }
+
+    /// Which rows of `batch` may rank within `k`; records their keys.
+    fn keep(&mut self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let (parts, orders) = self.keys(batch)?;
         let mut keep = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let order = orders.as_ref().map(|o| o.row(i));
@@ -205,26 +289,47 @@ impl LocalSink for TopPerPartition<'_> {
             return self.inner.sink(morsel);
         }
         let keep = self.keep(&morsel.batch)?;
+        let batch = filter_record_batch(&morsel.batch, &keep)?;
         if self.bytes > self.most_bytes || self.reservation.try_resize(self.bytes).is_err() {
+            // The keys outgrew their share: what is pending goes on, then every row.
+            self.flush()?;
             self.gave_up = true;
             self.best = HashMap::default();
             self.reservation.free();
+            if batch.num_rows() == 0 {
+                return Ok(SinkStatus::NeedMore);
+            }
+            return self.inner.sink(Morsel {
+                batch,
+                seq: morsel.seq,
+            });
         }
-        let batch = filter_record_batch(&morsel.batch, &keep)?;
         if batch.num_rows() == 0 {
             return Ok(SinkStatus::NeedMore);
         }
-        self.inner.sink(Morsel {
-            batch,
-            seq: morsel.seq,
-        })
+        self.pending_rows += batch.num_rows();
+        self.pending_bytes += batch_memory_size(&batch);
+        self.pending.push(batch);
+        if self.pending_rows >= self.compact_at {
+            self.compact_pending()?;
+        }
+        let held = self.bytes + self.pending_bytes;
+        if held > self.most_bytes || self.reservation.try_resize(held).is_err() {
+            let status = self.flush();
+            self.reservation.try_resize(self.bytes).ok();
+            return status;
+        }
+        Ok(SinkStatus::NeedMore)
     }
 
     fn task_done(&mut self, task: u64) -> Result<SinkStatus> {
         self.inner.task_done(task)
     }
 
-    fn combine(self: Box<Self>) -> Result<()> {
+    fn combine(mut self: Box<Self>) -> Result<()> {
+        if !self.gave_up {
+            self.flush()?;
+        }
         let TopPerPartition {
             inner, reservation, ..
         } = *self;
