@@ -118,6 +118,21 @@ fn padded(key: &[u8]) -> [u8; INLINE] {
     out
 }
 
+/// Asks the CPU to load the cache line at `p`, so that work on the rows ahead overlaps
+/// its miss instead of waiting for it.
+#[inline]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults and reads nothing into the
+    // program, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Hashes every key; a global aggregate (no keys) has one group with hash 0.
 pub fn hash_keys<'k>(keys: impl Iterator<Item = &'k [u8]>, out: &mut Vec<u64>) {
     let hasher = key_hasher();
@@ -230,16 +245,7 @@ impl GroupTable {
         if self.slots.len() < PREFETCH_MIN_SLOTS {
             return;
         }
-        let slot = self.slots.as_ptr().wrapping_add(self.home(hash));
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint that never faults and reads nothing into the
-        // program; the address is inside `slots` in any case.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(slot as *const i8);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        prefetch(self.slots.as_ptr().wrapping_add(self.home(hash)));
     }
 
     /// The group of `key`, created when new (linear probing from its home slot).

@@ -23,8 +23,6 @@
 //! forgets them and lets every later row through: the pre-filter is only a shortcut.
 //! Nothing is spilled here.
 
-use std::collections::HashMap;
-
 use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
@@ -34,11 +32,12 @@ use super::WindowSpec;
 use crate::error::Result;
 use crate::expr::eval::evaluate;
 use crate::expr::types::data_type;
+use crate::exec::group_table::{hash_keys, prefetch, GroupTable};
 use crate::memory::{batch_memory_size, Reservation};
 use crate::stream::{LocalSink, Morsel, Seq, SinkStatus};
 
-/// Bytes charged per kept partition beyond its keys (map entry, vectors).
-const ENTRY_OVERHEAD: usize = 160;
+/// Rows ahead whose partition state `keep` asks the CPU to load.
+const PREFETCH_AHEAD: usize = 16;
 
 /// Key bytes, held inline up to 30 bytes so that a lookup and the drop test touch
 /// one cache line rather than chase pointers (most rows are dropped there).
@@ -67,32 +66,20 @@ impl Key {
     }
 }
 
-impl PartialEq for Key {
-    fn eq(&self, o: &Key) -> bool {
-        self.bytes() == o.bytes()
-    }
-}
-
-impl Eq for Key {}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.bytes().hash(state)
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.bytes()
-    }
-}
-
 /// A partition's best order keys so far, best first, at most `k`; the k-th (the
 /// worst kept) also inline, once there are `k`.
 #[derive(Default)]
 struct Best {
     worst: Option<Key>,
     keys: Vec<Key>,
+}
+
+/// Each row's key bytes: empty for all `rows` when there are no key columns.
+fn key_bytes<'a>(keys: Option<&'a Rows>, rows: usize) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+    match keys {
+        Some(k) => Box::new(k.iter().map(|r| r.data())),
+        None => Box::new(std::iter::repeat_n(&[][..], rows)),
+    }
 }
 
 /// One worker's pre-filter in front of its part of the sort.
@@ -102,9 +89,13 @@ pub(super) struct TopPerPartition<'a> {
     k: usize,
     partition_keys: RowConverter,
     order_keys: RowConverter,
-    /// By partition key: its best order keys so far, best first, at most `k`.
-    best: HashMap<Key, Best, ahash::RandomState>,
-    /// Bytes of the kept keys and their entries.
+    /// Partition keys to dense ids (the hash aggregate's table, no accumulators).
+    table: GroupTable,
+    /// By partition id: its best order keys so far, best first, at most `k`.
+    best: Vec<Best>,
+    hashes: Vec<u64>,
+    ids: Vec<u32>,
+    /// Bytes of the kept order keys.
     bytes: usize,
     /// The most the keys may take: a quarter of the operator's budget, the rest
     /// being the sort's.
@@ -156,7 +147,10 @@ impl<'a> TopPerPartition<'a> {
             k: k.max(1),
             partition_keys: RowConverter::new(partition_fields)?,
             order_keys: RowConverter::new(order_fields)?,
-            best: HashMap::default(),
+            table: GroupTable::new(vec![]),
+            best: vec![],
+            hashes: vec![],
+            ids: vec![],
             bytes: 0,
             most_bytes: budget / 4,
             reservation,
@@ -191,18 +185,33 @@ impl<'a> TopPerPartition<'a> {
         Ok((parts, orders))
     }
 
+    /// Each row's partition id in `self.ids` (a new partition gets a new id).
+    fn intern(&mut self, parts: Option<&Rows>, rows: usize) {
+        hash_keys(key_bytes(parts, rows), &mut self.hashes);
+        (self.table).intern(key_bytes(parts, rows), &self.hashes, &mut self.ids);
+        let groups = self.table.num_groups();
+        if self.best.len() < groups {
+            self.best.resize_with(groups, Best::default);
+        }
+    }
+
+    /// Bytes held: the table, the per-partition state and the kept keys.
+    fn held(&self) -> usize {
+        self.table.size() + self.best.capacity() * std::mem::size_of::<Best>() + self.bytes
+    }
+
     /// The pending rows that may still rank within `k`, in one batch.
     fn compact(&mut self) -> Result<Option<RecordBatch>> {
         let mut kept = Vec::with_capacity(self.pending.len());
         for batch in std::mem::take(&mut self.pending) {
             let (parts, orders) = self.keys(&batch)?;
+            self.intern(parts.as_ref(), batch.num_rows());
             let keep: BooleanArray = (0..batch.num_rows())
                 .map(|i| {
                     let order = orders.as_ref().map(|o| o.row(i));
                     let order = order.as_ref().map_or(&[][..], |o| o.as_ref());
-                    let part = parts.as_ref().map(|p| p.row(i));
-                    let part = part.as_ref().map_or(&[][..], |p| p.as_ref());
-                    let worst = self.best.get(part).and_then(|b| b.worst.as_ref());
+                    let best = self.best.get(self.ids[i] as usize);
+                    let worst = best.and_then(|b| b.worst.as_ref());
                     Some(worst.is_none_or(|w| order <= w.bytes()))
                 })
                 .collect();
@@ -247,18 +256,19 @@ impl<'a> TopPerPartition<'a> {
     /// Which rows of `batch` may rank within `k`; records their keys.
     fn keep(&mut self, batch: &RecordBatch) -> Result<BooleanArray> {
         let (parts, orders) = self.keys(batch)?;
-        let mut keep = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
+        let n = batch.num_rows();
+        self.intern(parts.as_ref(), n);
+        let mut keep = Vec::with_capacity(n);
+        for i in 0..n {
+            if let Some(&ahead) = self.ids.get(i + PREFETCH_AHEAD) {
+                prefetch(self.best.as_ptr().wrapping_add(ahead as usize));
+            }
             let order = orders.as_ref().map(|o| o.row(i));
             let order = order.as_ref().map_or(&[][..], |o| o.as_ref());
-            let part = parts.as_ref().map(|p| p.row(i));
-            let part = part.as_ref().map_or(&[][..], |p| p.as_ref());
-            let best = match self.best.get_mut(part) {
-                Some(b) => b,
-                None => {
-                    self.bytes += part.len() + ENTRY_OVERHEAD;
-                    self.best.entry(Key::new(part)).or_default()
-                }
+            let Some(best) = self.best.get_mut(self.ids[i] as usize) else {
+                return Err(crate::error::Error::Internal(
+                    "top-k per partition: a partition id without state".into(),
+                ));
             };
             match best.worst.as_ref().map(Key::bytes) {
                 Some(w) if order > w => keep.push(false),
@@ -290,11 +300,13 @@ impl LocalSink for TopPerPartition<'_> {
         }
         let keep = self.keep(&morsel.batch)?;
         let batch = filter_record_batch(&morsel.batch, &keep)?;
-        if self.bytes > self.most_bytes || self.reservation.try_resize(self.bytes).is_err() {
+        let keys = self.held();
+        if keys > self.most_bytes || self.reservation.try_resize(keys).is_err() {
             // The keys outgrew their share: what is pending goes on, then every row.
             self.flush()?;
             self.gave_up = true;
-            self.best = HashMap::default();
+            self.table = GroupTable::new(vec![]);
+            self.best = vec![];
             self.reservation.free();
             if batch.num_rows() == 0 {
                 return Ok(SinkStatus::NeedMore);
@@ -313,10 +325,10 @@ impl LocalSink for TopPerPartition<'_> {
         if self.pending_rows >= self.compact_at {
             self.compact_pending()?;
         }
-        let held = self.bytes + self.pending_bytes;
+        let held = self.held() + self.pending_bytes;
         if held > self.most_bytes || self.reservation.try_resize(held).is_err() {
             let status = self.flush();
-            self.reservation.try_resize(self.bytes).ok();
+            self.reservation.try_resize(self.held()).ok();
             return status;
         }
         Ok(SinkStatus::NeedMore)
