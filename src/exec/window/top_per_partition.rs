@@ -3,9 +3,11 @@
 //! (`QUALIFY row_number() OVER (PARTITION BY g ORDER BY v DESC) <= k`, or the same as
 //! a filter over a subquery).
 //!
-//! Algorithm: each worker keeps, per partition key (in `arrow-row` bytes), the `k`
-//! best order keys it has seen (`arrow-row` bytes, so byte order is the ORDER BY's
-//! order). A row whose order key is worse than the k-th best of its partition already
+//! Algorithm: each worker maps partition keys (`arrow-row` bytes) to dense ids in the
+//! hash aggregate's group table and keeps, per id, the `k` best order keys it has seen
+//! (`arrow-row` bytes, so byte order is the ORDER BY's order). The table's slots and
+//! the per-id state are prefetched a few rows ahead: with a million partitions both
+//! are far larger than the cache, and their misses were most of the cost. A row whose order key is worse than the k-th best of its partition already
 //! has `k` rows strictly before it, so its rank and row number exceed `k`: it is
 //! dropped. The window numbers the survivors: a row ranking within `k` keeps every row
 //! before or tied with it, so its rank and row number are those it has over all rows.
