@@ -30,14 +30,18 @@ impl PySession {
     /// bytes); by default 60% of the cgroup's memory cap, or 80% of RAM.
     /// `threads`: worker threads (default: the CPUs). `spill_dir`: where spill files go
     /// (default: the system temporary directory). `chunk_rows`: rows per batch.
+    /// `resident_guard`: operators also spill early when the process's resident memory
+    /// (freed pages the allocator keeps) nears the limit; for one session per process,
+    /// as the CLI runs (off by default).
     #[new]
-    #[pyo3(signature = (memory_limit=None, threads=None, spill_dir=None, chunk_rows=None, force_spill=false))]
+    #[pyo3(signature = (memory_limit=None, threads=None, spill_dir=None, chunk_rows=None, force_spill=false, resident_guard=false))]
     fn new(
         memory_limit: Option<&Bound<'_, PyAny>>,
         threads: Option<usize>,
         spill_dir: Option<String>,
         chunk_rows: Option<usize>,
         force_spill: bool,
+        resident_guard: bool,
     ) -> PyResult<Self> {
         let mut b = floe::Session::builder();
         if let Some(limit) = memory_limit {
@@ -62,6 +66,7 @@ impl PySession {
         if force_spill {
             b = b.force_spill(true);
         }
+        b = b.resident_guard(resident_guard);
         Ok(PySession {
             inner: b.build().py_err()?,
         })
@@ -77,6 +82,12 @@ impl PySession {
     #[getter]
     fn threads(&self) -> usize {
         self.inner.config().threads
+    }
+
+    /// Whether the pool's resident guard is on.
+    #[getter]
+    fn resident_guard(&self) -> bool {
+        self.inner.config().resident_guard
     }
 
     /// Bytes and files spilled by this session so far.

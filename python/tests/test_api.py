@@ -41,6 +41,14 @@ def test_session_config():
     assert floe.Session(memory_limit=100 << 20).memory_limit == 100 << 20
     with pytest.raises(floe.InvalidInputError):
         floe.Session(memory_limit="lots")
+    assert not s.resident_guard
+    guarded = floe.Session(memory_limit="64MiB", threads=2, resident_guard=True)
+    assert guarded.resident_guard
+    # The guard changes when operators spill, never the answer.
+    guarded.register("t", pa.table({"i": pa.array(range(200000), pa.int64())}))
+    sql = "SELECT i % 7 AS k, count(*) AS n FROM t GROUP BY k ORDER BY k"
+    got = guarded.sql(sql).collect().to_pylist()
+    assert got == [{"k": k, "n": len(range(k, 200000, 7))} for k in range(7)]
 
 
 def test_round_trip_pyarrow_pandas_polars(s):
