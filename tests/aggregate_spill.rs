@@ -663,3 +663,104 @@ fn distinct_aggregates_as_two_group_bys_equal_the_per_group_sets() {
         assert_eq!(session.memory_pool().used(), 0);
     }
 }
+
+/// `sum(x + c)` as `sum(x) + c·count(x)` and `avg(x + c)` as `avg(x) + c` (optimizer
+/// rule `aggregate_offsets`): the same queries with the constants hidden from the rule
+/// (`+ c * one`, `one` a column of 1s) give the same rows, grouped, global and over
+/// no rows, unlimited and under forced spill; `explain` shows the shared `#sum`.
+#[test]
+fn offset_sums_from_one_sum_and_count_equal_the_per_row_sums() {
+    let (schema, batch) = data();
+    let ones = Arc::new(Int64Array::from(vec![1i64; batch.num_rows()])) as arrow::array::ArrayRef;
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("one", DataType::Int64, false));
+    let schema = Arc::new(Schema::new(fields));
+    let mut columns = batch.columns().to_vec();
+    columns.push(ones);
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+    let calls = |hide: bool| {
+        let c = |v: &str| {
+            if hide {
+                format!("{v} * one")
+            } else {
+                v.to_string()
+            }
+        };
+        format!(
+            "sum(w) AS a, sum(w + {}) AS b, sum({} + w) AS c, sum(w - {}) AS d, \
+             avg(w + {}) AS e, sum(v + {}) AS f, avg(v - {}) AS g, sum(k2 + {}) AS h",
+            c("1"),
+            c("7"),
+            c("40"),
+            c("5"),
+            c("0.25"),
+            c("1.5"),
+            c("3")
+        )
+    };
+    let queries = |hide: bool| {
+        [
+            format!("SELECT k1, {} FROM t GROUP BY k1 ORDER BY k1", calls(hide)),
+            format!("SELECT {} FROM t", calls(hide)),
+            format!("SELECT {} FROM t WHERE k2 < 0", calls(hide)),
+        ]
+    };
+    for &(limit, chunk, force) in &[(usize::MAX, 64 * 1024, false), (4 << 20, 7, true)] {
+        let spill_dir = tempfile::tempdir().unwrap();
+        let mut b = Session::builder()
+            .threads(2)
+            .chunk_rows(chunk)
+            .force_spill(force)
+            .spill_dir(spill_dir.path());
+        if limit != usize::MAX {
+            b = b.memory_limit_bytes(limit);
+        }
+        let session = b.build().unwrap();
+        let frame = DataFrame::new(schema.clone(), vec![batch.clone()]).lazy(&session);
+        session.register("t", &frame).unwrap();
+        for (on, off) in queries(false).iter().zip(queries(true)) {
+            let plan = |sql: &str| session.sql(sql).unwrap().explain().unwrap();
+            assert!(plan(on).contains("#sum"), "{}", plan(on));
+            assert!(!plan(&off).contains("#sum"), "{}", plan(&off));
+            let run = |sql: &str| {
+                session
+                    .sql(sql)
+                    .unwrap()
+                    .collect()
+                    .unwrap_or_else(|e| panic!("{limit} {chunk}: {sql}: {e}"))
+                    .to_batch()
+                    .unwrap()
+            };
+            let (x, y) = (run(on), run(&off));
+            assert_eq!(x.schema(), y.schema(), "{on}");
+            assert_eq!(x.num_rows(), y.num_rows(), "{on}");
+            for (i, field) in x.schema().fields().iter().enumerate() {
+                if field.data_type() == &DataType::Float64 {
+                    let (p, q) = (
+                        x.column(i).as_primitive::<Float64Type>(),
+                        y.column(i).as_primitive::<Float64Type>(),
+                    );
+                    for r in 0..p.len() {
+                        let (p, q) = (
+                            p.is_valid(r).then(|| p.value(r)),
+                            q.is_valid(r).then(|| q.value(r)),
+                        );
+                        assert!(
+                            close(p, q),
+                            "{on}: row {r} of {}: {p:?} vs {q:?}",
+                            field.name()
+                        );
+                    }
+                } else {
+                    assert_eq!(
+                        x.column(i).as_ref(),
+                        y.column(i).as_ref(),
+                        "{on}: {}",
+                        field.name()
+                    );
+                }
+            }
+        }
+        assert_eq!(session.memory_pool().used(), 0);
+    }
+}

@@ -32,9 +32,9 @@ use arrow_row::{RowConverter, Rows, SortField};
 
 use super::WindowSpec;
 use crate::error::Result;
+use crate::exec::group_table::{hash_keys, prefetch, GroupTable};
 use crate::expr::eval::evaluate;
 use crate::expr::types::data_type;
-use crate::exec::group_table::{hash_keys, prefetch, GroupTable};
 use crate::memory::{batch_memory_size, Reservation};
 use crate::stream::{LocalSink, Morsel, Seq, SinkStatus};
 

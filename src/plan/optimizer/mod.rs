@@ -1,33 +1,36 @@
 //! The logical optimizer: a fixed sequence of small rewrite rules, one per file.
 //!
 //! 1. [`constant_folding`]: evaluates literal-only sub-expressions once.
-//! 2. [`distinct_aggregate`]: an aggregate whose distinct calls share one argument
+//! 2. [`aggregate_offsets`]: `sum(x + c)` / `avg(x + c)` from `sum(x)`, `count(x)`,
+//!    `avg(x)`, which calls with different constants share.
+//! 3. [`distinct_aggregate`]: an aggregate whose distinct calls share one argument
 //!    becomes two group-bys (the inner one removes duplicates), which spill.
-//! 3. [`predicate_pushdown`]: moves filters towards and into scans (where they drive
+//! 4. [`predicate_pushdown`]: moves filters towards and into scans (where they drive
 //!    Parquet row-group pruning and hive partition pruning).
-//! 4. [`semi_join_pushdown`]: a semi/anti join over an inner join moves to the side
+//! 5. [`semi_join_pushdown`]: a semi/anti join over an inner join moves to the side
 //!    its conditions read (an `IN (subquery)` filters its own table first).
-//! 5. [`join_order`]: rebuilds regions of inner joins left-deep, the input with the
+//! 6. [`join_order`]: rebuilds regions of inner joins left-deep, the input with the
 //!    most rows as the probe stream, then greedily the connected input with the
 //!    smallest estimated join output (row counts and distinct counts from a
 //!    [`Statistics`]); then predicate pushdown again, which turns the
 //!    region's equalities into join keys.
-//! 6. [`semi_join_build_side`]: a semi or anti join whose left input is estimated far
+//! 7. [`semi_join_build_side`]: a semi or anti join whose left input is estimated far
 //!    smaller than its right builds its hash table on the left.
-//! 7. [`key_set_pushdown`]: an aggregate joined on its grouping key (a decorrelated
+//! 8. [`key_set_pushdown`]: an aggregate joined on its grouping key (a decorrelated
 //!    scalar subquery) first semi-joins its input with the filtered keys the other
 //!    side can produce.
-//! 8. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
+//! 9. [`limit_pushdown`]: tells scans how many rows are needed (a sort under a limit
 //!    becomes a top-k).
-//! 9. [`projection_pushdown`]: scans read only the columns the query uses.
+//! 10. [`projection_pushdown`]: scans read only the columns the query uses.
 //!
 //! [`annotate`] is not one of them: it records measured scan rows and aggregate groups
 //! in an optimized plan for the physical plan's estimates. No decision depends on
-//! those (rule 6 estimates rows the same way, without sampling aggregates), and
+//! those (rule 7 estimates rows the same way, without sampling aggregates), and
 //! measuring them costs a sample per aggregate and filtered scan, so only
 //! what shows estimates (`explain`, `LazyFrame::physical_plan`) runs it; `collect`
 //! plans with the plan-only estimates.
 
+pub mod aggregate_offsets;
 pub mod annotate;
 pub mod constant_folding;
 pub mod distinct_aggregate;
@@ -58,6 +61,7 @@ pub fn optimize(plan: &LogicalPlan) -> Result<LogicalPlan> {
 /// the join inputs; the leaves it is asked about are already filtered).
 pub fn optimize_with(plan: &LogicalPlan, stats: &dyn Statistics) -> Result<LogicalPlan> {
     let plan = constant_folding::fold_plan(plan)?;
+    let plan = aggregate_offsets::rewrite(&plan)?;
     let plan = distinct_aggregate::rewrite(&plan)?;
     let plan = predicate_pushdown::push_down(Arc::new(plan), vec![])?;
     let plan = semi_join_pushdown::push_down(&plan)?;
