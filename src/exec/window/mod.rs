@@ -178,6 +178,8 @@ impl Sink for WindowSink {
             reservation: self.ctx.reservation("Window(partition)"),
             ctx: self.ctx.clone(),
             out: VecDeque::new(),
+            out_rows: 0,
+            counted: 0,
             done: false,
         };
         Ok(Box::new(TaskListSource::single(
@@ -218,6 +220,9 @@ struct WindowStream {
     reservation: Reservation,
     ctx: OperatorContext,
     out: VecDeque<RecordBatch>,
+    /// Rows in `out`, counted up to its first `counted` batches.
+    out_rows: usize,
+    counted: usize,
     done: bool,
 }
 
@@ -226,8 +231,22 @@ impl Iterator for WindowStream {
 
     fn next(&mut self) -> Option<Result<RecordBatch>> {
         loop {
-            if let Some(b) = self.out.pop_front() {
-                return Some(Ok(b));
+            // Small partitions give small batches: they go out together, a chunk at
+            // a time, so the operators above see few batches, not one per partition.
+            for b in self.out.iter().skip(self.counted) {
+                self.out_rows += b.num_rows();
+            }
+            self.counted = self.out.len();
+            let chunk = self.chunk_rows.unwrap_or(self.ctx.chunk_rows).max(1);
+            if !self.out.is_empty() && (self.out_rows >= chunk || self.done) {
+                let batches: Vec<RecordBatch> = self.out.drain(..).collect();
+                self.out_rows = 0;
+                self.counted = 0;
+                return Some(match batches.as_slice() {
+                    [one] => Ok(one.clone()),
+                    _ => arrow::compute::concat_batches(&self.output_schema, &batches)
+                        .map_err(Into::into),
+                });
             }
             if self.done {
                 return None;
