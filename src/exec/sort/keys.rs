@@ -148,8 +148,8 @@ pub(super) fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {
-        let x = u64::from_be_bytes(word(a, i));
-        let y = u64::from_be_bytes(word(b, i));
+        let x = word(a, i);
+        let y = word(b, i);
         if x != y {
             return x.cmp(&y);
         }
@@ -164,11 +164,17 @@ pub(super) fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
-#[inline]
-fn word(bytes: &[u8], at: usize) -> [u8; 8] {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[at..at + 8]);
-    w
+/// The eight bytes at `at` as a big-endian word (the caller keeps `at + 8` within the
+/// key): a length check and one load, with no call to `memcpy`.
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    match bytes
+        .get(at..at + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+    {
+        Some(w) => u64::from_be_bytes(w),
+        None => 0,
+    }
 }
 
 /// The eight key bytes from `at` as a big-endian word, zero-padded past the end.
@@ -182,46 +188,119 @@ fn prefix_at(key: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(w)
 }
 
-/// Positions (batch, row) of every row of `batches` in key order.
-///
-/// The bytes every key shares with the first (a decimal's high bytes, a constant
-/// column) cannot order anything, so each row is sorted by the eight bytes after that
-/// common prefix, and only ties compare whole keys.
-pub(super) fn sort_order(batches: &[RecordBatch]) -> Result<Vec<(u32, u32)>> {
-    let keys = batches.iter().map(key_column).collect::<Result<Vec<_>>>()?;
-    let first: &[u8] = keys
-        .iter()
-        .find(|k| !k.is_empty())
-        .map_or(&[], |k| k.value(0));
-    let mut common = first.len();
-    for k in &keys {
-        for r in 0..k.len() {
-            let key = k.value(r);
-            common = common.min(
-                key.iter()
-                    .zip(first)
-                    .take(common)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(common.min(key.len())),
-            );
+/// A row while its buffer is sorted: sixteen bytes of its key that order it (see
+/// [`sort_order`]) as two big-endian words, then (batch, row).
+pub(super) type SortEntry = (u64, u64, u32, u32);
+
+/// The bytes that decide the order of a buffer's keys.
+enum Deciding {
+    /// Keys of one length: the byte positions where some key differs from the first.
+    /// Bytes equal in every key never decide a comparison, so the keys are in the
+    /// order of these bytes alone.
+    Positions(Vec<usize>),
+    /// Keys of several lengths: everything from the first byte some key differs in.
+    From(usize),
+}
+
+impl Deciding {
+    fn of(keys: &[&BinaryArray]) -> Deciding {
+        let first: &[u8] = keys
+            .iter()
+            .find(|k| !k.is_empty())
+            .map_or(&[], |k| k.value(0));
+        let mut varies = vec![false; first.len()];
+        let mut same_length = true;
+        for k in keys {
+            for r in 0..k.len() {
+                let key = k.value(r);
+                same_length &= key.len() == first.len();
+                for ((v, x), y) in varies.iter_mut().zip(key).zip(first) {
+                    *v |= x != y;
+                }
+            }
+        }
+        if same_length {
+            Deciding::Positions((0..first.len()).filter(|&i| varies[i]).collect())
+        } else {
+            // The shared head is the same bytes for keys of any length.
+            let common = varies.iter().position(|&v| v).unwrap_or(first.len());
+            let shortest = keys
+                .iter()
+                .flat_map(|k| (0..k.len()).map(|r| k.value(r).len()))
+                .min()
+                .unwrap_or(0);
+            Deciding::From(common.min(shortest))
         }
     }
-    let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(keys.iter().map(|k| k.len()).sum());
-    for (b, k) in keys.iter().enumerate() {
-        order.extend(
-            (0..k.len() as u32).map(|r| (prefix_at(k.value(r as usize), common), b as u32, r)),
-        );
+
+    /// The first sixteen deciding bytes of `key` as two words (zero-padded).
+    fn prefix(&self, key: &[u8]) -> (u64, u64) {
+        match self {
+            Deciding::Positions(p) => {
+                let mut w = [0u8; 16];
+                for (o, &i) in w.iter_mut().zip(p) {
+                    *o = key.get(i).copied().unwrap_or(0);
+                }
+                let (hi, lo) = w.split_at(8);
+                (
+                    u64::from_be_bytes(hi.try_into().unwrap_or([0; 8])),
+                    u64::from_be_bytes(lo.try_into().unwrap_or([0; 8])),
+                )
+            }
+            Deciding::From(c) => (prefix_at(key, *c), prefix_at(key, c + 8)),
+        }
     }
+
+    /// Whether equal prefixes mean equal keys: every deciding byte is in the prefix.
+    fn prefix_is_whole(&self) -> bool {
+        matches!(self, Deciding::Positions(p) if p.len() <= 16)
+    }
+
+    /// Where comparing the rest of two keys starts.
+    fn rest_from(&self) -> usize {
+        match self {
+            Deciding::Positions(_) => 0,
+            Deciding::From(c) => *c,
+        }
+    }
+}
+
+/// Positions (batch, row) of every row of `batches` in key order.
+///
+/// Each row is sorted first by sixteen of its key's bytes held inline, so that most
+/// comparisons touch no key bytes; only ties compare the rest of the keys. When the
+/// keys have one length (keys of fixed-width columns: numbers, dates), those are the
+/// first sixteen bytes in which keys differ at all, wherever they lie: an `i64`
+/// partition key with a few values and an `i64` order key each vary in their last
+/// byte or two, so sixteen such bytes usually hold the whole order (the position
+/// that ends each key included) and no comparison reads a key. Otherwise they are the
+/// sixteen bytes after the head all keys share.
+pub(super) fn sort_order(batches: &[RecordBatch]) -> Result<Vec<(u32, u32)>> {
+    let keys = batches.iter().map(key_column).collect::<Result<Vec<_>>>()?;
+    let deciding = Deciding::of(&keys);
+    let mut order: Vec<SortEntry> = Vec::with_capacity(keys.iter().map(|k| k.len()).sum());
+    for (b, k) in keys.iter().enumerate() {
+        order.extend((0..k.len() as u32).map(|r| {
+            let (p, q) = deciding.prefix(k.value(r as usize));
+            (p, q, b as u32, r)
+        }));
+    }
+    let whole = deciding.prefix_is_whole();
+    let from = deciding.rest_from();
     // Keys are unique (they end in the source position), so unstable is stable here.
-    order.sort_unstable_by(|&(ap, ab, ar), &(bp, bb, br)| {
-        ap.cmp(&bp).then_with(|| {
-            compare_keys(
-                &keys[ab as usize].value(ar as usize)[common..],
-                &keys[bb as usize].value(br as usize)[common..],
-            )
+    order.sort_unstable_by(|&(ap, aq, ab, ar), &(bp, bq, bb, br)| {
+        ap.cmp(&bp).then(aq.cmp(&bq)).then_with(|| {
+            if whole {
+                return std::cmp::Ordering::Equal;
+            }
+            let (a, b) = (
+                keys[ab as usize].value(ar as usize),
+                keys[bb as usize].value(br as usize),
+            );
+            compare_keys(&a[from.min(a.len())..], &b[from.min(b.len())..])
         })
     });
-    Ok(order.into_iter().map(|(_, b, r)| (b, r)).collect())
+    Ok(order.into_iter().map(|(_, _, b, r)| (b, r)).collect())
 }
 
 /// Gathers the rows at `indices` ((batch, row) into `batches`) into one batch of
@@ -258,4 +337,85 @@ pub(super) fn gather(
         columns.push(arrow::compute::interleave(&arrays, &local)?);
     }
     with_rows(schema, columns, indices.len())
+}
+
+#[cfg(test)]
+mod sort_order_tests {
+    use super::*;
+
+    /// Batches whose last (only) column is `keys`, split in two.
+    fn batches(keys: &[Vec<u8>]) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Binary, false)]));
+        keys.chunks(keys.len().div_ceil(2).max(1))
+            .map(|c| {
+                let a = BinaryArray::from_iter_values(c.iter());
+                RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(a)]).unwrap()
+            })
+            .collect()
+    }
+
+    /// The order of `sort_order` equals sorting the key bytes themselves: for keys of
+    /// one length that vary in few scattered bytes (the prefix holds them all), in
+    /// more than sixteen bytes (ties compare whole keys), and for keys of several
+    /// lengths (the prefix after the shared head).
+    #[test]
+    fn sorted_by_deciding_bytes_equals_sorted_by_whole_keys() {
+        let mut s = 11u64;
+        let mut next = |n: u64| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) % n
+        };
+        let mut cases: Vec<Vec<Vec<u8>>> = vec![];
+        // 24-byte keys varying in bytes 7, 15 and 23 only (three small i64s).
+        cases.push(
+            (0..500u64)
+                .map(|i| {
+                    let mut k = vec![1u8; 24];
+                    k[7] = next(3) as u8;
+                    k[15] = next(5) as u8;
+                    k[23] = (i % 251) as u8;
+                    k
+                })
+                .collect(),
+        );
+        // 30-byte keys varying everywhere, with duplicates of the first 20 bytes.
+        cases.push(
+            (0..500u64)
+                .map(|i| {
+                    let mut k: Vec<u8> = (0..30).map(|_| next(2) as u8).collect();
+                    k[29] = (i % 256) as u8;
+                    k[28] = (i / 256) as u8;
+                    k
+                })
+                .collect(),
+        );
+        // Lengths 3..12 sharing a two-byte head, some keys prefixes of others.
+        cases.push(
+            (0..500u64)
+                .map(|_| {
+                    let mut k = vec![9u8, 9];
+                    k.extend((0..1 + next(10)).map(|_| next(3) as u8));
+                    k
+                })
+                .collect(),
+        );
+        for keys in cases {
+            let input = batches(&keys);
+            let got: Vec<Vec<u8>> = sort_order(&input)
+                .unwrap()
+                .into_iter()
+                .map(|(b, r)| {
+                    key_column(&input[b as usize])
+                        .unwrap()
+                        .value(r as usize)
+                        .to_vec()
+                })
+                .collect();
+            let mut want = keys.clone();
+            want.sort();
+            assert_eq!(got, want);
+        }
+    }
 }

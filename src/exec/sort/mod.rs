@@ -60,8 +60,9 @@ use crate::stream::{BatchIter, LocalSink, Morsel, Sink, SinkStatus, Source, Task
 
 pub use self::topk::TopKSink;
 
-/// Bytes reserved per buffered row for its place in the sorted order.
-const ORDER_BYTES_PER_ROW: usize = std::mem::size_of::<(u32, u32)>();
+/// Bytes reserved per buffered row for its place in the sorted order (the entry the
+/// sort moves, which becomes a (batch, row) pair).
+const ORDER_BYTES_PER_ROW: usize = std::mem::size_of::<keys::SortEntry>();
 
 /// What the workers hand over in `combine`.
 #[derive(Default)]
