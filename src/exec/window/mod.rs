@@ -60,11 +60,11 @@ use crate::expr::eval::evaluate;
 use crate::expr::window::WindowCall;
 use crate::expr::{Expr, SortExpr};
 use crate::memory::{batch_memory_size, Reservation};
+use crate::spill::SpillWriter;
+use crate::stream::{BatchIter, LocalSink, MemorySource, Sink, Source, TaskListSource};
 
 /// The fewest rows a window evaluates per step, however small the budget.
 const MIN_CHUNK_ROWS: usize = 64;
-use crate::spill::SpillWriter;
-use crate::stream::{BatchIter, LocalSink, MemorySource, Sink, Source, TaskListSource};
 
 /// What a Window operator computes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,9 +239,17 @@ impl Iterator for WindowStream {
             self.counted = self.out.len();
             let chunk = self.chunk_rows.unwrap_or(self.ctx.chunk_rows).max(1);
             if !self.out.is_empty() && (self.out_rows >= chunk || self.done) {
-                let batches: Vec<RecordBatch> = self.out.drain(..).collect();
-                self.out_rows = 0;
-                self.counted = 0;
+                // The batches up to a chunk's rows: a batch of a chunk or more (a large
+                // partition's) goes out alone, uncopied.
+                let mut take = 0;
+                let mut rows = 0;
+                while take < self.out.len() && rows < chunk {
+                    rows += self.out[take].num_rows();
+                    take += 1;
+                }
+                let batches: Vec<RecordBatch> = self.out.drain(..take).collect();
+                self.out_rows -= rows;
+                self.counted -= take;
                 return Some(match batches.as_slice() {
                     [one] => Ok(one.clone()),
                     _ => arrow::compute::concat_batches(&self.output_schema, &batches)

@@ -7,8 +7,9 @@
 //! hash aggregate's group table and keeps, per id, the `k` best order keys it has seen
 //! (`arrow-row` bytes, so byte order is the ORDER BY's order). The table's slots and
 //! the per-id state are prefetched a few rows ahead: with a million partitions both
-//! are far larger than the cache, and their misses were most of the cost. A row whose order key is worse than the k-th best of its partition already
-//! has `k` rows strictly before it, so its rank and row number exceed `k`: it is
+//! are far larger than the cache, and their misses were most of the cost. A row whose
+//! order key is worse than the k-th best of its partition already has `k` rows
+//! strictly before it, so its rank and row number exceed `k`: it is
 //! dropped. The window numbers the survivors: a row ranking within `k` keeps every row
 //! before or tied with it, so its rank and row number are those it has over all rows.
 //! With rows in random order about `k·ln(n/k)` of a partition's `n` rows pass when
@@ -19,7 +20,9 @@
 //! every partition seen so far are never dropped, so the second filter is as safe as
 //! the first.
 //!
-//! Memory: the kept keys and the pending rows, reserved against the pool and held to
+//! Memory: the table, each partition's `k` keys (32 bytes each, and the bytes of keys
+//! longer than 30) and the pending rows with their partition ids, reserved against the
+//! pool and held to
 //! a quarter of the operator's budget. When the pending rows would pass that, they go
 //! on to the sort (which spills as always); when the keys alone cannot grow, the worker
 //! forgets them and lets every later row through: the pre-filter is only a shortcut.
@@ -66,6 +69,14 @@ impl Key {
             Key::Heap(b) => b,
         }
     }
+
+    /// Bytes held outside the key itself.
+    fn heap(&self) -> usize {
+        match self {
+            Key::Inline(..) => 0,
+            Key::Heap(b) => b.len(),
+        }
+    }
 }
 
 /// A partition's best order keys so far, best first, at most `k`; the k-th (the
@@ -97,7 +108,7 @@ pub(super) struct TopPerPartition<'a> {
     best: Vec<Best>,
     hashes: Vec<u64>,
     ids: Vec<u32>,
-    /// Bytes of the kept order keys.
+    /// Heap bytes of the kept order keys (those longer than a key holds inline).
     bytes: usize,
     /// The most the keys may take: a quarter of the operator's budget, the rest
     /// being the sort's.
@@ -105,8 +116,9 @@ pub(super) struct TopPerPartition<'a> {
     reservation: Reservation,
     /// Whether the keys outgrew the pool: every row then goes through.
     gave_up: bool,
-    /// Rows that passed, waiting to be filtered again before they go to the sort.
-    pending: Vec<RecordBatch>,
+    /// Rows that passed, with their partition ids, waiting to be filtered again before
+    /// they go to the sort.
+    pending: Vec<(RecordBatch, Vec<u32>)>,
     pending_rows: usize,
     pending_bytes: usize,
     /// Pending rows at which they are filtered again.
@@ -164,27 +176,30 @@ impl<'a> TopPerPartition<'a> {
         })
     }
 
-    /// The partition and order keys of `batch`'s rows, in `arrow-row` form.
-    fn keys(&self, batch: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>)> {
-        let columns = |exprs: &mut dyn Iterator<Item = &crate::expr::Expr>| {
-            exprs
-                .map(|e| {
-                    Ok(crate::expr::float_keys::canonical_floats(&evaluate(
-                        e, batch,
-                    )?))
-                })
-                .collect::<Result<Vec<_>>>()
-        };
-        let parts = columns(&mut self.spec.partition_by.iter())?;
-        let orders = columns(&mut self.spec.order_by.iter().map(|o| &o.expr))?;
-        // Without PARTITION BY (or ORDER BY) every row has the same, empty, key.
-        let parts = (!parts.is_empty())
-            .then(|| self.partition_keys.convert_columns(&parts))
-            .transpose()?;
-        let orders = (!orders.is_empty())
-            .then(|| self.order_keys.convert_columns(&orders))
-            .transpose()?;
-        Ok((parts, orders))
+    /// `exprs` over `batch` in `arrow-row` form; `None` without expressions (every row
+    /// then has the same, empty, key).
+    fn rows_of<'e>(
+        converter: &RowConverter,
+        exprs: impl Iterator<Item = &'e crate::expr::Expr>,
+        batch: &RecordBatch,
+    ) -> Result<Option<Rows>> {
+        let columns = exprs
+            .map(|e| {
+                Ok(crate::expr::float_keys::canonical_floats(&evaluate(
+                    e, batch,
+                )?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        (!columns.is_empty())
+            .then(|| converter.convert_columns(&columns))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// The order keys of `batch`'s rows.
+    fn order_rows(&self, batch: &RecordBatch) -> Result<Option<Rows>> {
+        let exprs = self.spec.order_by.iter().map(|o| &o.expr);
+        Self::rows_of(&self.order_keys, exprs, batch)
     }
 
     /// Each row's partition id in `self.ids` (a new partition gets a new id).
@@ -197,27 +212,31 @@ impl<'a> TopPerPartition<'a> {
         }
     }
 
-    /// Bytes held: the table, the per-partition state and the kept keys.
+    /// Bytes held: the table, each partition's state with room for its `k` keys, and
+    /// the heap bytes of long keys.
     fn held(&self) -> usize {
-        self.table.size() + self.best.capacity() * std::mem::size_of::<Best>() + self.bytes
+        let per_partition = std::mem::size_of::<Best>() + self.k * std::mem::size_of::<Key>();
+        self.table.size() + self.best.capacity() * per_partition + self.bytes
     }
 
-    /// The pending rows that may still rank within `k`, in one batch.
-    fn compact(&mut self) -> Result<Option<RecordBatch>> {
+    /// The pending rows that may still rank within `k` (their partitions' k-th best
+    /// may have improved since they passed), in one batch, with their partition ids.
+    fn compact(&mut self) -> Result<Option<(RecordBatch, Vec<u32>)>> {
         let mut kept = Vec::with_capacity(self.pending.len());
-        for batch in std::mem::take(&mut self.pending) {
-            let (parts, orders) = self.keys(&batch)?;
-            self.intern(parts.as_ref(), batch.num_rows());
-            let keep: BooleanArray = (0..batch.num_rows())
-                .map(|i| {
+        let mut kept_ids = vec![];
+        for (batch, ids) in std::mem::take(&mut self.pending) {
+            let orders = self.order_rows(&batch)?;
+            let keep: Vec<bool> = (ids.iter().enumerate())
+                .map(|(i, &id)| {
                     let order = orders.as_ref().map(|o| o.row(i));
                     let order = order.as_ref().map_or(&[][..], |o| o.as_ref());
-                    let best = self.best.get(self.ids[i] as usize);
+                    let best = self.best.get(id as usize);
                     let worst = best.and_then(|b| b.worst.as_ref());
-                    Some(worst.is_none_or(|w| order <= w.bytes()))
+                    worst.is_none_or(|w| order <= w.bytes())
                 })
                 .collect();
-            kept.push(filter_record_batch(&batch, &keep)?);
+            kept_ids.extend(ids.iter().zip(&keep).filter(|(_, &k)| k).map(|(&id, _)| id));
+            kept.push(filter_record_batch(&batch, &BooleanArray::from(keep))?);
         }
         self.pending_rows = 0;
         self.pending_bytes = 0;
@@ -225,15 +244,15 @@ impl<'a> TopPerPartition<'a> {
             return Ok(None);
         };
         let batch = arrow::compute::concat_batches(&first.schema(), &kept)?;
-        Ok((batch.num_rows() > 0).then_some(batch))
+        Ok((batch.num_rows() > 0).then_some((batch, kept_ids)))
     }
 
     /// Filters the pending rows again and keeps them pending.
     fn compact_pending(&mut self) -> Result<()> {
-        if let Some(batch) = self.compact()? {
+        if let Some((batch, ids)) = self.compact()? {
             self.pending_rows = batch.num_rows();
-            self.pending_bytes = batch_memory_size(&batch);
-            self.pending.push(batch);
+            self.pending_bytes = batch_memory_size(&batch) + ids.len() * 4;
+            self.pending.push((batch, ids));
         }
         self.compact_at = (2 * self.pending_rows).max(MIN_COMPACT_ROWS);
         Ok(())
@@ -242,7 +261,7 @@ impl<'a> TopPerPartition<'a> {
     /// Filters the pending rows again and hands them on to the sort.
     fn flush(&mut self) -> Result<SinkStatus> {
         let status = match self.compact()? {
-            Some(batch) => self.inner.sink(Morsel {
+            Some((batch, _)) => self.inner.sink(Morsel {
                 batch,
                 seq: Seq {
                     task: u64::MAX,
@@ -257,7 +276,8 @@ impl<'a> TopPerPartition<'a> {
 
     /// Which rows of `batch` may rank within `k`; records their keys.
     fn keep(&mut self, batch: &RecordBatch) -> Result<BooleanArray> {
-        let (parts, orders) = self.keys(batch)?;
+        let parts = Self::rows_of(&self.partition_keys, self.spec.partition_by.iter(), batch)?;
+        let orders = self.order_rows(batch)?;
         let n = batch.num_rows();
         self.intern(parts.as_ref(), n);
         let mut keep = Vec::with_capacity(n);
@@ -276,16 +296,26 @@ impl<'a> TopPerPartition<'a> {
                 Some(w) if order > w => keep.push(false),
                 Some(w) if order == w => keep.push(true),
                 _ => {
-                    let at = best.keys.partition_point(|b| b.bytes() <= order);
-                    best.keys.insert(at, Key::new(order));
-                    self.bytes += order.len();
-                    if best.keys.len() > self.k {
+                    // Full: the worst makes room (the new key is better), so the keys
+                    // never take more than the `k` places `held` counts.
+                    if best.keys.len() == self.k {
                         if let Some(out) = best.keys.pop() {
-                            self.bytes -= out.bytes().len();
+                            self.bytes = self.bytes.saturating_sub(out.heap());
                         }
                     }
+                    if best.keys.capacity() == 0 {
+                        best.keys.reserve_exact(self.k);
+                    }
+                    let key = Key::new(order);
+                    self.bytes += key.heap();
+                    let at = best.keys.partition_point(|b| b.bytes() <= order);
+                    best.keys.insert(at, key);
                     if best.keys.len() == self.k {
-                        best.worst = best.keys.last().cloned();
+                        let worst = best.keys.last().cloned();
+                        self.bytes += worst.as_ref().map_or(0, Key::heap);
+                        if let Some(old) = std::mem::replace(&mut best.worst, worst) {
+                            self.bytes = self.bytes.saturating_sub(old.heap());
+                        }
                     }
                     keep.push(true);
                 }
@@ -302,6 +332,10 @@ impl LocalSink for TopPerPartition<'_> {
         }
         let keep = self.keep(&morsel.batch)?;
         let batch = filter_record_batch(&morsel.batch, &keep)?;
+        let ids: Vec<u32> = (self.ids.iter().zip(keep.values().iter()))
+            .filter(|(_, k)| *k)
+            .map(|(&id, _)| id)
+            .collect();
         let keys = self.held();
         if keys > self.most_bytes || self.reservation.try_resize(keys).is_err() {
             // The keys outgrew their share: what is pending goes on, then every row.
@@ -322,8 +356,8 @@ impl LocalSink for TopPerPartition<'_> {
             return Ok(SinkStatus::NeedMore);
         }
         self.pending_rows += batch.num_rows();
-        self.pending_bytes += batch_memory_size(&batch);
-        self.pending.push(batch);
+        self.pending_bytes += batch_memory_size(&batch) + ids.len() * 4;
+        self.pending.push((batch, ids));
         if self.pending_rows >= self.compact_at {
             self.compact_pending()?;
         }
