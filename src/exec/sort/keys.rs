@@ -209,26 +209,22 @@ impl Deciding {
             .find(|k| !k.is_empty())
             .map_or(&[], |k| k.value(0));
         let mut varies = vec![false; first.len()];
-        let mut same_length = true;
+        let (mut shortest, mut longest) = (first.len(), first.len());
         for k in keys {
             for r in 0..k.len() {
                 let key = k.value(r);
-                same_length &= key.len() == first.len();
+                shortest = shortest.min(key.len());
+                longest = longest.max(key.len());
                 for ((v, x), y) in varies.iter_mut().zip(key).zip(first) {
                     *v |= x != y;
                 }
             }
         }
-        if same_length {
+        if shortest == longest {
             Deciding::Positions((0..first.len()).filter(|&i| varies[i]).collect())
         } else {
             // The shared head is the same bytes for keys of any length.
             let common = varies.iter().position(|&v| v).unwrap_or(first.len());
-            let shortest = keys
-                .iter()
-                .flat_map(|k| (0..k.len()).map(|r| k.value(r).len()))
-                .min()
-                .unwrap_or(0);
             Deciding::From(common.min(shortest))
         }
     }

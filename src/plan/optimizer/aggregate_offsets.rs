@@ -34,12 +34,7 @@ use crate::plan::LogicalPlan;
 
 /// `plan` with the aggregates of offset values computed from the plain ones.
 pub fn rewrite(plan: &LogicalPlan) -> Result<LogicalPlan> {
-    let inputs = plan
-        .inputs()
-        .into_iter()
-        .map(|i| rewrite(i).map(Arc::new))
-        .collect::<Result<Vec<_>>>()?;
-    let node = plan.with_inputs(inputs)?;
+    let node = plan.map_inputs(rewrite)?;
     let LogicalPlan::Aggregate {
         input, keys, aggs, ..
     } = &node

@@ -48,12 +48,7 @@ const DISTINCT_KEY: &str = "#distinct";
 
 /// `plan` with each Aggregate of distinct calls beside decomposable ones split in two.
 pub fn rewrite(plan: &LogicalPlan) -> Result<LogicalPlan> {
-    let inputs = plan
-        .inputs()
-        .into_iter()
-        .map(|i| rewrite(i).map(Arc::new))
-        .collect::<Result<Vec<_>>>()?;
-    let node = plan.with_inputs(inputs)?;
+    let node = plan.map_inputs(rewrite)?;
     let LogicalPlan::Aggregate {
         input, keys, aggs, ..
     } = &node
